@@ -1,0 +1,59 @@
+"""cdss: explainable clinical decision support for primary care.
+
+>>> import cdss
+>>> report = cdss.check({"id": "e1", "time": "2026-11-20T09:30:00+08:00",
+...                      "patient": {"id": "p1"}})
+>>> report.suggestions
+[]
+"""
+
+from __future__ import annotations
+
+import threading
+
+from cdss._version import __version__
+from cdss.engine import EncounterInput, Engine
+from cdss.errors import (
+    CdssError,
+    FieldProblem,
+    InputError,
+    KnowledgeError,
+    RuleEvaluationError,
+    RuleSpecError,
+)
+from cdss.models import Encounter
+from cdss.report import NotEvaluated, Report, Suggestion
+
+__all__ = [
+    "CdssError",
+    "Encounter",
+    "Engine",
+    "FieldProblem",
+    "InputError",
+    "KnowledgeError",
+    "NotEvaluated",
+    "Report",
+    "RuleEvaluationError",
+    "RuleSpecError",
+    "Suggestion",
+    "__version__",
+    "check",
+    "default_engine",
+]
+
+_default: Engine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    """The engine behind :func:`check`, built on first use with the bundled rules."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Engine()
+        return _default
+
+
+def check(encounter: EncounterInput, *, lang: str | None = None) -> Report:
+    """Check one encounter with the default engine (see :meth:`Engine.check`)."""
+    return default_engine().check(encounter, lang=lang)

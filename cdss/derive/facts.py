@@ -1,0 +1,292 @@
+"""Build the flat facts the rules read, from a parsed encounter and the knowledge.
+
+Every fact is a dict with a type ``t``, an ``id`` and only the fields that are
+known: an absent value is left out, never filled with a "normal" default. Values
+outside their plausibility bounds are withheld and become ``implausible`` facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cdss.derive import body, renal, scores
+from cdss.derive.values import Derived, Missing
+from cdss.kb import KnowledgeBase
+from cdss.models import TEXT_SECTIONS, Encounter, LabResult
+
+Fact = dict[str, Any]
+
+
+@dataclass
+class FactSet:
+    """The facts of one encounter, and what is needed to explain them."""
+
+    facts: list[Fact] = field(default_factory=list)
+    #: fact id -> input path of the fact ("prescriptions[0]", "vitals")
+    paths: dict[str, str] = field(default_factory=dict)
+    #: (fact id, field) -> input path, where it differs from path + field source
+    field_paths: dict[tuple[str, str], str] = field(default_factory=dict)
+    derived: dict[str, Derived] = field(default_factory=dict)
+    #: "type.field" -> the input paths whose absence left it missing
+    missing: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    notes: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, t: str, path: str, values: dict[str, Any]) -> Fact:
+        fact: Fact = {"t": t, "id": f"{t}#{sum(1 for f in self.facts if f['t'] == t)}"}
+        for key, value in values.items():
+            value = _engine_safe(value)
+            if value is not None:
+                fact[key] = value
+        self.facts.append(fact)
+        self.paths[fact["id"]] = path
+        return fact
+
+    def of_type(self, t: str) -> list[Fact]:
+        return [f for f in self.facts if f["t"] == t]
+
+    def note(self, field_path: str, message_en: str, message_zh: str) -> None:
+        self.notes.append({"field": field_path, "message": message_en, "message_zh": message_zh})
+
+
+def _engine_safe(value: Any) -> Any:
+    """Numbers the rules engine reads exactly: 4 decimals, never an exponent form."""
+    if isinstance(value, float):
+        value = round(value, 4)
+        if abs(value) >= 1e15:  # json would write an exponent (durable-rules error 204)
+            return None
+        return value + 0.0
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+def _plausible(kb: KnowledgeBase, facts: FactSet, path: str, value: float | None,
+               unit: str) -> float | None:
+    bound = kb.plausibility.vitals.get(path)
+    if value is None or bound is None:
+        return value
+    if bound.low <= value <= bound.high:
+        return value
+    facts.add("implausible", path, {"field": path, "value": round(value, 2), "low": bound.low,
+                                    "high": bound.high, "unit": bound.unit or unit})
+    facts.missing[path] = (f"{path} (implausible)",)
+    return None
+
+
+def _latest_labs(labs: list[LabResult], at: datetime) -> dict[str, tuple[int, LabResult]]:
+    def when(lab: LabResult) -> float:
+        t = lab.time
+        if t is None:
+            return at.replace(tzinfo=None).timestamp()
+        if isinstance(t, datetime):
+            return t.replace(tzinfo=None).timestamp()
+        return datetime(t.year, t.month, t.day).timestamp()
+
+    latest: dict[str, tuple[int, LabResult]] = {}
+    for i, lab in enumerate(labs):
+        if not lab.known:
+            continue
+        prev = latest.get(lab.code)
+        if prev is None or when(lab) >= when(prev[1]):
+            latest[lab.code] = (i, lab)
+    return latest
+
+
+def _minutes_between(start: datetime, end: datetime) -> float:
+    if (start.tzinfo is None) != (end.tzinfo is None):
+        start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
+    return round((end - start).total_seconds() / 60, 1)
+
+
+def _chars(text: str | None) -> int | None:
+    return None if text is None else len("".join(text.split()))
+
+
+def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
+    """All facts of ``enc``; pure (the encounter is not modified)."""
+    fs = FactSet()
+    p = enc.patient
+
+    # -- patient ------------------------------------------------------------------
+    age = body.age_years(p.birth_date, enc.time)
+    if not isinstance(age, Missing):
+        fs.derived["patient.age"] = Derived(
+            "age", age, "completed years from birth_date to the visit date",
+            {"birth_date": str(p.birth_date), "visit": enc.time.date().isoformat()}, unit="y")
+    if isinstance(age, Missing):
+        fs.missing["patient.age_years"] = age.missing
+        if age.reason:
+            fs.note("patient.birth_date", age.reason, "出生日期晚于就诊日期")
+        age = None
+    weight = _plausible(kb, fs, "patient.weight", p.weight, "kg")
+    height = _plausible(kb, fs, "patient.height", p.height, "cm")
+    pregnant = p.pregnant
+    if pregnant is None and p.sex == "male":
+        pregnant = False
+    problem_groups = None
+    if p.conditions is not None:
+        problem_groups = sorted({g for c in p.conditions for g in kb.groups_of(c.code)})
+    fs.add("patient", "patient", {
+        "age_years": age, "sex": p.sex, "pregnant": pregnant, "weight": weight,
+        "height": height, "allergies_reviewed": p.allergies_reviewed,
+        "allergy_count": len(p.allergies) if (p.allergies or p.allergies_reviewed) else None,
+        "problem_groups": problem_groups,
+    })
+
+    # -- vitals -------------------------------------------------------------------
+    v = enc.vitals
+    vitals: dict[str, Any] = {}
+    if v is not None:
+        for name, unit in (("sbp", "mmHg"), ("dbp", "mmHg"), ("heart_rate", "/min"),
+                           ("resp_rate", "/min"), ("temperature", "degC"), ("spo2", "%"),
+                           ("glucose", "mmol/L")):
+            raw = getattr(v, name)
+            vitals[name] = _plausible(kb, fs, f"vitals.{name}",
+                                      None if raw is None else round(raw, 2), unit)
+        vitals.update(consciousness=v.consciousness, on_oxygen=v.on_oxygen,
+                      glucose_context=v.glucose_context)
+    fs.add("vitals", "vitals", vitals)
+
+    # -- labs ---------------------------------------------------------------------
+    lab_values: dict[str, float] = {}
+    labs_fact_id = "labs#0"
+    for code, (i, lab) in _latest_labs(enc.labs, enc.time).items():
+        assert isinstance(lab.value, float)
+        analyte = kb.analytes[code]
+        value = round(lab.value, 4)
+        bound = analyte.plausible
+        if bound is not None and not bound.low <= value <= bound.high:
+            fs.add("implausible", f"labs[{i}].value", {
+                "field": f"labs[{i}].value", "value": round(value, 2), "low": bound.low,
+                "high": bound.high, "unit": analyte.canonical})
+            fs.missing[f"labs.{code}"] = (f"labs[{i}].value (implausible)",)
+            continue
+        lab_values[code] = value
+        fs.field_paths[(labs_fact_id, code)] = f"labs[{i}].value"
+    for i, lab in enumerate(enc.labs):
+        if not lab.known:
+            fs.note(f"labs[{i}].code", f"unknown lab code {lab.code!r}: not used by any rule",
+                    f"未知检验代码 {lab.code!r}：未用于任何规则")
+    fs.add("labs", "labs", lab_values)
+
+    # -- derived ------------------------------------------------------------------
+    formulas = kb.formulas
+    sex = p.sex
+    derived: dict[str, Derived | Missing] = {
+        "bmi": body.bmi(weight, height, formulas["bmi"].source.title),
+        "egfr": renal.egfr_ckd_epi_2021(lab_values.get("creatinine"), age, sex,
+                                        formulas["ckd_epi_2021"]),
+        "crcl": renal.crcl_cockcroft_gault(lab_values.get("creatinine"), age, weight, sex,
+                                           formulas["cockcroft_gault"]),
+        "news2": scores.band_score(kb.scores["news2"], vitals),
+        "qsofa": scores.band_score(kb.scores["qsofa"], vitals),
+    }
+    derived_values: dict[str, Any] = {}
+    for name, result in derived.items():
+        if isinstance(result, Missing):
+            # an input withheld as implausible is named as such
+            fs.missing[f"derived.{name}"] = tuple(
+                m for path in result.missing for m in fs.missing.get(path, (path,)))
+            continue
+        fs.derived[name] = result
+        derived_values[name] = result.value
+    partial = scores.partial_band_score(kb.scores["news2"], vitals)
+    if partial:
+        n_missing = len(kb.scores["news2"].parameters) - len(partial)
+        derived_values.update(news2_lower_bound=float(sum(partial.values())),
+                              news2_params_missing=n_missing,
+                              news2_max_param=max(partial.values()))
+        if n_missing:
+            fs.derived["news2_lower_bound"] = Derived(
+                "news2_lower_bound", float(sum(partial.values())),
+                f"sum of the {len(partial)} parameter scores measured ({n_missing} missing)",
+                {k: vitals.get(kb.scores["news2"].parameters[k].field) for k in partial},
+                kb.scores["news2"].source.title, "", partial)
+    for name in ("news2_lower_bound", "news2_params_missing", "news2_max_param"):
+        if name not in derived_values:
+            fs.missing[f"derived.{name}"] = fs.missing["derived.news2"]
+    fs.add("derived", "derived", derived_values)
+
+    # -- record -------------------------------------------------------------------
+    r = enc.record
+    record: dict[str, Any] = {}
+    if r is not None:
+        for section in TEXT_SECTIONS:
+            record[f"{section}_chars"] = _chars(getattr(r, section)) or 0
+        record["diagnosis_count"] = len(r.diagnoses)
+        record["diagnosis_groups"] = sorted({g for d in r.diagnoses for g in kb.groups_of(d.code)})
+        record["physician_chars"] = _chars(r.physician) or 0
+        if r.signed_at is not None:
+            record["signed_minutes_after_visit"] = _minutes_between(enc.time, r.signed_at)
+    fs.add("record", "record", record)
+    fs.add("encounter", "", {"visit_type": enc.visit_type,
+                             "prescription_count": len(enc.prescriptions)})
+
+    # -- conditions ---------------------------------------------------------------
+    coded = [("conditions", f"patient.conditions[{i}]", c) for i, c in
+             enumerate(p.conditions or [])]
+    if r is not None:
+        coded += [("diagnoses", f"record.diagnoses[{i}]", d) for i, d in enumerate(r.diagnoses)]
+    for origin, path, cond in coded:
+        fs.add("condition", path, {"code": cond.code.strip(), "origin": origin,
+                                   "code_valid": kb.icd10_form_ok(cond.code),
+                                   "groups": list(kb.groups_of(cond.code))})
+
+    # -- prescriptions ------------------------------------------------------------
+    for i, rx in enumerate(enc.prescriptions):
+        path = f"prescriptions[{i}]"
+        drug = kb.resolve_drug(rx.drug)
+        values: dict[str, Any] = {"index": i, "drug": drug.id if drug else rx.drug,
+                                  "known": drug is not None,
+                                  "name_zh": drug.name.zh if drug else rx.drug,
+                                  "name_en": drug.name.en if drug else rx.drug,
+                                  "route": rx.route, "duration_days": rx.duration}
+        if rx.dose is not None:
+            values.update(dose=round(rx.dose.value, 4), dose_unit=rx.dose.unit)
+        if rx.frequency is not None:
+            values["times_per_day"] = (None if rx.frequency.times_per_day is None
+                                       else round(rx.frequency.times_per_day, 4))
+        daily = rx.daily_dose
+        if daily is not None and rx.dose is not None and rx.frequency is not None:
+            values["daily_dose"] = round(daily, 4)
+            fs.derived[f"{path}.daily_dose"] = Derived(
+                "daily_dose", round(daily, 4), "dose × times per day",
+                {"dose": f"{rx.dose.value:g} {rx.dose.unit}",
+                 "frequency": f"{rx.frequency.code} ({rx.frequency.times_per_day:g}/d)"},
+                unit=f"{rx.dose.unit}/d")
+        else:
+            reason = (f"{path}.frequency" if rx.frequency is None or
+                      rx.frequency.times_per_day is None else f"{path}.dose")
+            fs.missing[f"{path}.daily_dose"] = (reason,)
+        if drug is None:
+            for name in ("max_single", "max_daily"):
+                fs.missing[f"{path}.{name}"] = (f"{path}.drug (not in knowledge)",)
+        else:
+            limit = kb.dose_limit(drug, rx.route)
+            if limit is not None and rx.dose is not None and limit.unit == rx.dose.unit:
+                values.update(max_single=limit.max_single, max_daily=limit.max_daily)
+            for name in ("max_single", "max_daily"):
+                if values.get(name) is None:
+                    fs.missing[f"{path}.{name}"] = (
+                        f"knowledge.drugs.{drug.id}.{rx.route or 'oral'}.{name}",)
+        fact = fs.add("rx", path, values)
+        if drug is not None:
+            for key in kb.drug_keys(drug):
+                fs.add("rx_key", path, {"rx": i, "key": key, "drug": drug.id,
+                                        "name_zh": drug.name.zh, "name_en": drug.name.en})
+        del fact
+
+    # -- allergies ----------------------------------------------------------------
+    for i, allergy in enumerate(p.allergies):
+        keys = kb.allergy_keys(allergy.substance)
+        if not keys:
+            fs.note(f"patient.allergies[{i}].substance",
+                    f"allergy to {allergy.substance!r} is not a known drug or class: "
+                    "not used by drug checks",
+                    f"过敏原“{allergy.substance}”不是已知药物或药物类别：未用于用药核查")
+        for key in keys:
+            fs.add("allergy_key", f"patient.allergies[{i}]",
+                   {"allergy": i, "key": key, "substance": allergy.substance})
+    return fs

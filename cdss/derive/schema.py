@@ -1,0 +1,151 @@
+"""The facts rules can read: types, fields, and where each field comes from.
+
+This is the contract between ``derive`` (which builds facts) and the rule compiler
+(which refuses a rule that reads a field not declared here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from cdss.models.record import TEXT_SECTIONS
+
+Kind = Literal["number", "string", "bool", "list"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One fact field: its value kind, display unit and input path."""
+
+    kind: Kind
+    #: where the value comes from, relative to the fact's path ("" = the fact path itself)
+    source: str
+    unit: str = ""
+    #: evidence shows this other field's value (a flag is explained by what it flags)
+    shows: str | None = None
+    #: vocabulary a literal compared with this field must belong to (checked by lint)
+    vocabulary: Literal["drug_key", "condition_group", "analyte", None] = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class FactType:
+    """A kind of fact; ``many`` facts of a type may exist per encounter."""
+
+    name: str
+    many: bool
+    fields: dict[str, FieldSpec]
+    description: str
+
+
+def _f(kind: Kind, source: str, unit: str = "", **kw) -> FieldSpec:
+    return FieldSpec(kind, source, unit, **kw)
+
+
+def _lab_fields() -> dict[str, FieldSpec]:
+    from cdss.kb.analytes import analyte_table
+
+    return {a.code: _f("number", a.code, a.canonical) for a in analyte_table().analytes}
+
+
+def fact_types() -> dict[str, FactType]:
+    """Every fact type and its fields (built once per process)."""
+    record_fields = {f"{s}_chars": _f("number", s, "characters",
+                                      description=f"non-blank characters in {s}")
+                     for s in TEXT_SECTIONS}
+    record_fields.update(
+        diagnosis_count=_f("number", "diagnoses"),
+        diagnosis_groups=_f("list", "diagnoses", vocabulary="condition_group"),
+        physician_chars=_f("number", "physician", "characters"),
+        signed_minutes_after_visit=_f("number", "signed_at", "min"),
+    )
+    types = [
+        FactType("patient", False, {
+            "age_years": _f("number", "age", "y",
+                            description="completed years at the visit, from birth_date"),
+            "sex": _f("string", "sex"),
+            "pregnant": _f("bool", "pregnant", description="false for male patients"),
+            "weight": _f("number", "weight", "kg"),
+            "height": _f("number", "height", "cm"),
+            "allergies_reviewed": _f("bool", "allergies_reviewed"),
+            "allergy_count": _f("number", "allergies"),
+            "problem_groups": _f("list", "conditions", vocabulary="condition_group"),
+        }, "the patient at the time of the visit"),
+        FactType("vitals", False, {
+            "sbp": _f("number", "sbp", "mmHg"),
+            "dbp": _f("number", "dbp", "mmHg"),
+            "heart_rate": _f("number", "heart_rate", "/min"),
+            "resp_rate": _f("number", "resp_rate", "/min"),
+            "temperature": _f("number", "temperature", "°C"),
+            "spo2": _f("number", "spo2", "%"),
+            "consciousness": _f("string", "consciousness"),
+            "on_oxygen": _f("bool", "on_oxygen"),
+            "glucose": _f("number", "glucose", "mmol/L"),
+            "glucose_context": _f("string", "glucose_context"),
+        }, "vital signs of this visit (implausible values withheld)"),
+        FactType("labs", False, _lab_fields(),
+                 "latest value of each lab, canonical units (implausible values withheld)"),
+        FactType("derived", False, {
+            "bmi": _f("number", "bmi", "kg/m²"),
+            "egfr": _f("number", "egfr", "mL/min/1.73m²"),
+            "crcl": _f("number", "crcl", "mL/min"),
+            "news2": _f("number", "news2", description="complete NEWS2 (all 7 parameters)"),
+            "news2_lower_bound": _f("number", "news2", description=(
+                "sum of the parameters measured: NEWS2 itself when complete, else the "
+                "least it can be")),
+            "news2_params_missing": _f("number", "news2"),
+            "news2_max_param": _f("number", "news2",
+                                  description="highest single-parameter score measured"),
+            "qsofa": _f("number", "qsofa"),
+        }, "values computed from the encounter (each keeps its derivation)"),
+        FactType("record", False, record_fields, "the written record of the visit"),
+        FactType("encounter", False, {
+            "visit_type": _f("string", "visit_type"),
+            "prescription_count": _f("number", "prescriptions"),
+        }, "the visit itself"),
+        FactType("rx", True, {
+            "index": _f("number", ""),
+            "drug": _f("string", "drug", vocabulary="drug_key",
+                       description="INN id when known, else the name as written"),
+            "known": _f("bool", "drug"),
+            "name_zh": _f("string", "drug"),
+            "name_en": _f("string", "drug"),
+            "route": _f("string", "route"),
+            "dose": _f("number", "dose"),
+            "dose_unit": _f("string", "dose"),
+            "times_per_day": _f("number", "frequency", "/d"),
+            "daily_dose": _f("number", "daily_dose", description="dose × times per day"),
+            "duration_days": _f("number", "duration", "d"),
+            "max_single": _f("number", "max_single",
+                             description="knowledge: adult max single dose"),
+            "max_daily": _f("number", "max_daily", description="knowledge: adult max daily dose"),
+        }, "one prescription; dose limits joined from knowledge in the dose's unit"),
+        FactType("rx_key", True, {
+            "rx": _f("number", ""),
+            "key": _f("string", "drug", vocabulary="drug_key"),
+            "drug": _f("string", "drug", vocabulary="drug_key"),
+            "name_zh": _f("string", "drug"),
+            "name_en": _f("string", "drug"),
+        }, "one key (drug id or class:<id>) of a prescription, for joins"),
+        FactType("allergy_key", True, {
+            "allergy": _f("number", ""),
+            "key": _f("string", "substance", vocabulary="drug_key"),
+            "substance": _f("string", "substance"),
+        }, "one key a recorded allergy matches (drug id or class:<id>)"),
+        FactType("condition", True, {
+            "code": _f("string", "code"),
+            "origin": _f("string", "", description="'conditions' or 'diagnoses'"),
+            "code_valid": _f("bool", "code", shows="code",
+                             description="has the form of an ICD-10 code"),
+            "groups": _f("list", "code", shows="code", vocabulary="condition_group"),
+        }, "one ICD-10 code from the problem list or the record's diagnoses"),
+        FactType("implausible", True, {
+            "field": _f("string", ""),
+            "value": _f("number", ""),
+            "low": _f("number", ""),
+            "high": _f("number", ""),
+            "unit": _f("string", ""),
+        }, "a value outside its plausibility bounds (withheld from other rules)"),
+    ]
+    return {t.name: t for t in types}

@@ -1,0 +1,222 @@
+"""The durable-rules backend: the only module that imports ``durable``.
+
+Built to the embedding recipe of the reference notes, because durable-rules can
+kill the host process on ordinary inputs:
+
+* one host per process, with its two timer threads never started (``_run``);
+* every action is our recorder, which copies the matched fact ids and never raises
+  (an exception inside a durable action would be swallowed into the state);
+* each check runs in its own fresh sid, under a process-wide lock, so only one sid
+  is live at a time (no 32-bit sid-hash collisions between encounters);
+* a sentinel fact that always fires a no-op rule is asserted first, and the state
+  is deleted in ``finally`` only once an action has run (deleting a state in which
+  no action ran segfaults);
+* facts are asserted one at a time, each with its own ``id`` (batches lose matches;
+  content-hashed ids collide).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from durable import engine as _durable
+
+from cdss._resources import rules_dir as _bundled_rules
+from cdss._version import __version__
+from cdss.derive import build_facts
+from cdss.errors import RuleEvaluationError
+from cdss.explain import Explainer
+from cdss.kb import KnowledgeBase, load_knowledge
+from cdss.models import Encounter
+from cdss.report import Report, deduplicate
+from cdss.rulelang import CompiledRule, RuleSet, build_ruleset
+from cdss.rulelang.emit import LIST_PLACEHOLDER
+from cdss.rulelang.load import SENTINEL_ACTION, SENTINEL_TYPE
+
+#: one recorded match: (action name, {pattern name: fact id})
+Match = tuple[str, dict[str, str]]
+
+
+class _Host(_durable.Host):
+    """A durable Host without background threads whose actions all record."""
+
+    def __init__(self, backend: DurableBackend) -> None:
+        self._backend = backend
+        super().__init__()
+
+    def _run(self) -> None:  # no timer threads: actions run inside assert_fact
+        return None
+
+    def get_action(self, action_name: str) -> Callable[[Any], None]:
+        return self._backend.recorder(action_name)
+
+
+class DurableBackend:
+    """One per process (see :meth:`instance`); thread-safe."""
+
+    _instance: DurableBackend | None = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._host = _Host(self)
+        self._registered: set[str] = set()
+        self._sids = itertools.count(1)
+        self._matches: list[Match] | None = None
+        self._errors: list[str] = []
+        self._sentinel_fired = False
+        #: extra actions by name, for tests that need an action to fail
+        self._actions: dict[str, Callable[[dict[str, Any]], None]] = {}
+
+    @classmethod
+    def instance(cls) -> DurableBackend:
+        """The process-wide backend, created on first use."""
+        with cls._instance_lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    # ---- registration ----------------------------------------------------------
+    def register(self, name: str, body: dict[str, Any],
+                 actions: dict[str, Callable[[dict[str, Any]], None]] | None = None) -> None:
+        """Register a ruleset once; registering the same name again is a no-op."""
+        with self._lock:
+            if name in self._registered:
+                return
+            self._actions.update(actions or {})
+            # registration deletes every "run" key of the dict it is given
+            self._host.register_rulesets({name: copy.deepcopy(body)})
+            self._registered.add(name)
+
+    # ---- actions ---------------------------------------------------------------
+    def recorder(self, action_name: str) -> Callable[[Any], None]:
+        extra = self._actions.get(action_name)
+
+        def record(c: Any) -> None:
+            try:
+                if action_name == SENTINEL_ACTION:
+                    self._sentinel_fired = True
+                    return
+                bound = {name: fact["id"] for name, fact in c._m.items()}
+                if extra is not None:
+                    extra(bound)
+                if self._matches is not None:
+                    self._matches.append((action_name, bound))
+            except BaseException as exc:
+                self._errors.append(f"{action_name}: {type(exc).__name__}: {exc}")
+
+        return record
+
+    # ---- checking --------------------------------------------------------------
+    def run(self, name: str, facts: list[dict[str, Any]]) -> list[Match]:
+        """Assert ``facts`` in a fresh state and return every match, in firing order."""
+        with self._lock:
+            sid = str(next(self._sids))
+            self._matches, self._errors, self._sentinel_fired = [], [], False
+            try:
+                self._assert(name, {"sid": sid, "id": SENTINEL_TYPE, "t": SENTINEL_TYPE})
+                for fact in facts:
+                    self._assert(name, _engine_fact(fact, sid))
+                state = self._host.get_state(name, sid)
+                if state.get("exception"):
+                    self._errors.append(str(state["exception"]))
+                if self._errors:
+                    raise RuleEvaluationError(self._errors[0].split(":", 1)[0],
+                                              "; ".join(self._errors))
+                return list(self._matches)
+            finally:
+                self._matches = None
+                if self._sentinel_fired:
+                    try:
+                        self._host.delete_state(name, sid)
+                    except Exception:
+                        pass
+
+    def _assert(self, name: str, fact: dict[str, Any]) -> None:
+        try:
+            self._host.assert_fact(name, fact)
+        except _durable.MessageNotHandledException:
+            return  # the fact matched no condition: normal
+        except _durable.MessageObservedException as exc:
+            raise RuleEvaluationError(None, f"fact {fact.get('id')!r} was asserted twice") from exc
+        except RuleEvaluationError:
+            raise
+        except Exception as exc:
+            raise RuleEvaluationError(None, f"durable-rules failed on fact {fact.get('id')!r}: "
+                                      f"{exc}") from exc
+
+
+def _engine_fact(fact: dict[str, Any], sid: str) -> dict[str, Any]:
+    out = {"sid": sid}
+    for key, value in fact.items():
+        # durable-rules: "all items" of an empty list is false; see LIST_PLACEHOLDER
+        out[key] = [*value, LIST_PLACEHOLDER] if isinstance(value, list) else value
+    return out
+
+
+# ---------------------------------------------------------------------------------
+# The public engine
+# ---------------------------------------------------------------------------------
+
+EncounterInput = Encounter | dict[str, Any] | str | bytes
+
+
+class Engine:
+    """Checks encounters against the rules; build once, call :meth:`check` many times.
+
+    :param lang: language of messages, ``"zh"`` (default) or ``"en"``.
+    :param rules_dir: a folder of rule files (default: the bundled ``rules/``).
+    :param knowledge_dir: a folder of knowledge tables (default: bundled ``knowledge/``).
+    """
+
+    def __init__(self, lang: str = "zh", *, rules_dir: str | Path | None = None,
+                 knowledge_dir: str | Path | None = None) -> None:
+        if lang not in ("zh", "en"):
+            raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+        self.lang = lang
+        self.kb: KnowledgeBase = load_knowledge(Path(knowledge_dir) if knowledge_dir else None)
+        self.ruleset: RuleSet = build_ruleset(Path(rules_dir) if rules_dir else _bundled_rules(),
+                                              self.kb)
+        self._explainer = Explainer(self.kb)
+        self._backend = DurableBackend.instance()
+        self._backend.register(self.ruleset.name, self.ruleset.durable)
+        self._info = {"version": __version__, "knowledge_version": self.kb.version,
+                      "rules": len(self.ruleset.rules)}
+
+    @property
+    def rules(self) -> tuple[CompiledRule, ...]:
+        """Every compiled rule, in file order."""
+        return self.ruleset.rules
+
+    def check(self, encounter: EncounterInput, *, lang: str | None = None) -> Report:
+        """Check one encounter; never mutates it, same input gives the same report.
+
+        :raises cdss.InputError: if the encounter cannot be read (names every bad field).
+        :raises cdss.RuleEvaluationError: if the rules engine fails (never silently).
+        """
+        enc = Encounter.parse(encounter)
+        facts = build_facts(enc, self.kb)
+        matches = self._backend.run(self.ruleset.name, facts.facts)
+        by_id = {f["id"]: f for f in facts.facts}
+        suggestions = []
+        for action, bound in matches:
+            rule = self.ruleset.by_action[action]
+            env = {name: by_id[fact_id] for name, fact_id in bound.items()}
+            suggestions.append(self._explainer.suggestion(rule, env, facts))
+        return Report(
+            encounter_id=enc.id,
+            engine=dict(self._info),
+            suggestions=deduplicate(suggestions),
+            not_evaluated=self._explainer.not_evaluated(self.ruleset.rules, facts, suggestions),
+            notes=list(facts.notes),
+            derived={k: v.to_dict() for k, v in sorted(facts.derived.items())},
+            lang=lang or self.lang,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Engine rules={len(self.ruleset.rules)} lang={self.lang!r}>"

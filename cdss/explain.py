@@ -1,0 +1,214 @@
+"""From engine matches to explained suggestions, and from silence to ``not_evaluated``.
+
+The engine says which rules fired on which facts; this module says why (the
+clauses that were true, with values, thresholds and derivations), renders the
+messages in both languages, and finds the rules that could not be evaluated
+because the data they read is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cdss.derive import FactSet, fact_types
+from cdss.kb import CLASS_PREFIX, KnowledgeBase
+from cdss.report import NotEvaluated, Suggestion
+from cdss.rulelang import CompiledRule, ir
+from cdss.rulelang.evaluate import Env, evaluate_rule, explain, missing_fields
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\}")
+_DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d"}
+_OP_TEXT = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+class Explainer:
+    """Builds suggestions for one rule set and knowledge base."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.types = fact_types()
+
+    # ---- paths -----------------------------------------------------------------
+    def field_path(self, fs: FactSet, fact: dict[str, Any], name: str) -> str:
+        """The input path of a fact field (``prescriptions[0].dose``, ``labs[2].value``)."""
+        override = fs.field_paths.get((fact["id"], name))
+        if override:
+            return override
+        base = fs.paths.get(fact["id"], fact["t"])
+        source = self.types[fact["t"]].fields[name].source
+        if fact["t"] in ("derived",):
+            return f"derived.{name}"
+        if not source:
+            return base or name
+        return f"{base}.{source}" if base else source
+
+    def missing_paths(self, fs: FactSet, fact: dict[str, Any], name: str) -> tuple[str, ...]:
+        """Why a field is absent: the input fields whose absence left it missing."""
+        t = self.types[fact["t"]]
+        key = f"{fact['t']}.{name}" if not t.many else f"{fs.paths[fact['id']]}.{name}"
+        if key in fs.missing:
+            return fs.missing[key]
+        return (self.field_path(fs, fact, name),)
+
+    # ---- suggestions -----------------------------------------------------------
+    def _unit(self, fact: dict[str, Any], name: str) -> str:
+        unit = self.types[fact["t"]].fields[name].unit
+        if not unit and fact["t"] == "rx" and name in _DOSE_FIELDS:
+            unit = fact.get("dose_unit", "") + _DOSE_FIELDS[name]
+        return unit
+
+    def _evidence(self, rule: CompiledRule, env: Env, fs: FactSet) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+
+        def add(fact: dict[str, Any], name: str, extra: dict[str, Any]) -> None:
+            path = self.field_path(fs, fact, name)
+            if path in seen:
+                return
+            seen.add(path)
+            shows = self.types[fact["t"]].fields[name].shows
+            item: dict[str, Any] = {"field": path, "value": fact.get(shows or name)}
+            unit = self._unit(fact, name)
+            if unit:
+                item["unit"] = unit
+            item.update(extra)
+            derived = fs.derived.get(path)
+            if derived is None and path.startswith("derived."):
+                derived = fs.derived.get(path.removeprefix("derived."))
+            if derived is not None:
+                item["derivation"] = derived.to_dict()
+            out.append(item)
+
+        for pattern in rule.patterns:
+            fact = env[pattern.name]
+            if fact["t"] in ("rx", "rx_key"):
+                path = fs.paths[fact["id"]] + ".drug"
+                if path not in seen:
+                    seen.add(path)
+                    out.append({"field": path, "value": fact.get("drug")})
+            if fact["t"] == "allergy_key":
+                add(fact, "substance", {})
+            if fact["t"] == "implausible":
+                out.append({"field": fact["field"], "value": fact["value"],
+                            "unit": fact.get("unit", ""),
+                            "condition": f"outside {_fmt(fact['low'])}–{_fmt(fact['high'])}"})
+        for name, leaf in explain(rule.patterns, env):
+            fact = env[name]
+            spec = self.types[fact["t"]].fields[leaf.field]
+            if not spec.source or (fact["t"] == "rx_key" and leaf.field in ("key", "drug")):
+                continue  # identity and join fields; the drug itself is already listed
+            extra: dict[str, Any] = {}
+            if isinstance(leaf, ir.Compare):
+                operand = leaf.operand
+                if isinstance(operand, ir.Value):
+                    threshold = operand.value
+                    label = _fmt(threshold)
+                elif isinstance(operand, ir.SameFact):
+                    threshold = fact.get(operand.field)
+                    label = f"{operand.field} {_fmt(threshold)}"
+                else:
+                    threshold = env[operand.pattern].get(operand.field)
+                    label = f"{operand.pattern}.{operand.field} {_fmt(threshold)}"
+                if leaf.op not in ("eq",) or not isinstance(threshold, str | bool):
+                    extra = {"condition": f"{_OP_TEXT[leaf.op]} {label}",
+                             "threshold": threshold}
+            elif isinstance(leaf, ir.Contains):
+                extra = {"condition": ("does not contain " if leaf.negate else "contains ")
+                         + str(leaf.value)}
+            elif isinstance(leaf, ir.Matches):
+                extra = {"condition": f"matches {leaf.pattern}"}
+            elif isinstance(leaf, ir.InList):
+                extra = {"condition": ("not in " if leaf.negate else "in ")
+                         + ", ".join(map(str, leaf.values))}
+            if isinstance(leaf, ir.Exists) and not leaf.present:
+                out.append({"field": self.field_path(fs, fact, leaf.field), "value": None,
+                            "condition": "absent"})
+                continue
+            add(fact, leaf.field, extra)
+        return out
+
+    def _render(self, text: str, env: Env, lang: str) -> str:
+        def sub(m: re.Match[str]) -> str:
+            name, fld = m.groups()
+            value = env[name].get(fld)
+            return "?" if value is None else _fmt(value)
+
+        return _PLACEHOLDER.sub(sub, text)
+
+    def suggestion(self, rule: CompiledRule, env: Env, fs: FactSet) -> Suggestion:
+        """The explained suggestion for one firing of ``rule`` on ``env``."""
+        spec = rule.spec
+        texts = {lang: {part: self._render(getattr(spec, part).get(lang), env, lang)
+                        for part in ("title", "message", "recommendation")}
+                 for lang in ("zh", "en")}
+        codes = list(spec.codes)
+        drugs: list[str] = []
+        for fact in env.values():
+            if fact["t"] == "condition" and fact.get("code") not in codes:
+                codes.append(fact["code"])
+            if fact["t"] in ("rx", "rx_key") and fact.get("known", True):
+                drug = fact.get("drug")
+                if drug and not drug.startswith(CLASS_PREFIX) and drug not in drugs:
+                    drugs.append(drug)
+        subject = self.subject(env, fs)
+        return Suggestion(
+            rule_id=spec.id, rule_version=spec.version, category=spec.category, kind=spec.kind,
+            severity=spec.severity, texts=texts, evidence=tuple(self._evidence(rule, env, fs)),
+            codes=tuple(codes), drugs=tuple(drugs),
+            references=tuple(r.model_dump(exclude_none=True) for r in spec.references),
+            subject=subject, group=spec.group, specificity=_class_literals(rule))
+
+    # ---- not evaluated ---------------------------------------------------------
+    def not_evaluated(self, rules: tuple[CompiledRule, ...], fs: FactSet,
+                      fired: list[Suggestion]) -> list[NotEvaluated]:
+        """Rules that could not be decided for some facts because data is missing.
+
+        An undecided assignment is skipped when the finding it would report is already
+        made (a rule of the same group fired on the same facts).
+        """
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for fact in fs.facts:
+            by_type.setdefault(fact["t"], []).append(fact)
+        by_id = {f["id"]: f for f in fs.facts}
+        made = {(s.group or s.rule_id, frozenset(s.subject)) for s in fired}
+        out = []
+        for rule in rules:
+            outcome = evaluate_rule(rule.patterns, by_type)
+            missing: set[str] = set()
+            for env in outcome.unknown:
+                subject = frozenset(self.subject(env, fs))
+                if (rule.spec.group or rule.id, subject) in made:
+                    continue
+                for fact_id, name in missing_fields(rule.patterns, env):
+                    missing.update(self.missing_paths(fs, by_id[fact_id], name))
+            if missing:
+                out.append(NotEvaluated(rule.id, tuple(sorted(missing))))
+        return out
+
+    @staticmethod
+    def subject(env: Env, fs: FactSet) -> tuple[str, ...]:
+        """The input paths of the facts a rule matched: what the finding is about."""
+        return tuple(sorted({fs.paths.get(f["id"]) or f["id"] for f in env.values()}))
+
+
+def _class_literals(rule: CompiledRule) -> int:
+    """How many drug-class keys a rule names: fewer means a more specific rule."""
+    count = 0
+    for p in rule.patterns:
+        for leaf in ir.leaves(p.condition):
+            if isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Value) and \
+                    isinstance(leaf.operand.value, str) and \
+                    leaf.operand.value.startswith(CLASS_PREFIX):
+                count += 1
+    return count

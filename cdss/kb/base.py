@@ -1,0 +1,210 @@
+"""The knowledge base: every table under knowledge/, validated and indexed.
+
+Loading checks each table's schema and the references between tables (a drug's
+classes exist; an interaction names drugs or classes that exist), so a broken
+table fails at start-up with the file and entry named, never mid-check.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cdss._resources import knowledge_dir
+from cdss.errors import KnowledgeError
+from cdss.kb._files import read_yaml, validate
+from cdss.kb.schema import (
+    Analyte,
+    AnalyteTable,
+    ClassTable,
+    ConditionGroup,
+    ConditionGroupTable,
+    DoseLimit,
+    Drug,
+    DrugClass,
+    DrugTable,
+    Formula,
+    FormulaTable,
+    IcdTable,
+    Interaction,
+    InteractionTable,
+    PlausibilityTable,
+    ScoreTable,
+)
+
+#: Dosage-form words stripped when an exact name does not match ("氨氯地平片").
+_FORM_SUFFIXES = ("缓释片", "控释片", "肠溶片", "分散片", "胶囊", "注射液", "片",
+                  " tablets", " tablet", " capsules", " capsule")
+
+CLASS_PREFIX = "class:"
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"\s+", " ", name.strip().lower())
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    """All knowledge tables, indexed for look-up. Picklable; holds no engine state."""
+
+    root: Path
+    version: str
+    analytes: dict[str, Analyte]
+    plausibility: PlausibilityTable
+    classes: dict[str, DrugClass]
+    drugs: dict[str, Drug]
+    interactions: tuple[Interaction, ...]
+    scores: dict[str, ScoreTable]
+    formulas: dict[str, Formula]
+    condition_groups: dict[str, ConditionGroup]
+    icd10: IcdTable
+    _drug_names: dict[str, str] = field(repr=False)
+    _class_names: dict[str, str] = field(repr=False)
+
+    # ---- drugs -----------------------------------------------------------------
+    def resolve_drug(self, name: str) -> Drug | None:
+        """The drug for an INN, Chinese name, alias or ATC code (case-insensitive)."""
+        key = _norm(name)
+        drug_id = self._drug_names.get(key)
+        if drug_id is None:
+            for suffix in _FORM_SUFFIXES:
+                if key.endswith(suffix) and len(key) > len(suffix):
+                    drug_id = self._drug_names.get(key[: -len(suffix)].strip())
+                    if drug_id:
+                        break
+        return self.drugs.get(drug_id) if drug_id else None
+
+    def suggest_drugs(self, name: str, n: int = 3) -> list[str]:
+        """Known names closest to ``name``, for "did you mean ...?"."""
+        matches = difflib.get_close_matches(_norm(name), list(self._drug_names), n=n, cutoff=0.6)
+        return [self.drugs[self._drug_names[m]].id for m in matches]
+
+    def drug_keys(self, drug: Drug) -> tuple[str, ...]:
+        """The keys a prescription of ``drug`` is known by: its id and ``class:<id>``."""
+        return (drug.id, *(CLASS_PREFIX + c for c in drug.classes))
+
+    def dose_limit(self, drug: Drug, route: str | None) -> DoseLimit | None:
+        """The adult dose limit for ``route`` (oral when the route is not written)."""
+        wanted = route or "oral"
+        for limit in drug.doses:
+            if limit.route == wanted and limit.population == "adult" and limit.formulation is None:
+                return limit
+        return None
+
+    # ---- allergies -------------------------------------------------------------
+    def allergy_keys(self, substance: str) -> tuple[str, ...]:
+        """Keys an allergy to ``substance`` matches: a drug id or a ``class:<id>``."""
+        drug = self.resolve_drug(substance)
+        if drug is not None:
+            return (drug.id,)
+        key = _norm(substance)
+        for suffix in ("过敏", " allergy"):
+            key = key.removesuffix(suffix)
+        class_id = self._class_names.get(key)
+        return (CLASS_PREFIX + class_id,) if class_id else ()
+
+    # ---- conditions ------------------------------------------------------------
+    def icd10_form_ok(self, code: str) -> bool:
+        """Whether ``code`` has the form of an ICD-10 code (not whether it exists)."""
+        return re.fullmatch(self.icd10.code_pattern, code.strip()) is not None
+
+    def groups_of(self, code: str) -> tuple[str, ...]:
+        """Condition groups an ICD-10 code belongs to (by prefix)."""
+        code = code.strip().upper()
+        return tuple(g.id for g in self.condition_groups.values()
+                     if any(code.startswith(p) for p in g.prefixes))
+
+    @property
+    def known_keys(self) -> frozenset[str]:
+        """Every drug id and ``class:<id>`` key (rules may only name these)."""
+        return frozenset(self.drugs) | frozenset(CLASS_PREFIX + c for c in self.classes)
+
+
+def _files_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.yaml")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _unique(items, what: str, path: Path) -> dict:
+    out: dict = {}
+    for item in items:
+        if item.id in out:
+            raise KnowledgeError(str(path), item.id, f"duplicate {what} id")
+        out[item.id] = item
+    return out
+
+
+def load_knowledge(root: Path | None = None) -> KnowledgeBase:
+    """Load, validate and cross-check every table under ``root`` (default: bundled)."""
+    root = Path(root) if root else knowledge_dir()
+    p = root.joinpath
+    analytes = validate(AnalyteTable, read_yaml(p("analytes.yaml")), p("analytes.yaml"))
+    plaus = validate(PlausibilityTable, read_yaml(p("plausibility.yaml")), p("plausibility.yaml"))
+    classes = _unique(validate(ClassTable, read_yaml(p("drug_classes.yaml")),
+                               p("drug_classes.yaml")).classes, "class", p("drug_classes.yaml"))
+    drugs = _unique(validate(DrugTable, read_yaml(p("drugs.yaml")), p("drugs.yaml")).drugs,
+                    "drug", p("drugs.yaml"))
+    interactions = validate(InteractionTable, read_yaml(p("interactions.yaml")),
+                            p("interactions.yaml")).interactions
+    _unique(interactions, "interaction", p("interactions.yaml"))
+    formulas = _unique(validate(FormulaTable, read_yaml(p("formulas.yaml")),
+                                p("formulas.yaml")).formulas, "formula", p("formulas.yaml"))
+    groups = _unique(validate(ConditionGroupTable, read_yaml(p("condition_groups.yaml")),
+                              p("condition_groups.yaml")).groups, "group",
+                     p("condition_groups.yaml"))
+    icd10 = validate(IcdTable, read_yaml(p("icd10.yaml")), p("icd10.yaml"))
+    scores = {}
+    for path in sorted((root / "scores").glob("*.yaml")):
+        table = validate(ScoreTable, read_yaml(path), path)
+        scores[table.id] = table
+
+    for drug in drugs.values():
+        for c in drug.classes:
+            if c not in classes:
+                raise KnowledgeError(str(p("drugs.yaml")), drug.id, f"unknown class {c!r}")
+    keys = frozenset(drugs) | frozenset(CLASS_PREFIX + c for c in classes)
+    for row in interactions:
+        for side in (row.a, row.b):
+            if side not in keys:
+                hint = difflib.get_close_matches(side, list(keys), n=1)
+                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                raise KnowledgeError(str(p("interactions.yaml")), row.id,
+                                     f"unknown drug or class {side!r}{extra}")
+
+    drug_names: dict[str, str] = {}
+    for drug in drugs.values():
+        for name in (drug.id, drug.name.zh, drug.name.en, *drug.aliases, *drug.atc):
+            key = _norm(name)
+            other = drug_names.get(key)
+            if other is not None and other != drug.id:
+                raise KnowledgeError(str(p("drugs.yaml")), drug.id,
+                                     f"name {name!r} also names drug {other!r}")
+            drug_names[key] = drug.id
+    class_names: dict[str, str] = {}
+    for cls in classes.values():
+        for name in (cls.id, cls.name.zh, cls.name.en, *cls.aliases):
+            class_names.setdefault(_norm(name), cls.id)
+
+    declared = analytes.version
+    return KnowledgeBase(
+        root=root,
+        version=f"{declared}+{_files_digest(root)}",
+        analytes={a.code: a for a in analytes.analytes},
+        plausibility=plaus,
+        classes=classes,
+        drugs=drugs,
+        interactions=tuple(interactions),
+        scores=scores,
+        formulas=formulas,
+        condition_groups=groups,
+        icd10=icd10,
+        _drug_names=drug_names,
+        _class_names=class_names,
+    )
+

@@ -1,0 +1,201 @@
+"""Schemas of the knowledge tables (frozen, picklable records, no engine references)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Verification = Literal["V", "S", "K", "UNVERIFIED"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Text(Frozen):
+    """A text in both languages."""
+
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def get(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+class Source(Frozen):
+    """Where a number comes from, and how it was verified."""
+
+    title: str = Field(min_length=1)
+    url: str | None = None
+    verification: Verification
+    note: str | None = None
+
+
+class Bounds(Frozen):
+    low: float
+    high: float
+
+
+class AffineUnit(Frozen):
+    scale: float
+    offset: float = 0.0
+
+
+class Analyte(Frozen):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: Text
+    loinc: tuple[str, ...] = ()
+    canonical: str
+    molar_mass: float | None = Field(default=None, gt=0)
+    alt_units: dict[str, AffineUnit] = Field(default_factory=dict)
+    bare_ok: bool = False
+    plausible: Bounds | None = None
+    source: Source
+
+
+class AnalyteTable(Frozen):
+    version: str
+    analytes: tuple[Analyte, ...]
+
+
+class PlausibilityBound(Frozen):
+    low: float
+    high: float
+    unit: str
+
+
+class PlausibilityTable(Frozen):
+    version: str
+    source: Source
+    vitals: dict[str, PlausibilityBound]
+
+
+class DrugClass(Frozen):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: Text
+    atc_prefixes: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    source: Source
+
+
+Route = Literal["oral", "iv", "im", "sc", "inhaled", "topical", "rectal", "sublingual"]
+
+
+class DoseLimit(Frozen):
+    route: Route
+    population: Literal["adult"] = "adult"
+    formulation: str | None = None
+    unit: Literal["mg", "IU", "mL"]
+    max_single: float | None = Field(default=None, gt=0)
+    max_daily: float | None = Field(default=None, gt=0)
+    usual: Text | None = None
+    source: Source
+
+
+class Drug(Frozen):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: Text
+    atc: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    doses: tuple[DoseLimit, ...] = ()
+
+    @field_validator("atc")
+    @classmethod
+    def _atc_form(cls, codes: tuple[str, ...]) -> tuple[str, ...]:
+        import re
+
+        for code in codes:
+            if not re.fullmatch(r"[A-Z]\d{2}[A-Z]{2}\d{2}", code):
+                raise ValueError(f"ATC code {code!r} is not of the form A00AA00")
+        return codes
+
+
+class Interaction(Frozen):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    a: str
+    b: str
+    severity: Literal["contraindicated", "major", "moderate"]
+    effect: Text
+    mechanism: Text
+    action: Text
+    source: Source
+
+
+class DrugTable(Frozen):
+    drugs: tuple[Drug, ...]
+
+
+class ClassTable(Frozen):
+    classes: tuple[DrugClass, ...]
+
+
+class InteractionTable(Frozen):
+    interactions: tuple[Interaction, ...]
+
+
+class Band(Frozen):
+    """One scoring band: inclusive ``min``/``max`` (either may be open)."""
+
+    min: float | None = None
+    max: float | None = None
+    score: int
+
+
+class ScoredParameter(Frozen):
+    field: str
+    decimals: int = 0
+    bands: tuple[Band, ...] = ()
+    #: categorical parameters (consciousness, oxygen) score by value
+    values: dict[str, int] = Field(default_factory=dict)
+
+
+class ScoreTable(Frozen):
+    id: str
+    name: Text
+    source: Source
+    parameters: dict[str, ScoredParameter]
+
+
+class Formula(Frozen):
+    id: str
+    name: Text
+    formula: str
+    constants: dict[str, float]
+    source: Source
+
+
+class ConditionGroup(Frozen):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: Text
+    prefixes: tuple[str, ...]
+    source: Source
+
+
+class ConditionGroupTable(Frozen):
+    groups: tuple[ConditionGroup, ...]
+
+
+class FormulaTable(Frozen):
+    formulas: tuple[Formula, ...]
+
+
+class IcdName(Frozen):
+    code: str
+    zh: str
+    en: str
+
+
+class IcdTable(Frozen):
+    code_pattern: str
+    source: Source
+    codes: tuple[IcdName, ...] = ()
+
+    @field_validator("code_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        import re
+
+        re.compile(pattern)
+        return pattern

@@ -1,0 +1,71 @@
+"""Shared model configuration and quantity field types."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+from cdss import units
+from cdss.errors import FieldProblem, InputError
+
+
+class Model(BaseModel):
+    """Base of every input model: immutable, no NaN/inf, unknown keys ignored."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", allow_inf_nan=False, str_strip_whitespace=True
+    )
+
+
+def _quantity(dimension: units.Dimension, *, bare_ok: bool):
+    def parse(raw: Any) -> Any:
+        if raw is None:
+            return None
+        return units.to_canonical(raw, dimension, bare_ok=bare_ok)
+
+    return BeforeValidator(parse)
+
+
+#: Vital-sign quantities: bare numbers are read in the canonical unit.
+MmHg = Annotated[float, _quantity(units.PRESSURE, bare_ok=True)]
+PerMinute = Annotated[float, _quantity(units.RATE, bare_ok=True)]
+Celsius = Annotated[float, _quantity(units.TEMPERATURE, bare_ok=True)]
+Percent = Annotated[float, _quantity(units.PERCENT, bare_ok=True)]
+Kilograms = Annotated[float, _quantity(units.BODY_WEIGHT, bare_ok=True)]
+Centimetres = Annotated[float, _quantity(units.LENGTH, bare_ok=True)]
+#: Durations must carry a unit ("28 d", "4 wk").
+Days = Annotated[float, _quantity(units.DURATION, bare_ok=False)]
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """``('prescriptions', 0, 'dose')`` -> ``prescriptions[0].dose``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif "[" in str(part) or ("-" in str(part) and not out):
+            continue  # pydantic's internal union/function tags
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "$"
+
+
+def _message(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    if err.get("type") == "missing":
+        return "required field is missing"
+    if err.get("type") == "extra_forbidden":
+        return "unexpected field"
+    return msg
+
+
+def input_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> InputError:
+    """Turn a pydantic ValidationError into one InputError naming every field."""
+    problems = [
+        FieldProblem(format_loc(prefix + tuple(err["loc"])), _message(err)) for err in exc.errors()
+    ]
+    return InputError(problems)

@@ -1,0 +1,42 @@
+"""The patient: demographics, body size, allergies and problem list."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import Field
+
+from cdss.models._base import Centimetres, Kilograms, Model
+
+Sex = Literal["male", "female", "other", "unknown"]
+
+
+class Allergy(Model):
+    """A recorded allergy (free-text substance, optional reaction)."""
+
+    substance: str = Field(min_length=1)
+    reaction: str | None = None
+
+
+class Condition(Model):
+    """An ICD-10 coded condition or diagnosis (form is checked by a quality rule)."""
+
+    code: str
+    name: str | None = None
+
+
+class Patient(Model):
+    """The patient as of this encounter. Only ``id`` is required."""
+
+    id: str = Field(min_length=1)
+    sex: Sex = "unknown"
+    birth_date: date | None = None
+    pregnant: bool | None = None
+    weight: Kilograms | None = None
+    height: Centimetres | None = None
+    allergies: list[Allergy] = Field(default_factory=list)
+    #: ``True`` with no allergies means "no known allergies"; ``None`` means not asked.
+    allergies_reviewed: bool | None = None
+    #: ``None`` (absent) means the problem list was not sent: it is not "no conditions".
+    conditions: list[Condition] | None = None

@@ -1,0 +1,93 @@
+"""Prescriptions: drug name as written, dose, route, frequency and duration."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from cdss import units
+from cdss.models._base import Days, Model
+
+#: Frequency abbreviations and their administrations per day. ``prn`` has no fixed
+#: count (its daily dose is unknown); ``once`` is a single administration.
+FREQUENCIES: dict[str, float | None] = {
+    "qd": 1, "od": 1, "daily": 1, "qam": 1, "qpm": 1, "qn": 1, "hs": 1,
+    "bid": 2, "q12h": 2,
+    "tid": 3, "q8h": 3,
+    "qid": 4, "q6h": 4,
+    "q4h": 6,
+    "qod": 0.5,
+    "qw": 1 / 7, "biw": 2 / 7, "tiw": 3 / 7,
+    "once": 1, "st": 1, "stat": 1,
+    "prn": None,
+    "每日一次": 1, "每日1次": 1, "每天一次": 1, "每晚一次": 1,
+    "每日两次": 2, "每日二次": 2, "每日2次": 2,
+    "每日三次": 3, "每日3次": 3,
+    "每日四次": 4, "每日4次": 4,
+    "必要时": None,
+}
+
+DOSE_DIMENSIONS = (units.MASS, units.VOLUME, units.ACTIVITY)
+
+
+class Dose(Model):
+    """A single dose in canonical units: mg, mL or IU."""
+
+    value: float = Field(gt=0)
+    unit: Literal["mg", "mL", "IU"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and set(raw) == {"value", "unit"} and raw["unit"] in (
+            "mg", "mL", "IU"
+        ) and isinstance(raw["value"], int | float):
+            return raw
+        value, dim = units.first_matching(raw, DOSE_DIMENSIONS)
+        return {"value": value, "unit": dim.canonical}
+
+
+class Frequency(Model):
+    """How often a dose is given; ``times_per_day`` is None for ``prn``."""
+
+    code: str
+    times_per_day: float | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "code" in raw and "times_per_day" in raw:
+            return raw
+        if isinstance(raw, dict) and "times_per_day" in raw:
+            n = raw["times_per_day"]
+            if isinstance(n, bool) or not isinstance(n, int | float) or not n > 0:
+                raise ValueError(f"times_per_day must be a positive number, got {n!r}")
+            return {"code": f"{n:g}/d", "times_per_day": float(n)}
+        if isinstance(raw, str):
+            key = re.sub(r"[\s.]", "", raw).lower()
+            if key in FREQUENCIES:
+                return {"code": key, "times_per_day": FREQUENCIES[key]}
+            raise ValueError(
+                f"unknown frequency {raw!r}; expected one of qd, bid, tid, qid, q4h, q6h, q8h, "
+                "q12h, qn, qod, qw, prn, once or {\"times_per_day\": N}"
+            )
+        raise ValueError(f"frequency must be a code such as 'bid' or an object, got {raw!r}")
+
+
+class Prescription(Model):
+    """One prescribed drug. ``drug`` is an INN, Chinese name, alias or ATC code."""
+
+    drug: str = Field(min_length=1)
+    dose: Dose | None = None
+    route: str | None = None
+    frequency: Frequency | None = None
+    duration: Days | None = Field(default=None, description="days supplied")
+
+    @property
+    def daily_dose(self) -> float | None:
+        """Dose per day in ``dose.unit``; None when the frequency is prn or unknown."""
+        if self.dose is None or self.frequency is None or self.frequency.times_per_day is None:
+            return None
+        return self.dose.value * self.frequency.times_per_day

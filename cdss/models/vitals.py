@@ -1,0 +1,43 @@
+"""Vital signs, in canonical units (mmHg, /min, degC, %, mmol/L)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator
+
+from cdss import units
+from cdss.kb.analytes import analytes_by_code
+from cdss.models._base import Celsius, MmHg, Model, Percent, PerMinute
+
+Consciousness = Literal["alert", "confusion", "voice", "pain", "unresponsive"]
+GlucoseContext = Literal["fasting", "random", "2h_postprandial"]
+
+
+def _glucose(raw: Any) -> Any:
+    if raw is None:
+        return None
+    analyte = analytes_by_code()["glucose"]
+    return units.to_canonical(
+        raw, units.Dimension("a glucose concentration", analyte.canonical),
+        molar_mass=analyte.molar_mass,
+    )
+
+
+#: Glucose must carry its unit (mg/dL and mmol/L are both common).
+Glucose = Annotated[float, BeforeValidator(_glucose)]
+
+
+class VitalSigns(Model):
+    """Vital signs measured at this visit; every field may be absent."""
+
+    sbp: MmHg | None = None
+    dbp: MmHg | None = None
+    heart_rate: PerMinute | None = None
+    resp_rate: PerMinute | None = None
+    temperature: Celsius | None = None
+    spo2: Percent | None = None
+    consciousness: Consciousness | None = None
+    on_oxygen: bool | None = None
+    glucose: Glucose | None = None
+    glucose_context: GlucoseContext | None = None

@@ -1,0 +1,231 @@
+"""Suggestions and reports (contract section 3), and their renderings.
+
+A :class:`Report` keeps both languages; ``lang`` only chooses what is shown.
+Renderings: ``to_dict``/``to_json`` (the contract), ``to_cds_hooks`` (HL7 CDS Hooks
+2.0 cards), ``to_text`` (terminals), ``_repr_html_`` (Jupyter).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+_CARD_NAMESPACE = uuid.UUID("6f1f0a52-8a54-4bde-9d0c-3c2b1f0c5d11")
+_SUMMARY_MAX = 140
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One explained finding: what, why (evidence and threshold), what to do, source."""
+
+    rule_id: str
+    rule_version: str
+    category: str
+    kind: str
+    severity: str
+    #: {"zh": {"title", "message", "recommendation"}, "en": {...}}
+    texts: dict[str, dict[str, str]]
+    evidence: tuple[dict[str, Any], ...]
+    codes: tuple[str, ...]
+    drugs: tuple[str, ...]
+    references: tuple[dict[str, Any], ...]
+    #: ids of the facts the rule matched (the finding's subject); used for dedup
+    subject: tuple[str, ...] = ()
+    group: str | None = None
+    #: drug-class keys the rule names; within a group the most specific rule wins
+    specificity: int = 0
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return (SEVERITY_RANK[self.severity], self.category, self.rule_id, self.subject)
+
+    def text(self, part: str, lang: str = "zh") -> str:
+        return self.texts[lang][part]
+
+    def to_dict(self, lang: str = "zh") -> dict[str, Any]:
+        t = self.texts[lang]
+        return {
+            "rule_id": self.rule_id, "rule_version": self.rule_version,
+            "category": self.category, "kind": self.kind, "severity": self.severity,
+            "title": t["title"], "message": t["message"], "recommendation": t["recommendation"],
+            "evidence": [dict(e) for e in self.evidence], "codes": list(self.codes),
+            "drugs": list(self.drugs), "references": [dict(r) for r in self.references],
+        }
+
+    def __repr__(self) -> str:
+        return f"<Suggestion rule={self.rule_id!r} severity={self.severity!r}>"
+
+
+def deduplicate(suggestions: list[Suggestion]) -> list[Suggestion]:
+    """One suggestion per finding, in the contract's order.
+
+    Two matches of a rule on the same facts (a symmetric join found both ways) are one
+    finding; rules sharing a ``group`` describe one finding, of which the most severe
+    is kept.
+    """
+    ordered = sorted(suggestions, key=lambda s: (SEVERITY_RANK[s.severity], s.specificity,
+                                                 s.sort_key()))
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for s in ordered:
+        subject = frozenset(s.subject)
+        key = ("group", s.group, subject) if s.group else ("rule", s.rule_id, subject)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(s)
+    return sorted(out, key=Suggestion.sort_key)
+
+
+@dataclass(frozen=True)
+class NotEvaluated:
+    """A rule that could not be checked, and the input fields it lacked."""
+
+    rule_id: str
+    missing: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "missing": list(self.missing)}
+
+
+@dataclass(frozen=True)
+class Report:
+    """The result of checking one encounter."""
+
+    encounter_id: str
+    engine: dict[str, Any]
+    suggestions: list[Suggestion]
+    not_evaluated: list[NotEvaluated] = field(default_factory=list)
+    notes: list[dict[str, str]] = field(default_factory=list)
+    derived: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lang: str = "zh"
+
+    def with_lang(self, lang: str) -> Report:
+        """The same report shown in another language ("zh" or "en")."""
+        if lang not in ("zh", "en"):
+            raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+        return Report(self.encounter_id, self.engine, self.suggestions, self.not_evaluated,
+                      self.notes, self.derived, lang)
+
+    # ---- JSON ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's report JSON (plus ``derived`` and ``lang``)."""
+        notes = [{"field": n["field"],
+                  "message": n["message_zh"] if self.lang == "zh" else n["message"]}
+                 for n in self.notes]
+        return {
+            "encounter_id": self.encounter_id,
+            "engine": dict(self.engine),
+            "lang": self.lang,
+            "suggestions": [s.to_dict(self.lang) for s in self.suggestions],
+            "not_evaluated": [n.to_dict() for n in self.not_evaluated],
+            "notes": notes,
+            "derived": self.derived,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    # ---- CDS Hooks -------------------------------------------------------------
+    def to_cds_hooks(self) -> dict[str, Any]:
+        """HL7 CDS Hooks 2.0 ``{"cards": [...]}``; card uuids are stable per finding."""
+        cards = []
+        for s in self.suggestions:
+            t = s.texts[self.lang]
+            summary = t["title"]
+            if len(summary) > _SUMMARY_MAX:
+                summary = summary[: _SUMMARY_MAX - 1] + "…"
+            ref = s.references[0] if s.references else {"title": "cdss"}
+            source: dict[str, Any] = {"label": ref["title"][:200], "topic": {
+                "system": "https://github.com/cdss/cdss/rules", "code": s.rule_id}}
+            if ref.get("url"):
+                source["url"] = ref["url"]
+            card_id = uuid.uuid5(_CARD_NAMESPACE,
+                                 f"{self.encounter_id}|{s.rule_id}|{'|'.join(s.subject)}")
+            cards.append({
+                "uuid": str(card_id),
+                "summary": summary,
+                "indicator": s.severity,
+                "detail": _markdown_detail(s, self.lang),
+                "source": source,
+                "links": [{"label": r["title"][:100], "url": r["url"], "type": "absolute"}
+                          for r in s.references if r.get("url")],
+            })
+        return {"cards": cards}
+
+    # ---- text and HTML ---------------------------------------------------------
+    def to_text(self) -> str:
+        """A readable plain-text form for terminals and logs."""
+        zh = self.lang == "zh"
+        lines = [f"{'就诊' if zh else 'Encounter'} {self.encounter_id}: "
+                 f"{len(self.suggestions)} {'条提示' if zh else 'suggestion(s)'}"]
+        for s in self.suggestions:
+            t = s.texts[self.lang]
+            lines.append(f"  [{s.severity.upper()}] {t['title']}  ({s.rule_id})")
+            lines.append(f"      {t['message']}")
+            lines.append(f"      → {t['recommendation']}")
+            for e in s.evidence:
+                lines.append(f"      · {_evidence_text(e)}")
+        if self.not_evaluated:
+            lines.append(f"  {'未能评估（缺少数据）' if zh else 'Not evaluated (data missing)'}:")
+            for n in self.not_evaluated:
+                lines.append(f"      - {n.rule_id}: {', '.join(n.missing)}")
+        for n in self.notes:
+            lines.append(f"  {'注' if zh else 'note'}: {n['field']}: "
+                         f"{n['message_zh'] if zh else n['message']}")
+        return "\n".join(lines)
+
+    __str__ = to_text
+
+    def _repr_html_(self) -> str:
+        zh = self.lang == "zh"
+        colour = {"critical": "#b00020", "warning": "#b26a00", "info": "#1f5fa8"}
+        rows = []
+        for s in self.suggestions:
+            t = s.texts[self.lang]
+            ev = "<br>".join(html.escape(_evidence_text(e)) for e in s.evidence)
+            refs = "<br>".join(
+                (f'<a href="{html.escape(r["url"])}">{html.escape(r["title"])}</a>'
+                 if r.get("url") else html.escape(r["title"])) for r in s.references)
+            rows.append(
+                f'<tr><td style="color:{colour[s.severity]};font-weight:bold">{s.severity}</td>'
+                f"<td><b>{html.escape(t['title'])}</b><br>{html.escape(t['message'])}"
+                f"<br><i>{html.escape(t['recommendation'])}</i></td><td>{ev}</td>"
+                f"<td>{refs}</td><td><code>{html.escape(s.rule_id)}</code></td></tr>")
+        head = ("<tr><th>级别</th><th>提示</th><th>依据</th><th>来源</th><th>规则</th></tr>" if zh
+                else "<tr><th>severity</th><th>suggestion</th><th>evidence</th><th>source</th>"
+                     "<th>rule</th></tr>")
+        missing = "".join(f"<li><code>{html.escape(n.rule_id)}</code>: "
+                          f"{html.escape(', '.join(n.missing))}</li>" for n in self.not_evaluated)
+        title = html.escape(f"{self.encounter_id}: {len(self.suggestions)}")
+        return (f"<div><h4>cdss report {title}</h4><table>{head}{''.join(rows)}</table>"
+                + (f"<details><summary>{'未能评估' if zh else 'not evaluated'} "
+                   f"({len(self.not_evaluated)})</summary><ul>{missing}</ul></details>"
+                   if self.not_evaluated else "") + "</div>")
+
+    def __repr__(self) -> str:
+        return (f"<Report encounter={self.encounter_id!r} suggestions={len(self.suggestions)} "
+                f"not_evaluated={len(self.not_evaluated)}>")
+
+
+def _evidence_text(e: dict[str, Any]) -> str:
+    value = e.get("value")
+    unit = f" {e['unit']}" if e.get("unit") else ""
+    cond = f" ({e['condition']})" if e.get("condition") else ""
+    text = f"{e['field']} = {value}{unit}{cond}"
+    if "derivation" in e:
+        d = e["derivation"]
+        inputs = ", ".join(f"{k}={v}" for k, v in d.get("inputs", {}).items())
+        text += f"; {d.get('formula', '')} [{inputs}]"
+    return text
+
+
+def _markdown_detail(s: Suggestion, lang: str) -> str:
+    t = s.texts[lang]
+    evidence = "\n".join(f"- `{_evidence_text(e)}`" for e in s.evidence)
+    heading = "依据" if lang == "zh" else "Evidence"
+    todo = "建议" if lang == "zh" else "Recommendation"
+    return f"{t['message']}\n\n**{todo}**: {t['recommendation']}\n\n**{heading}**:\n{evidence}"

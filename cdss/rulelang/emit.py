@@ -1,0 +1,163 @@
+"""Emit durable-rules JSON from the IR, and refuse what would hit its limits.
+
+durable-rules crashes or silently misbehaves past certain limits (reference notes,
+"Hazards"). The IR has no arithmetic, so integer division by zero cannot be
+written; the remaining limits are checked here, before any patient is seen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from typing import Any
+
+from cdss.rulelang import ir
+
+#: Appended to every list field of a fact (see ``cdss.engine``): durable-rules
+#: treats "all items" of an empty list as false, so ``not_contains`` on an empty
+#: list needs one item that is never a real value.
+LIST_PLACEHOLDER = "$none"
+
+MAX_PATTERNS_PER_RULE = 16
+MAX_SIMULTANEOUS_CONDITIONS = 60  # durable-rules fails above 64 true at once for one fact
+MAX_IDENTICAL_CONDITIONS = 255  # 256 identical conditions crash registration
+MAX_SIBLING_CONDITIONS = 500  # 513 distinct siblings hang registration
+
+
+class LimitProblem(ValueError):
+    """A rule set that durable-rules could not run safely."""
+
+
+def _number(value: Any, where: str) -> Any:
+    if isinstance(value, float) and "e" in json.dumps(value):
+        raise LimitProblem(f"{where}: {value!r} would be written with an exponent, which "
+                           "durable-rules rejects (error 204); write it in plain decimals")
+    return value
+
+
+def _operand(op: ir.Operand, where: str) -> Any:
+    if isinstance(op, ir.Value):
+        return _number(op.value, where)
+    if isinstance(op, ir.SameFact):
+        return {"$m": op.field}
+    return {op.pattern: op.field}
+
+
+_DURABLE_OPS = {"ne": "$neq", "gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
+
+
+def emit_node(node: ir.Node, where: str) -> dict[str, Any]:
+    """One IR node as a durable-rules condition."""
+    if isinstance(node, ir.All):
+        return {"$and": [emit_node(c, where) for c in node.children]}
+    if isinstance(node, ir.Any_):
+        return {"$or": [emit_node(c, where) for c in node.children]}
+    if isinstance(node, ir.Compare):
+        operand = _operand(node.operand, where)
+        cond = ({node.field: operand} if node.op == "eq"
+                else {_DURABLE_OPS[node.op]: {node.field: operand}})
+        if isinstance(node.operand, ir.SameFact):
+            # durable-rules may compare with a stale value when the other field is
+            # absent (seen here: a prescription without max_daily matched daily > max)
+            return {"$and": [{"$ex": {node.operand.field: 1}}, cond]}
+        return cond
+    if isinstance(node, ir.InList):
+        if node.negate:
+            return {"$and": [{"$neq": {node.field: _number(v, where)}} for v in node.values]}
+        return {"$or": [{node.field: _number(v, where)} for v in node.values]}
+    if isinstance(node, ir.Contains):
+        if node.negate:
+            return {"$iall": {node.field: {"$neq": {"$i": node.value}}}}
+        return {"$iany": {node.field: {"$i": node.value}}}
+    if isinstance(node, ir.Matches):
+        return {"$mt": {node.field: node.pattern}}
+    if isinstance(node, ir.Exists):
+        return {("$ex" if node.present else "$nex"): {node.field: 1}}
+    raise LimitProblem(f"{where}: unsupported node {type(node).__name__}")
+
+
+def referenced_fields(patterns: tuple[ir.Pattern, ...]) -> dict[str, set[str]]:
+    """Fields of each pattern that later patterns compare against (``{ref: p.f}``)."""
+    out: dict[str, set[str]] = {}
+    for p in patterns:
+        for leaf in ir.leaves(p.condition):
+            if isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Ref):
+                out.setdefault(leaf.operand.pattern, set()).add(leaf.operand.field)
+    return out
+
+
+def emit_pattern(pattern: ir.Pattern, where: str, required: set[str] | None = None
+                 ) -> dict[str, Any]:
+    """A pattern, with the discriminator ``t`` first as the recipe asks.
+
+    ``required`` fields get an existence test: durable-rules raises error 311 when a
+    later pattern compares with a field that this fact lacks.
+    """
+    parts: list[dict[str, Any]] = [{"t": pattern.fact_type}]
+    parts += [{"$ex": {name: 1}} for name in sorted(required or ())]
+    if pattern.condition is not None:
+        parts.append(emit_node(pattern.condition, where))
+    return {pattern.name: {"$and": parts}}
+
+
+def emit_rule(patterns: tuple[ir.Pattern, ...], action: str, where: str) -> dict[str, Any]:
+    """A whole rule; ``action`` is the name the engine's recorder is looked up by."""
+    if len(patterns) > MAX_PATTERNS_PER_RULE:
+        raise LimitProblem(f"{where}: {len(patterns)} patterns; durable-rules allows "
+                           f"{MAX_PATTERNS_PER_RULE}")
+    required = referenced_fields(patterns)
+    return {"all": [emit_pattern(p, where, required.get(p.name)) for p in patterns],
+            "run": action}
+
+
+def _discriminators(node: ir.Node | None) -> set[tuple[str, Any]]:
+    """Equalities on a literal that every fact matching ``node`` must satisfy."""
+    if isinstance(node, ir.Compare) and node.op == "eq" and isinstance(node.operand, ir.Value):
+        return {(node.field, node.operand.value)}
+    if isinstance(node, ir.All):
+        out: set[tuple[str, Any]] = set()
+        for child in node.children:
+            out |= _discriminators(child)
+        return out
+    return set()
+
+
+def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
+    """Refuse rule sets that would exceed durable-rules' per-fact limits.
+
+    The number of conditions that can be true at once for one fact is bounded from
+    above: patterns on a type that share no literal equality can all be true
+    together; patterns keyed by ``field == value`` only together with others of the
+    same value.
+    """
+    identical: Counter[str] = Counter()
+    free: Counter[str] = Counter()
+    keyed: dict[str, dict[str, Counter[Any]]] = defaultdict(lambda: defaultdict(Counter))
+    siblings: dict[str, set[str]] = defaultdict(set)
+    for rule_id, patterns in rules:
+        for p in patterns:
+            text = json.dumps(emit_pattern(p, rule_id)[p.name], sort_keys=True)
+            identical[text] += 1
+            siblings[p.fact_type].add(text)
+            keys = _discriminators(p.condition)
+            if not keys:
+                free[p.fact_type] += 1
+            else:
+                field, value = sorted(keys, key=str)[0]
+                keyed[p.fact_type][field][json.dumps(value)] += 1
+    for text, n in identical.items():
+        if n > MAX_IDENTICAL_CONDITIONS:
+            raise LimitProblem(f"{n} rules share the identical condition {text}; durable-rules "
+                               f"crashes above {MAX_IDENTICAL_CONDITIONS}")
+    for fact_type, texts in siblings.items():
+        if len(texts) > MAX_SIBLING_CONDITIONS:
+            raise LimitProblem(f"{len(texts)} distinct conditions on '{fact_type}' facts; "
+                               f"durable-rules hangs above 512")
+    for fact_type in set(free) | set(keyed):
+        bound = free[fact_type] + sum(max(c.values()) for c in keyed[fact_type].values())
+        if bound > MAX_SIMULTANEOUS_CONDITIONS:
+            raise LimitProblem(
+                f"up to {bound} conditions on '{fact_type}' facts could be true at once; "
+                f"durable-rules drops a fact's actions above 64 (kept under "
+                f"{MAX_SIMULTANEOUS_CONDITIONS}). Express graded thresholds as bands of one "
+                "derived field, or key conditions by an equality")

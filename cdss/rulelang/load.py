@@ -1,0 +1,215 @@
+"""Load rule files: validate, expand templates, lower to IR, emit durable-rules JSON.
+
+Every problem is reported as a :class:`cdss.errors.RuleSpecError` naming the file,
+the rule and the problem. Nothing in a rule file is evaluated as Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from cdss.derive.schema import FactType, fact_types
+from cdss.errors import KnowledgeError, RuleSpecError
+from cdss.kb import KnowledgeBase
+from cdss.kb._files import read_yaml, validation_message
+from cdss.rulelang import emit, ir
+from cdss.rulelang.parse import ConditionProblem, parse_when
+from cdss.rulelang.spec import RuleFile, RuleSpec, TemplateSpec
+
+SENTINEL_TYPE = "__sentinel__"
+SENTINEL_ACTION = "__sentinel__"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\}")
+_ROW = re.compile(r"\{row\.([A-Za-z0-9_.]+)\}")
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A validated rule with its IR and the name of its durable-rules action."""
+
+    spec: RuleSpec
+    patterns: tuple[ir.Pattern, ...]
+    file: str
+    action: str
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Every compiled rule, and the durable-rules ruleset emitted from them."""
+
+    rules: tuple[CompiledRule, ...]
+    name: str
+    durable: dict[str, Any] = field(repr=False)
+    by_action: dict[str, CompiledRule] = field(repr=False)
+
+
+def _row_value(row: dict[str, Any], path: str) -> Any:
+    value: Any = row
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(path)
+        value = value[part]
+    return value
+
+
+def _substitute(obj: Any, row: dict[str, Any]) -> Any:
+    if isinstance(obj, str):
+        whole = _ROW.fullmatch(obj)
+        if whole:
+            return _row_value(row, whole.group(1))
+        return _ROW.sub(lambda m: str(_row_value(row, m.group(1))), obj)
+    if isinstance(obj, list):
+        return [_substitute(x, row) for x in obj]
+    if isinstance(obj, dict):
+        return {_substitute(k, row): _substitute(v, row) for k, v in obj.items()}
+    return obj
+
+
+def _template_rows(template: TemplateSpec, kb: KnowledgeBase) -> list[dict[str, Any]]:
+    if template.over == "interactions":
+        return [r.model_dump(mode="json") for r in kb.interactions]
+    if template.over == "drugs":
+        return [d.model_dump(mode="json") for d in kb.drugs.values()]
+    return [c.model_dump(mode="json") for c in kb.classes.values()]
+
+
+def _expand(template: TemplateSpec, kb: KnowledgeBase, file: str) -> list[dict[str, Any]]:
+    out = []
+    for row in _template_rows(template, kb):
+        try:
+            rule = _substitute(template.rule, row)
+        except KeyError as exc:
+            raise RuleSpecError(file, str(template.rule.get("id")),
+                                f"template field row.{exc.args[0]} is not a column of "
+                                f"{template.over}") from None
+        severity = rule.get("severity")
+        if isinstance(severity, str) and severity in template.severity_map:
+            rule["severity"] = template.severity_map[severity]
+        out.append(rule)
+    return out
+
+
+def _check_placeholders(spec: RuleSpec, types: dict[str, FactType], file: str) -> None:
+    bound = {name: types[p.fact] for name, p in spec.when.items() if p.fact in types}
+    for part in ("title", "message", "recommendation"):
+        text = getattr(spec, part)
+        for lang in ("zh", "en"):
+            for m in _PLACEHOLDER.finditer(getattr(text, lang)):
+                name, fld = m.groups()
+                if name not in bound:
+                    raise RuleSpecError(file, spec.id, f"{part}.{lang}: placeholder {m.group(0)} "
+                                        f"names no pattern (patterns: {', '.join(bound)})")
+                if fld not in bound[name].fields:
+                    raise RuleSpecError(file, spec.id, f"{part}.{lang}: placeholder {m.group(0)}:"
+                                        f" {bound[name].name} facts have no field {fld!r}")
+            if "{row." in getattr(text, lang):
+                raise RuleSpecError(file, spec.id, f"{part}.{lang}: row placeholder outside "
+                                    "a template")
+
+
+def _rule_dicts(path: Path, kb: KnowledgeBase) -> list[dict[str, Any]]:
+    file = str(path)
+    try:
+        data = read_yaml(path)
+    except KnowledgeError as exc:
+        raise RuleSpecError(file, None, exc.problem) from None
+    try:
+        parsed = RuleFile.model_validate(data or {})
+    except ValidationError as exc:
+        raise RuleSpecError(file, None, validation_message(exc)) from None
+    rules = [dict(r) for r in parsed.rules]
+    for template in parsed.templates:
+        rules.extend(_expand(template, kb, file))
+    category = path.parent.name
+    for rule in rules:
+        rule.setdefault("category", category)
+        if rule["category"] != category:
+            raise RuleSpecError(file, str(rule.get("id")), f"category {rule['category']!r} "
+                                f"does not match the folder {category!r}")
+    return rules
+
+
+def compile_rule(raw: dict[str, Any], file: str, kb: KnowledgeBase,
+                 types: dict[str, FactType], action: str) -> CompiledRule:
+    """Validate one rule mapping and lower it to IR."""
+    rule_id = str(raw.get("id")) if isinstance(raw, dict) else None
+    try:
+        spec = RuleSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise RuleSpecError(file, rule_id, validation_message(exc)) from None
+    try:
+        patterns = parse_when(spec.when, types, kb)
+    except ConditionProblem as exc:
+        raise RuleSpecError(file, spec.id, str(exc)) from None
+    _check_placeholders(spec, types, file)
+    try:
+        emit.emit_rule(patterns, action, f"{file} rule '{spec.id}'")
+    except emit.LimitProblem as exc:
+        raise RuleSpecError(file, spec.id, str(exc)) from None
+    return CompiledRule(spec, patterns, file, action)
+
+
+def rule_files(rules_dir: Path) -> list[Path]:
+    """Rule files in a stable order: ``<category>/<name>.yaml``."""
+    return sorted(rules_dir.glob("*/*.yaml"))
+
+
+def compile_all(rules_dir: Path, kb: KnowledgeBase) -> tuple[list[CompiledRule],
+                                                             list[RuleSpecError]]:
+    """Compile every rule, collecting every problem instead of stopping at the first."""
+    types = fact_types()
+    compiled: list[CompiledRule] = []
+    problems: list[RuleSpecError] = []
+    seen: dict[str, str] = {}
+    for path in rule_files(rules_dir):
+        rel = path.relative_to(rules_dir.parent).as_posix()
+        try:
+            raws = _rule_dicts(path, kb)
+        except RuleSpecError as exc:
+            problems.append(RuleSpecError(rel, exc.rule_id, exc.problem))
+            continue
+        for raw in raws:
+            try:
+                rule = compile_rule(raw, rel, kb, types, f"r{len(compiled):04d}")
+            except RuleSpecError as exc:
+                problems.append(exc)
+                continue
+            if rule.id in seen:
+                problems.append(RuleSpecError(rel, rule.id, f"duplicate rule id (first in "
+                                              f"{seen[rule.id]})"))
+                continue
+            seen[rule.id] = rel
+            compiled.append(rule)
+    if compiled:
+        try:
+            emit.check_limits([(r.id, r.patterns) for r in compiled])
+        except emit.LimitProblem as exc:
+            problems.append(RuleSpecError(str(rules_dir), None, str(exc)))
+    return compiled, problems
+
+
+def build_ruleset(rules_dir: Path, kb: KnowledgeBase) -> RuleSet:
+    """Compile every rule file; raise the first problem (``cdss rules lint`` lists all)."""
+    compiled, problems = compile_all(rules_dir, kb)
+    if problems:
+        if len(problems) == 1:
+            raise problems[0]
+        raise RuleSpecError(problems[0].file, problems[0].rule_id,
+                            problems[0].problem + f" (and {len(problems) - 1} more problems; "
+                            "run `cdss rules lint`)")
+    body: dict[str, Any] = {
+        SENTINEL_ACTION: {"all": [{"m": {"t": SENTINEL_TYPE}}], "run": SENTINEL_ACTION}}
+    for rule in compiled:
+        body[rule.action] = emit.emit_rule(rule.patterns, rule.action, rule.id)
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+    return RuleSet(tuple(compiled), f"cdss_{digest}", body, {r.action: r for r in compiled})

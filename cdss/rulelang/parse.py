@@ -1,0 +1,175 @@
+"""Lower a rule's ``when`` block to IR, checking it against the fact schema.
+
+Grammar of a condition (YAML):
+
+* ``{all: [cond, ...]}`` / ``{any: [cond, ...]}``
+* ``{<field>: <scalar>}``: equality
+* ``{<field>: {<op>: <operand>, ...}}`` with ops ``eq ne gt gte lt lte`` (operand: a
+  scalar, ``{field: <other field of this fact>}`` or ``{ref: <pattern>.<field>}``),
+  ``in``/``not_in`` (a list), ``contains``/``not_contains`` (list fields),
+  ``matches`` (portable regex), ``exists`` (true/false)
+* several keys in one mapping are joined with ``all``
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from cdss.derive.schema import FactType, FieldSpec
+from cdss.kb import KnowledgeBase
+from cdss.rulelang import ir, regex
+from cdss.rulelang.spec import PatternSpec
+
+_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "not_contains",
+        "matches", "exists")
+_ORDERED = ("gt", "gte", "lt", "lte")
+
+
+class ConditionProblem(ValueError):
+    """A condition that does not fit the grammar or the fact schema."""
+
+
+def _did_you_mean(name: str, options) -> str:
+    hint = difflib.get_close_matches(name, list(options), n=1)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
+
+
+@dataclass
+class _Scope:
+    types: dict[str, FactType]
+    kb: KnowledgeBase
+    bound: dict[str, FactType]  # patterns bound so far, in order
+    where: str = ""
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    raise ConditionProblem(f"{value!r} is not a scalar (string, number or boolean)")
+
+
+def _check_vocabulary(spec: FieldSpec, value: Any, scope: _Scope, where: str) -> None:
+    if spec.vocabulary == "drug_key" and isinstance(value, str):
+        if value not in scope.kb.known_keys:
+            raise ConditionProblem(f"{where}: unknown drug or class {value!r} in knowledge"
+                                   f"{_did_you_mean(value, scope.kb.known_keys)}")
+    if spec.vocabulary == "condition_group" and isinstance(value, str):
+        if value not in scope.kb.condition_groups:
+            raise ConditionProblem(f"{where}: unknown condition group {value!r}"
+                                   f"{_did_you_mean(value, scope.kb.condition_groups)}")
+
+
+def _operand(raw: Any, fact: FactType, scope: _Scope, where: str) -> tuple[ir.Operand, str]:
+    if isinstance(raw, dict):
+        if set(raw) == {"field"}:
+            name = raw["field"]
+            if name not in fact.fields:
+                raise ConditionProblem(f"{where}: unknown field {fact.name}.{name}"
+                                       f"{_did_you_mean(name, fact.fields)}")
+            return ir.SameFact(name), fact.fields[name].kind
+        if set(raw) == {"ref"}:
+            pattern, _, name = str(raw["ref"]).partition(".")
+            if pattern not in scope.bound:
+                raise ConditionProblem(f"{where}: ref {raw['ref']!r} names no earlier pattern "
+                                       f"(bound so far: {', '.join(scope.bound) or 'none'})")
+            other = scope.bound[pattern]
+            if name not in other.fields:
+                raise ConditionProblem(f"{where}: unknown field {other.name}.{name}"
+                                       f"{_did_you_mean(name, other.fields)}")
+            return ir.Ref(pattern, name), other.fields[name].kind
+        raise ConditionProblem(f"{where}: an operand object must be {{field: ...}} or "
+                               f"{{ref: pattern.field}}, got {raw!r}")
+    return ir.Value(raw), _kind_of(raw)
+
+
+def _leaf(field: str, op: str, raw: Any, fact: FactType, scope: _Scope, where: str) -> ir.Node:
+    spec = fact.fields[field]
+    at = f"{where}.{field}.{op}"
+    if op in ("in", "not_in"):
+        if not isinstance(raw, list) or not raw:
+            raise ConditionProblem(f"{at}: expects a non-empty list")
+        for item in raw:
+            if _kind_of(item) != spec.kind:
+                raise ConditionProblem(f"{at}: {item!r} is not a {spec.kind}")
+            _check_vocabulary(spec, item, scope, at)
+        return ir.InList(field, tuple(raw), negate=op == "not_in")
+    if op in ("contains", "not_contains"):
+        if spec.kind != "list":
+            raise ConditionProblem(f"{at}: {fact.name}.{field} is a {spec.kind}, not a list")
+        _kind_of(raw)
+        _check_vocabulary(spec, raw, scope, at)
+        return ir.Contains(field, raw, negate=op == "not_contains")
+    if op == "matches":
+        if spec.kind != "string" or not isinstance(raw, str):
+            raise ConditionProblem(f"{at}: matches needs a string field and a pattern")
+        try:
+            regex.check(raw)
+        except regex.RegexProblem as exc:
+            raise ConditionProblem(f"{at}: {exc}") from None
+        return ir.Matches(field, raw)
+    if op == "exists":
+        if not isinstance(raw, bool):
+            raise ConditionProblem(f"{at}: exists takes true or false")
+        return ir.Exists(field, raw)
+    operand, kind = _operand(raw, fact, scope, at)
+    if spec.kind == "list":
+        raise ConditionProblem(f"{at}: {fact.name}.{field} is a list; use contains")
+    if kind != spec.kind:
+        raise ConditionProblem(f"{at}: compares {fact.name}.{field} ({spec.kind}) with a {kind}")
+    if op in _ORDERED and spec.kind != "number":
+        raise ConditionProblem(f"{at}: {op} needs numbers, {fact.name}.{field} is a {spec.kind}")
+    if isinstance(operand, ir.Value):
+        _check_vocabulary(spec, operand.value, scope, at)
+    return ir.Compare(op, field, operand)
+
+
+def parse_condition(raw: Any, fact: FactType, scope: _Scope, where: str) -> ir.Node:
+    """Lower one condition mapping."""
+    if not isinstance(raw, dict) or not raw:
+        raise ConditionProblem(f"{where}: a condition must be a non-empty mapping, got {raw!r}")
+    nodes: list[ir.Node] = []
+    for key, value in raw.items():
+        if key in ("all", "any"):
+            if not isinstance(value, list) or not value:
+                raise ConditionProblem(f"{where}.{key}: expects a non-empty list")
+            children = tuple(parse_condition(c, fact, scope, f"{where}.{key}[{i}]")
+                             for i, c in enumerate(value))
+            nodes.append(ir.All(children) if key == "all" else ir.Any_(children))
+            continue
+        if key not in fact.fields:
+            raise ConditionProblem(f"{where}: unknown field {fact.name}.{key}"
+                                   f"{_did_you_mean(key, fact.fields)}")
+        if isinstance(value, dict) and not (set(value) <= {"field"} or set(value) <= {"ref"}):
+            for op, operand in value.items():
+                if op not in _OPS:
+                    raise ConditionProblem(f"{where}.{key}: unsupported operator {op!r}"
+                                           f"{_did_you_mean(op, _OPS)}")
+                nodes.append(_leaf(key, op, operand, fact, scope, where))
+        else:
+            nodes.append(_leaf(key, "eq", value, fact, scope, where))
+    return nodes[0] if len(nodes) == 1 else ir.All(tuple(nodes))
+
+
+def parse_when(when: dict[str, PatternSpec], types: dict[str, FactType],
+               kb: KnowledgeBase) -> tuple[ir.Pattern, ...]:
+    """Lower every pattern of a rule, in order (a ref may only look back)."""
+    scope = _Scope(types, kb, {})
+    patterns = []
+    for name, pattern in when.items():
+        if not name.isidentifier() or name.startswith("_") or name in ("t", "id", "sid"):
+            raise ConditionProblem(f"when.{name}: pattern names must be plain identifiers")
+        fact = types.get(pattern.fact)
+        if fact is None:
+            raise ConditionProblem(f"when.{name}.fact: unknown fact type {pattern.fact!r}"
+                                   f"{_did_you_mean(pattern.fact, types)}")
+        condition = (None if pattern.if_ is None else
+                     parse_condition(pattern.if_, fact, scope, f"when.{name}.if"))
+        patterns.append(ir.Pattern(name, fact.name, condition))
+        scope.bound[name] = fact
+    return tuple(patterns)

@@ -1,0 +1,84 @@
+"""The YAML schema of rule files, as pydantic models (schema errors get a ``loc``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cdss.kb.schema import Text
+
+#: The contract's categories and the kinds each allows (contract section 3).
+KINDS: dict[str, tuple[str, ...]] = {
+    "diagnosis": ("suggest_diagnosis", "risk_alert", "referral", "workup"),
+    "dosing": ("dose_high", "dose_low", "frequency", "renal", "hepatic", "interaction",
+               "duplicate", "allergy", "contraindication", "pregnancy", "geriatric",
+               "pediatric", "duration", "unknown_drug"),
+    "quality": ("missing", "inconsistent", "format", "implausible"),
+    "followup": ("overdue", "uncontrolled", "due"),
+}
+SEVERITIES = ("info", "warning", "critical")
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Reference(Spec):
+    title: str = Field(min_length=1)
+    url: str | None = None
+
+
+class PatternSpec(Spec):
+    """``<name>: {fact: <type>, if: <condition>}``: bind one fact of a type."""
+
+    fact: str
+    if_: Any = Field(default=None, alias="if")
+
+
+class RuleSpec(Spec):
+    """One rule: metadata (Arden-style) and a declarative condition."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+    version: str
+    category: Literal["diagnosis", "dosing", "quality", "followup"]
+    kind: str
+    severity: Literal["info", "warning", "critical"]
+    status: Literal["draft", "testing", "production"] = "testing"
+    #: rules describing one clinical finding share a group: only the most severe
+    #: suggestion of a group is kept for the same facts
+    group: str | None = None
+    description: str | None = None
+    title: Text
+    message: Text
+    recommendation: Text
+    codes: tuple[str, ...] = ()
+    references: tuple[Reference, ...] = Field(min_length=1)
+    when: dict[str, PatternSpec] = Field(min_length=1)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) else v
+
+    @model_validator(mode="after")
+    def _kind_in_category(self) -> RuleSpec:
+        if self.kind not in KINDS[self.category]:
+            allowed = ", ".join(KINDS[self.category])
+            raise ValueError(f"kind {self.kind!r} is not a {self.category} kind ({allowed})")
+        return self
+
+
+class TemplateSpec(Spec):
+    """A rule expanded once per row of a knowledge table (``{row.<field>}``)."""
+
+    over: Literal["interactions", "drugs", "classes"]
+    severity_map: dict[str, Literal["info", "warning", "critical"]] = Field(default_factory=dict)
+    rule: dict[str, Any]
+
+
+class RuleFile(Spec):
+    """A rule file: plain rules and templates."""
+
+    rules: tuple[dict[str, Any], ...] = ()
+    templates: tuple[TemplateSpec, ...] = ()
