@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from cdss.derive import body, renal, scores
+from cdss.derive.schema import fact_types
 from cdss.derive.values import Derived, Missing
 from cdss.kb import KnowledgeBase
 from cdss.models import TEXT_SECTIONS, Encounter, LabResult
@@ -220,6 +221,9 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
         record["physician_chars"] = _chars(r.physician) or 0
         if r.signed_at is not None:
             record["signed_minutes_after_visit"] = _minutes_between(enc.time, r.signed_at)
+    else:
+        for name in fact_types()["record"].fields:
+            fs.missing[f"record.{name}"] = ("record",)
     fs.add("record", "record", record)
     fs.add("encounter", "", {"visit_type": enc.visit_type,
                              "prescription_count": len(enc.prescriptions)})

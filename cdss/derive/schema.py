@@ -7,6 +7,7 @@ This is the contract between ``derive`` (which builds facts) and the rule compil
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 from cdss.models.record import TEXT_SECTIONS
@@ -49,6 +50,7 @@ def _lab_fields() -> dict[str, FieldSpec]:
     return {a.code: _f("number", a.code, a.canonical) for a in analyte_table().analytes}
 
 
+@cache
 def fact_types() -> dict[str, FactType]:
     """Every fact type and its fields (built once per process)."""
     record_fields = {f"{s}_chars": _f("number", s, "characters",

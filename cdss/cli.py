@@ -1,0 +1,210 @@
+"""The ``cdss`` command line: a thin layer over the library.
+
+Errors print one clear message to stderr and exit non-zero; no traceback escapes
+(set ``CDSS_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cdss._resources import knowledge_dir, rules_dir, samples_dir
+from cdss._version import __version__
+from cdss.errors import CdssError, InputError, KnowledgeError, RuleSpecError
+
+EXIT_INPUT = 2
+EXIT_CONFIG = 3
+EXIT_LINT = 1
+EXIT_INTERNAL = 70
+
+
+def _read_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError([_problem("$", f"file not found: {path}")]) from None
+    except UnicodeDecodeError:
+        raise InputError([_problem("$", f"{path} is not UTF-8 text")]) from None
+    except OSError as exc:
+        raise InputError([_problem("$", f"cannot read {path}: {exc.strerror}")]) from None
+
+
+def _problem(path: str, text: str):
+    from cdss.errors import FieldProblem
+
+    return FieldProblem(path, text)
+
+
+def _engine(args: argparse.Namespace):
+    from cdss.engine import Engine
+
+    return Engine(lang=getattr(args, "lang", "zh"), rules_dir=getattr(args, "rules", None),
+                  knowledge_dir=getattr(args, "knowledge", None))
+
+
+def _render(report, fmt: str) -> str:
+    if fmt == "text":
+        return report.to_text()
+    if fmt == "cds-hooks":
+        return json.dumps(report.to_cds_hooks(), ensure_ascii=False, indent=2)
+    return report.to_json()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    text = _read_text(args.file)
+    report = _engine(args).check(text)
+    print(_render(report, args.format))
+    return 0
+
+
+def _sample_files() -> list[Path]:
+    return sorted(samples_dir().glob("*.json"))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    zh = args.lang == "zh"
+    started = time.perf_counter()
+    engine = _engine(args)
+    built = time.perf_counter() - started
+    files = _sample_files()
+    totals: Counter[str] = Counter()
+    not_evaluated = 0
+    elapsed = 0.0
+    print(f"cdss {__version__} — {'示例就诊审核' if zh else 'demo audit of sample encounters'}"
+          f" ({len(files)} {'例' if zh else 'encounters'}, {len(engine.rules)} "
+          f"{'条规则' if zh else 'rules'}, {'引擎启动' if zh else 'engine start-up'} "
+          f"{built:.2f} s)\n")
+    for path in files:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        t0 = time.perf_counter()
+        report = engine.check(raw)
+        elapsed += time.perf_counter() - t0
+        desc = raw.get("description", {}).get(args.lang, "")
+        print(f"■ {report.encounter_id}  {desc}")
+        if not report.suggestions:
+            print(f"    {'无提示' if zh else 'no suggestions'}")
+        for s in report.suggestions:
+            totals[s.severity] += 1
+            print(f"    {s.severity.upper():8} {s.text('title', args.lang)}")
+            print(f"             {s.text('message', args.lang)}")
+        if report.not_evaluated:
+            not_evaluated += len(report.not_evaluated)
+            label = "未能评估（缺少数据）" if zh else "not evaluated (data missing)"
+            print(f"    {label}: {len(report.not_evaluated)}")
+        print()
+    n = len(files)
+    print(("合计" if zh else "Total") + f": critical {totals['critical']}, warning "
+          f"{totals['warning']}, info {totals['info']}; "
+          f"{'未能评估' if zh else 'not evaluated'} {not_evaluated}; "
+          f"{'平均每例' if zh else 'mean per encounter'} {1000 * elapsed / max(n, 1):.2f} ms")
+    print("cdss check <file.json> --format text  " +
+          ("查看单例完整解释" if zh else "shows the full explanation of one encounter"))
+    return 0
+
+
+def cmd_rules_list(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    rows = [r for r in engine.rules if not args.category or r.spec.category == args.category]
+    if args.format == "json":
+        print(json.dumps([{"id": r.id, "version": r.spec.version, "category": r.spec.category,
+                           "kind": r.spec.kind, "severity": r.spec.severity,
+                           "status": r.spec.status, "file": r.file,
+                           "title": r.spec.title.get(args.lang)} for r in rows],
+                         ensure_ascii=False, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r.id:55} {r.spec.category:9} {r.spec.kind:18} {r.spec.severity:8} "
+              f"{r.spec.title.get(args.lang)}")
+    print(f"\n{len(rows)} rules")
+    return 0
+
+
+def cmd_rules_lint(args: argparse.Namespace) -> int:
+    from cdss.kb import load_knowledge
+    from cdss.rulelang import compile_all
+
+    kb = load_knowledge(Path(args.knowledge) if args.knowledge else None)
+    rules, problems = compile_all(Path(args.rules) if args.rules else rules_dir(), kb)
+    for problem in problems:
+        print(f"error: {problem}")
+    status = "ok" if not problems else f"{len(problems)} problem(s)"
+    print(f"{len(rules)} rules compiled, knowledge {kb.version}: {status}")
+    return EXIT_LINT if problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cdss", description="Explainable clinical decision support for primary care.")
+    parser.add_argument("--version", action="version", version=f"cdss {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--lang", choices=("zh", "en"), default="zh", help="message language")
+        p.add_argument("--rules", help=f"rules folder (default: {rules_dir()})")
+        p.add_argument("--knowledge", help=f"knowledge folder (default: {knowledge_dir()})")
+
+    check = sub.add_parser("check", help="check one encounter JSON file ('-' for stdin)")
+    check.add_argument("file")
+    check.add_argument("--format", choices=("json", "text", "cds-hooks"), default="json")
+    common(check)
+    check.set_defaults(func=cmd_check)
+
+    demo = sub.add_parser("demo", help="check the bundled sample encounters")
+    common(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    rules = sub.add_parser("rules", help="list or lint the rule files")
+    rsub = rules.add_subparsers(dest="rules_command", required=True)
+    lst = rsub.add_parser("list", help="list the compiled rules")
+    lst.add_argument("--category", choices=("diagnosis", "dosing", "quality", "followup"))
+    lst.add_argument("--format", choices=("text", "json"), default="text")
+    common(lst)
+    lst.set_defaults(func=cmd_rules_list)
+    lint = rsub.add_parser("lint", help="check every rule file and report all problems")
+    common(lint)
+    lint.set_defaults(func=cmd_rules_lint)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cdss`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InputError as exc:
+        print(f"cdss: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except (RuleSpecError, KnowledgeError) as exc:
+        print(f"cdss: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except CdssError as exc:
+        print(f"cdss: error: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if os.environ.get("CDSS_DEBUG"):
+            raise
+        print(f"cdss: internal error: {type(exc).__name__}: {exc} "
+              "(set CDSS_DEBUG=1 for a traceback; please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _entry() -> Any:  # pragma: no cover
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
