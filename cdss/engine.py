@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import durable_rules_engine as _engine_c
 from durable import engine as _durable
 
 from cdss._resources import rules_dir as _bundled_rules
@@ -138,17 +140,34 @@ class DurableBackend:
                         pass
 
     def _assert(self, name: str, fact: dict[str, Any]) -> None:
+        """``Host.assert_fact`` without its exception objects.
+
+        durable's Python layer signals "this fact matched nothing" (the common case) by
+        building an exception whose message JSON-encodes the fact again; this does what
+        ``Host._handle_function`` does with the result codes instead (1: not handled,
+        2: already observed, 3: nothing to run), then runs the actions synchronously.
+        """
+        ruleset = self._host.get_ruleset(name)
         try:
-            self._host.assert_fact(name, fact)
-        except _durable.MessageNotHandledException:
-            return  # the fact matched no condition: normal
-        except _durable.MessageObservedException as exc:
-            raise RuleEvaluationError(None, f"fact {fact.get('id')!r} was asserted twice") from exc
-        except RuleEvaluationError:
-            raise
+            result = _engine_c.assert_fact(ruleset._handle, json.dumps(fact, ensure_ascii=False))
         except Exception as exc:
             raise RuleEvaluationError(None, f"durable-rules failed on fact {fact.get('id')!r}: "
                                       f"{exc}") from exc
+        code = result[0]
+        if code == 1:
+            return  # the fact matched no condition: normal
+        if code == 2:
+            raise RuleEvaluationError(None, f"fact {fact.get('id')!r} was asserted twice")
+        failures: list[BaseException] = []
+
+        def done(error: BaseException | None, _state: Any) -> None:
+            if error:
+                failures.append(error)
+
+        ruleset.do_actions(0 if code == 3 else result[1], done)
+        if failures:
+            raise RuleEvaluationError(None, f"durable-rules failed running actions for fact "
+                                      f"{fact.get('id')!r}: {failures[0]}")
 
 
 def _engine_fact(fact: dict[str, Any], sid: str) -> dict[str, Any]:

@@ -38,6 +38,7 @@ class Explainer:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.types = fact_types()
+        self._reads: dict[str, list[tuple[str, frozenset[str]]]] = {}
 
     # ---- paths -----------------------------------------------------------------
     def field_path(self, fs: FactSet, fact: dict[str, Any], name: str) -> str:
@@ -184,6 +185,8 @@ class Explainer:
         made = {(s.group or s.rule_id, frozenset(s.subject)) for s in fired}
         out = []
         for rule in rules:
+            if not self._may_be_unknown(rule, by_type):
+                continue
             outcome = evaluate_rule(rule.patterns, by_type)
             missing: set[str] = set()
             for env in outcome.unknown:
@@ -196,10 +199,35 @@ class Explainer:
                 out.append(NotEvaluated(rule.id, tuple(sorted(missing))))
         return out
 
+    def _may_be_unknown(self, rule: CompiledRule, by_type: dict[str, list[dict[str, Any]]]
+                        ) -> bool:
+        """Cheap pre-check: some fact the rule could bind lacks a field the rule reads."""
+        reads = self._reads.get(rule.id)
+        if reads is None:
+            reads = _fields_by_pattern(rule)
+            self._reads[rule.id] = reads
+        for fact_type, fields in reads:
+            facts = by_type.get(fact_type)
+            if not facts:
+                return False  # nothing to bind: the rule is false, not unknown
+            if any(f not in fact for fact in facts for f in fields):
+                return True
+        return False
+
     @staticmethod
     def subject(env: Env, fs: FactSet) -> tuple[str, ...]:
         """The input paths of the facts a rule matched: what the finding is about."""
         return tuple(sorted({fs.paths.get(f["id"]) or f["id"] for f in env.values()}))
+
+
+def _fields_by_pattern(rule: CompiledRule) -> list[tuple[str, frozenset[str]]]:
+    """For each pattern, its fact type and every field of that fact the rule reads."""
+    reads: dict[str, set[str]] = {p.name: set(ir.fields_read(p.condition)) for p in rule.patterns}
+    for p in rule.patterns:
+        for leaf in ir.leaves(p.condition):
+            if isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Ref):
+                reads[leaf.operand.pattern].add(leaf.operand.field)
+    return [(p.fact_type, frozenset(reads[p.name])) for p in rule.patterns]
 
 
 def _class_literals(rule: CompiledRule) -> int:

@@ -33,9 +33,12 @@ class FactSet:
     #: "type.field" -> the input paths whose absence left it missing
     missing: dict[str, tuple[str, ...]] = field(default_factory=dict)
     notes: list[dict[str, str]] = field(default_factory=list)
+    _counts: dict[str, int] = field(default_factory=dict, repr=False)
 
     def add(self, t: str, path: str, values: dict[str, Any]) -> Fact:
-        fact: Fact = {"t": t, "id": f"{t}#{sum(1 for f in self.facts if f['t'] == t)}"}
+        n = self._counts.get(t, 0)
+        self._counts[t] = n + 1
+        fact: Fact = {"t": t, "id": f"{t}#{n}"}
         for key, value in values.items():
             value = _engine_safe(value)
             if value is not None:
