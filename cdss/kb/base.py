@@ -79,8 +79,10 @@ class KnowledgeBase:
 
     def suggest_drugs(self, name: str, n: int = 3) -> list[str]:
         """Known names closest to ``name``, for "did you mean ...?"."""
-        matches = difflib.get_close_matches(_norm(name), list(self._drug_names), n=n, cutoff=0.6)
-        return [self.drugs[self._drug_names[m]].id for m in matches]
+        matches = difflib.get_close_matches(_norm(name), list(self._drug_names), n=3 * n,
+                                            cutoff=0.6)
+        ids = dict.fromkeys(self._drug_names[m] for m in matches)  # ordered, unique
+        return list(ids)[:n]
 
     def drug_keys(self, drug: Drug) -> tuple[str, ...]:
         """The keys a prescription of ``drug`` is known by: its id and ``class:<id>``."""
