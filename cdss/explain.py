@@ -97,7 +97,10 @@ class Explainer:
                 path = fs.paths[fact["id"]] + ".drug"
                 if path not in seen:
                     seen.add(path)
-                    out.append({"field": path, "value": fact.get("drug")})
+                    item = {"field": path, "value": fact.get("drug")}
+                    if fact.get("known") is False:
+                        item["did_you_mean"] = self.kb.suggest_drugs(str(fact.get("drug")))
+                    out.append(item)
             if fact["t"] == "allergy_key":
                 add(fact, "substance", {})
             if fact["t"] == "implausible":
