@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import threading
 from typing import Any
 
@@ -23,10 +24,17 @@ SEVERITY_RANK = {None: 0, "info": 1, "warning": 2, "critical": 3}
 #: glucose mg/dL per mmol/L (molar mass 180.16 g/mol)
 GLUCOSE_MG_DL_PER_MMOL_L = 18.016
 
-FEW = settings(max_examples=60, deadline=None,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-MANY = settings(max_examples=400, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+#: multiply every example budget, e.g. CDSS_PROPERTY_SCALE=20 for a nightly bug hunt
+SCALE = max(1, int(os.environ.get("CDSS_PROPERTY_SCALE", "1")))
+
+
+def budget(n: int) -> settings:
+    return settings(max_examples=n * SCALE, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+FEW = budget(60)
+MANY = budget(400)
 
 
 def findings(report: cdss.Report) -> list[tuple[str, str]]:
@@ -179,8 +187,7 @@ def test_higher_daily_dose_never_removes_dose_high(
 # Isolation between threads
 # ---------------------------------------------------------------------------------
 
-@settings(max_examples=4, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@budget(4)
 @given(st.lists(cst.encounters(), min_size=40, max_size=40))
 def test_interleaved_threads_give_the_same_reports(encs: list[dict[str, Any]]) -> None:
     alone = [ENGINE.check(e).to_dict() for e in encs]
@@ -263,8 +270,7 @@ join_encounters = st.builds(
 )
 
 
-@settings(max_examples=500, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@budget(500)
 @given(st.one_of(cst.encounters(), join_encounters))
 def test_durable_rules_agrees_with_the_python_evaluator(enc: dict[str, Any]) -> None:
     durable, python = durable_and_python(enc)

@@ -9,6 +9,7 @@ from cdss import RuleSpecError
 from cdss.cli import main
 from cdss.kb import load_knowledge
 from cdss.rulelang import build_ruleset, compile_all
+
 from conftest import minimal_rule, write_rules
 
 KB = load_knowledge()

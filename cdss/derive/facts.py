@@ -129,9 +129,16 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     pregnant = p.pregnant
     if pregnant is None and p.sex == "male":
         pregnant = False
-    problem_groups = None
-    if p.conditions is not None:
-        problem_groups = sorted({g for c in p.conditions for g in kb.groups_of(c.code)})
+    # conditions known for this patient: the problem list and this visit's diagnoses.
+    # Without a problem list the set is only known to contain what was diagnosed today,
+    # so it is left absent (a rule asking "not known hypertensive" cannot be decided)
+    # unless a diagnosis already answers it positively.
+    today = [d.code for d in enc.record.diagnoses] if enc.record else []
+    known = {g for code in [*(c.code for c in p.conditions or []), *today]
+             for g in kb.groups_of(code)}
+    problem_groups = sorted(known) if (p.conditions is not None or known) else None
+    if problem_groups is None:
+        fs.missing["patient.problem_groups"] = ("patient.conditions",)
     fs.add("patient", "patient", {
         "age_years": age, "sex": p.sex, "pregnant": pregnant, "weight": weight,
         "height": height, "allergies_reviewed": p.allergies_reviewed,

@@ -72,7 +72,9 @@ def fact_types() -> dict[str, FactType]:
             "height": _f("number", "height", "cm"),
             "allergies_reviewed": _f("bool", "allergies_reviewed"),
             "allergy_count": _f("number", "allergies"),
-            "problem_groups": _f("list", "conditions", vocabulary="condition_group"),
+            "problem_groups": _f("list", "conditions", vocabulary="condition_group",
+                                 description="groups of the problem list and of this visit's "
+                                             "diagnoses"),
         }, "the patient at the time of the visit"),
         FactType("vitals", False, {
             "sbp": _f("number", "sbp", "mmHg"),

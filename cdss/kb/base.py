@@ -99,12 +99,15 @@ class KnowledgeBase:
     # ---- allergies -------------------------------------------------------------
     def allergy_keys(self, substance: str) -> tuple[str, ...]:
         """Keys an allergy to ``substance`` matches: a drug id or a ``class:<id>``."""
-        drug = self.resolve_drug(substance)
+        key = _norm(substance)
+        for prefix in ("对", "allergic to ", "allergy to "):
+            key = key.removeprefix(prefix)
+        for suffix in ("过敏史", "过敏", " allergy"):
+            key = key.removesuffix(suffix)
+        key = key.strip()
+        drug = self.resolve_drug(key)
         if drug is not None:
             return (drug.id,)
-        key = _norm(substance)
-        for suffix in ("过敏", " allergy"):
-            key = key.removesuffix(suffix)
         class_id = self._class_names.get(key)
         return (CLASS_PREFIX + class_id,) if class_id else ()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from cdss import units
 from cdss.models._base import Days, Model
@@ -30,6 +30,19 @@ FREQUENCIES: dict[str, float | None] = {
 }
 
 DOSE_DIMENSIONS = (units.MASS, units.VOLUME, units.ACTIVITY)
+
+#: Route spellings (Latin abbreviations, Chinese) mapped to the knowledge's route codes.
+ROUTES: dict[str, str] = {
+    "oral": "oral", "po": "oral", "p.o.": "oral", "by mouth": "oral", "口服": "oral",
+    "iv": "iv", "i.v.": "iv", "ivgtt": "iv", "静脉": "iv", "静注": "iv", "静脉滴注": "iv",
+    "静滴": "iv", "静脉注射": "iv",
+    "im": "im", "i.m.": "im", "肌注": "im", "肌内注射": "im", "肌肉注射": "im",
+    "sc": "sc", "s.c.": "sc", "subcutaneous": "sc", "ih": "sc", "皮下注射": "sc", "皮下": "sc",
+    "inhaled": "inhaled", "inh": "inhaled", "吸入": "inhaled",
+    "topical": "topical", "外用": "topical",
+    "rectal": "rectal", "pr": "rectal", "直肠": "rectal", "塞肛": "rectal",
+    "sublingual": "sublingual", "sl": "sublingual", "舌下": "sublingual", "舌下含服": "sublingual",
+}
 
 
 class Dose(Model):
@@ -84,6 +97,15 @@ class Prescription(Model):
     route: str | None = None
     frequency: Frequency | None = None
     duration: Days | None = Field(default=None, description="days supplied")
+
+    @field_validator("route", mode="before")
+    @classmethod
+    def _route(cls, raw: Any) -> Any:
+        """Known spellings become route codes (口服, PO -> oral); others are kept."""
+        if isinstance(raw, str):
+            key = raw.strip().lower()
+            return ROUTES.get(key, key) or None
+        return raw
 
     @property
     def daily_dose(self) -> float | None:

@@ -476,7 +476,7 @@ def records() -> st.SearchStrategy[dict[str, Any]]:
         {'chief_complaint': '头晕3天', 'diagnoses': [{'code': 'I10'}]}
     """
     text = st.sampled_from(["", "头晕3天", "否认药物过敏史", "青霉素过敏", "无特殊",
-                            "BP 150/95 mmHg，心肺无异常"])
+                            "BP 150/95 mmHg 心肺无异常"])
     return st.fixed_dictionaries({}, optional={
         "chief_complaint": text, "present_illness": text, "past_history": text,
         "allergy_history": text, "physical_exam": text, "auxiliary_exams": text,

@@ -1,0 +1,163 @@
+"""Reports: the contract's JSON, ordering, deduplication, CDS Hooks, text and HTML."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import cdss
+from cdss.report import Suggestion, deduplicate
+
+from conftest import sample
+
+CONTRACT_SUGGESTION_KEYS = {"rule_id", "rule_version", "category", "kind", "severity", "title",
+                            "message", "recommendation", "evidence", "codes", "drugs",
+                            "references"}
+
+
+@pytest.fixture(scope="module")
+def busy(engine):
+    return engine.check(sample("enc-007"))
+
+
+def test_report_json_follows_the_contract(engine) -> None:
+    report = engine.check(sample("enc-008"))
+    data = json.loads(report.to_json())
+    assert data["encounter_id"] == "enc-008"
+    assert set(data["engine"]) == {"version", "knowledge_version", "rules"}
+    assert data["engine"]["version"] == cdss.__version__
+    assert {"suggestions", "not_evaluated", "notes"} <= set(data)
+    for s in data["suggestions"]:
+        assert set(s) == CONTRACT_SUGGESTION_KEYS
+        assert s["severity"] in ("info", "warning", "critical")
+        assert s["evidence"] and all("field" in e and "value" in e for e in s["evidence"])
+        assert s["references"] and all(r["title"] for r in s["references"])
+    for n in data["not_evaluated"]:
+        assert set(n) == {"rule_id", "missing"} and n["missing"]
+
+
+def test_suggestions_are_sorted_by_severity_category_rule(engine) -> None:
+    report = engine.check(sample("enc-010"))
+    keys = [({"critical": 0, "warning": 1, "info": 2}[s.severity], s.category, s.rule_id)
+            for s in report.suggestions]
+    assert keys == sorted(keys)
+
+
+def test_evidence_names_the_drugs_and_the_interaction_row(busy) -> None:
+    interaction = next(s for s in busy.suggestions if s.kind == "interaction")
+    assert interaction.drugs == ("warfarin", "ibuprofen")
+    fields = [e["field"] for e in interaction.evidence]
+    assert fields == ["prescriptions[0].drug", "prescriptions[1].drug"]
+    assert interaction.references[0]["title"]
+
+
+def test_dose_evidence_carries_threshold_and_derivation(engine) -> None:
+    report = engine.check(sample("enc-008"))
+    dose = next(s for s in report.suggestions if s.kind == "dose_high")
+    ev = next(e for e in dose.evidence if e["field"].endswith("daily_dose"))
+    assert ev["value"] == 3000 and ev["threshold"] == 2550 and ev["unit"] == "mg/d"
+    assert ev["derivation"]["inputs"] == {"dose": "1000 mg", "frequency": "tid (3/d)"}
+
+
+def test_symmetric_and_grouped_findings_give_one_suggestion() -> None:
+    def s(rule_id, severity, subject, group=None, specificity=0):
+        return Suggestion(rule_id, "1", "dosing", "interaction", severity,
+                          {"zh": {}, "en": {}}, (), (), (), (), subject, group, specificity)
+
+    pair = ("prescriptions[0]", "prescriptions[1]")
+    out = deduplicate([s("dosing.interaction.b_class", "warning", pair, "i", 1),
+                       s("dosing.interaction.a_drug", "warning", pair, "i", 0),
+                       s("dosing.interaction.c", "critical", pair, "i", 2),
+                       s("dosing.x", "info", pair), s("dosing.x", "info", pair[::-1])])
+    assert [x.rule_id for x in out] == ["dosing.interaction.c", "dosing.x"]
+    out = deduplicate([s("dosing.interaction.b_class", "warning", pair, "i", 1),
+                       s("dosing.interaction.a_drug", "warning", pair, "i", 0)])
+    assert [x.rule_id for x in out] == ["dosing.interaction.a_drug"]
+
+
+def test_warfarin_aspirin_reports_the_drug_row_not_the_class_row(engine) -> None:
+    enc = dict(sample("enc-011"), prescriptions=[
+        {"drug": "warfarin", "dose": "3 mg", "frequency": "qd"},
+        {"drug": "aspirin", "dose": "100 mg", "frequency": "qd"}])
+    ids = [s.rule_id for s in engine.check(enc).suggestions]
+    assert ids == ["dosing.interaction.warfarin_aspirin"]
+
+
+def test_cds_hooks_cards(busy) -> None:
+    cards = busy.to_cds_hooks()["cards"]
+    assert len(cards) == len(busy.suggestions)
+    for card, s in zip(cards, busy.suggestions, strict=True):
+        assert len(card["summary"]) <= 140
+        assert card["indicator"] == s.severity
+        assert card["source"]["label"]
+        assert "prescriptions[" in card["detail"] or "patient." in card["detail"]
+    assert busy.to_cds_hooks() == busy.to_cds_hooks()  # stable card uuids
+
+
+def test_languages(busy) -> None:
+    en = busy.with_lang("en").to_dict()["suggestions"]
+    zh = busy.to_dict()["suggestions"]
+    assert en[0]["rule_id"] == zh[0]["rule_id"] and en[0]["title"] != zh[0]["title"]
+    assert busy.with_lang("en").lang == "en"
+    with pytest.raises(ValueError):
+        busy.with_lang("fr")
+
+
+def test_engine_language_and_per_call_override(engine_en, engine) -> None:
+    assert engine_en.check(sample("enc-007")).lang == "en"
+    assert engine.check(sample("enc-007"), lang="en").lang == "en"
+
+
+def test_text_and_html_forms(busy) -> None:
+    text = busy.to_text()
+    assert "enc-007" in text and "dosing.allergy.same_drug_or_class" in text
+    html = busy._repr_html_()
+    assert html.startswith("<div>") and "<table>" in html and "<script" not in html
+    assert repr(busy).startswith("<Report encounter='enc-007'")
+
+
+def test_html_escapes_user_text(engine) -> None:
+    enc = dict(sample("enc-011"), prescriptions=[{"drug": "<script>x</script>"}])
+    html = engine.check(enc)._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_notes_for_unknown_lab_and_unknown_allergen(engine) -> None:
+    enc = sample("enc-011")
+    enc["labs"] = [{"code": "ferritin", "value": "30 ng/mL"}]
+    enc["patient"]["allergies"] = [{"substance": "海鲜"}]
+    notes = engine.check(enc).to_dict()["notes"]
+    assert [n["field"] for n in notes] == ["labs[0].code", "patient.allergies[0].substance"]
+
+
+def test_unknown_drug_suggests_close_names(engine) -> None:
+    enc = dict(sample("enc-011"), prescriptions=[{"drug": "amlodipin", "dose": "5 mg"}])
+    s = next(s for s in engine.check(enc).suggestions if s.kind == "unknown_drug")
+    assert s.evidence[0]["did_you_mean"][0] == "amlodipine"
+
+
+def test_not_evaluated_names_missing_inputs_not_internal_fields(engine) -> None:
+    report = engine.check({"id": "e", "time": "2026-11-20T09:00:00", "patient": {"id": "p"}})
+    missing = {n.rule_id: n.missing for n in report.not_evaluated}
+    assert "vitals.sbp" in missing["diagnosis.hypertension.urgent_referral"]
+    assert "patient.birth_date" in missing["diagnosis.hypertension.urgent_referral"]
+    assert missing["quality.missing.chief_complaint"] == ("record",)
+
+
+def test_a_rule_that_fired_is_not_also_not_evaluated_for_the_same_finding(engine) -> None:
+    report = engine.check(sample("enc-005"))  # NEWS2 high from a partial score
+    assert [s.rule_id for s in report.suggestions] == ["diagnosis.news2.high"]
+    assert not any(n.rule_id.startswith("diagnosis.news2") for n in report.not_evaluated)
+
+
+def test_check_does_not_mutate_input(engine) -> None:
+    enc = sample("enc-007")
+    before = json.dumps(enc, sort_keys=True)
+    engine.check(enc)
+    assert json.dumps(enc, sort_keys=True) == before
+
+
+def test_module_level_check_uses_a_default_engine() -> None:
+    assert cdss.check(sample("enc-011")).suggestions == []
+    assert cdss.default_engine() is cdss.default_engine()

@@ -1,0 +1,314 @@
+"""Data-driven rule tests: every rule fires on a case and stays silent on a near miss.
+
+Cases live in ``tests/cases/*.yaml``; each is a dict with
+
+``rule``       the rule id the case is about
+``title``      what the case shows (with ``rule``, the pytest id)
+``fires``      true: the rule must be in ``report.suggestions``; false: it must not
+``encounter``  overrides deep-merged into the normal encounter of ``_encounters.py``
+``severity``   (optional, fires only) the suggestion's severity
+``codes`` / ``drugs``  (optional, fires only) the suggestion's codes / drugs
+``also``       (optional) the exact list of the OTHER rule ids the report may hold
+``xfail``      (optional) a suspected engine bug: the case must fail (strict)
+
+Besides the cases, a coverage test requires every rule of the engine to have at least
+one firing and one non-firing case, a negative panel of ordinary encounters must stay
+quiet, and encounters with missing data must list the rules they could not evaluate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import cdss
+
+from _encounters import encounter, rx, with_rx
+
+CASES_DIR = Path(__file__).resolve().parent / "cases"
+CASE_KEYS = {"rule", "title", "fires", "encounter", "severity", "codes", "drugs", "also",
+             "xfail"}
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def _load_cases() -> list[dict[str, Any]]:
+    cases = []
+    for path in sorted(CASES_DIR.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        assert isinstance(data, list), f"{path.name}: expected a list of cases"
+        for i, case in enumerate(data):
+            unknown = set(case) - CASE_KEYS
+            assert not unknown, f"{path.name} case {i}: unknown keys {sorted(unknown)}"
+            for key in ("rule", "title", "fires"):
+                assert key in case, f"{path.name} case {i}: missing {key!r}"
+            case = dict(case, file=path.name)
+            cases.append(case)
+    return cases
+
+
+CASES = _load_cases()
+
+
+def _case_id(case: dict[str, Any]) -> str:
+    return f"{case['rule']}: {case['title']}"
+
+
+def _params() -> Iterator[Any]:
+    for case in CASES:
+        marks = []
+        if case.get("xfail"):
+            marks.append(pytest.mark.xfail(reason=str(case["xfail"]), strict=True))
+        yield pytest.param(case, id=_case_id(case), marks=marks)
+
+
+@pytest.fixture(scope="module")
+def engine() -> cdss.Engine:
+    return cdss.Engine(lang="en")
+
+
+def _describe(report: Any) -> str:
+    lines = [f"{s.rule_id} [{s.severity}] {s.text('title', 'en')}" for s in report.suggestions]
+    lines += [f"not evaluated: {n.rule_id} {list(n.missing)}" for n in report.not_evaluated]
+    return "\n  ".join(["report:", *lines]) if lines else "report: no suggestions"
+
+
+# --------------------------------------------------------------------------- cases
+def test_case_ids_are_unique() -> None:
+    ids = [_case_id(c) for c in CASES]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    assert not dupes, f"duplicate case ids: {dupes}"
+
+
+def test_cases_name_existing_rules(engine: cdss.Engine) -> None:
+    rule_ids = {r.id for r in engine.rules}
+    unknown = sorted({c["rule"] for c in CASES} - rule_ids)
+    assert not unknown, f"cases for rules the engine does not have: {unknown}"
+
+
+@pytest.mark.parametrize("case", list(_params()))
+def test_rule_case(engine: cdss.Engine, case: dict[str, Any]) -> None:
+    enc = encounter(case.get("encounter") or {})
+    report = engine.check(enc)
+    detail = _describe(report)
+    matching = [s for s in report.suggestions if s.rule_id == case["rule"]]
+
+    if case["fires"]:
+        assert matching, f"{case['rule']} did not fire\n{detail}"
+        for s in matching:
+            if "severity" in case:
+                assert s.severity == case["severity"], detail
+            assert s.evidence, f"{s.rule_id} has no evidence"
+            assert all("field" in e for e in s.evidence), s.evidence
+            if "codes" in case:
+                assert list(s.codes) == case["codes"], s.codes
+            if "drugs" in case:
+                assert sorted(s.drugs) == sorted(case["drugs"]), s.drugs
+            assert s.text("title", "en") and "{" not in s.text("title", "en"), \
+                f"unfilled title: {s.text('title', 'en')!r}"
+    else:
+        assert not matching, f"{case['rule']} fired on a near miss\n{detail}"
+
+    for s in report.suggestions:
+        assert len(s.references) >= 1, f"{s.rule_id} has no reference"
+        assert all(r.get("title") for r in s.references), s.references
+
+    if "also" in case:
+        others = sorted({s.rule_id for s in report.suggestions} - {case["rule"]})
+        assert others == sorted(case["also"]), f"unexpected other suggestions\n{detail}"
+
+
+def test_every_rule_has_firing_and_near_miss_cases(engine: cdss.Engine) -> None:
+    """Adding a rule without cases (or with only one side) fails here."""
+    rules = {r.id for r in engine.rules}
+    # a strict-xfail case does not prove anything about the rule
+    proven = [c for c in CASES if not c.get("xfail")]
+    fires = {c["rule"] for c in proven if c["fires"]}
+    silent = {c["rule"] for c in proven if not c["fires"]}
+    lacking = {
+        "no fires: true case": sorted(rules - fires),
+        "no fires: false case": sorted(rules - silent),
+    }
+    assert not any(lacking.values()), lacking
+
+
+# ------------------------------------------------------------------ negative panel
+_HTN = {"conditions": [{"code": "I10", "name": "高血压"}]}
+_DM = {"conditions": [{"code": "E11.9", "name": "2型糖尿病"}]}
+_HTN_DM = {"conditions": [{"code": "I10", "name": "高血压"},
+                          {"code": "E11.9", "name": "2型糖尿病"}]}
+
+
+def _panel() -> list[tuple[str, dict[str, Any]]]:
+    older_woman = {"sex": "female", "birth_date": "1958-06-01", "weight": "60 kg",
+                   "height": "158 cm"}
+    return [
+        ("healthy man", encounter()),
+        ("healthy woman", encounter(patient={"sex": "female", "birth_date": "1990-02-10"})),
+        ("healthy 18-year-old", encounter(patient={"birth_date": "2008-11-20"})),
+        ("high-normal BP 139/89", encounter(vitals={"sbp": 139, "dbp": 89})),
+        ("controlled hypertensive on amlodipine 5 mg qd",
+         with_rx(rx("氨氯地平", "5 mg", "qd", duration="28 d"),
+                 patient=dict(older_woman, **_HTN), vitals={"sbp": 132, "dbp": 82})),
+        ("known hypertensive, BP 150/92 on amlodipine (not a new diagnosis)",
+         with_rx(rx("amlodipine", "5 mg"), patient=_HTN, vitals={"sbp": 150, "dbp": 92})),
+        ("diabetic on metformin 500 mg bid, glucose 7.2",
+         with_rx(rx("metformin", "500 mg", "bid", duration="28 d"), patient=_DM,
+                 vitals={"glucose": "7.2 mmol/L", "glucose_context": "fasting"})),
+        ("diabetic on metformin 0.5 g bid (grams)",
+         with_rx(rx("二甲双胍", "0.5 g", "bid"), patient=_DM,
+                 vitals={"glucose": "130 mg/dL"})),
+        ("atorvastatin 20 mg qn", with_rx(rx("atorvastatin", "20 mg", "qn", duration="28 d"))),
+        ("aspirin 100 mg qd alone", with_rx(rx("阿司匹林", "100 mg", "qd"))),
+        ("amoxicillin 500 mg tid, no allergy",
+         with_rx(rx("amoxicillin", "500 mg", "tid"),
+                 vitals={"temperature": "37.8 degC"})),
+        ("paracetamol 500 mg q6h", with_rx(rx("paracetamol", "500 mg", "q6h", duration="3 d"))),
+        ("ibuprofen 200 mg tid", with_rx(rx("布洛芬", "200 mg", "tid", duration="3 d"))),
+        ("omeprazole 20 mg qd", with_rx(rx("奥美拉唑", "20 mg", "qd", duration="14 d"))),
+        ("losartan 50 mg qd in a hypertensive",
+         with_rx(rx("losartan", "50 mg"), patient=_HTN, vitals={"sbp": 128, "dbp": 78})),
+        ("enalapril 10 mg qd in a hypertensive",
+         with_rx(rx("依那普利", "10 mg"), patient=_HTN, vitals={"sbp": 135, "dbp": 85})),
+        ("hypertensive diabetic on amlodipine + metformin + atorvastatin + aspirin",
+         with_rx(rx("amlodipine", "5 mg"), rx("metformin", "500 mg", "bid"),
+                 rx("atorvastatin", "20 mg", "qn"), rx("aspirin", "100 mg"),
+                 patient=dict(older_woman, **_HTN_DM), vitals={"sbp": 130, "dbp": 80})),
+        ("clopidogrel 75 mg qd with no PPI", with_rx(rx("clopidogrel", "75 mg"))),
+        ("cefuroxime 250 mg bid, no allergy",
+         with_rx(rx("头孢呋辛酯", "250 mg", "bid"))),
+        ("penicillin-allergic patient given clarithromycin",
+         with_rx(rx("clarithromycin", "250 mg", "bid"),
+                 patient={"allergies": [{"substance": "青霉素", "reaction": "皮疹"}]})),
+        ("glimepiride 2 mg qd in a diabetic",
+         with_rx(rx("格列美脲", "2 mg"), patient=_DM, vitals={"glucose": "6.1 mmol/L"})),
+        ("nifedipine 30 mg qd in a hypertensive",
+         with_rx(rx("硝苯地平", "30 mg"), patient=_HTN, vitals={"sbp": 138, "dbp": 84})),
+        ("mild fever 37.9 degC, otherwise well", encounter(vitals={"temperature": "37.9 degC"})),
+        ("return visit", encounter(visit_type="return")),
+    ]
+
+
+PANEL = _panel()
+
+
+@pytest.mark.parametrize("enc", [p[1] for p in PANEL], ids=[p[0] for p in PANEL])
+def test_negative_panel_is_quiet(engine: cdss.Engine, enc: dict[str, Any]) -> None:
+    report = engine.check(enc)
+    detail = _describe(report)
+    loud = [s.rule_id for s in report.suggestions if SEVERITY_RANK[s.severity] > 0]
+    assert not loud, f"suggestions above info on an ordinary encounter\n{detail}"
+    dosing = [s.rule_id for s in report.suggestions if s.category == "dosing"]
+    assert not dosing, f"dosing suggestions on an ordinary encounter\n{detail}"
+
+
+def test_negative_panel_is_large_enough() -> None:
+    assert len(PANEL) >= 15
+
+
+def test_base_encounter_has_no_findings(engine: cdss.Engine) -> None:
+    report = engine.check(encounter())
+    assert report.suggestions == [], _describe(report)
+    assert report.not_evaluated == [], _describe(report)
+
+
+def test_encounter_helper_does_not_share_state() -> None:
+    a = encounter(vitals={"sbp": 200})
+    b = encounter()
+    a["patient"]["conditions"].append({"code": "I10"})
+    assert b["vitals"]["sbp"] == 120
+    assert encounter()["patient"]["conditions"] == []
+    assert "vitals" not in encounter(vitals=None)
+
+
+# ------------------------------------------------------------------ not evaluated
+def _not_evaluated(report: Any) -> dict[str, tuple[str, ...]]:
+    return {n.rule_id: tuple(n.missing) for n in report.not_evaluated}
+
+
+def test_no_vitals_reports_bp_rules_not_evaluated(engine: cdss.Engine) -> None:
+    report = engine.check(encounter(vitals=None))
+    missing = _not_evaluated(report)
+    for rule_id in ("diagnosis.hypertension.grade1", "diagnosis.hypertension.grade2",
+                    "diagnosis.hypertension.urgent_referral"):
+        assert rule_id in missing, _describe(report)
+        assert "vitals.sbp" in missing[rule_id], missing[rule_id]
+    for rule_id in ("diagnosis.news2.high", "diagnosis.news2.medium",
+                    "diagnosis.hypoglycemia.level2"):
+        assert rule_id in missing, _describe(report)
+    assert not [s for s in report.suggestions if s.category == "diagnosis"], _describe(report)
+
+
+def test_missing_dbp_with_grade1_sbp_is_not_evaluated(engine: cdss.Engine) -> None:
+    # SBP 150 is grade 1 unless DBP is >= 100: without DBP the grade is undecided
+    report = engine.check(encounter(vitals={"sbp": 150, "dbp": None}))
+    missing = _not_evaluated(report)
+    assert "vitals.dbp" in missing.get("diagnosis.hypertension.grade1", ()), _describe(report)
+    assert not report.suggestions, _describe(report)
+
+
+def test_missing_problem_list_leaves_grade_rules_undecided(engine: cdss.Engine) -> None:
+    report = engine.check(encounter(vitals={"sbp": 150}, patient={"conditions": None}))
+    missing = _not_evaluated(report)
+    assert "patient.conditions" in missing.get("diagnosis.hypertension.grade1", ()), \
+        _describe(report)
+    assert "diagnosis.hypertension.grade1" not in {s.rule_id for s in report.suggestions}
+
+
+def test_warfarin_max_daily_not_evaluated(engine: cdss.Engine) -> None:
+    report = engine.check(with_rx(rx("warfarin", "3 mg")))
+    missing = _not_evaluated(report)
+    assert "dosing.dose_high.max_daily" in missing, _describe(report)
+    assert any("warfarin" in p for p in missing["dosing.dose_high.max_daily"])
+    assert not report.suggestions, _describe(report)
+
+
+def test_prn_daily_dose_not_evaluated(engine: cdss.Engine) -> None:
+    report = engine.check(with_rx(rx("paracetamol", "500 mg", "prn")))
+    missing = _not_evaluated(report)
+    assert "dosing.dose_high.max_daily" in missing, _describe(report)
+    assert any("prescriptions[0].frequency" in p
+               for p in missing["dosing.dose_high.max_daily"]), missing
+    assert "dosing.dose_high.max_daily" not in {s.rule_id for s in report.suggestions}
+
+
+def test_second_prescription_path_is_named(engine: cdss.Engine) -> None:
+    report = engine.check(with_rx(rx("amlodipine", "5 mg"), rx("paracetamol", "1 g", "prn")))
+    missing = _not_evaluated(report)
+    assert any("prescriptions[1].frequency" in p
+               for p in missing.get("dosing.dose_high.max_daily", ())), missing
+
+
+def test_unknown_drug_dose_not_evaluated(engine: cdss.Engine) -> None:
+    report = engine.check(with_rx(rx("pantoprazole", "400 mg")))
+    missing = _not_evaluated(report)
+    assert any("prescriptions[0].drug" in p
+               for p in missing.get("dosing.dose_high.max_daily", ())), missing
+    assert [s.rule_id for s in report.suggestions] == ["dosing.unknown_drug.not_in_knowledge"]
+
+
+def test_news2_partial_score_below_band_is_not_evaluated(engine: cdss.Engine) -> None:
+    # RR 21 (2) + SpO2 94 (1) + HR 91 (1) = 4, on_oxygen unknown: 4 or 6
+    report = engine.check(encounter(vitals={"resp_rate": 21, "spo2": 94, "heart_rate": 91,
+                                            "on_oxygen": None}))
+    missing = _not_evaluated(report)
+    assert "vitals.on_oxygen" in missing.get("diagnosis.news2.medium", ()), _describe(report)
+    assert not report.suggestions, _describe(report)
+
+
+def test_implausible_value_is_withheld_from_other_rules(engine: cdss.Engine) -> None:
+    report = engine.check(encounter(vitals={"sbp": 400}))
+    assert [s.rule_id for s in report.suggestions] == ["quality.implausible.value"]
+    missing = _not_evaluated(report)
+    assert any("vitals.sbp" in p for p in missing.get("diagnosis.hypertension.urgent_referral",
+                                                      ())), missing
+
+
+def test_no_record_reports_record_rules_not_evaluated(engine: cdss.Engine) -> None:
+    report = engine.check(encounter(record=None))
+    missing = _not_evaluated(report)
+    assert "record" in missing.get("quality.missing.chief_complaint", ()), _describe(report)
+    assert not report.suggestions, _describe(report)
