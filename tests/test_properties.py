@@ -56,6 +56,10 @@ def test_any_valid_encounter_is_checked_and_serialisable(enc: dict[str, Any]) ->
     report = ENGINE.check(enc)
     text = json.dumps(report.to_dict(), ensure_ascii=False, allow_nan=False)
     assert json.loads(text)["encounter_id"] == enc["id"]
+    # contract section 3: severity (critical first), then category, then rule_id
+    order = [("critical", "warning", "info").index(s.severity) for s in report.suggestions]
+    keys = [(o, s.category, s.rule_id) for o, s in zip(order, report.suggestions, strict=True)]
+    assert keys == sorted(keys)
     hooks = report.to_cds_hooks()
     json.dumps(hooks, ensure_ascii=False, allow_nan=False)
     for card in hooks["cards"]:

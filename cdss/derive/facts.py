@@ -56,7 +56,7 @@ class FactSet:
 
 def _engine_safe(value: Any) -> Any:
     """Numbers the rules engine reads exactly: 4 decimals, never an exponent form."""
-    if isinstance(value, float):
+    if type(value) is float:
         value = round(value, 4)
         if abs(value) >= 1e15:  # json would write an exponent (durable-rules error 204)
             return None

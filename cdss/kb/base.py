@@ -63,6 +63,8 @@ class KnowledgeBase:
     icd10: IcdTable
     _drug_names: dict[str, str] = field(repr=False)
     _class_names: dict[str, str] = field(repr=False)
+    _groups_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False,
+                                                      compare=False)
 
     # ---- drugs -----------------------------------------------------------------
     def resolve_drug(self, name: str) -> Drug | None:
@@ -118,9 +120,14 @@ class KnowledgeBase:
 
     def groups_of(self, code: str) -> tuple[str, ...]:
         """Condition groups an ICD-10 code belongs to (by prefix)."""
-        code = code.strip().upper()
-        return tuple(g.id for g in self.condition_groups.values()
-                     if any(code.startswith(p) for p in g.prefixes))
+        cached = self._groups_cache.get(code)
+        if cached is None:
+            norm = code.strip().upper()
+            cached = tuple(g.id for g in self.condition_groups.values()
+                           if any(norm.startswith(p) for p in g.prefixes))
+            if len(self._groups_cache) < 10_000:
+                self._groups_cache[code] = cached
+        return cached
 
     @property
     def known_keys(self) -> frozenset[str]:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+#: durable-rules supports regex repetition intervals up to {0,100}
+MAX_REPETITION = 100
+
 _CLASSES = {"d": r"\d", "a": "[A-Za-z]", "s": r"\s", "w": "[A-Za-z0-9]", "u": "[A-Z]",
             "l": "[a-z]"}
 
@@ -27,7 +30,7 @@ def check(pattern: str) -> None:
         raise RegexProblem("use %x escapes (durable-rules syntax), not backslashes")
     for m in re.finditer(r"\{(\d*),?(\d*)\}", pattern):
         hi = m.group(2) or m.group(1)
-        if hi and int(hi) > 100:
+        if hi and int(hi) > MAX_REPETITION:
             raise RegexProblem("repetition bounds above {0,100} are not supported")
     to_python(pattern)
 
