@@ -142,6 +142,25 @@ def cmd_rules_lint(args: argparse.Namespace) -> int:
     return EXIT_LINT if problems else 0
 
 
+def facts_markdown() -> str:
+    """The fact catalogue rule conditions can read, as a Markdown table."""
+    from cdss.derive import fact_types
+
+    lines = ["| fact | field | kind | unit | from | notes |", "|---|---|---|---|---|---|"]
+    for t in fact_types().values():
+        for name, spec in t.fields.items():
+            notes = spec.description + (f" (values: {spec.vocabulary})" if spec.vocabulary
+                                         else "")
+            lines.append(f"| `{t.name}`{' (many)' if t.many else ''} | `{name}` | {spec.kind} | "
+                         f"{spec.unit} | {spec.source or '—'} | {notes} |")
+    return "\n".join(lines)
+
+
+def cmd_rules_facts(args: argparse.Namespace) -> int:
+    print(facts_markdown())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdss", description="Explainable clinical decision support for primary care.")
@@ -173,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint = rsub.add_parser("lint", help="check every rule file and report all problems")
     common(lint)
     lint.set_defaults(func=cmd_rules_lint)
+    facts = rsub.add_parser("facts", help="print the fact fields rules can read (Markdown)")
+    facts.set_defaults(func=cmd_rules_facts)
     return parser
 
 

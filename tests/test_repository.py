@@ -39,3 +39,10 @@ def test_no_clinical_thresholds_in_python() -> None:
             if pattern.search(line) and "noqa: threshold" not in line and "len(" not in line:
                 hits.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
     assert not hits, "\n".join(hits)
+
+
+def test_rule_language_doc_lists_every_fact_field() -> None:
+    from cdss.cli import facts_markdown
+
+    doc = (REPO / "docs" / "rule-language.md").read_text(encoding="utf-8")
+    assert facts_markdown() in doc, "regenerate the table with `cdss rules facts`"
