@@ -30,6 +30,7 @@ from durable import engine as _durable
 
 from cdss._resources import rules_dir as _bundled_rules
 from cdss._version import __version__
+from cdss.audit import AuditResult, audit
 from cdss.derive import build_facts
 from cdss.errors import RuleEvaluationError
 from cdss.explain import Explainer
@@ -236,6 +237,14 @@ class Engine:
             derived={k: v.to_dict() for k, v in sorted(facts.derived.items())},
             lang=lang or self.lang,
         )
+
+    def audit(self, source: Any, *, lang: str | None = None) -> AuditResult:
+        """Check many encounters: an iterable, a JSONL path (streamed) or a DataFrame.
+
+        Every input shows up in the result: with its suggestions (possibly none) or in
+        ``errors`` with the reason; the run goes on past bad inputs.
+        """
+        return audit(self, source, lang=lang)
 
     def __repr__(self) -> str:
         return f"<Engine rules={len(self.ruleset.rules)} lang={self.lang!r}>"

@@ -154,3 +154,12 @@ def test_models_are_immutable() -> None:
     e = Encounter.parse(BASE)
     with pytest.raises(ValueError):
         e.id = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("7 10^9/L", 7.0), ("7 ×10^9/L", 7.0), ("7 10*9/L", 7.0), ("7000 /uL", 7.0),
+    ("7 G/L", 7.0),
+])
+def test_blood_counts_as_written_in_chinese_emrs(raw, expected) -> None:
+    assert LabResult.model_validate({"code": "wbc", "value": raw}).value == pytest.approx(
+        expected)
