@@ -14,7 +14,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from cdss._resources import knowledge_dir, rules_dir, samples_dir
 from cdss._version import __version__
@@ -221,10 +220,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cdss: internal error: {type(exc).__name__}: {exc} "
               "(set CDSS_DEBUG=1 for a traceback; please report it)", file=sys.stderr)
         return EXIT_INTERNAL
-
-
-def _entry() -> Any:  # pragma: no cover
-    sys.exit(main())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,8 +44,8 @@ def format_loc(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif "[" in str(part) or ("-" in str(part) and not out):
-            continue  # pydantic's internal union/function tags
+        elif "[" in str(part) or str(part).startswith("function-"):
+            continue  # pydantic's internal tags for unions and validators
         else:
             out += f".{part}" if out else str(part)
     return out or "$"

@@ -1,31 +1,9 @@
-"""Helpers for testing rules and integrations against ``cdss`` (see :mod:`.strategies`)."""
+"""Helpers for testing rules and integrations against ``cdss`` (see :mod:`.strategies`).
 
-from cdss.testing.strategies import (
-    CONDITION_CODES,
-    DIMENSIONS,
-    FREQUENCY_CODES,
-    LAB_CODES,
-    drug_names,
-    encounters,
-    labs,
-    patients,
-    prescriptions,
-    quantities,
-    records,
-    vital_signs,
-)
+Needs hypothesis (``pip install 'cdss[test]'``).
+"""
 
-__all__ = [
-    "CONDITION_CODES",
-    "DIMENSIONS",
-    "FREQUENCY_CODES",
-    "LAB_CODES",
-    "drug_names",
-    "encounters",
-    "labs",
-    "patients",
-    "prescriptions",
-    "quantities",
-    "records",
-    "vital_signs",
-]
+from cdss.testing import strategies
+from cdss.testing.strategies import *  # noqa: F403 - the public strategies, re-exported
+
+__all__ = list(strategies.__all__)
