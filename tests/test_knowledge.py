@@ -84,7 +84,7 @@ def _edit(path: Path, change) -> None:
 
 def test_interaction_naming_an_unknown_drug_fails_at_load(tmp_path) -> None:
     root = _copy(tmp_path)
-    _edit(root / "interactions.yaml",
+    _edit(root / "interactions" / "core.yaml",
           lambda d: d["interactions"][0].update(b="class:nsaidz"))
     with pytest.raises(KnowledgeError, match=r"unknown drug or class 'class:nsaidz' \(did you "
                                              r"mean 'class:nsaid'\?\)"):
@@ -93,15 +93,15 @@ def test_interaction_naming_an_unknown_drug_fails_at_load(tmp_path) -> None:
 
 def test_a_dose_limit_of_the_wrong_type_names_file_and_field(tmp_path) -> None:
     root = _copy(tmp_path)
-    _edit(root / "drugs.yaml", lambda d: d["drugs"][0]["doses"][0].update(max_daily="ten"))
+    _edit(root / "drugs" / "core.yaml", lambda d: d["drugs"][0]["doses"][0].update(max_daily="ten"))
     with pytest.raises(KnowledgeError) as err:
         load_knowledge(root)
-    assert "drugs.yaml" in str(err.value) and "max_daily" in str(err.value)
+    assert "core.yaml" in str(err.value) and "max_daily" in str(err.value)
 
 
 def test_a_name_shared_by_two_drugs_is_refused(tmp_path) -> None:
     root = _copy(tmp_path)
-    _edit(root / "drugs.yaml", lambda d: d["drugs"][1]["aliases"].append("络活喜"))
+    _edit(root / "drugs" / "core.yaml", lambda d: d["drugs"][1]["aliases"].append("络活喜"))
     with pytest.raises(KnowledgeError, match="also names drug 'amlodipine'"):
         load_knowledge(root)
 

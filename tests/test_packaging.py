@@ -27,7 +27,7 @@ def test_version_is_written_in_one_place() -> None:
 
 def test_installed_package_uses_its_bundled_data_when_installed() -> None:
     root = data_root()
-    assert (root / "rules").is_dir() and (root / "knowledge" / "drugs.yaml").is_file()
+    assert (root / "rules").is_dir() and (root / "knowledge" / "drugs" / "core.yaml").is_file()
     if os.environ.get("CDSS_EXPECT_INSTALLED"):  # set by .ci/run (non-editable install)
         assert root == Path(cdss.__file__).parent / "data", root
 

@@ -17,15 +17,21 @@ from cdss._resources import knowledge_dir
 from cdss.errors import KnowledgeError
 from cdss.kb._files import read_yaml, validate
 from cdss.kb.schema import (
+    AllergyCross,
+    AllergyCrossTable,
     Analyte,
     AnalyteTable,
     ClassTable,
     ConditionGroup,
     ConditionGroupTable,
+    Contraindication,
+    ContraindicationTable,
     DoseLimit,
     Drug,
     DrugClass,
     DrugTable,
+    DuplicateClass,
+    DuplicateTable,
     Formula,
     FormulaTable,
     IcdTable,
@@ -57,6 +63,9 @@ class KnowledgeBase:
     classes: dict[str, DrugClass]
     drugs: dict[str, Drug]
     interactions: tuple[Interaction, ...]
+    duplicates: tuple[DuplicateClass, ...]
+    allergy_cross: tuple[AllergyCross, ...]
+    contraindications: tuple[Contraindication, ...]
     scores: dict[str, ScoreTable]
     formulas: dict[str, Formula]
     condition_groups: dict[str, ConditionGroup]
@@ -160,11 +169,21 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
     plaus = validate(PlausibilityTable, read_yaml(p("plausibility.yaml")), p("plausibility.yaml"))
     classes = _unique(validate(ClassTable, read_yaml(p("drug_classes.yaml")),
                                p("drug_classes.yaml")).classes, "class", p("drug_classes.yaml"))
-    drugs = _unique(validate(DrugTable, read_yaml(p("drugs.yaml")), p("drugs.yaml")).drugs,
-                    "drug", p("drugs.yaml"))
-    interactions = validate(InteractionTable, read_yaml(p("interactions.yaml")),
-                            p("interactions.yaml")).interactions
-    _unique(interactions, "interaction", p("interactions.yaml"))
+    drugs = _unique([d for path in sorted((root / "drugs").glob("*.yaml"))
+                     for d in validate(DrugTable, read_yaml(path), path).drugs],
+                    "drug", root / "drugs")
+    interactions = tuple(row for path in sorted((root / "interactions").glob("*.yaml"))
+                         for row in validate(InteractionTable, read_yaml(path),
+                                             path).interactions)
+    _unique(interactions, "interaction", root / "interactions")
+    duplicates = validate(DuplicateTable, read_yaml(p("duplicate_classes.yaml")),
+                          p("duplicate_classes.yaml")).duplicates
+    allergy_cross = validate(AllergyCrossTable, read_yaml(p("allergy_cross.yaml")),
+                             p("allergy_cross.yaml")).cross_reactions
+    contraindications = validate(ContraindicationTable, read_yaml(p("contraindications.yaml")),
+                                 p("contraindications.yaml")).contraindications
+    for table in (duplicates, allergy_cross, contraindications):
+        _unique(table, "row", root)
     formulas = _unique(validate(FormulaTable, read_yaml(p("formulas.yaml")),
                                 p("formulas.yaml")).formulas, "formula", p("formulas.yaml"))
     groups = _unique(validate(ConditionGroupTable, read_yaml(p("condition_groups.yaml")),
@@ -179,15 +198,28 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
     for drug in drugs.values():
         for c in drug.classes:
             if c not in classes:
-                raise KnowledgeError(str(p("drugs.yaml")), drug.id, f"unknown class {c!r}")
+                raise KnowledgeError(str(root / "drugs"), drug.id, f"unknown class {c!r}")
     keys = frozenset(drugs) | frozenset(CLASS_PREFIX + c for c in classes)
+
+    def known(key: str, file: str, entry: str) -> None:
+        if key not in keys:
+            hint = difflib.get_close_matches(key, list(keys), n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise KnowledgeError(file, entry, f"unknown drug or class {key!r}{extra}")
+
     for row in interactions:
-        for side in (row.a, row.b):
-            if side not in keys:
-                hint = difflib.get_close_matches(side, list(keys), n=1)
-                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-                raise KnowledgeError(str(p("interactions.yaml")), row.id,
-                                     f"unknown drug or class {side!r}{extra}")
+        known(row.a, str(root / "interactions"), row.id)
+        known(row.b, str(root / "interactions"), row.id)
+    for dup in duplicates:
+        known(dup.key, str(p("duplicate_classes.yaml")), dup.id)
+    for cross in allergy_cross:
+        known(cross.allergy, str(p("allergy_cross.yaml")), cross.id)
+        known(cross.drug, str(p("allergy_cross.yaml")), cross.id)
+    for ci in contraindications:
+        known(ci.drug, str(p("contraindications.yaml")), ci.id)
+        if ci.condition_group not in groups:
+            raise KnowledgeError(str(p("contraindications.yaml")), ci.id,
+                                 f"unknown condition group {ci.condition_group!r}")
 
     drug_names: dict[str, str] = {}
     for drug in drugs.values():
@@ -195,7 +227,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
             key = _norm(name)
             other = drug_names.get(key)
             if other is not None and other != drug.id:
-                raise KnowledgeError(str(p("drugs.yaml")), drug.id,
+                raise KnowledgeError(str(root / "drugs"), drug.id,
                                      f"name {name!r} also names drug {other!r}")
             drug_names[key] = drug.id
     class_names: dict[str, str] = {}
@@ -212,6 +244,9 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         classes=classes,
         drugs=drugs,
         interactions=tuple(interactions),
+        duplicates=tuple(duplicates),
+        allergy_cross=tuple(allergy_cross),
+        contraindications=tuple(contraindications),
         scores=scores,
         formulas=formulas,
         condition_groups=groups,

@@ -83,13 +83,75 @@ Route = Literal["oral", "iv", "im", "sc", "inhaled", "topical", "rectal", "subli
 
 
 class DoseLimit(Frozen):
+    """Adult dose limits for one route (and formulation, if the limit is product-specific)."""
+
     route: Route
     population: Literal["adult"] = "adult"
     formulation: str | None = None
     unit: Literal["mg", "IU", "mL"]
     max_single: float | None = Field(default=None, gt=0)
     max_daily: float | None = Field(default=None, gt=0)
+    #: lowest usual effective daily dose (dose_low); only where a source states one
+    min_daily: float | None = Field(default=None, gt=0)
+    #: most administrations per day the label allows (frequency module)
+    max_times_per_day: float | None = Field(default=None, gt=0)
     usual: Text | None = None
+    source: Source
+
+
+class PediatricLimit(Frozen):
+    """Children: youngest labelled age and weight-based daily limits."""
+
+    route: Route = "oral"
+    #: below this age (years) the drug is not labelled / not recommended
+    min_age_years: float | None = Field(default=None, ge=0)
+    max_mg_per_kg_day: float | None = Field(default=None, gt=0)
+    #: absolute daily cap in children, mg
+    max_daily: float | None = Field(default=None, gt=0)
+    text: Text | None = None
+    source: Source
+
+
+Action = Literal["contraindicated", "avoid", "reduce", "caution"]
+
+
+class RenalRule(Frozen):
+    """Below a kidney-function threshold, what to do."""
+
+    measure: Literal["egfr", "crcl"]
+    #: applies when the patient's value is strictly below this (mL/min[/1.73m²])
+    below: float = Field(gt=0)
+    action: Action
+    #: the daily maximum at this level, when the action is "reduce"
+    max_daily: float | None = Field(default=None, gt=0)
+    text: Text
+    source: Source
+
+
+class HepaticRule(Frozen):
+    """In liver disease (any chronic liver disease, or cirrhosis), what to do."""
+
+    applies_to: Literal["liver_disease", "cirrhosis"] = "liver_disease"
+    action: Action
+    text: Text
+    source: Source
+
+
+class SafetyStatus(Frozen):
+    """Pregnancy or lactation advice."""
+
+    status: Literal["contraindicated", "avoid", "caution", "compatible"]
+    text: Text
+    source: Source
+
+
+class GeriatricFlag(Frozen):
+    """AGS Beers Criteria 2023 (or the Chinese PIM list) for older adults (age in the rules)."""
+
+    beers: Literal["avoid", "caution", "dose_limit"]
+    #: for "dose_limit": the daily maximum in older adults (digoxin 0.125 mg)
+    max_daily: float | None = Field(default=None, gt=0)
+    text: Text
     source: Source
 
 
@@ -99,7 +161,15 @@ class Drug(Frozen):
     atc: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     classes: tuple[str, ...] = ()
+    #: long-term drug for a chronic disease (prescriptions beyond 7 days are expected)
+    chronic: bool = False
     doses: tuple[DoseLimit, ...] = ()
+    pediatric: tuple[PediatricLimit, ...] = ()
+    renal: tuple[RenalRule, ...] = ()
+    hepatic: tuple[HepaticRule, ...] = ()
+    pregnancy: SafetyStatus | None = None
+    lactation: SafetyStatus | None = None
+    geriatric: GeriatricFlag | None = None
 
     @field_validator("atc")
     @classmethod
@@ -199,3 +269,49 @@ class IcdTable(Frozen):
 
         re.compile(pattern)
         return pattern
+
+
+class DuplicateClass(Frozen):
+    """Prescribing more than ``allowed`` drugs of one class is duplicate therapy."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    key: str  # class:<id>
+    allowed: int = Field(default=1, ge=1)
+    text: Text
+    source: Source
+
+
+class DuplicateTable(Frozen):
+    duplicates: tuple[DuplicateClass, ...]
+
+
+class AllergyCross(Frozen):
+    """An allergy to ``allergy`` (drug or class key) and a prescription of ``drug``."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    allergy: str
+    drug: str
+    severity: Literal["contraindicated", "major", "moderate", "minor"]
+    text: Text
+    action: Text
+    source: Source
+
+
+class AllergyCrossTable(Frozen):
+    cross_reactions: tuple[AllergyCross, ...]
+
+
+class Contraindication(Frozen):
+    """A drug (or class) in a patient with a condition group (ICD-10 prefixes)."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    drug: str
+    condition_group: str
+    severity: Literal["contraindicated", "major", "moderate"]
+    text: Text
+    action: Text
+    source: Source
+
+
+class ContraindicationTable(Frozen):
+    contraindications: tuple[Contraindication, ...]
