@@ -21,6 +21,7 @@ from cdss.errors import (
     RuleEvaluationError,
     RuleSpecError,
 )
+from cdss.lookup import LookupResult, Monograph
 from cdss.models import Encounter
 from cdss.report import NotEvaluated, Report, Suggestion
 
@@ -31,6 +32,8 @@ __all__ = [
     "FieldProblem",
     "InputError",
     "KnowledgeError",
+    "LookupResult",
+    "Monograph",
     "NotEvaluated",
     "Report",
     "RuleEvaluationError",
@@ -39,6 +42,7 @@ __all__ = [
     "__version__",
     "check",
     "default_engine",
+    "lookup",
 ]
 
 _default: Engine | None = None
@@ -52,6 +56,11 @@ def default_engine() -> Engine:
         if _default is None:
             _default = Engine()
         return _default
+
+
+def lookup(query: str, *, lang: str | None = None) -> LookupResult:
+    """Knowledge look-up with the default engine (see :meth:`Engine.lookup`)."""
+    return default_engine().lookup(query, lang=lang)
 
 
 def check(encounter: EncounterInput, *, lang: str | None = None) -> Report:

@@ -111,6 +111,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kb(args: argparse.Namespace) -> int:
+    result = _engine(args).lookup(" ".join(args.query), lang=args.lang)
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(result.to_text())
+    return 0 if result else 4
+
+
 def cmd_rules_list(args: argparse.Namespace) -> int:
     engine = _engine(args)
     rows = [r for r in engine.rules if not args.category or r.spec.category == args.category]
@@ -155,8 +164,22 @@ def facts_markdown() -> str:
     return "\n".join(lines)
 
 
+FACTS_MARKERS = ("<!-- facts:start -->\n", "\n<!-- facts:end -->")
+
+
 def cmd_rules_facts(args: argparse.Namespace) -> int:
-    print(facts_markdown())
+    table = facts_markdown()
+    if not args.write:
+        print(table)
+        return 0
+    path = Path(args.write)
+    text = path.read_text(encoding="utf-8")
+    head, _, rest = text.partition(FACTS_MARKERS[0])
+    _, _, tail = rest.partition(FACTS_MARKERS[1])
+    if not rest:
+        raise InputError([_problem(args.write, "has no <!-- facts:start --> marker")])
+    path.write_text(head + FACTS_MARKERS[0] + table + FACTS_MARKERS[1] + tail, encoding="utf-8")
+    print(f"updated {path}")
     return 0
 
 
@@ -181,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(demo)
     demo.set_defaults(func=cmd_demo)
 
+    kb = sub.add_parser("kb", help="knowledge look-up: a drug by any name, ATC code or a "
+                        "question that names it (exit 4 if nothing is found)")
+    kb.add_argument("query", nargs="+")
+    kb.add_argument("--format", choices=("text", "json"), default="text")
+    common(kb)
+    kb.set_defaults(func=cmd_kb)
+
     rules = sub.add_parser("rules", help="list or lint the rule files")
     rsub = rules.add_subparsers(dest="rules_command", required=True)
     lst = rsub.add_parser("list", help="list the compiled rules")
@@ -192,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(lint)
     lint.set_defaults(func=cmd_rules_lint)
     facts = rsub.add_parser("facts", help="print the fact fields rules can read (Markdown)")
+    facts.add_argument("--write", metavar="DOC", help="replace the table between the "
+                       "facts markers of a Markdown file")
     facts.set_defaults(func=cmd_rules_facts)
     return parser
 

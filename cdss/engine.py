@@ -35,6 +35,7 @@ from cdss.derive import build_facts
 from cdss.errors import RuleEvaluationError
 from cdss.explain import Explainer
 from cdss.kb import KnowledgeBase, load_knowledge
+from cdss.lookup import LookupResult, lookup
 from cdss.models import Encounter
 from cdss.report import Report, deduplicate
 from cdss.rulelang import CompiledRule, RuleSet, build_ruleset
@@ -237,6 +238,10 @@ class Engine:
             derived={k: v.to_dict() for k, v in sorted(facts.derived.items())},
             lang=lang or self.lang,
         )
+
+    def lookup(self, query: str, *, lang: str | None = None) -> LookupResult:
+        """Knowledge look-up: the monograph of the drug(s) a query names (知识检索)."""
+        return lookup(query, self.kb, self.ruleset.rules, lang or self.lang)
 
     def audit(self, source: Any, *, lang: str | None = None) -> AuditResult:
         """Check many encounters: an iterable, a JSONL path (streamed) or a DataFrame.

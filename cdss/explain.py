@@ -18,7 +18,8 @@ from cdss.rulelang import CompiledRule, ir
 from cdss.rulelang.evaluate import Env, evaluate_rule, explain, missing_fields
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\}")
-_DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d"}
+_DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d",
+                "min_daily": "/d", "geriatric_max_daily": "/d"}
 _OP_TEXT = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
 
 
@@ -93,7 +94,7 @@ class Explainer:
 
         for pattern in rule.patterns:
             fact = env[pattern.name]
-            if fact["t"] in ("rx", "rx_key"):
+            if fact["t"] in ("rx", "rx_key", "rx_allergen", "rx_renal", "rx_hepatic"):
                 path = fs.paths[fact["id"]] + ".drug"
                 if path not in seen:
                     seen.add(path)
@@ -110,7 +111,8 @@ class Explainer:
         for name, leaf in explain(rule.patterns, env):
             fact = env[name]
             spec = self.types[fact["t"]].fields[leaf.field]
-            if not spec.source or (fact["t"] == "rx_key" and leaf.field in ("key", "drug")):
+            if not spec.source or (fact["t"] in ("rx_key", "rx_allergen")
+                                   and leaf.field in ("key", "drug")):
                 continue  # identity and join fields; the drug itself is already listed
             extra: dict[str, Any] = {}
             if isinstance(leaf, ir.Compare):
@@ -137,8 +139,11 @@ class Explainer:
                          + ", ".join(map(str, leaf.values))}
             if isinstance(leaf, ir.Exists) and not leaf.present:
                 out.append({"field": self.field_path(fs, fact, leaf.field), "value": None,
-                            "condition": "absent"})
+                            "condition": "absent",
+                            "missing": list(self.missing_paths(fs, fact, leaf.field))})
                 continue
+            if isinstance(leaf, ir.Exists):
+                continue  # "the knowledge has this limit": the comparison says the rest
             add(fact, leaf.field, extra)
         return out
 
@@ -161,7 +166,8 @@ class Explainer:
         for fact in env.values():
             if fact["t"] == "condition" and fact.get("code") not in codes:
                 codes.append(fact["code"])
-            if fact["t"] in ("rx", "rx_key") and fact.get("known", True):
+            if fact["t"] in ("rx", "rx_key", "rx_allergen", "rx_renal", "rx_hepatic") and \
+                    fact.get("known", True):
                 drug = fact.get("drug")
                 if drug and not drug.startswith(CLASS_PREFIX) and drug not in drugs:
                     drugs.append(drug)

@@ -63,10 +63,12 @@ def deduplicate(suggestions: list[Suggestion]) -> list[Suggestion]:
     """One suggestion per finding, in the contract's order.
 
     Two matches of a rule on the same facts (a symmetric join found both ways) are one
-    finding; rules sharing a ``group`` describe one finding, of which the most severe
-    is kept.
+    finding; rules sharing a ``group`` describe one finding, of which the most specific
+    (fewest drug-class keys) and then the most severe is kept.
     """
-    ordered = sorted(suggestions, key=lambda s: (SEVERITY_RANK[s.severity], s.specificity,
+    # within a group the most specific rule wins (a drug-level knowledge row is a
+    # deliberate exception to its class row), then the most severe
+    ordered = sorted(suggestions, key=lambda s: (s.specificity, SEVERITY_RANK[s.severity],
                                                  s.sort_key()))
     seen: set[tuple[Any, ...]] = set()
     out = []

@@ -70,7 +70,8 @@ def test_symmetric_and_grouped_findings_give_one_suggestion() -> None:
                        s("dosing.interaction.a_drug", "warning", pair, "i", 0),
                        s("dosing.interaction.c", "critical", pair, "i", 2),
                        s("dosing.x", "info", pair), s("dosing.x", "info", pair[::-1])])
-    assert [x.rule_id for x in out] == ["dosing.interaction.c", "dosing.x"]
+    # the most specific row wins within a group (a drug row is an exception to its class)
+    assert [x.rule_id for x in out] == ["dosing.interaction.a_drug", "dosing.x"]
     out = deduplicate([s("dosing.interaction.b_class", "warning", pair, "i", 1),
                        s("dosing.interaction.a_drug", "warning", pair, "i", 0)])
     assert [x.rule_id for x in out] == ["dosing.interaction.a_drug"]

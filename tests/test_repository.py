@@ -45,4 +45,5 @@ def test_rule_language_doc_lists_every_fact_field() -> None:
     from cdss.cli import facts_markdown
 
     doc = (REPO / "docs" / "rule-language.md").read_text(encoding="utf-8")
-    assert facts_markdown() in doc, "regenerate the table with `cdss rules facts`"
+    assert facts_markdown() in doc, (
+        "regenerate: python -m cdss rules facts --write docs/rule-language.md")

@@ -168,15 +168,18 @@ def _panel() -> list[tuple[str, dict[str, Any]]]:
                  vitals={"temperature": "37.8 degC"})),
         ("paracetamol 500 mg q6h", with_rx(rx("paracetamol", "500 mg", "q6h", duration="3 d"))),
         ("ibuprofen 200 mg tid", with_rx(rx("布洛芬", "200 mg", "tid", duration="3 d"))),
-        ("omeprazole 20 mg qd", with_rx(rx("奥美拉唑", "20 mg", "qd", duration="14 d"))),
+        ("omeprazole 20 mg qd for 7 days", with_rx(rx("奥美拉唑", "20 mg", "qd", duration="7 d"))),
         ("losartan 50 mg qd in a hypertensive",
          with_rx(rx("losartan", "50 mg"), patient=_HTN, vitals={"sbp": 128, "dbp": 78})),
         ("enalapril 10 mg qd in a hypertensive",
          with_rx(rx("依那普利", "10 mg"), patient=_HTN, vitals={"sbp": 135, "dbp": 85})),
+        # (a patient under 65: in older adults aspirin carries a Beers caution, tested
+        # in tests/cases/dosing.yaml)
         ("hypertensive diabetic on amlodipine + metformin + atorvastatin + aspirin",
          with_rx(rx("amlodipine", "5 mg"), rx("metformin", "500 mg", "bid"),
                  rx("atorvastatin", "20 mg", "qn"), rx("aspirin", "100 mg"),
-                 patient=dict(older_woman, **_HTN_DM), vitals={"sbp": 130, "dbp": 80})),
+                 patient=dict(older_woman, birth_date="1966-03-01", **_HTN_DM),
+                 vitals={"sbp": 130, "dbp": 80})),
         ("clopidogrel 75 mg qd with no PPI", with_rx(rx("clopidogrel", "75 mg"))),
         ("cefuroxime 250 mg bid, no allergy",
          with_rx(rx("头孢呋辛酯", "250 mg", "bid"))),
@@ -283,7 +286,7 @@ def test_second_prescription_path_is_named(engine: cdss.Engine) -> None:
 
 
 def test_unknown_drug_dose_not_evaluated(engine: cdss.Engine) -> None:
-    report = engine.check(with_rx(rx("pantoprazole", "400 mg")))
+    report = engine.check(with_rx(rx("vonoprazanx", "400 mg")))
     missing = _not_evaluated(report)
     assert any("prescriptions[0].drug" in p
                for p in missing.get("dosing.dose_high.max_daily", ())), missing

@@ -15,7 +15,8 @@ from cdss.derive import body, renal, scores
 from cdss.derive.schema import fact_types
 from cdss.derive.values import Derived, Missing
 from cdss.kb import KnowledgeBase
-from cdss.models import TEXT_SECTIONS, Encounter, LabResult
+from cdss.kb.schema import Drug
+from cdss.models import TEXT_SECTIONS, Encounter, LabResult, Prescription
 
 Fact = dict[str, Any]
 
@@ -108,6 +109,48 @@ def _chars(text: str | None) -> int | None:
     return None if text is None else len("".join(text.split()))
 
 
+#: rx fields joined from the knowledge (absent for a drug the knowledge does not know)
+KNOWLEDGE_RX_FIELDS = ("max_single", "max_daily", "min_daily", "max_times_per_day", "chronic",
+                       "pregnancy", "lactation", "beers", "geriatric_max_daily", "ped_min_age",
+                       "ped_max_mg_kg_day", "ped_max_daily")
+
+
+def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str,
+                    fs: FactSet, weight: float | None) -> dict[str, Any]:
+    """Fields of an rx fact joined from the drug's knowledge, in the dose's unit."""
+    values: dict[str, Any] = {"chronic": drug.chronic}
+    limit = kb.dose_limit(drug, rx.route, rx.formulation_code)
+    route = rx.route or "oral"
+    if limit is not None and rx.dose is not None and limit.unit == rx.dose.unit:
+        values.update(max_single=limit.max_single, max_daily=limit.max_daily,
+                      min_daily=limit.min_daily)
+    if limit is not None:
+        values["max_times_per_day"] = limit.max_times_per_day
+    for name in ("max_single", "max_daily"):
+        if values.get(name) is None:
+            fs.missing[f"{path}.{name}"] = (f"knowledge.drugs.{drug.id}.{route}.{name}",)
+    for name, status in (("pregnancy", drug.pregnancy), ("lactation", drug.lactation)):
+        values[name] = status.status if status else None
+    # the Beers list is explicit: a drug that is not on it is "none", not unknown
+    values["beers"] = drug.geriatric.beers if drug.geriatric is not None else "none"
+    if drug.geriatric is not None:
+        values["geriatric_max_daily"] = drug.geriatric.max_daily
+    ped = next((x for x in drug.pediatric if x.route == route), None)
+    if ped is not None:
+        values.update(ped_min_age=ped.min_age_years, ped_max_mg_kg_day=ped.max_mg_per_kg_day,
+                      ped_max_daily=ped.max_daily)
+    daily = rx.daily_dose
+    if daily is not None and rx.dose is not None and rx.dose.unit == "mg":
+        if weight:
+            values["mg_per_kg_day"] = round(daily / weight, 2)
+            fs.derived[f"{path}.mg_per_kg_day"] = Derived(
+                "mg_per_kg_day", round(daily / weight, 2), "daily dose / body weight",
+                {"daily_dose": f"{daily:g} mg/d", "weight": f"{weight:g} kg"}, unit="mg/kg/d")
+        else:
+            fs.missing[f"{path}.mg_per_kg_day"] = ("patient.weight",)
+    return values
+
+
 def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     """All facts of ``enc``; pure (the encounter is not modified)."""
     fs = FactSet()
@@ -126,9 +169,10 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
         age = None
     weight = _plausible(kb, fs, "patient.weight", p.weight, "kg")
     height = _plausible(kb, fs, "patient.height", p.height, "cm")
-    pregnant = p.pregnant
-    if pregnant is None and p.sex == "male":
-        pregnant = False
+    pregnant, lactating = p.pregnant, p.lactating
+    if p.sex == "male":
+        pregnant = False if pregnant is None else pregnant
+        lactating = False if lactating is None else lactating
     # conditions known for this patient: the problem list and this visit's diagnoses.
     # Without a problem list the set is only known to contain what was diagnosed today,
     # so it is left absent (a rule asking "not known hypertensive" cannot be decided)
@@ -140,7 +184,8 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     if problem_groups is None:
         fs.missing["patient.problem_groups"] = ("patient.conditions",)
     fs.add("patient", "patient", {
-        "age_years": age, "sex": p.sex, "pregnant": pregnant, "weight": weight,
+        "age_years": age, "sex": p.sex, "pregnant": pregnant, "lactating": lactating,
+        "weight": weight,
         "height": height, "allergies_reviewed": p.allergies_reviewed,
         "allergy_count": len(p.allergies) if (p.allergies or p.allergies_reviewed) else None,
         "problem_groups": problem_groups,
@@ -275,22 +320,25 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                       rx.frequency.times_per_day is None else f"{path}.dose")
             fs.missing[f"{path}.daily_dose"] = (reason,)
         if drug is None:
-            for name in ("max_single", "max_daily"):
+            for name in KNOWLEDGE_RX_FIELDS:
                 fs.missing[f"{path}.{name}"] = (f"{path}.drug (not in knowledge)",)
         else:
-            limit = kb.dose_limit(drug, rx.route)
-            if limit is not None and rx.dose is not None and limit.unit == rx.dose.unit:
-                values.update(max_single=limit.max_single, max_daily=limit.max_daily)
-            for name in ("max_single", "max_daily"):
-                if values.get(name) is None:
-                    fs.missing[f"{path}.{name}"] = (
-                        f"knowledge.drugs.{drug.id}.{rx.route or 'oral'}.{name}",)
-        fact = fs.add("rx", path, values)
+            values.update(_drug_knowledge(kb, drug, rx, path, fs, weight))
+        fs.add("rx", path, values)
         if drug is not None:
-            for key in kb.drug_keys(drug):
-                fs.add("rx_key", path, {"rx": i, "key": key, "drug": drug.id,
-                                        "name_zh": drug.name.zh, "name_en": drug.name.en})
-        del fact
+            names = {"drug": drug.id, "name_zh": drug.name.zh, "name_en": drug.name.en}
+            mg_daily = daily if rx.dose is not None and rx.dose.unit == "mg" else None
+            for key in kb.drug_keys(drug, mg_daily):
+                fs.add("rx_key", path, {"rx": i, "key": key, **names})
+            for rule in drug.renal:
+                fs.add("rx_renal", path, {"rx": i, **names, "measure": rule.measure,
+                                          "below": rule.below, "action": rule.action,
+                                          "renal_max_daily": rule.max_daily,
+                                          "text_zh": rule.text.zh, "text_en": rule.text.en})
+            for rule in drug.hepatic:
+                fs.add("rx_hepatic", path, {"rx": i, **names, "applies_to": rule.applies_to,
+                                            "action": rule.action, "text_zh": rule.text.zh,
+                                            "text_en": rule.text.en})
 
     # -- allergies ----------------------------------------------------------------
     for i, allergy in enumerate(p.allergies):
@@ -303,4 +351,12 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
         for key in keys:
             fs.add("allergy_key", f"patient.allergies[{i}]",
                    {"allergy": i, "key": key, "substance": allergy.substance})
+    if fs.of_type("allergy_key"):
+        for i, rx in enumerate(enc.prescriptions):
+            drug = kb.resolve_drug(rx.drug)
+            if drug is not None:
+                for key in kb.all_drug_keys(drug):
+                    fs.add("rx_allergen", f"prescriptions[{i}]",
+                           {"rx": i, "key": key, "drug": drug.id, "name_zh": drug.name.zh,
+                            "name_en": drug.name.en})
     return fs

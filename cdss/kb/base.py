@@ -42,10 +42,15 @@ from cdss.kb.schema import (
 )
 
 #: Dosage-form words stripped when an exact name does not match ("氨氯地平片").
-_FORM_SUFFIXES = ("缓释片", "控释片", "肠溶片", "分散片", "胶囊", "注射液", "片",
-                  " tablets", " tablet", " capsules", " capsule")
+_FORM_SUFFIXES = ("缓释片", "控释片", "肠溶片", "分散片", "缓释胶囊", "胶囊", "注射液", "片",
+                  " tablets", " tablet", " capsules", " capsule", " er", " xr", " sr",
+                  " cr", " xl", " ir")
 
 CLASS_PREFIX = "class:"
+
+#: formulation codes that are interchangeable for dose limits
+MODIFIED_RELEASE = frozenset({"controlled_release", "sustained_release", "extended_release",
+                              "modified_release"})
 
 
 def _norm(name: str) -> str:
@@ -88,24 +93,64 @@ class KnowledgeBase:
                         break
         return self.drugs.get(drug_id) if drug_id else None
 
+    def drug_names(self) -> list[str]:
+        """Every normalised name, alias and ATC code that names a drug."""
+        return list(self._drug_names)
+
     def suggest_drugs(self, name: str, n: int = 3) -> list[str]:
-        """Known names closest to ``name``, for "did you mean ...?"."""
-        matches = difflib.get_close_matches(_norm(name), list(self._drug_names), n=3 * n,
-                                            cutoff=0.6)
-        ids = dict.fromkeys(self._drug_names[m] for m in matches)  # ordered, unique
-        return list(ids)[:n]
+        """Known drugs whose names are closest to ``name``, for "did you mean ...?"."""
+        return [drug_id for drug_id, _ in self.closest_drugs(name, n)]
 
-    def drug_keys(self, drug: Drug) -> tuple[str, ...]:
-        """The keys a prescription of ``drug`` is known by: its id and ``class:<id>``."""
-        return (drug.id, *(CLASS_PREFIX + c for c in drug.classes))
+    def closest_drugs(self, name: str, n: int = 3) -> list[tuple[str, float]]:
+        """(drug id, similarity 0-1) of the closest names, best first, one per drug."""
+        key = _norm(name)
+        matches = difflib.get_close_matches(key, list(self._drug_names), n=3 * n, cutoff=0.6)
+        best: dict[str, float] = {}
+        for m in matches:
+            score = difflib.SequenceMatcher(None, key, m).ratio()
+            drug_id = self._drug_names[m]
+            best[drug_id] = max(best.get(drug_id, 0.0), score)
+        return sorted(best.items(), key=lambda kv: -kv[1])[:n]
 
-    def dose_limit(self, drug: Drug, route: str | None) -> DoseLimit | None:
-        """The adult dose limit for ``route`` (oral when the route is not written)."""
+    def drug_keys(self, drug: Drug, daily_dose_mg: float | None = None,
+                  dose_known: bool = False) -> tuple[str, ...]:
+        """The keys a prescription of ``drug`` is known by: its id and ``class:<id>``.
+
+        A dose-dependent class (aspirin as an NSAID) counts when the daily dose is above
+        its threshold, or when the daily dose is unknown; ``dose_known`` with no dose
+        given (a look-up, not a prescription) leaves such classes out.
+        """
+        keys = [drug.id, *(CLASS_PREFIX + c for c in drug.classes)]
+        for dc in drug.dose_classes:
+            if (daily_dose_mg is None and not dose_known) or (
+                    daily_dose_mg is not None and daily_dose_mg > dc.above_daily):
+                keys.append(CLASS_PREFIX + dc.class_)
+        return tuple(keys)
+
+    def all_drug_keys(self, drug: Drug) -> tuple[str, ...]:
+        """Every key a drug can have, dose-dependent classes included (for look-up)."""
+        return (drug.id, *(CLASS_PREFIX + c for c in drug.classes),
+                *(CLASS_PREFIX + dc.class_ for dc in drug.dose_classes))
+
+    def dose_limit(self, drug: Drug, route: str | None, formulation: str | None = None
+                   ) -> DoseLimit | None:
+        """The adult dose limit for ``route`` (oral when not written) and formulation.
+
+        A formulation's own entry wins; modified-release forms (controlled, sustained,
+        extended, modified) stand in for each other; otherwise the general entry.
+        """
         wanted = route or "oral"
-        for limit in drug.doses:
-            if limit.route == wanted and limit.population == "adult" and limit.formulation is None:
-                return limit
-        return None
+        entries = [d for d in drug.doses if d.route == wanted and d.population == "adult"]
+        if formulation:
+            exact = [d for d in entries if d.formulation == formulation]
+            if exact:
+                return exact[0]
+            if formulation in MODIFIED_RELEASE:
+                family = [d for d in entries if d.formulation in MODIFIED_RELEASE]
+                if family:
+                    return family[0]
+        general = [d for d in entries if d.formulation is None]
+        return general[0] if general else None
 
     # ---- allergies -------------------------------------------------------------
     def allergy_keys(self, substance: str) -> tuple[str, ...]:
@@ -116,11 +161,16 @@ class KnowledgeBase:
         for suffix in ("过敏史", "过敏", " allergy"):
             key = key.removesuffix(suffix)
         key = key.strip()
-        drug = self.resolve_drug(key)
-        if drug is not None:
-            return (drug.id,)
+        # a class name first: "青霉素过敏" is an allergy to penicillins, although a
+        # prescription of "青霉素" means benzylpenicillin
         class_id = self._class_names.get(key)
-        return (CLASS_PREFIX + class_id,) if class_id else ()
+        if class_id:
+            return (CLASS_PREFIX + class_id,)
+        drug = self.resolve_drug(key)
+        if drug is None:
+            return ()
+        groups = [CLASS_PREFIX + c for c in drug.classes if self.classes[c].allergy_group]
+        return (drug.id, *groups)
 
     # ---- conditions ------------------------------------------------------------
     def icd10_form_ok(self, code: str) -> bool:
@@ -196,7 +246,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         scores[table.id] = table
 
     for drug in drugs.values():
-        for c in drug.classes:
+        for c in (*drug.classes, *(dc.class_ for dc in drug.dose_classes)):
             if c not in classes:
                 raise KnowledgeError(str(root / "drugs"), drug.id, f"unknown class {c!r}")
     keys = frozenset(drugs) | frozenset(CLASS_PREFIX + c for c in classes)

@@ -10,7 +10,7 @@ Verification = Literal["V", "S", "K", "UNVERIFIED"]
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
 class Text(Frozen):
@@ -76,6 +76,8 @@ class DrugClass(Frozen):
     name: Text
     atc_prefixes: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    #: an allergy to one member counts as an allergy to the whole class
+    allergy_group: bool = False
     source: Source
 
 
@@ -155,12 +157,21 @@ class GeriatricFlag(Frozen):
     source: Source
 
 
+class DoseClass(Frozen):
+    """Class membership that holds only above a daily dose (aspirin as an NSAID)."""
+
+    class_: str = Field(alias="class")
+    above_daily: float = Field(gt=0)
+    source: Source
+
+
 class Drug(Frozen):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: Text
     atc: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     classes: tuple[str, ...] = ()
+    dose_classes: tuple[DoseClass, ...] = ()
     #: long-term drug for a chronic disease (prescriptions beyond 7 days are expected)
     chronic: bool = False
     doses: tuple[DoseLimit, ...] = ()

@@ -33,6 +33,8 @@ class Patient(Model):
     sex: Sex = "unknown"
     birth_date: date | None = None
     pregnant: bool | None = None
+    #: breastfeeding (an addition to the contract; absent means not recorded)
+    lactating: bool | None = None
     weight: Kilograms | None = None
     height: Centimetres | None = None
     allergies: list[Allergy] = Field(default_factory=list)

@@ -31,6 +31,29 @@ FREQUENCIES: dict[str, float | None] = {
 
 DOSE_DIMENSIONS = (units.MASS, units.VOLUME, units.ACTIVITY)
 
+#: Dosage-form words (in the drug name or the ``formulation`` field) and the
+#: knowledge's formulation codes; the first match wins, so longer words come first.
+FORMULATION_WORDS: tuple[tuple[str, str], ...] = (
+    ("控释", "controlled_release"), ("缓释", "sustained_release"), ("速释", "immediate_release"),
+    ("普通片", "immediate_release"), ("粉雾", "dry_powder_inhaler"),
+    ("干粉吸入", "dry_powder_inhaler"), ("controlled", "controlled_release"),
+    ("sustained", "sustained_release"), ("extended", "extended_release"),
+    ("modified", "modified_release"), ("immediate", "immediate_release"),
+    ("dry powder", "dry_powder_inhaler"), (" xl", "extended_release"), (" xr", "extended_release"),
+    (" er", "extended_release"), (" sr", "sustained_release"), (" cr", "controlled_release"),
+)
+
+
+def formulation_of(text: str | None) -> str | None:
+    """The formulation code named in a drug name or formulation text, if any."""
+    if not text:
+        return None
+    low = f" {text.strip().lower()} "
+    for word, code in FORMULATION_WORDS:
+        if word in low:
+            return code
+    return low.strip().replace(" ", "_") if "_" in low else None
+
 #: Route spellings (Latin abbreviations, Chinese) mapped to the knowledge's route codes.
 ROUTES: dict[str, str] = {
     "oral": "oral", "po": "oral", "p.o.": "oral", "by mouth": "oral", "口服": "oral",
@@ -97,6 +120,9 @@ class Prescription(Model):
     route: str | None = None
     frequency: Frequency | None = None
     duration: Days | None = Field(default=None, description="days supplied")
+    #: dosage form when it changes the limits (an addition to the contract); also read
+    #: from the drug name ("硝苯地平控释片")
+    formulation: str | None = None
 
     @field_validator("route", mode="before")
     @classmethod
@@ -106,6 +132,11 @@ class Prescription(Model):
             key = raw.strip().lower()
             return ROUTES.get(key, key) or None
         return raw
+
+    @property
+    def formulation_code(self) -> str | None:
+        """The formulation code from ``formulation`` or, failing that, the drug name."""
+        return formulation_of(self.formulation) or formulation_of(self.drug)
 
     @property
     def daily_dose(self) -> float | None:

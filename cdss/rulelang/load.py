@@ -76,11 +76,17 @@ def _substitute(obj: Any, row: dict[str, Any]) -> Any:
 
 
 def _template_rows(template: TemplateSpec, kb: KnowledgeBase) -> list[dict[str, Any]]:
-    if template.over == "interactions":
-        return [r.model_dump(mode="json") for r in kb.interactions]
-    if template.over == "drugs":
-        return [d.model_dump(mode="json") for d in kb.drugs.values()]
-    return [c.model_dump(mode="json") for c in kb.classes.values()]
+    tables = {
+        "interactions": kb.interactions,
+        "drugs": tuple(kb.drugs.values()),
+        "classes": tuple(kb.classes.values()),
+        "duplicates": kb.duplicates,
+        "allergy_cross": kb.allergy_cross,
+        "contraindications": kb.contraindications,
+    }
+    if template.over == "rows":
+        return [dict(r) for r in template.rows]
+    return [row.model_dump(mode="json") for row in tables[template.over]]
 
 
 def _expand(template: TemplateSpec, kb: KnowledgeBase, file: str) -> list[dict[str, Any]]:

@@ -72,9 +72,19 @@ class RuleSpec(Spec):
 class TemplateSpec(Spec):
     """A rule expanded once per row of a knowledge table (``{row.<field>}``)."""
 
-    over: Literal["interactions", "drugs", "classes"]
+    over: Literal["interactions", "drugs", "classes", "duplicates", "allergy_cross",
+                  "contraindications", "rows"]
+    #: the rows themselves when ``over: rows`` (a small table that is not knowledge,
+    #: such as the severity of each renal action)
+    rows: tuple[dict[str, Any], ...] = ()
     severity_map: dict[str, Literal["info", "warning", "critical"]] = Field(default_factory=dict)
     rule: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _rows_only_inline(self) -> TemplateSpec:
+        if (self.over == "rows") != bool(self.rows):
+            raise ValueError("`rows` is given exactly when `over: rows`")
+        return self
 
 
 class RuleFile(Spec):

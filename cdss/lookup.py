@@ -1,0 +1,265 @@
+"""Knowledge look-up (知识检索): find a drug by any name and show its monograph.
+
+``cdss.lookup("what is the dose of 格华止 in a 78-year-old with eGFR 40?")`` finds the
+drug named in the question (any name, alias, ATC code, or a near spelling), reads the
+patient context it mentions (age, eGFR, CrCl, weight) and shows the monograph: doses
+by population, renal and hepatic rules (marking the ones the context meets),
+pregnancy, lactation, geriatric notes, interactions, contraindications, the rules that
+name the drug, and the source of every number.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdss.kb import CLASS_PREFIX, KnowledgeBase
+from cdss.kb.schema import Drug, Source
+from cdss.rulelang import CompiledRule, ir
+
+#: similarity (difflib ratio) at which a near spelling is taken as the drug meant, and
+#: how far ahead of the next name it must be
+NEAR_SPELLING = 0.85
+NEAR_SPELLING_MARGIN = 0.05
+
+_CONTEXT = {
+    "age": re.compile(r"(\d{1,3})\s*(?:岁|-?\s*years?[- ]old|years? of age|yo\b|y/o)", re.I),
+    "egfr": re.compile(r"egfr\s*(?:=|:|of|为|是)?\s*(\d+(?:\.\d+)?)", re.I),
+    "crcl": re.compile(r"(?:crcl|肌酐清除率)\s*(?:=|:|of|为|是)?\s*(\d+(?:\.\d+)?)", re.I),
+    "weight": re.compile(r"(\d+(?:\.\d+)?)\s*(?:kg|公斤)", re.I),
+}
+
+
+def read_context(query: str) -> dict[str, float]:
+    """Numbers about the patient mentioned in a question (age, eGFR, CrCl, weight)."""
+    out = {}
+    for name, pattern in _CONTEXT.items():
+        m = pattern.search(query)
+        if m:
+            out[name] = float(m.group(1))
+    return out
+
+
+@dataclass(frozen=True)
+class Monograph:
+    """Everything the knowledge says about one drug, with sources."""
+
+    drug: Drug
+    matched_by: str
+    context: dict[str, float]
+    kb: KnowledgeBase = field(repr=False, compare=False)
+    rules: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.kb.all_drug_keys(self.drug)
+
+    def interactions(self):
+        keys = set(self.keys)
+        return [r for r in self.kb.interactions if r.a in keys or r.b in keys]
+
+    def contraindications(self):
+        keys = set(self.keys)
+        return [r for r in self.kb.contraindications if r.drug in keys]
+
+    def allergy_cross(self):
+        keys = set(self.keys)
+        return [r for r in self.kb.allergy_cross if r.drug in keys or r.allergy in keys]
+
+    def renal_applies(self, rule) -> bool:
+        value = self.context.get(rule.measure)
+        return value is not None and value < rule.below
+
+    def _name(self, key: str, lang: str) -> str:
+        if key.startswith(CLASS_PREFIX):
+            cls = self.kb.classes[key.removeprefix(CLASS_PREFIX)]
+            return cls.name.get(lang)
+        drug = self.kb.drugs.get(key)
+        return drug.name.get(lang) if drug else key
+
+    def to_dict(self, lang: str = "zh") -> dict[str, Any]:
+        d = self.drug
+
+        def src(s: Source) -> dict[str, Any]:
+            return s.model_dump(exclude_none=True)
+
+        return {
+            "id": d.id, "name": d.name.get(lang), "names": d.name.model_dump(),
+            "atc": list(d.atc), "aliases": list(d.aliases),
+            "classes": [self.kb.classes[c].name.get(lang) for c in d.classes],
+            "matched_by": self.matched_by, "context": self.context,
+            "doses": [{**x.model_dump(exclude_none=True, exclude={"source", "usual"}),
+                       "usual": x.usual.get(lang) if x.usual else None,
+                       "source": src(x.source)} for x in d.doses],
+            "pediatric": [{**x.model_dump(exclude_none=True, exclude={"source", "text"}),
+                           "text": x.text.get(lang) if x.text else None,
+                           "source": src(x.source)} for x in d.pediatric],
+            "renal": [{"measure": r.measure, "below": r.below, "action": r.action,
+                       "max_daily": r.max_daily, "text": r.text.get(lang),
+                       "applies_to_context": self.renal_applies(r), "source": src(r.source)}
+                      for r in d.renal],
+            "hepatic": [{"applies_to": h.applies_to, "action": h.action,
+                         "text": h.text.get(lang), "source": src(h.source)} for h in d.hepatic],
+            **{name: (None if s is None else {"status": s.status, "text": s.text.get(lang),
+                                              "source": src(s.source)})
+               for name, s in (("pregnancy", d.pregnancy), ("lactation", d.lactation))},
+            "geriatric": None if d.geriatric is None else {
+                "beers": d.geriatric.beers, "max_daily": d.geriatric.max_daily,
+                "text": d.geriatric.text.get(lang), "source": src(d.geriatric.source)},
+            "interactions": [{"with": self._name(r.b if r.a in self.keys else r.a, lang),
+                              "severity": r.severity, "effect": r.effect.get(lang),
+                              "action": r.action.get(lang), "source": src(r.source)}
+                             for r in self.interactions()],
+            "contraindications": [{"condition": self.kb.condition_groups[
+                r.condition_group].name.get(lang), "severity": r.severity,
+                "text": r.text.get(lang), "source": src(r.source)}
+                for r in self.contraindications()],
+            "allergy_cross": [{"allergy": self._name(r.allergy, lang), "severity": r.severity,
+                               "text": r.text.get(lang)} for r in self.allergy_cross()],
+            "rules": list(self.rules),
+        }
+
+    def to_text(self, lang: str = "zh") -> str:
+        data = self.to_dict(lang)
+        zh = lang == "zh"
+        lines = [f"{data['name']} ({self.drug.name.en if zh else self.drug.name.zh}) "
+                 f"ATC {', '.join(data['atc'])}  [{self.matched_by}]"]
+        if data["classes"]:
+            lines.append(("类别: " if zh else "classes: ") + ", ".join(data["classes"]))
+        for x in data["doses"]:
+            limits = ", ".join(f"{k} {x[k]:g} {x['unit']}" for k in
+                               ("max_single", "max_daily", "min_daily") if k in x)
+            lines.append(f"  {'成人' if zh else 'adult'} {x['route']}: {x.get('usual') or ''}"
+                         f" {limits}  [{x['source']['verification']}]")
+        for x in data["pediatric"]:
+            parts = [f"{k}={x[k]:g}" for k in ("min_age_years", "max_mg_per_kg_day",
+                                               "max_daily") if k in x]
+            lines.append(f"  {'儿童' if zh else 'children'}: {', '.join(parts)}"
+                         f" {x.get('text') or ''} [{x['source']['verification']}]")
+        for r in data["renal"]:
+            mark = " ◀" if r["applies_to_context"] else ""
+            lines.append(f"  {'肾功能' if zh else 'renal'} {r['measure']} < {r['below']:g}: "
+                         f"{r['action']}: {r['text']}{mark}")
+        for h in data["hepatic"]:
+            lines.append(f"  {'肝功能' if zh else 'hepatic'} ({h['applies_to']}): {h['action']}: "
+                         f"{h['text']}")
+        for name, label in (("pregnancy", "妊娠" if zh else "pregnancy"),
+                            ("lactation", "哺乳" if zh else "lactation")):
+            if data[name]:
+                lines.append(f"  {label}: {data[name]['status']}: {data[name]['text']}")
+        if data["geriatric"]:
+            g = data["geriatric"]
+            lines.append(f"  {'老年人 (Beers 2023)' if zh else 'older adults (Beers 2023)'}: "
+                         f"{g['beers']}: {g['text']}")
+        for r in data["interactions"]:
+            lines.append(f"  {'相互作用' if zh else 'interaction'} [{r['severity']}] "
+                         f"{r['with']}: {r['effect']} → {r['action']}")
+        for r in data["contraindications"]:
+            lines.append(f"  {'禁忌' if zh else 'contraindication'} [{r['severity']}] "
+                         f"{r['condition']}: {r['text']}")
+        if data["rules"]:
+            lines.append(("规则: " if zh else "rules: ") + ", ".join(data["rules"]))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """What a query found: monographs, or the closest names ("did you mean")."""
+
+    query: str
+    monographs: tuple[Monograph, ...]
+    did_you_mean: tuple[str, ...] = ()
+    context: dict[str, float] = field(default_factory=dict)
+    lang: str = "zh"
+
+    def __bool__(self) -> bool:
+        return bool(self.monographs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "context": self.context,
+                "results": [m.to_dict(self.lang) for m in self.monographs],
+                "did_you_mean": list(self.did_you_mean)}
+
+    def to_text(self) -> str:
+        if not self.monographs:
+            hint = ", ".join(self.did_you_mean)
+            return (f"未找到“{self.query}”" + (f"；您是否要找：{hint}" if hint else "")
+                    if self.lang == "zh" else
+                    f"nothing found for {self.query!r}" + (f"; did you mean: {hint}?" if hint
+                                                           else ""))
+        return "\n\n".join(m.to_text(self.lang) for m in self.monographs)
+
+    __str__ = to_text
+
+    def _repr_html_(self) -> str:
+        if not self.monographs:
+            return f"<p>{html.escape(self.to_text())}</p>"
+        parts = []
+        for m in self.monographs:
+            rows = "".join(f"<li>{html.escape(line.strip())}</li>"
+                           for line in m.to_text(self.lang).splitlines()[1:])
+            parts.append(f"<div><h4>{html.escape(m.to_text(self.lang).splitlines()[0])}</h4>"
+                         f"<ul>{rows}</ul></div>")
+        return "".join(parts)
+
+
+def _rules_naming(drug_keys: set[str], rules: tuple[CompiledRule, ...]) -> tuple[str, ...]:
+    out = []
+    for rule in rules:
+        for p in rule.patterns:
+            if any(isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Value)
+                   and leaf.operand.value in drug_keys for leaf in ir.leaves(p.condition)):
+                out.append(rule.id)
+                break
+    return tuple(out)
+
+
+def lookup(query: str, kb: KnowledgeBase, rules: tuple[CompiledRule, ...] = (),
+           lang: str = "zh") -> LookupResult:
+    """Find drugs named in ``query`` (exact, contained, or near spelling)."""
+    context = read_context(query)
+    found: list[tuple[Drug, str]] = []
+    drug = kb.resolve_drug(query)
+    if drug is not None:
+        found.append((drug, "name"))
+    else:
+        text = query.lower()
+        names = sorted(kb.drug_names(), key=len, reverse=True)
+        taken: list[tuple[int, int]] = []
+        for name in names:
+            if len(name) < 2:
+                continue
+            for m in re.finditer(re.escape(name), text):
+                start, end = m.span()
+                ascii_word = name.isascii()
+                if ascii_word and ((start > 0 and text[start - 1].isalnum()) or
+                                   (end < len(text) and text[end].isalnum())):
+                    continue
+                if any(s < end and start < e for s, e in taken):
+                    continue
+                taken.append((start, end))
+                hit = kb.resolve_drug(name)
+                if hit is not None and all(hit.id != d.id for d, _ in found):
+                    found.append((hit, f"'{query[start:end]}'"))
+    did_you_mean: tuple[str, ...] = ()
+    if not found:
+        tokens = [t for t in re.split(r"[\s,，。？?!、;；:]+", query) if t]
+        near: list[tuple[str, float]] = []
+        for token in tokens or [query]:
+            near += kb.closest_drugs(token)
+        near.sort(key=lambda kv: -kv[1])
+        did_you_mean = tuple(dict.fromkeys(d for d, _ in near))
+        # one clear winner (a typo) is shown; several close names are offered instead
+        if near and near[0][1] >= NEAR_SPELLING and (
+                len(near) == 1 or near[0][1] - near[1][1] >= NEAR_SPELLING_MARGIN):
+            found.append((kb.drugs[near[0][0]], f"near spelling of {query!r}"))
+            did_you_mean = ()
+    monographs = tuple(
+        Monograph(d, how, context, kb, _rules_naming(set(kb.all_drug_keys(d)), rules))
+        for d, how in found)
+    return LookupResult(query, monographs, did_you_mean, context, lang)
+
+
+__all__ = ["LookupResult", "Monograph", "lookup", "read_context"]

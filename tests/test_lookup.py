@@ -1,0 +1,68 @@
+"""Knowledge look-up (知识检索): any name, a question, a near spelling; monographs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import cdss
+from cdss.cli import main
+from cdss.lookup import read_context
+
+
+@pytest.mark.parametrize(("query", "drug_id"), [
+    ("格华止", "metformin"),
+    ("metformin", "metformin"),
+    ("A10BA02", "metformin"),
+    ("what is the dose of 格华止 in a 78-year-old with eGFR 40?", "metformin"),
+    ("络活喜怎么吃", "amlodipine"),
+    ("Amlodipine 5 mg", "amlodipine"),
+    ("amlodipinee", "amlodipine"),        # near spelling with one candidate
+])
+def test_finds_the_drug(engine, query, drug_id) -> None:
+    result = engine.lookup(query)
+    assert result and result.monographs[0].drug.id == drug_id
+
+
+def test_reads_patient_context_from_the_question() -> None:
+    assert read_context("what is the dose of 格华止 in a 78-year-old with eGFR 40?") == {
+        "age": 78, "egfr": 40}
+    assert read_context("80岁 肌酐清除率 25 体重 50 kg") == {"age": 80, "crcl": 25,
+                                                          "weight": 50}
+
+
+def test_monograph_marks_the_renal_rules_the_context_meets(engine) -> None:
+    mono = engine.lookup("格华止 eGFR 40", lang="en").monographs[0]
+    data = mono.to_dict("en")
+    assert data["renal"], "metformin has renal rules in the knowledge"
+    applies = {r["below"]: r["applies_to_context"] for r in data["renal"]}
+    assert applies[45] is True and applies[30] is False
+    assert "◀" in mono.to_text("en")
+    for section in ("doses", "renal"):
+        assert all(x["source"]["verification"] for x in data[section])
+
+
+def test_monograph_lists_interactions_and_rules_using_the_drug(engine) -> None:
+    data = engine.lookup("warfarin", lang="en").monographs[0].to_dict("en")
+    assert any(i["with"] == "non-steroidal anti-inflammatory drugs" for i in data["interactions"])
+    assert "dosing.interaction.warfarin_nsaid" in data["rules"]
+
+
+def test_nothing_found_offers_close_names(engine) -> None:
+    result = engine.lookup("amoxicilin or amlodipin")
+    assert not result or result.monographs
+    empty = engine.lookup("zzzz")
+    assert not empty and "zzzz" in empty.to_text()
+
+
+def test_html_and_module_level_lookup() -> None:
+    html = cdss.lookup("阿莫西林")._repr_html_()
+    assert "<h4>" in html and "amoxicillin" in html
+
+
+def test_kb_command(capsys) -> None:
+    assert main(["kb", "格华止", "--format", "json", "--lang", "en"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["results"][0]["id"] == "metformin"
+    assert main(["kb", "zzzz"]) == 4
