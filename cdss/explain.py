@@ -39,7 +39,8 @@ class Explainer:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.types = fact_types()
-        self._reads: dict[str, list[tuple[str, frozenset[str]]]] = {}
+        self._plans: dict[int, list[tuple[CompiledRule, tuple[tuple[str, frozenset[str]],
+                                                           ...]]]] = {}
 
     # ---- paths -----------------------------------------------------------------
     def field_path(self, fs: FactSet, fact: dict[str, Any], name: str) -> str:
@@ -192,9 +193,12 @@ class Explainer:
             by_type.setdefault(fact["t"], []).append(fact)
         by_id = {f["id"]: f for f in fs.facts}
         made = {(s.group or s.rule_id, frozenset(s.subject)) for s in fired}
+        # fields absent from at least one fact of each type
+        absent = {t: {name for name in self.types[t].fields for f in facts if name not in f}
+                  for t, facts in by_type.items()}
         out = []
-        for rule in rules:
-            if not self._may_be_unknown(rule, by_type):
+        for rule, reads in self._reads_of(rules):
+            if not _may_be_unknown(reads, absent):
                 continue
             outcome = evaluate_rule(rule.patterns, by_type)
             missing: set[str] = set()
@@ -208,25 +212,29 @@ class Explainer:
                 out.append(NotEvaluated(rule.id, tuple(sorted(missing))))
         return out
 
-    def _may_be_unknown(self, rule: CompiledRule, by_type: dict[str, list[dict[str, Any]]]
-                        ) -> bool:
-        """Cheap pre-check: some fact the rule could bind lacks a field the rule reads."""
-        reads = self._reads.get(rule.id)
-        if reads is None:
-            reads = _fields_by_pattern(rule)
-            self._reads[rule.id] = reads
-        for fact_type, fields in reads:
-            facts = by_type.get(fact_type)
-            if not facts:
-                return False  # nothing to bind: the rule is false, not unknown
-            if any(f not in fact for fact in facts for f in fields):
-                return True
-        return False
+    def _reads_of(self, rules: tuple[CompiledRule, ...]
+                  ) -> list[tuple[CompiledRule, tuple[tuple[str, frozenset[str]], ...]]]:
+        """Each rule with the fields it reads per pattern (computed once per rule set)."""
+        key = id(rules)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = [(rule, tuple(_fields_by_pattern(rule))) for rule in rules]
+            self._plans = {key: plan}
+        return plan
 
     @staticmethod
     def subject(env: Env, fs: FactSet) -> tuple[str, ...]:
         """The input paths of the facts a rule matched: what the finding is about."""
         return tuple(sorted({fs.paths.get(f["id"]) or f["id"] for f in env.values()}))
+
+
+def _may_be_unknown(reads: tuple[tuple[str, frozenset[str]], ...],
+                    absent: dict[str, set[str]]) -> bool:
+    """Cheap pre-check: some fact the rule could bind lacks a field the rule reads."""
+    for fact_type, _ in reads:
+        if fact_type not in absent:
+            return False  # a pattern has nothing to bind: the rule is false, not unknown
+    return any(not fields.isdisjoint(absent[fact_type]) for fact_type, fields in reads)
 
 
 def _fields_by_pattern(rule: CompiledRule) -> list[tuple[str, frozenset[str]]]:

@@ -18,6 +18,13 @@ def age_years(birth_date: date | None, at: datetime) -> int | Missing:
     return years
 
 
+def age_decimal(birth_date: date | None, at: datetime) -> float | None:
+    """Age in years with two decimals (days / 365.25), for infants' age limits."""
+    if birth_date is None or birth_date > at.date():
+        return None
+    return round((at.date() - birth_date).days / 365.25, 2)
+
+
 def bmi(weight_kg: float | None, height_cm: float | None, source: str) -> Derived | Missing:
     """Body-mass index, kg/m², rounded to one decimal."""
     absent = tuple(p for p, v in (("patient.weight", weight_kg), ("patient.height", height_cm))

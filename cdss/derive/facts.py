@@ -184,7 +184,8 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     if problem_groups is None:
         fs.missing["patient.problem_groups"] = ("patient.conditions",)
     fs.add("patient", "patient", {
-        "age_years": age, "sex": p.sex, "pregnant": pregnant, "lactating": lactating,
+        "age_years": age, "age_decimal": body.age_decimal(p.birth_date, enc.time),
+        "sex": p.sex, "pregnant": pregnant, "lactating": lactating,
         "weight": weight,
         "height": height, "allergies_reviewed": p.allergies_reviewed,
         "allergy_count": len(p.allergies) if (p.allergies or p.allergies_reviewed) else None,

@@ -66,6 +66,8 @@ def fact_types() -> dict[str, FactType]:
         FactType("patient", False, {
             "age_years": _f("number", "age", "y",
                             description="completed years at the visit, from birth_date"),
+            "age_decimal": _f("number", "age", "y",
+                              description="age in years with decimals (infants' age limits)"),
             "sex": _f("string", "sex"),
             "pregnant": _f("bool", "pregnant", description="false for male patients"),
             "lactating": _f("bool", "lactating", description="false for male patients"),

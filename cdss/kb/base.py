@@ -79,6 +79,8 @@ class KnowledgeBase:
     _class_names: dict[str, str] = field(repr=False)
     _groups_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False,
                                                       compare=False)
+    _near_cache: dict[tuple[str, int], tuple[tuple[str, float], ...]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     # ---- drugs -----------------------------------------------------------------
     def resolve_drug(self, name: str) -> Drug | None:
@@ -104,13 +106,21 @@ class KnowledgeBase:
     def closest_drugs(self, name: str, n: int = 3) -> list[tuple[str, float]]:
         """(drug id, similarity 0-1) of the closest names, best first, one per drug."""
         key = _norm(name)
+        cached = self._near_cache.get((key, n))
+        if cached is None:
+            cached = self._closest(key, n)
+            if len(self._near_cache) < 10_000:
+                self._near_cache[(key, n)] = cached
+        return list(cached)
+
+    def _closest(self, key: str, n: int) -> tuple[tuple[str, float], ...]:
         matches = difflib.get_close_matches(key, list(self._drug_names), n=3 * n, cutoff=0.6)
         best: dict[str, float] = {}
         for m in matches:
             score = difflib.SequenceMatcher(None, key, m).ratio()
             drug_id = self._drug_names[m]
             best[drug_id] = max(best.get(drug_id, 0.0), score)
-        return sorted(best.items(), key=lambda kv: -kv[1])[:n]
+        return tuple(sorted(best.items(), key=lambda kv: -kv[1])[:n])
 
     def drug_keys(self, drug: Drug, daily_dose_mg: float | None = None,
                   dose_known: bool = False) -> tuple[str, ...]:
