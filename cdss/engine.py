@@ -222,7 +222,7 @@ class Engine:
         """
         enc = Encounter.parse(encounter)
         facts = build_facts(enc, self.kb)
-        matches = self._backend.run(self.ruleset.name, facts.facts)
+        matches = self._backend.run(self.ruleset.name, self.ruleset.relevant(facts.facts))
         by_id = {f["id"]: f for f in facts.facts}
         suggestions = []
         for action, bound in matches:

@@ -18,6 +18,9 @@ from cdss.rulelang import CompiledRule, ir
 from cdss.rulelang.evaluate import Env, evaluate_rule, explain, missing_fields
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\}")
+#: the fields a rule reads, per pattern: ((fact type, fields), ...)
+Reads = tuple[tuple[str, frozenset[str]], ...]
+
 _DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d",
                 "min_daily": "/d", "geriatric_max_daily": "/d"}
 _OP_TEXT = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
@@ -39,8 +42,7 @@ class Explainer:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.types = fact_types()
-        self._plans: dict[int, list[tuple[CompiledRule, tuple[tuple[str, frozenset[str]],
-                                                           ...]]]] = {}
+        self._plans: dict[int, list[tuple[Reads, list[CompiledRule]]]] = {}
 
     # ---- paths -----------------------------------------------------------------
     def field_path(self, fs: FactSet, fact: dict[str, Any], name: str) -> str:
@@ -196,10 +198,10 @@ class Explainer:
         # fields absent from at least one fact of each type
         absent = {t: {name for name in self.types[t].fields for f in facts if name not in f}
                   for t, facts in by_type.items()}
+        candidates = [rule for reads, group in self._reads_of(rules)
+                      if _may_be_unknown(reads, absent) for rule in group]
         out = []
-        for rule, reads in self._reads_of(rules):
-            if not _may_be_unknown(reads, absent):
-                continue
+        for rule in sorted(candidates, key=lambda r: r.action):
             outcome = evaluate_rule(rule.patterns, by_type)
             missing: set[str] = set()
             for env in outcome.unknown:
@@ -212,13 +214,16 @@ class Explainer:
                 out.append(NotEvaluated(rule.id, tuple(sorted(missing))))
         return out
 
-    def _reads_of(self, rules: tuple[CompiledRule, ...]
-                  ) -> list[tuple[CompiledRule, tuple[tuple[str, frozenset[str]], ...]]]:
-        """Each rule with the fields it reads per pattern (computed once per rule set)."""
+    def _reads_of(self, rules: tuple[CompiledRule, ...]) -> list[tuple[Reads, list[CompiledRule]]]:
+        """Rules grouped by the fields they read per pattern (computed once per rule set):
+        the 50 interaction rules read the same fields, so they are checked together."""
         key = id(rules)
         plan = self._plans.get(key)
         if plan is None:
-            plan = [(rule, tuple(_fields_by_pattern(rule))) for rule in rules]
+            grouped: dict[Reads, list[CompiledRule]] = {}
+            for rule in rules:
+                grouped.setdefault(tuple(_fields_by_pattern(rule)), []).append(rule)
+            plan = list(grouped.items())
             self._plans = {key: plan}
         return plan
 
@@ -228,8 +233,7 @@ class Explainer:
         return tuple(sorted({fs.paths.get(f["id"]) or f["id"] for f in env.values()}))
 
 
-def _may_be_unknown(reads: tuple[tuple[str, frozenset[str]], ...],
-                    absent: dict[str, set[str]]) -> bool:
+def _may_be_unknown(reads: Reads, absent: dict[str, set[str]]) -> bool:
     """Cheap pre-check: some fact the rule could bind lacks a field the rule reads."""
     for fact_type, _ in reads:
         if fact_type not in absent:

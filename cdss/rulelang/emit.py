@@ -110,6 +110,11 @@ def emit_rule(patterns: tuple[ir.Pattern, ...], action: str, where: str) -> dict
             "run": action}
 
 
+def literal_equalities(node: ir.Node | None) -> set[tuple[str, Any]]:
+    """(field, literal) equalities every fact matching ``node`` must satisfy."""
+    return _discriminators(node)
+
+
 def _discriminators(node: ir.Node | None) -> set[tuple[str, Any]]:
     """Equalities on a literal that every fact matching ``node`` must satisfy."""
     if isinstance(node, ir.Compare) and node.op == "eq" and isinstance(node.operand, ir.Value):

@@ -51,6 +51,21 @@ class RuleSet:
     name: str
     durable: dict[str, Any] = field(repr=False)
     by_action: dict[str, CompiledRule] = field(repr=False)
+    #: fact type -> (field, values): every pattern on the type requires the field to
+    #: equal one of these literals, so other facts of the type can match nothing
+    prune: dict[str, tuple[str, frozenset[Any]]] = field(default_factory=dict, repr=False)
+
+    def relevant(self, facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The facts some pattern could match (the rest need not reach the engine)."""
+        prune = self.prune
+        if not prune:
+            return facts
+        out = []
+        for fact in facts:
+            rule = prune.get(fact["t"])
+            if rule is None or fact.get(rule[0]) in rule[1]:
+                out.append(fact)
+        return out
 
 
 def _row_value(row: dict[str, Any], path: str) -> Any:
@@ -218,4 +233,21 @@ def build_ruleset(rules_dir: Path, kb: KnowledgeBase) -> RuleSet:
     for rule in compiled:
         body[rule.action] = emit.emit_rule(rule.patterns, rule.action, rule.id)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
-    return RuleSet(tuple(compiled), f"cdss_{digest}", body, {r.action: r for r in compiled})
+    return RuleSet(tuple(compiled), f"cdss_{digest}", body, {r.action: r for r in compiled},
+                   _pruning(compiled))
+
+
+def _pruning(rules: list[CompiledRule]) -> dict[str, tuple[str, frozenset[Any]]]:
+    """Fact types whose every pattern demands ``field == literal`` on one shared field."""
+    by_type: dict[str, list[set[tuple[str, Any]]]] = {}
+    for rule in rules:
+        for p in rule.patterns:
+            by_type.setdefault(p.fact_type, []).append(emit.literal_equalities(p.condition))
+    out: dict[str, tuple[str, frozenset[Any]]] = {}
+    for fact_type, keyed in by_type.items():
+        shared = set.intersection(*({f for f, _ in eqs} for eqs in keyed))
+        if shared:
+            name = sorted(shared)[0]
+            values = frozenset(v for eqs in keyed for f, v in eqs if f == name)
+            out[fact_type] = (name, values)
+    return out
