@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:
+    except Exception as exc:  # the CLI never shows a bare traceback
         if os.environ.get("CDSS_DEBUG"):
             raise
         print(f"cdss: internal error: {type(exc).__name__}: {exc} "

@@ -111,7 +111,7 @@ class DurableBackend:
                     extra(bound)
                 if self._matches is not None:
                     self._matches.append((action_name, bound))
-            except BaseException as exc:
+            except BaseException as exc:  # durable would swallow it: record, raise later
                 self._errors.append(f"{action_name}: {type(exc).__name__}: {exc}")
 
         return record
@@ -138,7 +138,7 @@ class DurableBackend:
                 if self._sentinel_fired:
                     try:
                         self._host.delete_state(name, sid)
-                    except Exception:
+                    except Exception:  # a leaked state beats a crashed host
                         pass
 
     def _assert(self, name: str, fact: dict[str, Any]) -> None:
