@@ -107,6 +107,12 @@ class Explainer:
                     out.append(item)
             if fact["t"] == "allergy_key":
                 add(fact, "substance", {})
+            if fact["t"] == "symptom":
+                path = fs.paths[fact["id"]]
+                if path not in seen:
+                    seen.add(path)
+                    out.append({"field": path, "value": fact["text"],
+                                "condition": f"names {fact['key']}"})
             if fact["t"] == "implausible":
                 out.append({"field": fact["field"], "value": fact["value"],
                             "unit": fact.get("unit", ""),
@@ -174,7 +180,7 @@ class Explainer:
                 drug = fact.get("drug")
                 if drug and not drug.startswith(CLASS_PREFIX) and drug not in drugs:
                     drugs.append(drug)
-        subject = self.subject(env, fs)
+        subject = self.subject(env, fs, rule)
         return Suggestion(
             rule_id=spec.id, rule_version=spec.version, category=spec.category, kind=spec.kind,
             severity=spec.severity, texts=texts, evidence=tuple(self._evidence(rule, env, fs)),
@@ -205,7 +211,7 @@ class Explainer:
             outcome = evaluate_rule(rule.patterns, by_type)
             missing: set[str] = set()
             for env in outcome.unknown:
-                subject = frozenset(self.subject(env, fs))
+                subject = frozenset(self.subject(env, fs, rule))
                 if (rule.spec.group or rule.id, subject) in made:
                     continue
                 for fact_id, name in missing_fields(rule.patterns, env):
@@ -228,9 +234,11 @@ class Explainer:
         return plan
 
     @staticmethod
-    def subject(env: Env, fs: FactSet) -> tuple[str, ...]:
-        """The input paths of the facts a rule matched: what the finding is about."""
-        return tuple(sorted({fs.paths.get(f["id"]) or f["id"] for f in env.values()}))
+    def subject(env: Env, fs: FactSet, rule: CompiledRule) -> tuple[str, ...]:
+        """The input paths of the facts a finding is about (the rule's ``subject``
+        patterns, or every pattern)."""
+        names = rule.spec.subject or tuple(env)
+        return tuple(sorted({fs.paths.get(env[n]["id"]) or env[n]["id"] for n in names}))
 
 
 def _may_be_unknown(reads: Reads, absent: dict[str, set[str]]) -> bool:

@@ -239,6 +239,9 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                                            formulas["cockcroft_gault"]),
         "news2": scores.band_score(kb.scores["news2"], vitals),
         "qsofa": scores.band_score(kb.scores["qsofa"], vitals),
+        "crb65": scores.band_score(kb.scores["crb65"], {**vitals, "age": age}),
+        "curb65": scores.band_score(kb.scores["curb65"], {**vitals, "age": age,
+                                                          "labs.urea": lab_values.get("urea")}),
     }
     derived_values: dict[str, Any] = {}
     for name, result in derived.items():
@@ -249,6 +252,10 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
             continue
         fs.derived[name] = result
         derived_values[name] = result.value
+    if "egfr" in derived_values:
+        derived_values["egfr_rounded"] = float(round(derived_values["egfr"]))
+    else:
+        fs.missing["derived.egfr_rounded"] = fs.missing["derived.egfr"]
     partial = scores.partial_band_score(kb.scores["news2"], vitals)
     if partial:
         n_missing = len(kb.scores["news2"].parameters) - len(partial)
@@ -283,6 +290,16 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     fs.add("record", "record", record)
     fs.add("encounter", "", {"visit_type": enc.visit_type,
                              "prescription_count": len(enc.prescriptions)})
+
+    # -- symptoms -----------------------------------------------------------------
+    for i, text in enumerate(enc.symptoms):
+        keys, negated = kb.symptom_keys(text)
+        if negated and keys:
+            fs.note(f"symptoms[{i}]", f"{text!r} reads as negated: not used as a symptom",
+                    f"“{text}”为否定表述：未作为症状使用")
+            continue
+        for key in keys:
+            fs.add("symptom", f"symptoms[{i}]", {"index": i, "key": key, "text": text})
 
     # -- conditions ---------------------------------------------------------------
     coded = [("conditions", f"patient.conditions[{i}]", c) for i, c in

@@ -96,6 +96,9 @@ def fact_types() -> dict[str, FactType]:
         FactType("derived", False, {
             "bmi": _f("number", "bmi", "kg/m²"),
             "egfr": _f("number", "egfr", "mL/min/1.73m²"),
+            "egfr_rounded": _f("number", "egfr", "mL/min/1.73m²",
+                               description="eGFR rounded to an integer, as labs report it "
+                                           "(KDIGO categories use integers)"),
             "crcl": _f("number", "crcl", "mL/min"),
             "news2": _f("number", "news2", description="complete NEWS2 (all 7 parameters)"),
             "news2_lower_bound": _f("number", "news2", description=(
@@ -105,6 +108,8 @@ def fact_types() -> dict[str, FactType]:
             "news2_max_param": _f("number", "news2",
                                   description="highest single-parameter score measured"),
             "qsofa": _f("number", "qsofa"),
+            "crb65": _f("number", "crb65", description="confusion, RR, BP, age >= 65"),
+            "curb65": _f("number", "curb65", description="CRB-65 plus urea"),
         }, "values computed from the encounter (each keeps its derivation)"),
         FactType("record", False, record_fields, "the written record of the visit"),
         FactType("encounter", False, {
@@ -197,6 +202,11 @@ def fact_types() -> dict[str, FactType]:
                              description="has the form of an ICD-10 code"),
             "groups": _f("list", "code", shows="code", vocabulary="condition_group"),
         }, "one ICD-10 code from the problem list or the record's diagnoses"),
+        FactType("symptom", True, {
+            "index": _f("number", ""),
+            "key": _f("string", "", description="red-flag key from knowledge/symptoms.yaml"),
+            "text": _f("string", ""),
+        }, "one red-flag symptom named in the free-text symptoms (negated texts skipped)"),
         FactType("implausible", True, {
             "field": _f("string", ""),
             "value": _f("number", ""),

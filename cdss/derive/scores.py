@@ -5,28 +5,55 @@ from __future__ import annotations
 from typing import Any
 
 from cdss.derive.values import Derived, Missing
-from cdss.kb.schema import ScoredParameter, ScoreTable
+from cdss.kb.schema import Band, ScoredParameter, ScoreTable
 
 
-def _band_score(param: ScoredParameter, value: Any) -> int:
+def _in_band(band: Band, x: float) -> bool:
+    return ((band.min is None or x >= band.min) and (band.max is None or x <= band.max)
+            and (band.above is None or x > band.above)
+            and (band.below is None or x < band.below))
+
+
+def _banded(bands: tuple[Band, ...], x: float, name: str) -> int:
+    for band in bands:
+        if _in_band(band, x):
+            return band.score
+    raise ValueError(f"no band of {name} covers {x}")  # a table defect, caught by tests
+
+
+def _band_score(param: ScoredParameter, value: Any, values: dict[str, Any] | None = None
+                ) -> int:
     if param.values:
         key = str(value).lower() if isinstance(value, bool) else str(value)
-        return param.values[key]
-    x = round(float(value), param.decimals)
-    for band in param.bands:
-        if (band.min is None or x >= band.min) and (band.max is None or x <= band.max):
-            return band.score
-    raise ValueError(f"no band of {param.field} covers {x}")  # a table defect, caught by tests
+        score = param.values[key]
+    else:
+        score = _banded(param.bands, round(float(value), param.decimals), param.field)
+    if param.also is not None and values is not None:
+        other = values.get(param.also.field)
+        if other is not None:
+            score = max(score, _banded(param.also.bands, round(float(other), param.decimals),
+                                       param.also.field))
+    return score
+
+
+def _path(field: str, default: str) -> str:
+    """Input path of a score input: vitals by default, labs and age by prefix."""
+    if field.startswith("labs."):
+        return field
+    if field == "age":
+        return "patient.birth_date"
+    return f"{default}.{field}"
 
 
 def band_score(table: ScoreTable, values: dict[str, Any], path: str = "vitals"
                ) -> Derived | Missing:
     """Sum of the parameter scores; Missing (with every absent field) if any is absent."""
-    absent = tuple(f"{path}.{p.field}" for p in table.parameters.values()
+    absent = tuple(_path(p.field, path) for p in table.parameters.values()
                    if values.get(p.field) is None)
     if absent:
         return Missing(table.id, absent)
-    parts = {name: _band_score(p, values[p.field]) for name, p in table.parameters.items()}
+    parts = {name: _band_score(p, values[p.field], values)
+             for name, p in table.parameters.items()}
     inputs = {p.field: values[p.field] for p in table.parameters.values()}
     return Derived(table.id, float(sum(parts.values())), f"sum of {len(parts)} parameter scores",
                    inputs, table.source.title, "", parts)
@@ -34,5 +61,5 @@ def band_score(table: ScoreTable, values: dict[str, Any], path: str = "vitals"
 
 def partial_band_score(table: ScoreTable, values: dict[str, Any]) -> dict[str, int]:
     """Scores of the parameters that are present (a lower bound of the total)."""
-    return {name: _band_score(p, values[p.field]) for name, p in table.parameters.items()
-            if values.get(p.field) is not None}
+    return {name: _band_score(p, values[p.field], values)
+            for name, p in table.parameters.items() if values.get(p.field) is not None}

@@ -39,6 +39,7 @@ from cdss.kb.schema import (
     InteractionTable,
     PlausibilityTable,
     ScoreTable,
+    SymptomLexicon,
 )
 
 #: Dosage-form words stripped when an exact name does not match ("氨氯地平片").
@@ -75,6 +76,7 @@ class KnowledgeBase:
     formulas: dict[str, Formula]
     condition_groups: dict[str, ConditionGroup]
     icd10: IcdTable
+    symptoms: SymptomLexicon
     _drug_names: dict[str, str] = field(repr=False)
     _class_names: dict[str, str] = field(repr=False)
     _groups_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False,
@@ -182,6 +184,15 @@ class KnowledgeBase:
         groups = [CLASS_PREFIX + c for c in drug.classes if self.classes[c].allergy_group]
         return (drug.id, *groups)
 
+    # ---- symptoms --------------------------------------------------------------
+    def symptom_keys(self, text: str) -> tuple[tuple[str, ...], bool]:
+        """Red-flag keys a free-text symptom names, and whether the text is negated."""
+        low = _norm(text)
+        negated = any(low.startswith(n.lower()) for n in self.symptoms.negations)
+        keys = tuple(s.key for s in self.symptoms.symptoms
+                     if any(t.lower() in low for t in s.terms))
+        return keys, negated
+
     # ---- conditions ------------------------------------------------------------
     def icd10_form_ok(self, code: str) -> bool:
         """Whether ``code`` has the form of an ICD-10 code (not whether it exists)."""
@@ -250,6 +261,10 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
                               p("condition_groups.yaml")).groups, "group",
                      p("condition_groups.yaml"))
     icd10 = validate(IcdTable, read_yaml(p("icd10.yaml")), p("icd10.yaml"))
+    symptoms = (validate(SymptomLexicon, read_yaml(p("symptoms.yaml")), p("symptoms.yaml"))
+                if p("symptoms.yaml").exists() else SymptomLexicon())
+    _unique([type("K", (), {"id": s.key})() for s in symptoms.symptoms], "symptom",
+            p("symptoms.yaml"))
     scores = {}
     for path in sorted((root / "scores").glob("*.yaml")):
         table = validate(ScoreTable, read_yaml(path), path)
@@ -311,6 +326,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         formulas=formulas,
         condition_groups=groups,
         icd10=icd10,
+        symptoms=symptoms,
         _drug_names=drug_names,
         _class_names=class_names,
     )

@@ -217,11 +217,21 @@ class InteractionTable(Frozen):
 
 
 class Band(Frozen):
-    """One scoring band: inclusive ``min``/``max`` (either may be open)."""
+    """One scoring band: inclusive ``min``/``max``, exclusive ``above``/``below``."""
 
     min: float | None = None
     max: float | None = None
+    above: float | None = None
+    below: float | None = None
     score: int
+
+
+class AlsoField(Frozen):
+    """A second field scored with its own bands; the parameter takes the higher score
+    (CURB-65's "SBP < 90 or DBP <= 60")."""
+
+    field: str
+    bands: tuple[Band, ...]
 
 
 class ScoredParameter(Frozen):
@@ -230,6 +240,7 @@ class ScoredParameter(Frozen):
     bands: tuple[Band, ...] = ()
     #: categorical parameters (consciousness, oxygen) score by value
     values: dict[str, int] = Field(default_factory=dict)
+    also: AlsoField | None = None
 
 
 class ScoreTable(Frozen):
@@ -326,3 +337,17 @@ class Contraindication(Frozen):
 
 class ContraindicationTable(Frozen):
     contraindications: tuple[Contraindication, ...]
+
+
+class Symptom(Frozen):
+    """A red-flag symptom and the free-text terms that name it (zh and en)."""
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: Text
+    terms: tuple[str, ...] = Field(min_length=1)
+    source: Source
+
+
+class SymptomLexicon(Frozen):
+    negations: tuple[str, ...] = ()
+    symptoms: tuple[Symptom, ...] = ()

@@ -48,6 +48,9 @@ class RuleSpec(Spec):
     #: rules describing one clinical finding share a group: only the most severe
     #: suggestion of a group is kept for the same facts
     group: str | None = None
+    #: the patterns whose facts the finding is about (default: all); with a group, two
+    #: rules reporting the same finding about the same subject give one suggestion
+    subject: tuple[str, ...] = ()
     description: str | None = None
     title: Text
     message: Text
@@ -60,6 +63,13 @@ class RuleSpec(Spec):
     @classmethod
     def _version_text(cls, v: Any) -> Any:
         return str(v) if isinstance(v, int | float) else v
+
+    @model_validator(mode="after")
+    def _subject_names_patterns(self) -> RuleSpec:
+        unknown = [name for name in self.subject if name not in self.when]
+        if unknown:
+            raise ValueError(f"subject names unknown patterns {unknown}")
+        return self
 
     @model_validator(mode="after")
     def _kind_in_category(self) -> RuleSpec:
