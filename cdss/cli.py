@@ -137,6 +137,21 @@ def cmd_rules_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_doc(args: argparse.Namespace) -> int:
+    from cdss.rulelang.describe import rules_markdown
+
+    engine = _engine(args)
+    rules = [r for r in engine.rules if r.spec.category == args.category]
+    text = rules_markdown(rules, f"{args.category.capitalize()} rules ({len(rules)})")
+    if args.write:
+        Path(args.write).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.write).write_text(text, encoding="utf-8")
+        print(f"updated {args.write}")
+    else:
+        print(text)
+    return 0
+
+
 def cmd_rules_lint(args: argparse.Namespace) -> int:
     from cdss.kb import load_knowledge
     from cdss.rulelang import compile_all
@@ -221,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     lint = rsub.add_parser("lint", help="check every rule file and report all problems")
     common(lint)
     lint.set_defaults(func=cmd_rules_lint)
+    doc = rsub.add_parser("doc", help="a Markdown table of the rules of a category")
+    doc.add_argument("category", choices=("diagnosis", "dosing", "quality", "followup"))
+    doc.add_argument("--write", metavar="FILE", help="write it to FILE")
+    common(doc)
+    doc.set_defaults(func=cmd_rules_doc)
     facts = rsub.add_parser("facts", help="print the fact fields rules can read (Markdown)")
     facts.add_argument("--write", metavar="DOC", help="replace the table between the "
                        "facts markers of a Markdown file")

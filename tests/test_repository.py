@@ -47,3 +47,15 @@ def test_rule_language_doc_lists_every_fact_field() -> None:
     doc = (REPO / "docs" / "rule-language.md").read_text(encoding="utf-8")
     assert facts_markdown() in doc, (
         "regenerate: python -m cdss rules facts --write docs/rule-language.md")
+
+
+@pytest.mark.parametrize("category", ["diagnosis", "dosing", "quality"])
+def test_rule_docs_are_generated_from_the_rules(engine, category) -> None:
+    from cdss.rulelang.describe import rules_markdown
+
+    rules = [r for r in engine.rules if r.spec.category == category]
+    expected = rules_markdown(rules, f"{category.capitalize()} rules ({len(rules)})")
+    doc = (REPO / "docs" / "rules" / f"{category}.md").read_text(encoding="utf-8")
+    assert doc == expected, (
+        f"regenerate: python -m cdss rules doc {category} --lang en --write "
+        f"docs/rules/{category}.md")
