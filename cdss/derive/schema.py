@@ -108,7 +108,7 @@ def fact_types() -> dict[str, FactType]:
             "news2_max_param": _f("number", "news2",
                                   description="highest single-parameter score measured"),
             "qsofa": _f("number", "qsofa"),
-            "crb65": _f("number", "crb65", description="confusion, RR, BP, age >= 65"),
+            "crb65": _f("number", "crb65", description="CURB-65 without urea"),
             "curb65": _f("number", "curb65", description="CRB-65 plus urea"),
         }, "values computed from the encounter (each keeps its derivation)"),
         FactType("record", False, record_fields, "the written record of the visit"),

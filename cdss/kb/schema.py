@@ -228,7 +228,7 @@ class Band(Frozen):
 
 class AlsoField(Frozen):
     """A second field scored with its own bands; the parameter takes the higher score
-    (CURB-65's "SBP < 90 or DBP <= 60")."""
+    (CURB-65's blood-pressure item reads the systolic and the diastolic pressure)."""
 
     field: str
     bands: tuple[Band, ...]
