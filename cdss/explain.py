@@ -217,8 +217,8 @@ class Explainer:
                 for fact_id, name in missing_fields(rule.patterns, env):
                     missing.update(self.missing_paths(fs, by_id[fact_id], name))
             if missing:
-                out.append(NotEvaluated(rule.id, tuple(sorted(missing))))
-        return out
+                out.append((rule.spec.group, NotEvaluated(rule.id, tuple(sorted(missing)))))
+        return _collapse(out)
 
     def _reads_of(self, rules: tuple[CompiledRule, ...]) -> list[tuple[Reads, list[CompiledRule]]]:
         """Rules grouped by the fields they read per pattern (computed once per rule set):
@@ -257,6 +257,18 @@ def _fields_by_pattern(rule: CompiledRule) -> list[tuple[str, frozenset[str]]]:
             if isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Ref):
                 reads[leaf.operand.pattern].add(leaf.operand.field)
     return [(p.fact_type, frozenset(reads[p.name])) for p in rule.patterns]
+
+
+def _collapse(entries: list[tuple[str | None, NotEvaluated]]) -> list[NotEvaluated]:
+    """One entry per group and missing data: the 18 anaemia rules lacking a haemoglobin
+    are one "could not check anaemia", listing the other rule ids in ``also``."""
+    merged: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for group, entry in entries:
+        key = (group or entry.rule_id, entry.missing)
+        merged.setdefault(key, []).append(entry.rule_id)
+    out = [NotEvaluated(ids[0], missing, tuple(ids[1:]))
+           for (_, missing), ids in merged.items()]
+    return sorted(out, key=lambda n: n.rule_id)
 
 
 def _class_literals(rule: CompiledRule) -> int:

@@ -88,9 +88,14 @@ class NotEvaluated:
 
     rule_id: str
     missing: tuple[str, ...]
+    #: other rules of the same group that lack the same data (one entry per finding)
+    also: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule_id": self.rule_id, "missing": list(self.missing)}
+        out: dict[str, Any] = {"rule_id": self.rule_id, "missing": list(self.missing)}
+        if self.also:
+            out["also"] = list(self.also)
+        return out
 
 
 @dataclass(frozen=True)
@@ -174,7 +179,9 @@ class Report:
         if self.not_evaluated:
             lines.append(f"  {'未能评估（缺少数据）' if zh else 'Not evaluated (data missing)'}:")
             for n in self.not_evaluated:
-                lines.append(f"      - {n.rule_id}: {', '.join(n.missing)}")
+                related = "条同类规则" if zh else "related rules"
+                more = f" (+{len(n.also)} {related})" if n.also else ""
+                lines.append(f"      - {n.rule_id}{more}: {', '.join(n.missing)}")
         for n in self.notes:
             lines.append(f"  {'注' if zh else 'note'}: {n['field']}: "
                          f"{n['message_zh'] if zh else n['message']}")

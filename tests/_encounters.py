@@ -32,8 +32,8 @@ _BASE: dict[str, Any] = {
         "conditions": [],
     },
     "vitals": {
-        "sbp": 120,
-        "dbp": 80,
+        "sbp": 118,
+        "dbp": 76,
         "heart_rate": 72,
         "resp_rate": 16,
         "temperature": "36.6 degC",
@@ -46,6 +46,9 @@ _BASE: dict[str, Any] = {
     "labs": [
         {"code": "creatinine", "value": "80 umol/L", "time": "2026-11-01"},
         {"code": "potassium", "value": "4.2 mmol/L", "time": "2026-11-01"},
+        {"code": "sodium", "value": "140 mmol/L", "time": "2026-11-01"},
+        {"code": "hemoglobin", "value": "140 g/L", "time": "2026-11-01"},
+        {"code": "hba1c", "value": "5.4 %", "time": "2026-11-01"},
     ],
     "symptoms": [],
     "record": {

@@ -47,7 +47,8 @@ def test_condition_groups_by_prefix(kb) -> None:
     assert kb.groups_of("I10") == ("hypertension",)
     assert set(kb.groups_of("E11.900")) == {"diabetes", "type2_diabetes"}
     assert kb.groups_of("O80") == ("pregnancy",)
-    assert kb.groups_of("J18.9") == ()
+    assert kb.groups_of("J18.9") == ("pneumonia",)
+    assert kb.groups_of("J06.9") == ()
 
 
 @pytest.mark.parametrize(("code", "ok"), [

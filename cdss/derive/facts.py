@@ -7,6 +7,7 @@ outside their plausibility bounds are withheld and become ``implausible`` facts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -253,7 +254,10 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
         fs.derived[name] = result
         derived_values[name] = result.value
     if "egfr" in derived_values:
-        derived_values["egfr_rounded"] = float(round(derived_values["egfr"]))
+        # half up from the unrounded value, as a laboratory reports an integer eGFR
+        # (Python's round() would send 44.5 to 44 and round 44.54 twice)
+        unrounded = fs.derived["egfr"].parts["unrounded"]
+        derived_values["egfr_rounded"] = float(math.floor(unrounded + 0.5))
     else:
         fs.missing["derived.egfr_rounded"] = fs.missing["derived.egfr"]
     partial = scores.partial_band_score(kb.scores["news2"], vitals)
@@ -294,10 +298,9 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     # -- symptoms -----------------------------------------------------------------
     for i, text in enumerate(enc.symptoms):
         keys, negated = kb.symptom_keys(text)
-        if negated and keys:
-            fs.note(f"symptoms[{i}]", f"{text!r} reads as negated: not used as a symptom",
-                    f"“{text}”为否定表述：未作为症状使用")
-            continue
+        if negated:
+            fs.note(f"symptoms[{i}]", f"{text!r} negates {', '.join(negated)}: not used as a "
+                    "symptom", f"“{text}”含否定表述（{'、'.join(negated)}）：未作为症状使用")
         for key in keys:
             fs.add("symptom", f"symptoms[{i}]", {"index": i, "key": key, "text": text})
 

@@ -34,7 +34,8 @@ def egfr_ckd_epi_2021(scr_umol: float | None, age: int | None, sex: str,
              * c["age_base"] ** age * (c["female_factor"] if female else 1.0))
     return Derived("egfr", round(value, 1), formula.formula,
                    {"creatinine": f"{scr_umol:g} umol/L ({scr:.2f} mg/dL)", "age": age,
-                    "sex": sex}, formula.source.title, "mL/min/1.73m²")
+                    "sex": sex}, formula.source.title, "mL/min/1.73m²",
+                   {"unrounded": value})
 
 
 def crcl_cockcroft_gault(scr_umol: float | None, age: int | None, weight_kg: float | None,

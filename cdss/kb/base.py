@@ -49,9 +49,20 @@ _FORM_SUFFIXES = ("缓释片", "控释片", "肠溶片", "分散片", "缓释胶
 
 CLASS_PREFIX = "class:"
 
+#: clause separators in free-text symptoms, and how many characters may stand between a
+#: negation word and the term it negates ("无明显胸痛": 2)
+_CLAUSES = re.compile(r"[，,;；。、/]|\band\b")
+NEGATION_REACH = 4
+
 #: formulation codes that are interchangeable for dose limits
 MODIFIED_RELEASE = frozenset({"controlled_release", "sustained_release", "extended_release",
                               "modified_release"})
+
+
+def _negates(clause: str, negation: str, term_at: int) -> bool:
+    """Whether ``negation`` stands at most NEGATION_REACH characters before the term."""
+    at = clause.rfind(negation, 0, term_at)
+    return at >= 0 and term_at - (at + len(negation)) <= NEGATION_REACH
 
 
 def _norm(name: str) -> str:
@@ -185,13 +196,27 @@ class KnowledgeBase:
         return (drug.id, *groups)
 
     # ---- symptoms --------------------------------------------------------------
-    def symptom_keys(self, text: str) -> tuple[tuple[str, ...], bool]:
-        """Red-flag keys a free-text symptom names, and whether the text is negated."""
-        low = _norm(text)
-        negated = any(low.startswith(n.lower()) for n in self.symptoms.negations)
-        keys = tuple(s.key for s in self.symptoms.symptoms
-                     if any(t.lower() in low for t in s.terms))
-        return keys, negated
+    def symptom_keys(self, text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Red-flag keys a free-text symptom names, and the keys it names only negated.
+
+        The text is split into clauses; a term is negated when a negation word stands
+        just before it in its clause ("无胸痛", "否认明显胸痛", "no chest pain"), not when
+        the clause merely starts with one ("无明显诱因出现胸痛" is a chest pain).
+        """
+        found: dict[str, bool] = {}  # key -> negated everywhere it occurs
+        for clause in _CLAUSES.split(_norm(text)):
+            for symptom in self.symptoms.symptoms:
+                for term in symptom.terms:
+                    at = clause.find(term.lower())
+                    if at < 0:
+                        continue
+                    negated = any(_negates(clause, n.lower(), at)
+                                  for n in self.symptoms.negations)
+                    found[symptom.key] = found.get(symptom.key, True) and negated
+                    break
+        positive = tuple(k for k, neg in found.items() if not neg)
+        negative = tuple(k for k, neg in found.items() if neg)
+        return positive, negative
 
     # ---- conditions ------------------------------------------------------------
     def icd10_form_ok(self, code: str) -> bool:
