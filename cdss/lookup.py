@@ -165,6 +165,31 @@ class Monograph:
 
 
 @dataclass(frozen=True)
+class ConditionEntry:
+    """A diagnosis looked up by ICD-10 code or condition-group name: its groups and the
+    rules that suggest it or depend on it."""
+
+    code: str
+    names: dict[str, str]
+    groups: tuple[str, ...]
+    rules: tuple[str, ...]
+
+    def to_dict(self, lang: str = "zh") -> dict[str, Any]:
+        return {"code": self.code, "name": self.names.get(lang, ""), "groups": list(self.groups),
+                "rules": list(self.rules)}
+
+    def to_text(self, lang: str = "zh") -> str:
+        zh = lang == "zh"
+        head = f"{self.code} {self.names.get(lang, '')}".strip()
+        lines = [head]
+        if self.groups:
+            lines.append(("  分组: " if zh else "  groups: ") + ", ".join(self.groups))
+        if self.rules:
+            lines.append(("  规则: " if zh else "  rules: ") + ", ".join(self.rules))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
 class LookupResult:
     """What a query found: monographs, or the closest names ("did you mean")."""
 
@@ -173,16 +198,20 @@ class LookupResult:
     did_you_mean: tuple[str, ...] = ()
     context: dict[str, float] = field(default_factory=dict)
     lang: str = "zh"
+    conditions: tuple[ConditionEntry, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.monographs)
+        return bool(self.monographs or self.conditions)
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "context": self.context,
                 "results": [m.to_dict(self.lang) for m in self.monographs],
+                "conditions": [c.to_dict(self.lang) for c in self.conditions],
                 "did_you_mean": list(self.did_you_mean)}
 
     def to_text(self) -> str:
+        if self.conditions and not self.monographs:
+            return "\n\n".join(c.to_text(self.lang) for c in self.conditions)
         if not self.monographs:
             hint = ", ".join(self.did_you_mean)
             return (f"未找到“{self.query}”" + (f"；您是否要找：{hint}" if hint else "")
@@ -216,6 +245,39 @@ def _rules_naming(drug_keys: set[str], rules: tuple[CompiledRule, ...]) -> tuple
     return tuple(out)
 
 
+_ICD_TOKEN = re.compile(r"\b[A-Z][0-9][0-9A-Z](?:\.[0-9A-Za-z]{1,8})?\b")
+
+
+def _rules_about(code: str, groups: tuple[str, ...], rules: tuple[CompiledRule, ...]
+                 ) -> tuple[str, ...]:
+    out = []
+    for rule in rules:
+        literals = {leaf.value if isinstance(leaf, ir.Contains) else None
+                    for p in rule.patterns for leaf in ir.leaves(p.condition)}
+        if any(c == code or code.startswith(c) or c.startswith(code)
+               for c in rule.spec.codes) or literals & set(groups):
+            out.append(rule.id)
+    return tuple(out)
+
+
+def lookup_conditions(query: str, kb: KnowledgeBase, rules: tuple[CompiledRule, ...]
+                      ) -> tuple[ConditionEntry, ...]:
+    """Diagnoses named in a query: ICD-10 codes, or condition-group names (zh or en)."""
+    found: list[ConditionEntry] = []
+    names = {c.code: {"zh": c.zh, "en": c.en} for c in kb.icd10.codes}
+    for code in dict.fromkeys(_ICD_TOKEN.findall(query.upper())):
+        groups = kb.groups_of(code)
+        found.append(ConditionEntry(code, names.get(code, {}), groups,
+                                    _rules_about(code, groups, rules)))
+    low = query.lower()
+    for group in kb.condition_groups.values():
+        if group.name.zh in query or group.name.en.lower() in low or group.id in low:
+            code = group.prefixes[0]
+            found.append(ConditionEntry(code, group.name.model_dump(), (group.id,),
+                                        _rules_about(code, (group.id,), rules)))
+    return tuple(found)
+
+
 def lookup(query: str, kb: KnowledgeBase, rules: tuple[CompiledRule, ...] = (),
            lang: str = "zh") -> LookupResult:
     """Find drugs named in ``query`` (exact, contained, or near spelling)."""
@@ -244,7 +306,8 @@ def lookup(query: str, kb: KnowledgeBase, rules: tuple[CompiledRule, ...] = (),
                 if hit is not None and all(hit.id != d.id for d, _ in found):
                     found.append((hit, f"'{query[start:end]}'"))
     did_you_mean: tuple[str, ...] = ()
-    if not found:
+    conditions = lookup_conditions(query, kb, rules) if not found else ()
+    if not found and not conditions:
         tokens = [t for t in re.split(r"[\s,，。？?!、;；:]+", query) if t]
         near: list[tuple[str, float]] = []
         for token in tokens or [query]:
@@ -259,7 +322,7 @@ def lookup(query: str, kb: KnowledgeBase, rules: tuple[CompiledRule, ...] = (),
     monographs = tuple(
         Monograph(d, how, context, kb, _rules_naming(set(kb.all_drug_keys(d)), rules))
         for d, how in found)
-    return LookupResult(query, monographs, did_you_mean, context, lang)
+    return LookupResult(query, monographs, did_you_mean, context, lang, conditions)
 
 
-__all__ = ["LookupResult", "Monograph", "lookup", "read_context"]
+__all__ = ["ConditionEntry", "LookupResult", "Monograph", "lookup", "read_context"]

@@ -66,3 +66,13 @@ def test_kb_command(capsys) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["results"][0]["id"] == "metformin"
     assert main(["kb", "zzzz"]) == 4
+
+
+def test_diagnoses_are_looked_up_by_code_or_group_name(engine) -> None:
+    result = engine.lookup("I10", lang="en")
+    (entry,) = result.conditions
+    assert entry.groups == ("hypertension",)
+    assert "diagnosis.hypertension.urgent_referral" in entry.rules
+    pneumonia = engine.lookup("肺炎").conditions
+    assert pneumonia and "diagnosis.pneumonia.crb65_high" in pneumonia[0].rules
+    assert "diabetes" in engine.lookup("E11.9").conditions[0].groups

@@ -167,3 +167,18 @@ def test_check_does_not_mutate_input(engine) -> None:
 def test_module_level_check_uses_a_default_engine() -> None:
     assert cdss.check(sample("enc-011")).suggestions == []
     assert cdss.default_engine() is cdss.default_engine()
+
+
+def test_an_83_year_old_with_a_cold_and_chest_tightness_gets_an_ecg(engine) -> None:
+    # the example: this patient must not go home without an ECG being suggested
+    report = engine.check({
+        "id": "e", "time": "2026-11-20T09:30:00+08:00",
+        "patient": {"id": "p", "sex": "male", "birth_date": "1943-02-01", "conditions": []},
+        "vitals": {"sbp": 132, "dbp": 78, "heart_rate": 84, "resp_rate": 18,
+                   "temperature": "37.0 degC", "spo2": 96, "consciousness": "alert",
+                   "on_oxygen": False},
+        "symptoms": ["感冒两天", "有点胸闷"]})
+    ecg = [s for s in report.suggestions if s.rule_id == "diagnosis.symptom.chest_pain_ecg"]
+    assert ecg and ecg[0].severity == "warning" and "心电图" in ecg[0].text("title", "zh")
+    assert ecg[0].evidence[0] == {"field": "symptoms[1]", "value": "有点胸闷",
+                                  "condition": "names chest_pain"}
