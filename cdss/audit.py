@@ -29,11 +29,32 @@ class AuditResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     checked: int = 0
+    #: one per checked encounter: encounter_id, physician, compliant (no quality
+    #: finding above info), quality_findings
+    records: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def inputs(self) -> int:
         """Every input seen: checked plus errors (the counts always add up)."""
         return self.checked + len(self.errors)
+
+    def compliance_rate(self) -> float | None:
+        """Share of checked records with no ``quality`` finding above info (the
+        "records written correctly" figure that such systems raised in the van programme)."""
+        if not self.records:
+            return None
+        return sum(r["compliant"] for r in self.records) / len(self.records)
+
+    def compliance_by_physician(self) -> dict[str, dict[str, Any]]:
+        """Compliance per physician: records, compliant, rate (unsigned: "")."""
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.records:
+            row = out.setdefault(r["physician"], {"records": 0, "compliant": 0})
+            row["records"] += 1
+            row["compliant"] += int(r["compliant"])
+        for row in out.values():
+            row["rate"] = row["compliant"] / row["records"]
+        return dict(sorted(out.items()))
 
     def to_pandas(self):
         """One row per suggestion as a DataFrame (needs ``pip install cdss[jupyter]``)."""
@@ -92,6 +113,19 @@ def audit(engine: Engine, source: Iterable[Any] | str | Path, *, lang: str | Non
             continue
         result.checked += 1
         shown = report.lang
+        quality = [s for s in report.suggestions
+                   if s.category == "quality" and s.severity != "info"]
+        physician = ""
+        if isinstance(raw, dict):
+            physician = str((raw.get("record") or {}).get("physician") or "")
+        elif isinstance(raw, str):
+            try:
+                physician = str((json.loads(raw).get("record") or {}).get("physician") or "")
+            except (ValueError, AttributeError):
+                physician = ""
+        result.records.append({"encounter_id": report.encounter_id, "physician": physician,
+                               "compliant": not quality,
+                               "quality_findings": [s.rule_id for s in quality]})
         for s in report.suggestions:
             result.rows.append({"encounter_id": report.encounter_id, "rule_id": s.rule_id,
                                 "category": s.category, "kind": s.kind, "severity": s.severity,

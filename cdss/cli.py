@@ -13,6 +13,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from cdss._resources import knowledge_dir, rules_dir, samples_dir
@@ -120,6 +121,26 @@ def cmd_kb(args: argparse.Namespace) -> int:
     return 0 if result else 4
 
 
+def cmd_screen(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    if args.file != "-" and not Path(args.file).exists():
+        raise InputError([_problem("$", f"file not found: {args.file}")])
+    try:
+        day = date.fromisoformat(args.as_of)
+    except ValueError:
+        raise InputError([_problem("--as-of", f"not a date (YYYY-MM-DD): {args.as_of}")]
+                         ) from None
+    source = json.loads(sys.stdin.read()) if args.file == "-" else args.file
+    result = engine.screen(source, as_of=day, lang=args.lang)
+    if args.format == "json":
+        print(json.dumps({"as_of": str(result.as_of), "screened": result.screened,
+                          "rows": result.rows, "errors": result.errors},
+                         ensure_ascii=False, indent=2))
+    else:
+        print(result.to_text(args.lang))
+    return 0
+
+
 def cmd_rules_list(args: argparse.Namespace) -> int:
     engine = _engine(args)
     rows = [r for r in engine.rules if not args.category or r.spec.category == args.category]
@@ -225,6 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     kb.add_argument("--format", choices=("text", "json"), default="text")
     common(kb)
     kb.set_defaults(func=cmd_kb)
+
+    scr = sub.add_parser("screen", help="managed patients overdue or uncontrolled as of a date "
+                         "(a JSON list or JSONL of {patient, history})")
+    scr.add_argument("file")
+    scr.add_argument("--as-of", required=True, help="YYYY-MM-DD")
+    scr.add_argument("--format", choices=("text", "json"), default="text")
+    common(scr)
+    scr.set_defaults(func=cmd_screen)
 
     rules = sub.add_parser("rules", help="list or lint the rule files")
     rsub = rules.add_subparsers(dest="rules_command", required=True)

@@ -41,6 +41,7 @@ from cdss.report import Report, deduplicate
 from cdss.rulelang import CompiledRule, RuleSet, build_ruleset
 from cdss.rulelang.emit import LIST_PLACEHOLDER
 from cdss.rulelang.load import SENTINEL_ACTION, SENTINEL_TYPE
+from cdss.screen import ScreenResult, screen
 
 #: one recorded match: (action name, {pattern name: fact id})
 Match = tuple[str, dict[str, str]]
@@ -242,6 +243,12 @@ class Engine:
     def lookup(self, query: str, *, lang: str | None = None) -> LookupResult:
         """Knowledge look-up: the monograph of the drug(s) a query names (知识检索)."""
         return lookup(query, self.kb, self.ruleset.rules, lang or self.lang)
+
+    def screen(self, patients: Any, *, as_of: Any, lang: str | None = None) -> ScreenResult:
+        """Population screening: managed patients overdue or uncontrolled as of a date,
+        most urgent first (``patients``: an iterable of ``{patient, history}``, a JSON
+        list file or a JSONL file)."""
+        return screen(self, patients, as_of, lang)
 
     def audit(self, source: Any, *, lang: str | None = None) -> AuditResult:
         """Check many encounters: an iterable, a JSONL path (streamed) or a DataFrame.

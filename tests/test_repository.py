@@ -49,7 +49,7 @@ def test_rule_language_doc_lists_every_fact_field() -> None:
         "regenerate: python -m cdss rules facts --write docs/rule-language.md")
 
 
-@pytest.mark.parametrize("category", ["diagnosis", "dosing", "quality"])
+@pytest.mark.parametrize("category", ["diagnosis", "dosing", "quality", "followup"])
 def test_rule_docs_are_generated_from_the_rules(engine, category) -> None:
     from cdss.rulelang.describe import rules_markdown
 

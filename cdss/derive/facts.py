@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cdss.derive import body, renal, scores
@@ -150,6 +150,66 @@ def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str,
         else:
             fs.missing[f"{path}.mg_per_kg_day"] = ("patient.weight",)
     return values
+
+
+def _controlled(targets: dict[str, Any], values: dict[str, float | None]) -> bool | None:
+    """Every target met (True), one missed (False), or unknown for lack of a value."""
+    verdicts = []
+    for name, bound in targets.items():
+        value = values.get(name)
+        verdicts.append(None if value is None else value < bound.below)
+    if any(v is False for v in verdicts):
+        return False
+    return None if any(v is None for v in verdicts) else True
+
+
+def _followups(enc: Encounter, kb: KnowledgeBase, fs: FactSet, groups: set[str],
+               vitals: dict[str, Any]) -> None:
+    """One ``followup`` fact per programme the patient is enrolled in."""
+    day = enc.time.date()
+    history = enc.history.followups if enc.history is not None else None
+    fasting = vitals.get("glucose") if vitals.get("glucose_context") == "fasting" else None
+    now = {"sbp": vitals.get("sbp"), "dbp": vitals.get("dbp"), "fasting_glucose": fasting}
+    for programme in kb.followup:
+        if not groups & set(programme.groups):
+            continue
+        values: dict[str, Any] = {"programme": programme.id, "name_zh": programme.name.zh,
+                                  "name_en": programme.name.en}
+        now_controlled = _controlled(programme.controlled, now)
+        values["now_controlled"] = now_controlled
+        if now_controlled is False:
+            values["recheck_date"] = (day + timedelta(days=programme.after_uncontrolled_days)
+                                      ).isoformat()
+        if history is not None:
+            mine = sorted((f for f in history if f.date <= day and (
+                f.condition is None or set(kb.groups_of(f.condition)) & set(programme.groups))),
+                key=lambda f: f.date)
+            values["followups_recorded"] = len(mine)
+            if mine:
+                last = mine[-1]
+                last_controlled = _controlled(programme.controlled, {
+                    "sbp": last.sbp, "dbp": last.dbp, "fasting_glucose": last.glucose})
+                interval = (programme.after_uncontrolled_days if last_controlled is False
+                            else programme.routine_interval_days)
+                since = (day - last.date).days
+                values.update(days_since_last=since, last_controlled=last_controlled,
+                              interval_days=interval, days_overdue=since - interval,
+                              due_date=(last.date + timedelta(days=interval)).isoformat())
+        else:
+            fs.missing[f"followup:{programme.id}"] = ("history.followups",)
+        fact = fs.add("followup", "history.followups", values)
+        if "due_date" in fact or "recheck_date" in fact:
+            fs.derived[f"followup.{programme.id}"] = Derived(
+                "followup", float(fact.get("days_overdue", 0)),
+                "days since the last follow-up minus the programme's interval",
+                {k: fact[k] for k in ("days_since_last", "interval_days", "due_date",
+                                      "last_controlled", "now_controlled", "recheck_date")
+                 if k in fact},
+                programme.source.title, "d")
+        for name in ("days_since_last", "last_controlled", "days_overdue", "due_date",
+                     "followups_recorded", "interval_days"):
+            if name not in fact:
+                fs.missing[f"history.followups.{name}"] = ("history.followups",)
 
 
 def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
@@ -294,6 +354,9 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     fs.add("record", "record", record)
     fs.add("encounter", "", {"visit_type": enc.visit_type,
                              "prescription_count": len(enc.prescriptions)})
+
+    # -- chronic-disease follow-up -------------------------------------------------
+    _followups(enc, kb, fs, set(problem_groups or ()), vitals)
 
     # -- symptoms -----------------------------------------------------------------
     for i, text in enumerate(enc.symptoms):

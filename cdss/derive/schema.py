@@ -202,6 +202,25 @@ def fact_types() -> dict[str, FactType]:
                              description="has the form of an ICD-10 code"),
             "groups": _f("list", "code", shows="code", vocabulary="condition_group"),
         }, "one ICD-10 code from the problem list or the record's diagnoses"),
+        FactType("followup", True, {
+            "programme": _f("string", "", description="knowledge/followup.yaml programme id"),
+            "name_zh": _f("string", ""),
+            "name_en": _f("string", ""),
+            "followups_recorded": _f("number", "followups",
+                                     description="past follow-ups for this programme"),
+            "days_since_last": _f("number", "followups", "d"),
+            "last_controlled": _f("bool", "followups",
+                                  description="the last follow-up met the control targets"),
+            "interval_days": _f("number", "", "d", description=(
+                "knowledge: routine interval, or the short one after an uncontrolled "
+                "follow-up")),
+            "days_overdue": _f("number", "", "d",
+                               description="days since last minus the interval"),
+            "due_date": _f("string", "", description="last follow-up plus the interval"),
+            "now_controlled": _f("bool", "", description="this visit's values met the targets"),
+            "recheck_date": _f("string", "",
+                               description="this visit plus the short interval"),
+        }, "one chronic-disease programme the patient is enrolled in (BPHS follow-up)"),
         FactType("symptom", True, {
             "index": _f("number", ""),
             "key": _f("string", "", description="red-flag key from knowledge/symptoms.yaml"),

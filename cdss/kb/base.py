@@ -32,6 +32,8 @@ from cdss.kb.schema import (
     DrugTable,
     DuplicateClass,
     DuplicateTable,
+    FollowupProgramme,
+    FollowupTable,
     Formula,
     FormulaTable,
     IcdTable,
@@ -88,6 +90,7 @@ class KnowledgeBase:
     condition_groups: dict[str, ConditionGroup]
     icd10: IcdTable
     symptoms: SymptomLexicon
+    followup: tuple[FollowupProgramme, ...]
     _drug_names: dict[str, str] = field(repr=False)
     _class_names: dict[str, str] = field(repr=False)
     _groups_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False,
@@ -286,6 +289,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
                               p("condition_groups.yaml")).groups, "group",
                      p("condition_groups.yaml"))
     icd10 = validate(IcdTable, read_yaml(p("icd10.yaml")), p("icd10.yaml"))
+    followup = validate(FollowupTable, read_yaml(p("followup.yaml")), p("followup.yaml"))
     symptoms = (validate(SymptomLexicon, read_yaml(p("symptoms.yaml")), p("symptoms.yaml"))
                 if p("symptoms.yaml").exists() else SymptomLexicon())
     _unique([type("K", (), {"id": s.key})() for s in symptoms.symptoms], "symptom",
@@ -315,6 +319,11 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
     for cross in allergy_cross:
         known(cross.allergy, str(p("allergy_cross.yaml")), cross.id)
         known(cross.drug, str(p("allergy_cross.yaml")), cross.id)
+    for programme in followup.programmes:
+        for g in programme.groups:
+            if g not in groups:
+                raise KnowledgeError(str(p("followup.yaml")), programme.id,
+                                     f"unknown condition group {g!r}")
     for ci in contraindications:
         known(ci.drug, str(p("contraindications.yaml")), ci.id)
         if ci.condition_group not in groups:
@@ -352,6 +361,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         condition_groups=groups,
         icd10=icd10,
         symptoms=symptoms,
+        followup=followup.programmes,
         _drug_names=drug_names,
         _class_names=class_names,
     )

@@ -351,3 +351,24 @@ class Symptom(Frozen):
 class SymptomLexicon(Frozen):
     negations: tuple[str, ...] = ()
     symptoms: tuple[Symptom, ...] = ()
+
+
+class Bound(Frozen):
+    below: float
+
+
+class FollowupProgramme(Frozen):
+    """A chronic-disease follow-up programme (BPHS): who, how often, what is controlled."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: Text
+    groups: tuple[str, ...] = Field(min_length=1)
+    routine_interval_days: int = Field(gt=0)
+    after_uncontrolled_days: int = Field(gt=0)
+    #: this visit's value -> exclusive upper bound of "controlled" (sbp, dbp, fasting_glucose)
+    controlled: dict[Literal["sbp", "dbp", "fasting_glucose"], Bound]
+    source: Source
+
+
+class FollowupTable(Frozen):
+    programmes: tuple[FollowupProgramme, ...]
