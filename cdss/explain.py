@@ -107,6 +107,10 @@ class Explainer:
                     out.append(item)
             if fact["t"] == "allergy_key":
                 add(fact, "substance", {})
+            if fact["t"] == "followup" and "history.followups" not in seen:
+                seen.add("history.followups")
+                out.append({"field": "history.followups", "value": fact["programme"],
+                            "condition": "enrolled programme"})
             if fact["t"] == "symptom":
                 path = fs.paths[fact["id"]]
                 if path not in seen:

@@ -198,14 +198,14 @@ def _followups(enc: Encounter, kb: KnowledgeBase, fs: FactSet, groups: set[str],
         else:
             fs.missing[f"followup:{programme.id}"] = ("history.followups",)
         fact = fs.add("followup", "history.followups", values)
-        if "due_date" in fact or "recheck_date" in fact:
-            fs.derived[f"followup.{programme.id}"] = Derived(
-                "followup", float(fact.get("days_overdue", 0)),
-                "days since the last follow-up minus the programme's interval",
-                {k: fact[k] for k in ("days_since_last", "interval_days", "due_date",
-                                      "last_controlled", "now_controlled", "recheck_date")
-                 if k in fact},
-                programme.source.title, "d")
+        # every enrolled programme is in the report, with its due date when one exists
+        fs.derived[f"followup.{programme.id}"] = Derived(
+            "followup", float(fact.get("days_overdue", 0)),
+            "days since the last follow-up minus the programme's interval",
+            {k: fact[k] for k in ("days_since_last", "interval_days", "due_date",
+                                  "last_controlled", "now_controlled", "recheck_date",
+                                  "followups_recorded") if k in fact},
+            programme.source.title, "d")
         for name in ("days_since_last", "last_controlled", "days_overdue", "due_date",
                      "followups_recorded", "interval_days"):
             if name not in fact:
