@@ -44,6 +44,12 @@ def _f(kind: Kind, source: str, unit: str = "", **kw) -> FieldSpec:
     return FieldSpec(kind, source, unit, **kw)
 
 
+def _of_prescription() -> dict[str, FieldSpec]:
+    """Fields every fact derived from one prescription carries: which, and its names."""
+    return {"rx": _f("number", ""), "drug": _f("string", "drug", vocabulary="drug_key"),
+            "name_zh": _f("string", "drug"), "name_en": _f("string", "drug")}
+
+
 def _lab_fields() -> dict[str, FieldSpec]:
     from cdss.kb.analytes import analyte_table
 
@@ -153,10 +159,7 @@ def fact_types() -> dict[str, FactType]:
                                 description="daily dose / body weight"),
         }, "one prescription; dose limits joined from knowledge in the dose's unit"),
         FactType("rx_renal", True, {
-            "rx": _f("number", ""),
-            "drug": _f("string", "drug", vocabulary="drug_key"),
-            "name_zh": _f("string", "drug"),
-            "name_en": _f("string", "drug"),
+            **_of_prescription(),
             "measure": _f("string", "", description="egfr | crcl"),
             "below": _f("number", "renal.below", description="knowledge: threshold"),
             "action": _f("string", "", description="contraindicated | avoid | reduce | caution"),
@@ -165,28 +168,19 @@ def fact_types() -> dict[str, FactType]:
             "text_en": _f("string", ""),
         }, "one kidney-function rule of a prescribed drug (knowledge)"),
         FactType("rx_hepatic", True, {
-            "rx": _f("number", ""),
-            "drug": _f("string", "drug", vocabulary="drug_key"),
-            "name_zh": _f("string", "drug"),
-            "name_en": _f("string", "drug"),
+            **_of_prescription(),
             "applies_to": _f("string", "", vocabulary="condition_group"),
             "action": _f("string", ""),
             "text_zh": _f("string", ""),
             "text_en": _f("string", ""),
         }, "one liver-disease rule of a prescribed drug (knowledge)"),
         FactType("rx_key", True, {
-            "rx": _f("number", ""),
+            **_of_prescription(),
             "key": _f("string", "drug", vocabulary="drug_key"),
-            "drug": _f("string", "drug", vocabulary="drug_key"),
-            "name_zh": _f("string", "drug"),
-            "name_en": _f("string", "drug"),
         }, "one key (drug id or class:<id>) of a prescription, for joins"),
         FactType("rx_allergen", True, {
-            "rx": _f("number", ""),
+            **_of_prescription(),
             "key": _f("string", "drug", vocabulary="drug_key"),
-            "drug": _f("string", "drug", vocabulary="drug_key"),
-            "name_zh": _f("string", "drug"),
-            "name_en": _f("string", "drug"),
         }, "one key of a prescription for allergy checks: every class of the drug whatever "
            "the dose (low-dose aspirin is still an NSAID allergen); only when allergies "
            "are recorded"),
