@@ -353,21 +353,16 @@ def test_adding_a_section_never_adds_a_missing_finding(
     before = _missing(_partial_record(present, visit_type, prescribed))
     after = _missing(_partial_record(present | {added}, visit_type, prescribed))
     new = after - before
-    # a signature with no signing time is checked only once there is a signature: the
-    # missing physician gives way to a missing signing time (an info finding)
-    if added == "physician" and "signed_at" not in present:
-        assert new <= {"quality.missing.signing_time"}, (added, before, after)
-    else:
-        assert not new, (added, before, after)
+    assert not new, (added, before, after)
     own = {"diagnoses": "quality.missing.diagnosis",
            "signed_at": "quality.missing.signing_time"}.get(added, f"quality.missing.{added}")
     assert own not in after
 
 
-def test_a_signature_without_time_swaps_one_missing_finding_for_another() -> None:
-    """The one place where completing a record adds a ``quality.missing`` finding."""
+def test_a_missing_signature_and_time_are_two_findings() -> None:
+    """Adding the signature then removes one finding and adds none."""
     enc = encounter(record={"physician": None, "signed_at": None})
-    assert _missing(enc) == {"quality.missing.physician"}
+    assert _missing(enc) == {"quality.missing.physician", "quality.missing.signing_time"}
     enc["record"]["physician"] = "张医生"
     assert _missing(enc) == {"quality.missing.signing_time"}
 
