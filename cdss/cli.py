@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cdss._resources import knowledge_dir, rules_dir, samples_dir
 from cdss._version import __version__
-from cdss.errors import CdssError, InputError, KnowledgeError, RuleSpecError
+from cdss.errors import CdssError, FieldProblem, InputError, KnowledgeError, RuleSpecError
 
 EXIT_INPUT = 2
 EXIT_CONFIG = 3
@@ -32,17 +32,11 @@ def _read_text(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError([_problem("$", f"file not found: {path}")]) from None
+        raise InputError([FieldProblem("$", f"file not found: {path}")]) from None
     except UnicodeDecodeError:
-        raise InputError([_problem("$", f"{path} is not UTF-8 text")]) from None
+        raise InputError([FieldProblem("$", f"{path} is not UTF-8 text")]) from None
     except OSError as exc:
-        raise InputError([_problem("$", f"cannot read {path}: {exc.strerror}")]) from None
-
-
-def _problem(path: str, text: str):
-    from cdss.errors import FieldProblem
-
-    return FieldProblem(path, text)
+        raise InputError([FieldProblem("$", f"cannot read {path}: {exc.strerror}")]) from None
 
 
 def _engine(args: argparse.Namespace):
@@ -124,11 +118,11 @@ def cmd_kb(args: argparse.Namespace) -> int:
 def cmd_screen(args: argparse.Namespace) -> int:
     engine = _engine(args)
     if args.file != "-" and not Path(args.file).exists():
-        raise InputError([_problem("$", f"file not found: {args.file}")])
+        raise InputError([FieldProblem("$", f"file not found: {args.file}")])
     try:
         day = date.fromisoformat(args.as_of)
     except ValueError:
-        raise InputError([_problem("--as-of", f"not a date (YYYY-MM-DD): {args.as_of}")]
+        raise InputError([FieldProblem("--as-of", f"not a date (YYYY-MM-DD): {args.as_of}")]
                          ) from None
     source = json.loads(sys.stdin.read()) if args.file == "-" else args.file
     result = engine.screen(source, as_of=day, lang=args.lang)
@@ -213,7 +207,7 @@ def cmd_rules_facts(args: argparse.Namespace) -> int:
     head, _, rest = text.partition(FACTS_MARKERS[0])
     _, _, tail = rest.partition(FACTS_MARKERS[1])
     if not rest:
-        raise InputError([_problem(args.write, "has no <!-- facts:start --> marker")])
+        raise InputError([FieldProblem(args.write, "has no <!-- facts:start --> marker")])
     path.write_text(head + FACTS_MARKERS[0] + table + FACTS_MARKERS[1] + tail, encoding="utf-8")
     print(f"updated {path}")
     return 0

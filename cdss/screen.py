@@ -14,7 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdss.errors import InputError
+from cdss.errors import FieldProblem, InputError
 from cdss.report import SEVERITY_RANK
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def screen(engine: Engine, patients: Iterable[Any] | str | Path, as_of: date | s
         try:
             entry = json.loads(raw) if isinstance(raw, str) else dict(raw)
             if not isinstance(entry, dict) or not isinstance(entry.get("patient"), dict):
-                raise InputError([_problem("patient", "each entry needs a patient object")])
+                raise InputError([FieldProblem("patient", "each entry needs a patient object")])
             pid = str(entry["patient"].get("id", where))
             encounter = {"id": f"screen:{pid}", "time": moment.isoformat(),
                          "patient": entry["patient"], "history": entry.get("history") or {}}
@@ -112,8 +112,3 @@ def screen(engine: Engine, patients: Iterable[Any] | str | Path, as_of: date | s
                                     r["patient_id"], r["rule_id"]))
     return result
 
-
-def _problem(path: str, text: str):
-    from cdss.errors import FieldProblem
-
-    return FieldProblem(path, text)
