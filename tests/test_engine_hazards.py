@@ -193,10 +193,30 @@ def test_hazard7_simultaneous_conditions_over_64_are_refused() -> None:
     from cdss.rulelang import emit, ir
     rules = [(f"r{i}", (ir.Pattern("v", "vitals", ir.Compare("gt", "sbp", ir.Value(i))),))
              for i in range(100)]
+    refused = False
     try:
         emit.check_limits(rules)
     except emit.LimitProblem as exc:
-        assert "could be true at once" in str(exc)
+        refused = "could be true at once" in str(exc)
+    assert refused
+    # identical conditions are shared by durable-rules: 100 of them are fine...
+    same = [(f"r{i}", (ir.Pattern("v", "vitals", ir.Compare("gt", "sbp", ir.Value(1))),))
+            for i in range(100)]
+    emit.check_limits(same)
+    body = {"s": {"all": [{"m": {"t": "__sentinel__"}}], "run": "__sentinel__"}}
+    for i in range(100):
+        body[f"r{i}"] = emit.emit_rule(same[i][1], f"r{i}", "t")
+    backend.register("identical", body)
+    assert len(backend.run("identical", [{"t": "vitals", "id": "v", "sbp": 120}])) == 100
+    # ...while 70 distinct ones true at once make durable-rules drop the fact (error 303)
+    body = {"s": {"all": [{"m": {"t": "__sentinel__"}}], "run": "__sentinel__"}}
+    for i in range(70):
+        body[f"r{i}"] = emit.emit_rule(rules[i][1], f"r{i}", "t")
+    backend.register("distinct", body)
+    try:
+        backend.run("distinct", [{"t": "vitals", "id": "v", "sbp": 120}])
+    except RuleEvaluationError as exc:
+        assert "303" in str(exc)
         print("OK")
     """)
 
