@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cdss.errors import InputError
+from cdss.models import Encounter
 
 if TYPE_CHECKING:
     from cdss.engine import Engine
@@ -88,6 +89,16 @@ def _items(source: Any) -> Iterator[tuple[str, Any]]:
         yield f"item {n}", item
 
 
+def _id_of(raw: Any) -> Any:
+    """The encounter id of an input that could not be read, when it has one."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    return raw.get("id") if isinstance(raw, dict) else None
+
+
 def _is_missing(value: Any) -> bool:
     try:
         return value is None or value != value  # NaN from a DataFrame
@@ -101,28 +112,16 @@ def audit(engine: Engine, source: Iterable[Any] | str | Path, *, lang: str | Non
     result = AuditResult()
     for where, raw in _items(source):
         try:
-            report = engine.check(raw, lang=lang)
+            encounter = Encounter.parse(raw)  # parsed once: the physician is read from it
+            report = engine.check(encounter, lang=lang)
         except InputError as exc:
-            ident = raw.get("id") if isinstance(raw, dict) else None
-            if ident is None and isinstance(raw, str):
-                try:
-                    ident = json.loads(raw).get("id")
-                except (ValueError, AttributeError):
-                    ident = None
-            result.errors.append({"input": where, "encounter_id": ident, "error": str(exc)})
+            result.errors.append({"input": where, "encounter_id": _id_of(raw), "error": str(exc)})
             continue
         result.checked += 1
         shown = report.lang
         quality = [s for s in report.suggestions
                    if s.category == "quality" and s.severity != "info"]
-        physician = ""
-        if isinstance(raw, dict):
-            physician = str((raw.get("record") or {}).get("physician") or "")
-        elif isinstance(raw, str):
-            try:
-                physician = str((json.loads(raw).get("record") or {}).get("physician") or "")
-            except (ValueError, AttributeError):
-                physician = ""
+        physician = (encounter.record.physician or "") if encounter.record else ""
         result.records.append({"encounter_id": report.encounter_id, "physician": physician,
                                "compliant": not quality,
                                "quality_findings": [s.rule_id for s in quality]})

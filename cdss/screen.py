@@ -93,13 +93,13 @@ def screen(engine: Engine, patients: Iterable[Any] | str | Path, as_of: date | s
             continue
         result.screened += 1
         shown = report.lang
+        followups = {k.removeprefix("followup."): v for k, v in report.derived.items()
+                     if k.startswith("followup.")}
         for s in report.suggestions:
             if s.category != "followup":
                 continue
             programme = next((e["value"] for e in s.evidence if e["field"] == "history.followups"
                               and isinstance(e["value"], str)), None)
-            followups = {k.removeprefix("followup."): v for k, v in report.derived.items()
-                         if k.startswith("followup.")}
             name = programme if programme in followups else next(iter(followups), "")
             info = followups.get(name, {}).get("inputs", {})
             result.rows.append({

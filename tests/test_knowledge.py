@@ -122,3 +122,10 @@ def test_knowledge_version_changes_with_content(tmp_path, kb) -> None:
     _edit(root / "icd10.yaml", lambda d: d["codes"].append({"code": "Z00", "zh": "体检",
                                                             "en": "check-up"}))
     assert load_knowledge(root).version != kb.version
+
+
+def test_a_duplicate_allowance_the_rules_cannot_honour_is_refused(tmp_path) -> None:
+    root = _copy(tmp_path)
+    _edit(root / "duplicate_classes.yaml", lambda d: d["duplicates"][0].update(allowed=2))
+    with pytest.raises(KnowledgeError, match="allowed"):
+        load_knowledge(root)

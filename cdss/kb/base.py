@@ -292,8 +292,9 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
     followup = validate(FollowupTable, read_yaml(p("followup.yaml")), p("followup.yaml"))
     symptoms = (validate(SymptomLexicon, read_yaml(p("symptoms.yaml")), p("symptoms.yaml"))
                 if p("symptoms.yaml").exists() else SymptomLexicon())
-    _unique([type("K", (), {"id": s.key})() for s in symptoms.symptoms], "symptom",
-            p("symptoms.yaml"))
+    keys = [s.key for s in symptoms.symptoms]
+    for key in {k for k in keys if keys.count(k) > 1}:
+        raise KnowledgeError(str(p("symptoms.yaml")), key, "duplicate symptom key")
     scores = {}
     for path in sorted((root / "scores").glob("*.yaml")):
         table = validate(ScoreTable, read_yaml(path), path)

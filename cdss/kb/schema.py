@@ -293,46 +293,47 @@ class IcdTable(Frozen):
         return pattern
 
 
-class DuplicateClass(Frozen):
-    """Prescribing more than ``allowed`` drugs of one class is duplicate therapy."""
+class _Row(Frozen):
+    """A row of a clinical table: an id, what it says, and its source."""
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    key: str  # class:<id>
-    allowed: int = Field(default=1, ge=1)
     text: Text
     source: Source
+
+
+class DuplicateClass(_Row):
+    """Prescribing more than ``allowed`` drugs of one class is duplicate therapy."""
+
+    key: str  # class:<id>
+    #: the duplicate rule pairs two prescriptions, so only 1 is supported; a larger
+    #: allowance is refused at load rather than silently ignored
+    allowed: int = Field(default=1, ge=1, le=1)
 
 
 class DuplicateTable(Frozen):
     duplicates: tuple[DuplicateClass, ...]
 
 
-class AllergyCross(Frozen):
+class AllergyCross(_Row):
     """An allergy to ``allergy`` (drug or class key) and a prescription of ``drug``."""
 
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     allergy: str
     drug: str
     severity: Literal["contraindicated", "major", "moderate", "minor"]
-    text: Text
     action: Text
-    source: Source
 
 
 class AllergyCrossTable(Frozen):
     cross_reactions: tuple[AllergyCross, ...]
 
 
-class Contraindication(Frozen):
+class Contraindication(_Row):
     """A drug (or class) in a patient with a condition group (ICD-10 prefixes)."""
 
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     drug: str
     condition_group: str
     severity: Literal["contraindicated", "major", "moderate"]
-    text: Text
     action: Text
-    source: Source
 
 
 class ContraindicationTable(Frozen):

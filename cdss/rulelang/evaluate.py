@@ -141,10 +141,6 @@ def evaluate_rule(patterns: tuple[ir.Pattern, ...], by_type: dict[str, list[Fact
 
 def missing_fields(patterns: tuple[ir.Pattern, ...], env: Env) -> set[tuple[str, str]]:
     """(fact id, field) pairs whose absence left an assignment unknown."""
-    return _missing_of(patterns, env)
-
-
-def _missing_of(patterns: tuple[ir.Pattern, ...], env: Env) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
     for p in patterns:
         trace = Trace()
