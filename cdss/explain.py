@@ -97,27 +97,18 @@ class Explainer:
 
         for pattern in rule.patterns:
             fact = env[pattern.name]
-            if fact["t"] in ("rx", "rx_key", "rx_allergen", "rx_renal", "rx_hepatic"):
-                path = fs.paths[fact["id"]] + ".drug"
+            headline = self.types[fact["t"]].headline
+            if headline is not None:
+                path = self.field_path(fs, fact, headline.field)
                 if path not in seen:
                     seen.add(path)
-                    item = {"field": path, "value": fact.get("drug")}
-                    if fact.get("known") is False:
+                    item: dict[str, Any] = {"field": path, "value": fact.get(headline.field)}
+                    if headline.condition:
+                        item["condition"] = headline.condition.format(**fact)
+                    if fact.get("known") is False:  # an unknown drug: the closest known ones
                         item["did_you_mean"] = self.kb.suggest_drugs(str(fact.get("drug")))
                     out.append(item)
-            if fact["t"] == "allergy_key":
-                add(fact, "substance", {})
-            if fact["t"] == "followup" and "history.followups" not in seen:
-                seen.add("history.followups")
-                out.append({"field": "history.followups", "value": fact["programme"],
-                            "condition": "enrolled programme"})
-            if fact["t"] == "symptom":
-                path = fs.paths[fact["id"]]
-                if path not in seen:
-                    seen.add(path)
-                    out.append({"field": path, "value": fact["text"],
-                                "condition": f"names {fact['key']}"})
-            if fact["t"] == "implausible":
+            if fact["t"] == "implausible":  # its evidence is the withheld input field
                 out.append({"field": fact["field"], "value": fact["value"],
                             "unit": fact.get("unit", ""),
                             "condition": f"outside {_fmt(fact['low'])}–{_fmt(fact['high'])}"})

@@ -31,6 +31,16 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class Headline:
+    """The field that always heads the evidence of a fact a rule matched (the drug of a
+    prescription, the text of a symptom), with an optional condition label filled from
+    the fact (``"names {key}"``)."""
+
+    field: str
+    condition: str | None = None
+
+
+@dataclass(frozen=True)
 class FactType:
     """A kind of fact; ``many`` facts of a type may exist per encounter."""
 
@@ -38,6 +48,7 @@ class FactType:
     many: bool
     fields: dict[str, FieldSpec]
     description: str
+    headline: Headline | None = None
 
 
 def _f(kind: Kind, source: str, unit: str = "", **kw) -> FieldSpec:
@@ -157,7 +168,8 @@ def fact_types() -> dict[str, FactType]:
                                 description="knowledge: children's absolute daily maximum"),
             "mg_per_kg_day": _f("number", "mg_per_kg_day", "mg/kg/d",
                                 description="daily dose / body weight"),
-        }, "one prescription; dose limits joined from knowledge in the dose's unit"),
+        }, "one prescription; dose limits joined from knowledge in the dose's unit",
+            Headline("drug")),
         FactType("rx_renal", True, {
             **_of_prescription(),
             "measure": _f("string", "", description="egfr | crcl"),
@@ -166,29 +178,30 @@ def fact_types() -> dict[str, FactType]:
             "renal_max_daily": _f("number", "renal.max_daily"),
             "text_zh": _f("string", ""),
             "text_en": _f("string", ""),
-        }, "one kidney-function rule of a prescribed drug (knowledge)"),
+        }, "one kidney-function rule of a prescribed drug (knowledge)", Headline("drug")),
         FactType("rx_hepatic", True, {
             **_of_prescription(),
             "applies_to": _f("string", "", vocabulary="condition_group"),
             "action": _f("string", ""),
             "text_zh": _f("string", ""),
             "text_en": _f("string", ""),
-        }, "one liver-disease rule of a prescribed drug (knowledge)"),
+        }, "one liver-disease rule of a prescribed drug (knowledge)", Headline("drug")),
         FactType("rx_key", True, {
             **_of_prescription(),
             "key": _f("string", "drug", vocabulary="drug_key"),
-        }, "one key (drug id or class:<id>) of a prescription, for joins"),
+        }, "one key (drug id or class:<id>) of a prescription, for joins", Headline("drug")),
         FactType("rx_allergen", True, {
             **_of_prescription(),
             "key": _f("string", "drug", vocabulary="drug_key"),
         }, "one key of a prescription for allergy checks: every class of the drug whatever "
            "the dose (low-dose aspirin is still an NSAID allergen); only when allergies "
-           "are recorded"),
+           "are recorded", Headline("drug")),
         FactType("allergy_key", True, {
             "allergy": _f("number", ""),
             "key": _f("string", "substance", vocabulary="drug_key"),
             "substance": _f("string", "substance"),
-        }, "one key a recorded allergy matches (drug id or class:<id>)"),
+        }, "one key a recorded allergy matches (drug id or class:<id>)",
+            Headline("substance")),
         FactType("condition", True, {
             "code": _f("string", "code"),
             "origin": _f("string", "", description="'conditions' or 'diagnoses'"),
@@ -214,12 +227,14 @@ def fact_types() -> dict[str, FactType]:
             "now_controlled": _f("bool", "", description="this visit's values met the targets"),
             "recheck_date": _f("string", "",
                                description="this visit plus the short interval"),
-        }, "one chronic-disease programme the patient is enrolled in (BPHS follow-up)"),
+        }, "one chronic-disease programme the patient is enrolled in (BPHS follow-up)",
+            Headline("programme", "enrolled programme")),
         FactType("symptom", True, {
             "index": _f("number", ""),
             "key": _f("string", "", description="red-flag key from knowledge/symptoms.yaml"),
             "text": _f("string", ""),
-        }, "one red-flag symptom named in the free-text symptoms (negated texts skipped)"),
+        }, "one red-flag symptom named in the free-text symptoms (negated texts skipped)",
+            Headline("text", "names {key}")),
         FactType("implausible", True, {
             "field": _f("string", ""),
             "value": _f("number", ""),
