@@ -129,3 +129,40 @@ def test_a_duplicate_allowance_the_rules_cannot_honour_is_refused(tmp_path) -> N
     _edit(root / "duplicate_classes.yaml", lambda d: d["duplicates"][0].update(allowed=2))
     with pytest.raises(KnowledgeError, match="allowed"):
         load_knowledge(root)
+
+
+# ------------------------------------------------------------------ indications
+def test_indications_cover_the_chronic_disease_drugs_with_sources(kb) -> None:
+    covered = {row.drug for row in kb.indications}
+    for drug in ("amlodipine", "losartan", "metformin", "glimepiride", "atorvastatin",
+                 "aspirin", "clopidogrel", "amoxicillin"):
+        assert drug in covered, drug
+    for row in kb.indications:
+        assert row.source.verification in ("S", "V"), row.id  # no recalled-only row
+        assert row.source.url and row.source.note, row.id
+
+
+def test_indication_prefixes_merge_codes_and_groups(kb) -> None:
+    prefixes = kb.indication_prefixes(kb.drugs["amlodipine"])
+    assert {"I10", "I15", "I20", "I25"} <= set(prefixes)
+    assert kb.indication_prefixes(kb.drugs["diazepam"]) == ()  # no row: not checked
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["indications"][0].update(drug="amlodipin"),
+     r"indications\.yaml.*amlodipine.*unknown drug or class 'amlodipin'"),
+    (lambda d: d["indications"][0].update(drug="class:statins"),
+     r"unknown drug or class 'class:statins'"),
+    (lambda d: d["indications"][0].update(codes=["I1O"]),
+     r"indications\.yaml.*amlodipine.*malformed ICD-10 prefix 'I1O'"),
+    (lambda d: d["indications"][0].update(codes=["i10"]), r"malformed ICD-10 prefix 'i10'"),
+    (lambda d: d["indications"][0].update(groups=["hypertensoin"]),
+     r"unknown condition group 'hypertensoin'"),
+    (lambda d: d["indications"][0].update(codes=[], groups=[]), r"codes or groups"),
+    (lambda d: d["indications"].append(dict(d["indications"][0])), r"duplicate indication id"),
+])
+def test_a_bad_indication_row_is_refused_with_file_and_row(tmp_path, change, message) -> None:
+    root = _copy(tmp_path)
+    _edit(root / "indications.yaml", change)
+    with pytest.raises(KnowledgeError, match=message):
+        load_knowledge(root)

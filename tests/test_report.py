@@ -79,7 +79,11 @@ def test_symmetric_and_grouped_findings_give_one_suggestion() -> None:
 
 
 def test_warfarin_aspirin_reports_the_drug_row_not_the_class_row(engine) -> None:
-    enc = dict(sample("enc-011"), prescriptions=[
+    base = sample("enc-011")
+    # diagnoses that indicate both drugs, so the record itself is complete
+    record = dict(base["record"], diagnoses=[{"code": "I48", "name": "心房颤动"},
+                                             {"code": "I25.1", "name": "冠心病"}])
+    enc = dict(base, record=record, prescriptions=[
         {"drug": "warfarin", "dose": "3 mg", "frequency": "qd"},
         {"drug": "aspirin", "dose": "100 mg", "frequency": "qd"}])
     ids = [s.rule_id for s in engine.check(enc).suggestions]

@@ -113,7 +113,7 @@ def _chars(text: str | None) -> int | None:
 #: rx fields joined from the knowledge (absent for a drug the knowledge does not know)
 KNOWLEDGE_RX_FIELDS = ("max_single", "max_daily", "min_daily", "max_times_per_day", "chronic",
                        "pregnancy", "lactation", "beers", "geriatric_max_daily", "ped_min_age",
-                       "ped_max_mg_kg_day", "ped_max_daily")
+                       "ped_max_mg_kg_day", "ped_max_daily", "indicated")
 
 
 def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str,
@@ -150,6 +150,33 @@ def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str,
         else:
             fs.missing[f"{path}.mg_per_kg_day"] = ("patient.weight",)
     return values
+
+
+def _indication(kb: KnowledgeBase, drug: Drug, path: str, fs: FactSet,
+                codes: list[str] | None) -> dict[str, Any]:
+    """rx fields saying whether a diagnosis or problem-list code is a labelled indication.
+
+    ``indicated`` is left absent without an indication row, without diagnoses (``codes``
+    None: its own finding), or when only a code that is not ICD-10 could be the one.
+    """
+    prefixes = kb.indication_prefixes(drug)
+    if not prefixes:
+        fs.missing[f"{path}.indicated"] = (f"knowledge.indications.{drug.id}",)
+        return {}
+    rows = kb.indication_rows(drug)
+    values: dict[str, Any] = {"indication_codes": ", ".join(prefixes),
+                              "indications_zh": "；".join(r.text.zh for r in rows),
+                              "indications_en": "; ".join(r.text.en for r in rows)}
+    if codes is None:
+        fs.missing[f"{path}.indicated"] = ("record.diagnoses",)
+        return values
+    readable = [c.strip().upper() for c in codes if kb.icd10_form_ok(c)]
+    indicated = any(c.startswith(prefixes) for c in readable)
+    if not indicated and len(readable) < len(codes):
+        fs.missing[f"{path}.indicated"] = ("record.diagnoses (not an ICD-10 code)",)
+        return values
+    return {**values, "indicated": indicated,
+            "diagnoses_checked": ", ".join(c.strip() for c in codes)}
 
 
 def _controlled(targets: dict[str, Any], values: dict[str, float | None]) -> bool | None:
@@ -378,6 +405,10 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                                    "groups": list(kb.groups_of(cond.code))})
 
     # -- prescriptions ------------------------------------------------------------
+    # codes that may indicate a drug: only when the record has diagnoses (a record
+    # without any is its own finding)
+    dx_codes = ([*(d.code for d in r.diagnoses), *(c.code for c in p.conditions or [])]
+                if r is not None and r.diagnoses else None)
     for i, rx in enumerate(enc.prescriptions):
         path = f"prescriptions[{i}]"
         drug = kb.resolve_drug(rx.drug)
@@ -408,7 +439,10 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                 fs.missing[f"{path}.{name}"] = (f"{path}.drug (not in knowledge)",)
         else:
             values.update(_drug_knowledge(kb, drug, rx, path, fs, weight))
-        fs.add("rx", path, values)
+            values.update(_indication(kb, drug, path, fs, dx_codes))
+        fact = fs.add("rx", path, values)
+        if "indicated" in fact:
+            fs.field_paths[(fact["id"], "indicated")] = "record.diagnoses"
         if drug is not None:
             names = {"drug": drug.id, "name_zh": drug.name.zh, "name_en": drug.name.en}
             mg_daily = daily if rx.dose is not None and rx.dose.unit == "mg" else None

@@ -168,6 +168,17 @@ def fact_types() -> dict[str, FactType]:
                                 description="knowledge: children's absolute daily maximum"),
             "mg_per_kg_day": _f("number", "mg_per_kg_day", "mg/kg/d",
                                 description="daily dose / body weight"),
+            "indicated": _f("bool", "drug", shows="diagnoses_checked", description=(
+                "a diagnosis of this visit or a problem-list code is among the drug's "
+                "labelled indications (knowledge/indications.yaml); absent without an "
+                "indication row or without diagnoses")),
+            "diagnoses_checked": _f("string", "drug", description=(
+                "the visit's diagnoses and problem-list codes that were checked")),
+            "indication_codes": _f("string", "drug", description=(
+                "knowledge: ICD-10 prefixes of the labelled indications")),
+            "indications_zh": _f("string", "drug",
+                                 description="knowledge: the labelled indications in words"),
+            "indications_en": _f("string", "drug"),
         }, "one prescription; dose limits joined from knowledge in the dose's unit",
             Headline("drug")),
         FactType("rx_renal", True, {

@@ -37,6 +37,8 @@ from cdss.kb.schema import (
     Formula,
     FormulaTable,
     IcdTable,
+    Indication,
+    IndicationTable,
     Interaction,
     InteractionTable,
     PlausibilityTable,
@@ -55,6 +57,9 @@ CLASS_PREFIX = "class:"
 #: negation word and the term it negates ("无明显胸痛": 2)
 _CLAUSES = re.compile(r"[，,;；。、/]|\band\b")
 NEGATION_REACH = 4
+
+#: the form of a WHO ICD-10 prefix in knowledge tables: a category (I10) or subdivision (K92.0)
+_ICD10_PREFIX = re.compile(r"[A-Z][0-9]{2}(\.[0-9]{1,2})?")
 
 #: formulation codes that are interchangeable for dose limits
 MODIFIED_RELEASE = frozenset({"controlled_release", "sustained_release", "extended_release",
@@ -91,6 +96,7 @@ class KnowledgeBase:
     icd10: IcdTable
     symptoms: SymptomLexicon
     followup: tuple[FollowupProgramme, ...]
+    indications: tuple[Indication, ...]
     _drug_names: dict[str, str] = field(repr=False)
     _class_names: dict[str, str] = field(repr=False)
     _groups_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False,
@@ -177,6 +183,21 @@ class KnowledgeBase:
                     return family[0]
         general = [d for d in entries if d.formulation is None]
         return general[0] if general else None
+
+    def indication_prefixes(self, drug: Drug) -> tuple[str, ...]:
+        """ICD-10 prefixes of the labelled indications of ``drug`` (its rows and its
+        classes' rows, groups expanded); empty when the knowledge has no row for it."""
+        out: dict[str, None] = {}
+        for row in self.indication_rows(drug):
+            out.update(dict.fromkeys(row.codes))
+            for g in row.groups:
+                out.update(dict.fromkeys(self.condition_groups[g].prefixes))
+        return tuple(out)
+
+    def indication_rows(self, drug: Drug) -> tuple[Indication, ...]:
+        """The indication rows of ``drug`` and of its classes."""
+        keys = set(self.all_drug_keys(drug))
+        return tuple(row for row in self.indications if row.drug in keys)
 
     # ---- allergies -------------------------------------------------------------
     def allergy_keys(self, substance: str) -> tuple[str, ...]:
@@ -290,6 +311,9 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
                      p("condition_groups.yaml"))
     icd10 = validate(IcdTable, read_yaml(p("icd10.yaml")), p("icd10.yaml"))
     followup = validate(FollowupTable, read_yaml(p("followup.yaml")), p("followup.yaml"))
+    indications = validate(IndicationTable, read_yaml(p("indications.yaml")),
+                           p("indications.yaml")).indications
+    _unique(indications, "indication", p("indications.yaml"))
     symptoms = (validate(SymptomLexicon, read_yaml(p("symptoms.yaml")), p("symptoms.yaml"))
                 if p("symptoms.yaml").exists() else SymptomLexicon())
     keys = [s.key for s in symptoms.symptoms]
@@ -331,6 +355,17 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
             raise KnowledgeError(str(p("contraindications.yaml")), ci.id,
                                  f"unknown condition group {ci.condition_group!r}")
 
+    for row in indications:
+        known(row.drug, str(p("indications.yaml")), row.id)
+        for g in row.groups:
+            if g not in groups:
+                raise KnowledgeError(str(p("indications.yaml")), row.id,
+                                     f"unknown condition group {g!r}")
+        for code in row.codes:
+            if not _ICD10_PREFIX.fullmatch(code):
+                raise KnowledgeError(str(p("indications.yaml")), row.id,
+                                     f"malformed ICD-10 prefix {code!r}")
+
     drug_names: dict[str, str] = {}
     for drug in drugs.values():
         for name in (drug.id, drug.name.zh, drug.name.en, *drug.aliases, *drug.atc):
@@ -363,6 +398,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         icd10=icd10,
         symptoms=symptoms,
         followup=followup.programmes,
+        indications=tuple(indications),
         _drug_names=drug_names,
         _class_names=class_names,
     )

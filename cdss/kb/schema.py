@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Verification = Literal["V", "S", "K", "UNVERIFIED"]
 
@@ -338,6 +338,35 @@ class Contraindication(_Row):
 
 class ContraindicationTable(Frozen):
     contraindications: tuple[Contraindication, ...]
+
+
+class Indication(_Row):
+    """The labelled indications of a drug (or class): ICD-10 prefixes and condition groups;
+    ``text`` names them in words."""
+
+    drug: str
+    codes: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+    @field_validator("codes", mode="before")
+    @classmethod
+    def _flatten(cls, codes: object) -> object:
+        """Shared lists come in as YAML aliases, i.e. nested lists: flatten them."""
+        if isinstance(codes, list | tuple):
+            return [c for item in codes for c in (item if isinstance(item, list) else [item])]
+        return codes
+
+    @model_validator(mode="after")
+    def _names_something(self) -> Indication:
+        if not self.codes and not self.groups:
+            raise ValueError("an indication needs codes or groups")
+        return self
+
+
+class IndicationTable(Frozen):
+    #: lists the rows share through YAML anchors (checked where a row uses them)
+    shared: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    indications: tuple[Indication, ...]
 
 
 class Symptom(Frozen):
