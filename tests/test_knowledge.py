@@ -166,3 +166,11 @@ def test_a_bad_indication_row_is_refused_with_file_and_row(tmp_path, change, mes
     _edit(root / "indications.yaml", change)
     with pytest.raises(KnowledgeError, match=message):
         load_knowledge(root)
+
+
+def test_age_edit_groups(kb) -> None:
+    assert kb.groups_of("Z38.0") == ("newborn_only",)
+    assert kb.groups_of("Z00.1") == ("pediatric_only",)
+    assert kb.groups_of("Z00.0") == ()  # WHO general examination: not age-specific here
+    assert kb.groups_of("H25.9") == kb.groups_of("R54") == ("adult_only",)
+    assert kb.groups_of("H26.0") == () and kb.groups_of("P07.3") == ()
