@@ -35,13 +35,14 @@ def _operand(op: ir.Operand, fact: Fact, env: Env) -> tuple[Any, bool]:
     return other.get(op.field), op.field in other
 
 
-def _compare(op: str, a: Any, b: Any) -> bool:
+def compare(op: str, a: Any, b: Any) -> bool:
+    """Comparison as durable-rules does it on JSON facts (numbers across int/float)."""
     if op == "eq":
         return (a == b and type(a) is type(b)) or (
             isinstance(a, int | float) and isinstance(b, int | float)
             and not isinstance(a, bool) and not isinstance(b, bool) and a == b)
     if op == "ne":
-        return not _compare("eq", a, b)
+        return not compare("eq", a, b)
     if isinstance(a, bool) or isinstance(b, bool) or not (
             isinstance(a, int | float) and isinstance(b, int | float)):
         return False
@@ -83,9 +84,9 @@ def eval_node(node: ir.Node, name: str, fact: Fact, env: Env, trace: Trace | Non
                     where = node.operand.pattern if isinstance(node.operand, ir.Ref) else name
                     trace.missing.add((where, node.operand.field))  # type: ignore[union-attr]
                 return None
-            ok = _compare(node.op, value, other)
+            ok = compare(node.op, value, other)
         elif isinstance(node, ir.InList):
-            hit = any(_compare("eq", value, v) for v in node.values)
+            hit = any(compare("eq", value, v) for v in node.values)
             ok = not hit if node.negate else hit
         elif isinstance(node, ir.Contains):
             hit = node.value in value

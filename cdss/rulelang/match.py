@@ -1,0 +1,193 @@
+"""Find rule matches in Python: the ``python`` backend of :class:`cdss.Engine`.
+
+The same IR that is emitted for durable-rules is evaluated here with the evaluator of
+``evaluate.py``, so both backends share one meaning of every rule; a property test
+checks that they find the same matches on generated encounters. This one needs no
+engine state per check, which makes it the fast path for batch audits.
+
+Before a rule is evaluated, a cheap test drops rules that cannot match: every pattern
+needs a fact of its type carrying the literal equalities the pattern demands (most of
+the rules are templates keyed by a drug or interaction, so few survive).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from cdss.rulelang import ir, regex
+from cdss.rulelang.emit import literal_equalities
+from cdss.rulelang.evaluate import compare
+
+Fact = dict[str, Any]
+#: one match: (action name, {pattern name: fact id}), as the durable backend reports it
+Match = tuple[str, dict[str, str]]
+Env = dict[str, Fact]
+#: a condition compiled to a function: true only when the IR evaluates to True (an
+#: unknown, from a missing field, counts as not matching, as in the engine)
+Test = Callable[[Fact, Env], bool]
+#: what one pattern needs: its fact type and the (field, literal) pairs it demands
+Need = tuple[str, frozenset[tuple[str, Any]]]
+_MISSING = object()
+_NUMBER = (int, float)  # exact types: a bool is not a number to durable-rules
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge,
+    "lt": operator.lt, "lte": operator.le}
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    name: str
+    fact_type: str
+    test: Test | None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    action: str
+    patterns: tuple[_Pattern, ...]
+    needs: tuple[Need, ...]
+
+
+class PythonMatcher:
+    """Every match of a rule set over a list of facts, in a deterministic order."""
+
+    def __init__(self, rules: Any) -> None:
+        """:param rules: compiled rules (``CompiledRule``: ``action`` and ``patterns``)."""
+        self._rules = tuple(
+            _Candidate(r.action,
+                       tuple(_Pattern(p.name, p.fact_type, compile_condition(p.condition))
+                             for p in r.patterns),
+                       tuple((p.fact_type, frozenset(literal_equalities(p.condition)))
+                             for p in r.patterns))
+            for r in rules)
+        #: per fact type, the fields whose literal values some pattern demands
+        self._keyed: dict[str, frozenset[str]] = {}
+        #: each rule filed under one thing it needs: a (type, field, literal) or a type
+        self._index: dict[Any, list[int]] = {}
+        for n, rule in enumerate(self._rules):
+            for fact_type, pairs in rule.needs:
+                self._keyed[fact_type] = self._keyed.get(fact_type, frozenset()) | {
+                    name for name, _ in pairs}
+            keyed = [(t, *pair) for t, pairs in rule.needs for pair in sorted(pairs, key=str)]
+            self._index.setdefault(keyed[0] if keyed else rule.needs[0][0], []).append(n)
+
+    def run(self, facts: list[Fact]) -> list[Match]:
+        """Matches as ``(action, {pattern: fact id})``, ordered by rule then fact ids."""
+        by_type: dict[str, list[Fact]] = {}
+        present: set[tuple[str, str, Any]] = set()
+        for fact in facts:
+            fact_type = fact["t"]
+            by_type.setdefault(fact_type, []).append(fact)
+            for name in self._keyed.get(fact_type, ()):
+                if name in fact and _hashable(fact[name]):
+                    present.add((fact_type, name, fact[name]))
+        out: list[Match] = []
+        filed = self._index
+        candidates = sorted({n for key in (*by_type, *present) for n in filed.get(key, ())})
+        for rule in (self._rules[n] for n in candidates):
+            if not all(fact_type in by_type and all((fact_type, n, v) in present
+                                                    for n, v in pairs)
+                       for fact_type, pairs in rule.needs):
+                continue
+            found = [(rule.action, bound) for bound in _assignments(rule.patterns, by_type, {})]
+            out.extend(sorted(found, key=lambda m: sorted(m[1].items())))
+        return out
+
+
+def _assignments(patterns: tuple[_Pattern, ...], by_type: dict[str, list[Fact]], env: Env
+                 ) -> Iterator[dict[str, str]]:
+    """Each assignment of distinct facts to the patterns that makes every test true."""
+    depth = len(env)
+    if depth == len(patterns):
+        yield {name: fact["id"] for name, fact in env.items()}
+        return
+    p = patterns[depth]
+    for fact in by_type.get(p.fact_type, ()):
+        if any(fact is bound for bound in env.values()):
+            continue  # durable-rules binds distinct facts to distinct patterns
+        if p.test is None or p.test(fact, env):
+            env[p.name] = fact
+            yield from _assignments(patterns, by_type, env)
+            del env[p.name]
+
+
+def compile_condition(node: ir.Node | None) -> Test | None:
+    """A function equal to "``evaluate.eval_node`` is True" for ``node``."""
+    if node is None:
+        return None
+    if isinstance(node, ir.All | ir.Any_):
+        tests = tuple(compile_condition(child) for child in node.children)
+        if isinstance(node, ir.All):
+            return lambda fact, env: all(t(fact, env) for t in tests)  # type: ignore[misc]
+        return lambda fact, env: any(t(fact, env) for t in tests)  # type: ignore[misc]
+    name = node.field
+    if isinstance(node, ir.Exists):
+        present = node.present
+        return lambda fact, env: (name in fact) == present
+    if isinstance(node, ir.Compare):
+        return _compile_compare(node)
+    if isinstance(node, ir.InList):
+        values, negate = node.values, node.negate
+
+        def in_list(fact: Fact, env: Env) -> bool:
+            value = fact.get(name, _MISSING)
+            if value is _MISSING:
+                return False
+            return any(compare("eq", value, v) for v in values) != negate
+        return in_list
+    if isinstance(node, ir.Contains):
+        item, negate = node.value, node.negate
+
+        def contains(fact: Fact, env: Env) -> bool:
+            value = fact.get(name, _MISSING)
+            return value is not _MISSING and (item in value) != negate
+        return contains
+    if isinstance(node, ir.Matches):
+        pattern = regex.to_python(node.pattern)
+        return lambda fact, env: (isinstance(value := fact.get(name), str)
+                                  and pattern.fullmatch(value) is not None)
+    raise TypeError(type(node).__name__)  # pragma: no cover - the parser builds no other
+
+
+def _compile_compare(node: ir.Compare) -> Test:
+    name, op, operand = node.field, node.op, node.operand
+    if isinstance(operand, ir.Value) and isinstance(operand.value, str) and op in ("eq", "ne"):
+        literal, equal = operand.value, op == "eq"
+
+        def compare_text(fact: Fact, env: Env) -> bool:
+            value = fact.get(name, _MISSING)
+            return value is not _MISSING and (type(value) is str and value == literal) == equal
+        return compare_text
+    if isinstance(operand, ir.Value) and _is_number(operand.value) and op != "ne":
+        literal, holds = operand.value, _OPERATORS[op]
+
+        def compare_number(fact: Fact, env: Env) -> bool:
+            value = fact.get(name, _MISSING)
+            return type(value) in _NUMBER and holds(value, literal)
+        return compare_number
+    if isinstance(operand, ir.Value):
+        literal = operand.value
+
+        def compare_value(fact: Fact, env: Env) -> bool:
+            value = fact.get(name, _MISSING)
+            return value is not _MISSING and compare(op, value, literal)
+        return compare_value
+    other_field = operand.field
+    ref = operand.pattern if isinstance(operand, ir.Ref) else None
+
+    def compare_field(fact: Fact, env: Env) -> bool:
+        value = fact.get(name, _MISSING)
+        other = (env[ref] if ref is not None else fact).get(other_field, _MISSING)
+        return value is not _MISSING and other is not _MISSING and compare(op, value, other)
+    return compare_field
+
+
+def _hashable(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in _NUMBER
