@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 
 from cdss._version import __version__
+from cdss.audit import AuditResult
 from cdss.engine import EncounterInput, Engine
 from cdss.errors import (
     CdssError,
@@ -26,6 +27,7 @@ from cdss.models import Encounter
 from cdss.report import NotEvaluated, Report, Suggestion
 
 __all__ = [
+    "AuditResult",
     "CdssError",
     "Encounter",
     "Engine",

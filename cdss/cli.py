@@ -43,7 +43,8 @@ def _engine(args: argparse.Namespace):
     from cdss.engine import Engine
 
     return Engine(lang=getattr(args, "lang", "zh"), rules_dir=getattr(args, "rules", None),
-                  knowledge_dir=getattr(args, "knowledge", None))
+                  knowledge_dir=getattr(args, "knowledge", None),
+                  backend=getattr(args, "backend", "durable"))
 
 
 def _render(report, fmt: str) -> str:
@@ -113,6 +114,21 @@ def cmd_kb(args: argparse.Namespace) -> int:
     else:
         print(result.to_text())
     return 0 if result else 4
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise InputError([FieldProblem("$", f"file not found: {args.file}")])
+    if path.suffix not in (".jsonl", ".ndjson"):
+        raise InputError([FieldProblem("$", f"expected a .jsonl file (one encounter per "
+                                            f"line): {args.file}")])
+    engine = _engine(args)
+    result = engine.audit(path, lang=args.lang, progress=None if args.progress else False,
+                          keep_rows=not args.counts_only)
+    report = result.write_report(args.out, title=f"cdss audit of {path.name}")
+    print(f"{result!r}\nreport: {report}", file=sys.stderr)
+    return 0
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
@@ -240,6 +256,19 @@ def build_parser() -> argparse.ArgumentParser:
     kb.add_argument("--format", choices=("text", "json"), default="text")
     common(kb)
     kb.set_defaults(func=cmd_kb)
+
+    aud = sub.add_parser("audit", help="audit a JSONL file of encounters: tables and an "
+                         "HTML report with plots in --out DIR")
+    aud.add_argument("file", help="one encounter JSON per line (.jsonl)")
+    aud.add_argument("--out", required=True, metavar="DIR", help="folder for the report")
+    aud.add_argument("--backend", choices=("python", "durable"), default="python",
+                     help="python (default: fast, same results) or durable (durable-rules)")
+    aud.add_argument("--counts-only", action="store_true", help="keep counts, not one row "
+                     "per suggestion (flat memory on very long files)")
+    aud.add_argument("--no-progress", dest="progress", action="store_false",
+                     help="no progress bar")
+    common(aud)
+    aud.set_defaults(func=cmd_audit)
 
     scr = sub.add_parser("screen", help="managed patients overdue or uncontrolled as of a date "
                          "(a JSON list or JSONL of {patient, history})")

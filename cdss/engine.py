@@ -233,8 +233,12 @@ class Engine:
         """Every compiled rule, in file order."""
         return self.ruleset.rules
 
-    def check(self, encounter: EncounterInput, *, lang: str | None = None) -> Report:
+    def check(self, encounter: EncounterInput, *, lang: str | None = None,
+              explain_missing: bool = True) -> Report:
         """Check one encounter; never mutates it, same input gives the same report.
+
+        ``explain_missing=False`` leaves ``not_evaluated`` empty (batch audits, which do
+        not report it, save the time of working it out).
 
         :raises cdss.InputError: if the encounter cannot be read (names every bad field).
         :raises cdss.RuleEvaluationError: if the rules engine fails (never silently).
@@ -252,7 +256,8 @@ class Engine:
             encounter_id=enc.id,
             engine=dict(self._info),
             suggestions=deduplicate(suggestions),
-            not_evaluated=self._explainer.not_evaluated(self.ruleset.rules, facts, suggestions),
+            not_evaluated=(self._explainer.not_evaluated(self.ruleset.rules, facts, suggestions)
+                           if explain_missing else []),
             notes=list(facts.notes),
             derived={k: v.to_dict() for k, v in sorted(facts.derived.items())},
             lang=lang or self.lang,
@@ -278,13 +283,16 @@ class Engine:
         list file or a JSONL file)."""
         return screen(self, patients, as_of, lang)
 
-    def audit(self, source: Any, *, lang: str | None = None) -> AuditResult:
+    def audit(self, source: Any, *, lang: str | None = None, progress: bool | None = None,
+              keep_rows: bool = True) -> AuditResult:
         """Check many encounters: an iterable, a JSONL path (streamed) or a DataFrame.
 
         Every input shows up in the result: with its suggestions (possibly none) or in
-        ``errors`` with the reason; the run goes on past bad inputs.
+        ``errors`` with the reason; the run goes on past bad inputs. ``progress``: a
+        tqdm bar (None: only in a terminal or notebook); ``keep_rows=False``: counts
+        and errors only, for long streams (see :mod:`cdss.audit`).
         """
-        return audit(self, source, lang=lang)
+        return audit(self, source, lang=lang, progress=progress, keep_rows=keep_rows)
 
     def __repr__(self) -> str:
         return (f"<Engine rules={len(self.ruleset.rules)} lang={self.lang!r} "

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+import cdss
+from cdss.cli import main
+
 from conftest import SAMPLES, sample
 
 
@@ -26,3 +31,129 @@ def test_audit_streams_a_jsonl_file(engine, tmp_path) -> None:
     assert result.checked == len(lines) and result.errors[0]["input"] == f"line {len(lines) + 1}"
     per_encounter = sum(len(engine.check(json.loads(x)).suggestions) for x in lines)
     assert len(result.rows) == per_encounter
+
+
+# ---------------------------------------------------------------------------------
+# Reviewers' audit: tables, summaries, files, plots, HTML, CLI
+# ---------------------------------------------------------------------------------
+
+def _samples() -> list[dict]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(SAMPLES.glob("*.json"))]
+
+
+def _batch() -> list:
+    """The samples twice, at two sites, plus two unreadable inputs."""
+    out: list = []
+    for n, enc in enumerate(_samples() * 2):
+        out.append({**enc, "id": f"{enc['id']}-{n}", "site": "van-1" if n % 2 else "van-2"})
+    return [*out, "not json", {"id": "no-time", "patient": {"id": "p"}}]
+
+
+@pytest.fixture(scope="module")
+def batch_result() -> cdss.AuditResult:
+    return cdss.Engine(lang="en", backend="python").audit(_batch(), progress=False)
+
+
+def test_counts_add_up_and_rows_carry_physician_and_site(batch_result) -> None:
+    r = batch_result
+    assert r.inputs == len(_batch()) and len(r.errors) == 2
+    assert r.suggestion_count == len(r.rows) == len(r.to_pandas())
+    assert set(r.to_pandas()["site"]) == {"van-1", "van-2"}
+    assert list(r.to_pandas().columns) == list(cdss.audit.ROW_COLUMNS)
+    assert len(r.encounters_frame()) == r.checked
+    ids = r.errors_frame()["encounter_id"]
+    assert ids.isna().tolist() == [True, False] and ids.iloc[1] == "no-time"
+
+
+def test_summary_agrees_with_the_rows(batch_result) -> None:
+    df = batch_result.to_pandas()
+    summary = batch_result.summary()
+    assert set(summary) == {"rule", "kind", "category", "severity", "physician", "site"}
+    for dim, column in [("rule", "rule_id"), ("kind", "kind"), ("severity", "severity"),
+                        ("site", "site"), ("physician", "physician")]:
+        expected = df.groupby(column).size().sort_index()
+        got = summary[dim]["suggestions"]
+        got = got[got > 0].sort_index()
+        assert dict(got) == dict(expected), dim
+        with_one = df.groupby(column)["encounter_id"].nunique()
+        assert dict(summary[dim]["encounters"][with_one.index]) == dict(with_one), dim
+    rule = summary["rule"]
+    assert (rule["rate"] == rule["encounters"] / batch_result.checked).all()
+
+
+def test_compliance_overall_by_physician_and_by_site(batch_result) -> None:
+    records = batch_result.encounters_frame()
+    assert batch_result.compliance_rate() == records["compliant"].mean()
+    by_site = batch_result.compliance_by_site()
+    for site, group in records.groupby("site"):
+        assert by_site[site]["records"] == len(group)
+        assert by_site[site]["rate"] == group["compliant"].mean()
+    assert sum(v["records"] for v in batch_result.compliance_by_physician().values()) == \
+        batch_result.checked
+
+
+def test_counts_only_gives_the_same_summary_without_rows() -> None:
+    engine = cdss.Engine(lang="en", backend="python")
+    full = engine.audit(_batch(), progress=False)
+    lean = engine.audit(_batch(), progress=False, keep_rows=False)
+    assert lean.rows == [] and lean.records == [] and lean.errors == full.errors
+    assert lean.tally == full.tally and lean.compliance_rate() == full.compliance_rate()
+    with pytest.raises(ValueError, match="keep_rows=False"):
+        lean.to_pandas()
+
+
+def test_parts_combine_to_the_whole(batch_result) -> None:
+    engine = cdss.Engine(lang="en", backend="python")
+    items = list(cdss.audit.items(_batch()))
+    half = len(items) // 2
+    parts = [cdss.audit.audit_items(engine, items[:half]),
+             cdss.audit.audit_items(engine, items[half:])]
+    whole = cdss.AuditResult.combine(parts)
+    assert whole.rows == batch_result.rows and whole.errors == batch_result.errors
+    assert whole.tally == batch_result.tally and whole.checked == batch_result.checked
+
+
+def test_a_dataframe_with_one_encounter_per_row(engine) -> None:
+    pd = pytest.importorskip("pandas")
+    encounters = _samples()
+    frame = pd.DataFrame(encounters)  # absent columns come back as NaN: dropped
+    from_frame = engine.audit(frame, progress=False)
+    assert from_frame.rows == engine.audit(encounters, progress=False).rows
+    assert from_frame.checked == len(encounters) and not from_frame.errors
+
+
+def test_progress_bar_on_and_off(engine, capsys) -> None:
+    engine.audit(_samples()[:2], progress=True)
+    assert "cdss audit" in capsys.readouterr().err
+    engine.audit(_samples()[:2], progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_tables_plots_and_html(batch_result, tmp_path) -> None:
+    pd = pytest.importorskip("pandas")
+    csv_files = batch_result.to_csv(tmp_path / "csv")
+    parquet_files = batch_result.to_parquet(tmp_path / "pq")
+    assert {p.stem for p in csv_files} == {p.stem for p in parquet_files}
+    rows = pd.read_parquet(tmp_path / "pq" / "suggestions.parquet")
+    assert len(rows) == len(batch_result.rows)
+    assert list(rows["drugs"].map(list)) == [r["drugs"] for r in batch_result.rows]
+    assert len(pd.read_csv(tmp_path / "csv" / "errors.csv")) == 2
+    fig = batch_result.plot()
+    assert len(fig.axes) == 3 and "Top" in fig.axes[0].get_title()
+    page = batch_result._repr_html_()
+    assert "Record compliance" in page and f"{batch_result.compliance_rate():.1%}" in page
+    report = batch_result.write_report(tmp_path / "report")
+    assert "data:image/png;base64," in report.read_text(encoding="utf-8")
+
+
+def test_cli_audit_writes_tables_and_report(tmp_path, capsys) -> None:
+    path = tmp_path / "batch.jsonl"
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x, ensure_ascii=False)
+                              for x in _batch()), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["audit", str(path), "--out", str(out), "--lang", "en", "--no-progress"]) == 0
+    assert (out / "report.html").exists() and (out / "suggestions.csv").exists()
+    assert "errors=2" in capsys.readouterr().err
+    assert main(["audit", str(tmp_path / "missing.jsonl"), "--out", str(out)]) == 2
+    assert main(["audit", str(out / "report.html"), "--out", str(out)]) == 2
+    assert "expected a .jsonl file" in capsys.readouterr().err

@@ -39,6 +39,9 @@ class Encounter(Model):
     id: str = Field(min_length=1)
     time: datetime
     visit_type: Literal["first", "return"] | None = None
+    #: where the visit took place (a van, township health centre or village clinic);
+    #: reviewers' audits group by it
+    site: str | None = None
     patient: Patient
     vitals: VitalSigns | None = None
     labs: list[LabResult] = Field(default_factory=list)

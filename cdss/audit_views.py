@@ -1,0 +1,279 @@
+"""Views of an audit: progress bar, summary tables, files, plots and HTML.
+
+Summaries are plain rows computed from the tallies, so ``cdss audit`` writes its CSV
+tables and HTML report with the core install; pandas (DataFrames, Parquet) and
+matplotlib (plots) come with ``pip install 'cdss[jupyter]'`` and are imported only
+when used.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import sys
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cdss.audit import AuditResult
+
+TOP_RULES = 15
+SEVERITIES = ("critical", "warning", "info")
+#: list-valued columns, joined with this in CSV files
+LIST_SEPARATOR = ";"
+_JUPYTER = "pip install 'cdss[jupyter]'"
+
+
+# ---- progress ------------------------------------------------------------------
+
+def progress_bar(inputs: Iterable[Any], progress: bool | None, total: int | None
+                 ) -> Iterable[Any]:
+    """``inputs`` wrapped in a tqdm bar (the widget in a notebook) unless switched off;
+    None shows it only in a terminal or a notebook."""
+    if progress is None:
+        progress = sys.stderr.isatty() or _in_notebook()
+    if not progress:
+        return inputs
+    from tqdm.auto import tqdm
+
+    return tqdm(inputs, total=total, unit="enc", desc="cdss audit")
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None)
+    return get is not None and type(get()).__name__ == "ZMQInteractiveShell"
+
+
+# ---- summary rows (no pandas needed) ---------------------------------------------
+
+def summary_rows(result: AuditResult) -> dict[str, list[dict[str, Any]]]:
+    """Per dimension, one row per value: suggestions, encounters with one, and their
+    rate among checked encounters; physician and site rows add compliance."""
+    from cdss.audit import DIMENSIONS
+
+    checked = result.checked or 1
+    out: dict[str, list[dict[str, Any]]] = {}
+    for dim in DIMENSIONS:
+        values = {v for d, v in result.tally.suggestions if d == dim}
+        values |= {v for d, v in result.tally.checked_by if d == dim}
+        rows = []
+        for value in values:
+            with_one = result.tally.encounters_with[(dim, value)]
+            row: dict[str, Any] = {dim: value,
+                                   "suggestions": result.tally.suggestions[(dim, value)],
+                                   "encounters": with_one, "rate": with_one / checked}
+            if dim in ("physician", "site"):
+                records = result.tally.checked_by[(dim, value)]
+                compliant = result.tally.compliant_by[(dim, value)]
+                row.update(records=records, compliant=compliant,
+                           compliance=compliant / records if records else None,
+                           rate=with_one / records if records else None)
+            rows.append(row)
+        out[dim] = sorted(rows, key=lambda r: (-r["suggestions"], str(r[dim])))
+    return out
+
+
+def summary(result: AuditResult) -> dict[str, Any]:
+    """``summary_rows`` as DataFrames indexed by the dimension's value."""
+    pd = _pandas()
+    from cdss.audit import DIMENSIONS
+
+    out = {}
+    for dim, rows in summary_rows(result).items():
+        columns = [dim, "suggestions", "encounters", "rate"]
+        if dim in ("physician", "site"):
+            columns += ["records", "compliant", "compliance"]
+        out[dim] = pd.DataFrame(rows, columns=columns).set_index(dim)
+    assert set(out) == set(DIMENSIONS)
+    return out
+
+
+# ---- tables and files ----------------------------------------------------------
+
+def frame(rows: list[dict[str, Any]], columns: tuple[str, ...], kept: bool) -> Any:
+    """Rows as a DataFrame with fixed columns."""
+    if not kept:
+        raise ValueError("this audit kept counts only (keep_rows=False): no rows to show")
+    return _pandas().DataFrame(rows, columns=list(columns))
+
+
+def _tables(result: AuditResult) -> Iterator[tuple[str, tuple[str, ...], list[dict]]]:
+    from cdss.audit import RECORD_COLUMNS, ROW_COLUMNS
+
+    if result.keep_rows:
+        yield "suggestions", ROW_COLUMNS, result.rows
+        yield "encounters", RECORD_COLUMNS, result.records
+    yield "errors", ("input", "encounter_id", "error"), result.errors
+    for dim, rows in summary_rows(result).items():
+        yield f"summary_by_{dim}", tuple(rows[0]) if rows else (dim,), rows
+
+
+def write_tables(result: AuditResult, folder: Path, fmt: str) -> list[Path]:
+    """Every table of the audit as ``<name>.csv`` or ``<name>.parquet`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, columns, rows in _tables(result):
+        path = folder / f"{name}.{fmt}"
+        if fmt == "csv":
+            _write_csv(path, columns, rows)
+        elif fmt == "parquet":
+            table = _pandas().DataFrame(rows, columns=list(columns))
+            if "encounter_id" in table:  # ids of unreadable inputs may be of any JSON type
+                table["encounter_id"] = table["encounter_id"].map(
+                    lambda v: None if v is None else str(v))
+            table.to_parquet(path, index=False)
+        else:
+            raise ValueError(f"unknown table format {fmt!r} (csv or parquet)")
+        written.append(path)
+    return written
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: LIST_SEPARATOR.join(map(str, v)) if isinstance(v, list) else v
+                             for k, v in row.items()})
+
+
+# ---- plots ---------------------------------------------------------------------
+
+def plot(result: AuditResult, top: int = TOP_RULES) -> Any:
+    """Top rules, severity mix and compliance by physician, side by side."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(f"plot needs matplotlib: {_JUPYTER}") from exc
+    rows = summary_rows(result)
+    fig = Figure(figsize=(15, 5), layout="constrained")
+    rules_ax, severity_ax, physician_ax = fig.subplots(1, 3)
+    ranked = rows["rule"][:top][::-1]
+    rules_ax.barh([r["rule"] for r in ranked], [r["suggestions"] for r in ranked])
+    rules_ax.set_title(f"Top {len(ranked)} rules (suggestions)")
+    rules_ax.tick_params(axis="y", labelsize="small")
+    by_severity = {r["severity"]: r["suggestions"] for r in rows["severity"]}
+    severity_ax.bar(SEVERITIES, [by_severity.get(s, 0) for s in SEVERITIES],
+                    color=["tab:red", "tab:orange", "tab:blue"])
+    severity_ax.set_title("Severity mix (suggestions)")
+    physicians = sorted(rows["physician"], key=lambda r: r["compliance"] or 0)
+    physician_ax.barh([r["physician"] or "(not recorded)" for r in physicians],
+                      [r["compliance"] or 0 for r in physicians])
+    physician_ax.set_xlim(0, 1)
+    cjk = _cjk_font()
+    for label in (*physician_ax.get_yticklabels(), *rules_ax.get_yticklabels()):
+        label.set_fontfamily([*cjk, "sans-serif"])
+    physician_ax.set_title(f"Compliance by physician (all: "
+                           f"{_percent(result.compliance_rate())})")
+    return fig
+
+
+#: fonts with Chinese glyphs, tried in order (physician names are often Chinese)
+CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "SimHei",
+             "Microsoft YaHei", "PingFang SC")
+
+
+def _cjk_font() -> list[str]:
+    """The first installed font of CJK_FONTS (none: Chinese names show as boxes)."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return [name for name in CJK_FONTS if name in installed][:1]
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # without a CJK font, Chinese names show as boxes
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.savefig(buffer, format="png", dpi=90)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# ---- HTML ----------------------------------------------------------------------
+
+def _percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.1%}"
+
+
+def _html_table(rows: list[dict[str, Any]], columns: list[str], limit: int | None = None) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.1%}"
+        return html.escape("(not recorded)" if v == "" else str(v))
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>"
+                   for r in rows[:limit])
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _headline(result: AuditResult) -> str:
+    return (f"<p><b>{result.inputs}</b> inputs: <b>{result.checked}</b> checked, "
+            f"<b>{len(result.errors)}</b> could not be read (see errors). "
+            f"<b>{result.suggestion_count}</b> suggestions. Record compliance "
+            f"(no quality finding above info): <b>{_percent(result.compliance_rate())}</b>.</p>")
+
+
+def html_summary(result: AuditResult, limit: int = TOP_RULES) -> str:
+    """The notebook view: headline, top rules, severity mix, physicians, errors."""
+    rows = summary_rows(result)
+    parts = ["<div class='cdss-audit'><h4>cdss audit</h4>", _headline(result),
+             "<h5>Top rules</h5>",
+             _html_table(rows["rule"], ["rule", "suggestions", "encounters", "rate"], limit),
+             "<h5>Severity</h5>",
+             _html_table(rows["severity"], ["severity", "suggestions", "encounters", "rate"]),
+             "<h5>By physician</h5>",
+             _html_table(rows["physician"], ["physician", "records", "compliance",
+                                             "suggestions"], limit)]
+    if result.errors:
+        parts += [f"<h5>Errors (first {min(limit, len(result.errors))})</h5>",
+                  _html_table(result.errors, ["input", "encounter_id", "error"], limit)]
+    return "".join(parts) + "</div>"
+
+
+def write_report(result: AuditResult, folder: Path, title: str) -> Path:
+    """CSV tables (Parquet too with pandas), plots and ``report.html`` in ``folder``."""
+    written = write_tables(result, folder, "csv")
+    notes = []
+    try:
+        written += write_tables(result, folder, "parquet")
+    except ImportError:
+        notes.append(f"Parquet files need pandas and pyarrow: {_JUPYTER}.")
+    try:
+        figure = f"<img alt='audit plots' src='data:image/png;base64,{_png(plot(result))}'>"
+    except ImportError:
+        figure = f"<p>Plots need matplotlib: {_JUPYTER}.</p>"
+    rows = summary_rows(result)
+    sections = [f"<h2>By {dim}</h2>" + _html_table(rows[dim], list(rows[dim][0]))
+                for dim in ("rule", "kind", "category", "severity", "physician", "site")
+                if rows[dim]]
+    links = "".join(f"<li><a href='{p.name}'>{p.name}</a></li>" for p in written)
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1>{_headline(result)}{figure}"
+            + "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+            + "".join(sections)
+            + (("<h2>Errors</h2>" + _html_table(result.errors, ["input", "encounter_id",
+                                                               "error"]))
+               if result.errors else "")
+            + f"<h2>Files</h2><ul>{links}</ul></body></html>")
+    path = folder / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+_CSS = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}img{max-width:100%}")
+
+
+def _pandas() -> Any:
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(f"audit tables need pandas: {_JUPYTER}") from exc
+    return pd
