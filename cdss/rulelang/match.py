@@ -31,6 +31,7 @@ Test = Callable[[Fact, Env], bool]
 #: what one pattern needs: its fact type and the (field, literal) pairs it demands
 Need = tuple[str, frozenset[tuple[str, Any]]]
 _MISSING = object()
+_NO_ENV: Env = {}
 _NUMBER = (int, float)  # exact types: a bool is not a number to durable-rules
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge,
@@ -49,6 +50,12 @@ class _Candidate:
     action: str
     patterns: tuple[_Pattern, ...]
     needs: tuple[Need, ...]
+
+    @property
+    def keys(self) -> frozenset[Any]:
+        """What must be present: each pattern's type and its (type, field, literal)s."""
+        return frozenset({t for t, _ in self.needs}
+                         | {(t, *pair) for t, pairs in self.needs for pair in pairs})
 
 
 class PythonMatcher:
@@ -73,6 +80,7 @@ class PythonMatcher:
                     name for name, _ in pairs}
             keyed = [(t, *pair) for t, pairs in rule.needs for pair in sorted(pairs, key=str)]
             self._index.setdefault(keyed[0] if keyed else rule.needs[0][0], []).append(n)
+        self._keys = tuple(rule.keys for rule in self._rules)
 
     def run(self, facts: list[Fact]) -> list[Match]:
         """Matches as ``(action, {pattern: fact id})``, ordered by rule then fact ids."""
@@ -85,12 +93,18 @@ class PythonMatcher:
                 if name in fact and _hashable(fact[name]):
                     present.add((fact_type, name, fact[name]))
         out: list[Match] = []
-        filed = self._index
-        candidates = sorted({n for key in (*by_type, *present) for n in filed.get(key, ())})
-        for rule in (self._rules[n] for n in candidates):
-            if not all(fact_type in by_type and all((fact_type, n, v) in present
-                                                    for n, v in pairs)
-                       for fact_type, pairs in rule.needs):
+        filed, keys = self._index, self._keys
+        available = present.union(by_type)
+        candidates = sorted({n for key in available for n in filed.get(key, ())})
+        for n in candidates:
+            if not keys[n] <= available:
+                continue
+            rule = self._rules[n]
+            if len(rule.patterns) == 1:  # most rules: no join, no search
+                p = rule.patterns[0]
+                ids = sorted(fact["id"] for fact in by_type[p.fact_type]
+                             if p.test is None or p.test(fact, _NO_ENV))
+                out.extend((rule.action, {p.name: fact_id}) for fact_id in ids)
                 continue
             found = [(rule.action, bound) for bound in _assignments(rule.patterns, by_type, {})]
             out.extend(sorted(found, key=lambda m: sorted(m[1].items())))
