@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 #: columns of ``to_pandas()``: one row per suggestion
 ROW_COLUMNS = ("encounter_id", "physician", "site", "rule_id", "category", "kind", "severity",
                "codes", "drugs", "title")
-#: columns of ``encounters_frame()``: one row per checked encounter
+#: columns of ``encounters_frame()``: one row per checked encounter (``compliant`` is
+#: None when the encounter came without a medical record)
 RECORD_COLUMNS = ("encounter_id", "physician", "site", "suggestions", "compliant",
                   "quality_findings")
 #: what ``summary()`` and the counters group by
@@ -44,12 +45,15 @@ class Tally:
     suggestions: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: encounters with at least one suggestion per (dimension, value)
     encounters_with: Counter[tuple[str, str]] = field(default_factory=Counter)
-    #: checked encounters and compliant ones, per physician and per site
+    #: checked encounters, per physician and per site
     checked_by: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: encounters with a medical record (judged for compliance), and compliant ones
+    records_by: Counter[tuple[str, str]] = field(default_factory=Counter)
     compliant_by: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def add(self, other: Tally) -> None:
-        for name in ("suggestions", "encounters_with", "checked_by", "compliant_by"):
+        for name in ("suggestions", "encounters_with", "checked_by", "records_by",
+                     "compliant_by"):
             getattr(self, name).update(getattr(other, name))
 
 
@@ -62,6 +66,8 @@ class AuditResult:
     checked: int = 0
     #: one per checked encounter (see RECORD_COLUMNS); empty when rows are not kept
     records: list[dict[str, Any]] = field(default_factory=list)
+    #: checked encounters that carry a medical record (compliance is judged on these)
+    with_record: int = 0
     compliant: int = 0
     tally: Tally = field(default_factory=Tally)
     keep_rows: bool = True
@@ -80,6 +86,7 @@ class AuditResult:
             out.errors.extend(part.errors)
             out.records.extend(part.records)
             out.checked += part.checked
+            out.with_record += part.with_record
             out.compliant += part.compliant
             out.tally.add(part.tally)
         return out
@@ -87,9 +94,10 @@ class AuditResult:
     # ---- compliance ---------------------------------------------------------
     def compliance_rate(self) -> float | None:
         """Share of checked records with no ``quality`` finding above info (the
-        "records written correctly" figure that such systems raised from 52% to 84%);
-        None when nothing was checked."""
-        return self.compliant / self.checked if self.checked else None
+        "records written correctly" figure that such systems raised from 52% to 84%).
+        Encounters sent without a medical record are not records and do not count;
+        None when no record was checked."""
+        return self.compliant / self.with_record if self.with_record else None
 
     def compliance_by_physician(self) -> dict[str, dict[str, Any]]:
         """Compliance per physician: records, compliant, rate (not recorded: "")."""
@@ -101,7 +109,7 @@ class AuditResult:
 
     def _compliance_by(self, dimension: str) -> dict[str, dict[str, Any]]:
         out = {}
-        for (dim, value), records in sorted(self.tally.checked_by.items()):
+        for (dim, value), records in sorted(self.tally.records_by.items()):
             if dim == dimension:
                 compliant = self.tally.compliant_by[(dim, value)]
                 out[value] = {"records": records, "compliant": compliant,
@@ -245,13 +253,18 @@ def _add(result: AuditResult, encounter: Encounter, report: Any) -> None:
     site = encounter.site or UNKNOWN
     quality = [s.rule_id for s in report.suggestions
                if s.category == "quality" and s.severity != "info"]
-    compliant = not quality
+    #: None: no medical record was sent, so there is nothing to judge
+    compliant = None if encounter.record is None else not quality
     tally = result.tally
     result.checked += 1
-    result.compliant += compliant
     for key in (("physician", physician), ("site", site)):
         tally.checked_by[key] += 1
-        tally.compliant_by[key] += compliant
+        if compliant is not None:
+            tally.records_by[key] += 1
+            tally.compliant_by[key] += compliant
+    if compliant is not None:
+        result.with_record += 1
+        result.compliant += compliant
     seen: set[tuple[str, str]] = set()
     for s in report.suggestions:
         for key in (("rule", s.rule_id), ("kind", s.kind), ("category", s.category),

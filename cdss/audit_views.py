@@ -68,11 +68,12 @@ def summary_rows(result: AuditResult) -> dict[str, list[dict[str, Any]]]:
                                    "suggestions": result.tally.suggestions[(dim, value)],
                                    "encounters": with_one, "rate": with_one / checked}
             if dim in ("physician", "site"):
-                records = result.tally.checked_by[(dim, value)]
+                checked = result.tally.checked_by[(dim, value)]
+                records = result.tally.records_by[(dim, value)]
                 compliant = result.tally.compliant_by[(dim, value)]
-                row.update(records=records, compliant=compliant,
+                row.update(checked=checked, records=records, compliant=compliant,
                            compliance=compliant / records if records else None,
-                           rate=with_one / records if records else None)
+                           rate=with_one / checked if checked else None)
             rows.append(row)
         out[dim] = sorted(rows, key=lambda r: (-r["suggestions"], str(r[dim])))
     return out
@@ -87,7 +88,7 @@ def summary(result: AuditResult) -> dict[str, Any]:
     for dim, rows in summary_rows(result).items():
         columns = [dim, "suggestions", "encounters", "rate"]
         if dim in ("physician", "site"):
-            columns += ["records", "compliant", "compliance"]
+            columns += ["checked", "records", "compliant", "compliance"]
         out[dim] = pd.DataFrame(rows, columns=columns).set_index(dim)
     assert set(out) == set(DIMENSIONS)
     return out
@@ -161,7 +162,8 @@ def plot(result: AuditResult, top: int = TOP_RULES) -> Any:
     severity_ax.bar(SEVERITIES, [by_severity.get(s, 0) for s in SEVERITIES],
                     color=["tab:red", "tab:orange", "tab:blue"])
     severity_ax.set_title("Severity mix (suggestions)")
-    physicians = sorted(rows["physician"], key=lambda r: r["compliance"] or 0)
+    physicians = sorted((r for r in rows["physician"] if r["records"]),
+                        key=lambda r: r["compliance"])
     physician_ax.barh([r["physician"] or "(not recorded)" for r in physicians],
                       [r["compliance"] or 0 for r in physicians])
     physician_ax.set_xlim(0, 1)
@@ -216,7 +218,8 @@ def _headline(result: AuditResult) -> str:
     return (f"<p><b>{result.inputs}</b> inputs: <b>{result.checked}</b> checked, "
             f"<b>{len(result.errors)}</b> could not be read (see errors). "
             f"<b>{result.suggestion_count}</b> suggestions. Record compliance "
-            f"(no quality finding above info): <b>{_percent(result.compliance_rate())}</b>.</p>")
+            f"({result.with_record} with a medical record; no quality finding above info): "
+            f"<b>{_percent(result.compliance_rate())}</b>.</p>")
 
 
 def html_summary(result: AuditResult, limit: int = TOP_RULES) -> str:
