@@ -1,0 +1,149 @@
+"""Throughput of the batch audit (encounters per second) and its memory on a long stream.
+
+Run: ``python benchmarks/bench_audit.py [--n 4000] [--stream 200000]``. Everything is
+measured in the same run, so the ratios hold on any machine:
+
+* baseline: reading the JSONL and parsing each line into ``cdss.Encounter`` (no rules);
+* single process, python backend and durable backend (one core each);
+* Dask, a local cluster of 2 worker processes (1 thread each), python backend, warm
+  (engines already built on the workers: the first run is reported separately);
+* memory: RSS of this process while auditing a ``--stream``-line JSONL file with
+  ``keep_rows=False``, sampled along the way (flat = no growth with the input).
+
+Inputs are the bundled samples (``--source samples``: each sample repeated with a new id)
+or the synthetic generator (``--source synthetic``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cdss
+from cdss import synthetic
+from cdss.audit import audit_items, items
+
+SAMPLES = Path(cdss.__file__).parent / "samples"
+
+
+def write_samples(path: Path, n: int) -> Path:
+    """``n`` lines cycling through the bundled samples, each with its own id."""
+    samples = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(SAMPLES.glob("*.json"))]
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            enc = samples[i % len(samples)]
+            fh.write(json.dumps({**enc, "id": f"{enc['id']}-{i}"}, ensure_ascii=False) + "\n")
+    return path
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds else float("inf")
+
+
+def timed(fn: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def baseline(path: Path) -> float:
+    """Encounters/s for reading and parsing only."""
+    def parse_all() -> int:
+        n = 0
+        for _, line in items(path):
+            cdss.Encounter.parse(line)
+            n += 1
+        return n
+    n, seconds = timed(parse_all)
+    return rate(n, seconds)
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+
+
+def sampled(inputs: Iterator[tuple[str, Any]], every: int, marks: list[tuple[int, float]]
+            ) -> Iterator[tuple[str, Any]]:
+    for n, item in enumerate(inputs, 1):
+        if n % every == 0:
+            marks.append((n, rss_mib()))
+        yield item
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=4000, help="encounters for throughput")
+    parser.add_argument("--stream", type=int, default=200_000, help="lines for the memory run")
+    parser.add_argument("--source", choices=("samples", "synthetic"), default="samples")
+    parser.add_argument("--no-dask", action="store_true")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="cdss-bench-"))
+    path = tmp / "batch.jsonl"
+    if args.source == "samples":
+        write_samples(path, args.n)
+    else:
+        synthetic.write_jsonl(path, args.n, seed=1)
+    results: dict[str, Any] = {"n": args.n, "source": args.source, "cpus": os.cpu_count()}
+
+    results["baseline_parse_per_s"] = baseline(path)
+    engines = {name: cdss.Engine(lang="en", backend=name) for name in ("python", "durable")}
+    single = {}
+    for name, engine in engines.items():
+        engine.audit(path, progress=False)  # warm-up
+        result, seconds = timed(lambda engine=engine: engine.audit(path, progress=False))
+        single[name] = result
+        results[f"single_{name}_per_s"] = rate(result.inputs, seconds)
+    assert single["python"].rows == single["durable"].rows, "backends disagree"
+
+    if not args.no_dask:
+        from distributed import Client, LocalCluster
+
+        from cdss.distributed import audit_dask
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, \
+                Client(cluster) as client:
+            options = engines["python"].options
+            block = max(1, path.stat().st_size // 16)
+            cold, cold_s = timed(lambda: audit_dask(path, client=client, engine_options=options,
+                                                    block_bytes=block))
+            warm, warm_s = timed(lambda: audit_dask(path, client=client, engine_options=options,
+                                                    block_bytes=block))
+            assert warm.rows == single["python"].rows, "dask rows differ from single process"
+            results["dask2_first_run_per_s"] = rate(cold.inputs, cold_s)
+            results["dask2_per_s"] = rate(warm.inputs, warm_s)
+            results["dask2_per_s_per_worker"] = results["dask2_per_s"] / 2
+
+    stream = tmp / "stream.jsonl"
+    if args.source == "samples":
+        write_samples(stream, args.stream)
+    else:
+        synthetic.write_jsonl(stream, args.stream, seed=2)
+    marks: list[tuple[int, float]] = []
+    every = max(1, args.stream // 10)
+    start_rss = rss_mib()
+    result, seconds = timed(lambda: audit_items(
+        engines["python"], sampled(items(stream), every, marks), keep_rows=False))
+    results["stream"] = {"lines": result.inputs, "per_s": rate(result.inputs, seconds),
+                         "rss_mib_before": round(start_rss, 1),
+                         "rss_mib_samples": [(n, round(m, 1)) for n, m in marks]}
+    first, last = marks[0][1], marks[-1][1]
+    results["stream"]["rss_growth_first_to_last_mib"] = round(last - first, 1)
+
+    for key, value in results.items():
+        print(f"{key}: {round(value, 1) if isinstance(value, float) else value}")
+    for key in ("single_python_per_s", "single_durable_per_s", "dask2_per_s"):
+        if key in results:
+            print(f"ratio {key} / baseline_parse: "
+                  f"{results[key] / results['baseline_parse_per_s']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
