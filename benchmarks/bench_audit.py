@@ -4,7 +4,8 @@ Run: ``python benchmarks/bench_audit.py [--n 4000] [--stream 200000]``. Everythi
 measured in the same run, so the ratios hold on any machine:
 
 * baseline: reading the JSONL and parsing each line into ``cdss.Encounter`` (no rules);
-* single process, python backend and durable backend (one core each);
+* single process, python backend and durable backend (one core each), median of
+  ``--repeat`` runs with the range;
 * Dask, a local cluster of 2 worker processes (1 thread each), python backend, warm
   (engines already built on the workers: the first run is reported separately);
 * memory: RSS of this process while auditing a ``--stream``-line JSONL file with
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -83,6 +85,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4000, help="encounters for throughput")
     parser.add_argument("--stream", type=int, default=200_000, help="lines for the memory run")
     parser.add_argument("--source", choices=("samples", "synthetic"), default="samples")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement")
     parser.add_argument("--no-dask", action="store_true")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cdss-bench-"))
@@ -98,9 +101,13 @@ def main() -> None:
     single = {}
     for name, engine in engines.items():
         engine.audit(path, progress=False)  # warm-up
-        result, seconds = timed(lambda engine=engine: engine.audit(path, progress=False))
+        rates = []
+        for _ in range(args.repeat):  # a shared machine is noisy: median and range
+            result, seconds = timed(lambda engine=engine: engine.audit(path, progress=False))
+            rates.append(rate(result.inputs, seconds))
         single[name] = result
-        results[f"single_{name}_per_s"] = rate(result.inputs, seconds)
+        results[f"single_{name}_per_s"] = statistics.median(rates)
+        results[f"single_{name}_range"] = f"{min(rates):.0f}-{max(rates):.0f}"
     assert single["python"].rows == single["durable"].rows, "backends disagree"
 
     if not args.no_dask:
@@ -112,13 +119,17 @@ def main() -> None:
                 Client(cluster) as client:
             options = engines["python"].options
             block = max(1, path.stat().st_size // 16)
-            cold, cold_s = timed(lambda: audit_dask(path, client=client, engine_options=options,
-                                                    block_bytes=block))
-            warm, warm_s = timed(lambda: audit_dask(path, client=client, engine_options=options,
-                                                    block_bytes=block))
+            def run() -> Any:
+                return audit_dask(path, client=client, engine_options=options, block_bytes=block)
+            cold, cold_s = timed(run)
+            rates = []
+            for _ in range(args.repeat):
+                warm, warm_s = timed(run)
+                rates.append(rate(warm.inputs, warm_s))
             assert warm.rows == single["python"].rows, "dask rows differ from single process"
             results["dask2_first_run_per_s"] = rate(cold.inputs, cold_s)
-            results["dask2_per_s"] = rate(warm.inputs, warm_s)
+            results["dask2_per_s"] = statistics.median(rates)
+            results["dask2_range"] = f"{min(rates):.0f}-{max(rates):.0f}"
             results["dask2_per_s_per_worker"] = results["dask2_per_s"] / 2
 
     stream = tmp / "stream.jsonl"
