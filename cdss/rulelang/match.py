@@ -106,9 +106,28 @@ class PythonMatcher:
                              if p.test is None or p.test(fact, _NO_ENV))
                 out.extend((rule.action, {p.name: fact_id}) for fact_id in ids)
                 continue
-            found = [(rule.action, bound) for bound in _assignments(rule.patterns, by_type, {})]
+            if len(rule.patterns) == 2:  # the usual join: two plain loops
+                found = [(rule.action, bound) for bound in _pairs(rule.patterns, by_type)]
+            else:
+                found = [(rule.action, bound)
+                         for bound in _assignments(rule.patterns, by_type, {})]
             out.extend(sorted(found, key=lambda m: sorted(m[1].items())))
         return out
+
+
+def _pairs(patterns: tuple[_Pattern, ...], by_type: dict[str, list[Fact]]
+           ) -> list[dict[str, str]]:
+    """``_assignments`` for two patterns, without recursion."""
+    first, second = patterns
+    out = []
+    for a in by_type.get(first.fact_type, ()):
+        if first.test is not None and not first.test(a, _NO_ENV):
+            continue
+        env = {first.name: a}
+        for b in by_type.get(second.fact_type, ()):
+            if b is not a and (second.test is None or second.test(b, env)):
+                out.append({first.name: a["id"], second.name: b["id"]})
+    return out
 
 
 def _assignments(patterns: tuple[_Pattern, ...], by_type: dict[str, list[Fact]], env: Env
