@@ -35,6 +35,7 @@ RECORD_COLUMNS = ("encounter_id", "physician", "site", "suggestions", "compliant
 #: what ``summary()`` and the counters group by
 DIMENSIONS = ("rule", "kind", "category", "severity", "physician", "site")
 UNKNOWN = ""  # physician or site not recorded
+LINE_LABEL = "line "  # inputs of a JSONL file are labelled "line N"
 
 
 @dataclass
@@ -176,9 +177,7 @@ def items(source: Any) -> Iterator[tuple[str, Any]]:
     """(input label, raw encounter) from a JSONL path, a DataFrame or an iterable."""
     if isinstance(source, str | Path) and Path(source).suffix in (".jsonl", ".ndjson"):
         with Path(source).open(encoding="utf-8") as fh:  # streamed, never loaded whole
-            for n, line in enumerate(fh, 1):
-                if line.strip():
-                    yield f"line {n}", line
+            yield from numbered_lines(fh)
         return
     if hasattr(source, "to_dict") and hasattr(source, "iterrows"):  # a pandas DataFrame
         for index, row in zip(source.index, source.to_dict("records"), strict=True):
@@ -190,8 +189,17 @@ def items(source: Any) -> Iterator[tuple[str, Any]]:
         yield f"item {n}", item
 
 
+def numbered_lines(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """``("line N", text)`` for each non-blank line, N counted from 1 over all lines."""
+    for n, line in enumerate(lines, 1):
+        if line.strip():
+            yield f"{LINE_LABEL}{n}", line
+
+
 def count_hint(source: Any) -> int | None:
     """The number of inputs when known without reading them (for the progress bar)."""
+    if isinstance(source, str | Path):  # a path: its length is not a count of lines
+        return None
     try:
         return len(source)
     except TypeError:

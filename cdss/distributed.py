@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdss.audit import AuditResult, audit_items
+from cdss.audit import LINE_LABEL, AuditResult, audit_items, numbered_lines
 
 if TYPE_CHECKING:
     from cdss.engine import Engine
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 MIB = 1 << (4 * 5)
 #: bytes per block (sixteen MiB): some fifteen thousand encounters, a minute or so of checking
 DEFAULT_BLOCK_BYTES = MIB << 4
-_LINE = "line "
 
 #: the engines of this process (a worker's), by their options; built on first use
 _engines: dict[tuple[tuple[str, Any], ...], Engine] = {}
@@ -89,8 +88,9 @@ def audit_block(path: str, start: int, end: int, options: Mapping[str, Any],
     """One task: audit the lines of a block, labelled ``line N`` from 1 within the block;
     returns the part and the number of lines (blank ones included)."""
     lines = block_lines(read_block(path, start, end))
-    items = ((f"{_LINE}{n}", line) for n, line in enumerate(lines, 1) if line.strip())
-    return audit_items(worker_engine(options), items, lang=lang, keep_rows=keep_rows), len(lines)
+    part = audit_items(worker_engine(options), numbered_lines(lines), lang=lang,
+                       keep_rows=keep_rows)
+    return part, len(lines)
 
 
 def jsonl_paths(paths: str | Path | Sequence[str | Path]) -> tuple[list[str], bool]:
@@ -110,7 +110,8 @@ def _renumbered(part: AuditResult, prefix: str, offset: int) -> AuditResult:
     """``part`` with its block-relative error labels made file-wide."""
     if not part.errors:
         return part
-    errors = [{**e, "input": f"{prefix}{_LINE}{int(e['input'].removeprefix(_LINE)) + offset}"}
+    errors = [{**e, "input": f"{prefix}{LINE_LABEL}"
+                             f"{int(e['input'].removeprefix(LINE_LABEL)) + offset}"}
               for e in part.errors]
     return dataclasses.replace(part, errors=errors)
 

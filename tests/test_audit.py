@@ -159,3 +159,9 @@ def test_cli_audit_writes_tables_and_report(tmp_path, capsys) -> None:
     assert main(["audit", str(tmp_path / "missing.jsonl"), "--out", str(out)]) == 2
     assert main(["audit", str(out / "report.html"), "--out", str(out)]) == 2
     assert "expected a .jsonl file" in capsys.readouterr().err
+
+
+def test_progress_total_is_a_count_of_inputs_never_the_length_of_a_path() -> None:
+    assert cdss.audit.count_hint("visits.jsonl") is None
+    assert cdss.audit.count_hint(["a", "b"]) == 2
+    assert cdss.audit.count_hint(iter(["a"])) is None

@@ -103,6 +103,9 @@ class KnowledgeBase:
                                                       compare=False)
     _near_cache: dict[tuple[str, int], tuple[tuple[str, float], ...]] = field(
         default_factory=dict, repr=False, compare=False)
+    #: drug id -> its indication rows (one entry per known drug at most)
+    _indication_cache: dict[str, tuple[Indication, ...]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     # ---- drugs -----------------------------------------------------------------
     def resolve_drug(self, name: str) -> Drug | None:
@@ -195,9 +198,13 @@ class KnowledgeBase:
         return tuple(out)
 
     def indication_rows(self, drug: Drug) -> tuple[Indication, ...]:
-        """The indication rows of ``drug`` and of its classes."""
-        keys = set(self.all_drug_keys(drug))
-        return tuple(row for row in self.indications if row.drug in keys)
+        """The indication rows of ``drug`` and of its classes (looked up once per drug)."""
+        rows = self._indication_cache.get(drug.id)
+        if rows is None:
+            keys = set(self.all_drug_keys(drug))
+            rows = tuple(row for row in self.indications if row.drug in keys)
+            self._indication_cache[drug.id] = rows
+        return rows
 
     # ---- allergies -------------------------------------------------------------
     def allergy_keys(self, substance: str) -> tuple[str, ...]:

@@ -13,13 +13,16 @@ the rules are templates keyed by a drug or interaction, so few survive).
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdss.rulelang import ir, regex
 from cdss.rulelang.emit import literal_equalities
 from cdss.rulelang.evaluate import compare
+
+if TYPE_CHECKING:
+    from cdss.rulelang.load import CompiledRule
 
 Fact = dict[str, Any]
 #: one match: (action name, {pattern name: fact id}), as the durable backend reports it
@@ -61,8 +64,7 @@ class _Candidate:
 class PythonMatcher:
     """Every match of a rule set over a list of facts, in a deterministic order."""
 
-    def __init__(self, rules: Any) -> None:
-        """:param rules: compiled rules (``CompiledRule``: ``action`` and ``patterns``)."""
+    def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self._rules = tuple(
             _Candidate(r.action,
                        tuple(_Pattern(p.name, p.fact_type, compile_condition(p.condition))
