@@ -9,6 +9,7 @@ because the data they read is missing.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from cdss.derive import FactSet, fact_types
@@ -23,6 +24,7 @@ Reads = tuple[tuple[str, frozenset[str]], ...]
 
 _DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d",
                 "min_daily": "/d", "geriatric_max_daily": "/d"}
+_TEXT_PARTS = ("title", "message", "recommendation")
 _OP_TEXT = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
 
 
@@ -36,6 +38,54 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+@dataclass(frozen=True)
+class _Template:
+    """A message with ``{pattern.field}`` placeholders, split once: literal text and
+    the (pattern, field) to put after each piece; an absent value shows as "?"."""
+
+    pieces: tuple[tuple[str, tuple[str, str] | None], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> _Template:
+        pieces: list[tuple[str, tuple[str, str] | None]] = []
+        at = 0
+        for m in _PLACEHOLDER.finditer(text):
+            pieces.append((text[at:m.start()], (m.group(1), m.group(2))))
+            at = m.end()
+        pieces.append((text[at:], None))
+        return cls(tuple(pieces))
+
+    def render(self, env: Env) -> str:
+        if len(self.pieces) == 1:
+            return self.pieces[0][0]
+        out = []
+        for literal, slot in self.pieces:
+            out.append(literal)
+            if slot is not None:
+                value = env[slot[0]].get(slot[1])
+                out.append("?" if value is None else _fmt(value))
+        return "".join(out)
+
+
+@dataclass(frozen=True)
+class _RuleStatics:
+    """The parts of a rule's suggestions that do not depend on the facts."""
+
+    rule: CompiledRule
+    templates: dict[str, dict[str, _Template]]  # lang -> part -> template
+    references: tuple[dict[str, Any], ...]
+    specificity: int
+
+    @classmethod
+    def of(cls, rule: CompiledRule) -> _RuleStatics:
+        spec = rule.spec
+        return cls(rule,
+                   {lang: {part: _Template.parse(getattr(spec, part).get(lang))
+                           for part in _TEXT_PARTS} for lang in ("zh", "en")},
+                   tuple(r.model_dump(exclude_none=True) for r in spec.references),
+                   _class_literals(rule))
+
+
 class Explainer:
     """Builds suggestions for one rule set and knowledge base."""
 
@@ -43,6 +93,7 @@ class Explainer:
         self.kb = kb
         self.types = fact_types()
         self._plans: dict[int, list[tuple[Reads, list[CompiledRule]]]] = {}
+        self._static: dict[str, _RuleStatics] = {}
 
     # ---- paths -----------------------------------------------------------------
     def field_path(self, fs: FactSet, fact: dict[str, Any], name: str) -> str:
@@ -151,20 +202,19 @@ class Explainer:
             add(fact, leaf.field, extra)
         return out
 
-    def _render(self, text: str, env: Env, lang: str) -> str:
-        def sub(m: re.Match[str]) -> str:
-            name, fld = m.groups()
-            value = env[name].get(fld)
-            return "?" if value is None else _fmt(value)
-
-        return _PLACEHOLDER.sub(sub, text)
+    def _statics(self, rule: CompiledRule) -> _RuleStatics:
+        """What a suggestion of ``rule`` shares with every other firing (built once)."""
+        statics = self._static.get(rule.action)
+        if statics is None or statics.rule is not rule:
+            statics = self._static[rule.action] = _RuleStatics.of(rule)
+        return statics
 
     def suggestion(self, rule: CompiledRule, env: Env, fs: FactSet) -> Suggestion:
         """The explained suggestion for one firing of ``rule`` on ``env``."""
         spec = rule.spec
-        texts = {lang: {part: self._render(getattr(spec, part).get(lang), env, lang)
-                        for part in ("title", "message", "recommendation")}
-                 for lang in ("zh", "en")}
+        statics = self._statics(rule)
+        texts = {lang: {part: template.render(env) for part, template in parts.items()}
+                 for lang, parts in statics.templates.items()}
         codes = list(spec.codes)
         drugs: list[str] = []
         for fact in env.values():
@@ -180,8 +230,8 @@ class Explainer:
             rule_id=spec.id, rule_version=spec.version, category=spec.category, kind=spec.kind,
             severity=spec.severity, texts=texts, evidence=tuple(self._evidence(rule, env, fs)),
             codes=tuple(codes), drugs=tuple(drugs),
-            references=tuple(r.model_dump(exclude_none=True) for r in spec.references),
-            subject=subject, group=spec.group, specificity=_class_literals(rule))
+            references=tuple(dict(r) for r in statics.references),
+            subject=subject, group=spec.group, specificity=statics.specificity)
 
     # ---- not evaluated ---------------------------------------------------------
     def not_evaluated(self, rules: tuple[CompiledRule, ...], fs: FactSet,

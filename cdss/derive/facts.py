@@ -42,9 +42,13 @@ class FactSet:
         self._counts[t] = n + 1
         fact: Fact = {"t": t, "id": f"{t}#{n}"}
         for key, value in values.items():
-            value = _engine_safe(value)
-            if value is not None:
-                fact[key] = value
+            if value is None:
+                continue
+            if type(value) is float or isinstance(value, list):  # what _engine_safe changes
+                value = _engine_safe(value)
+                if value is None:
+                    continue
+            fact[key] = value
         self.facts.append(fact)
         self.paths[fact["id"]] = path
         return fact

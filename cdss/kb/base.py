@@ -8,6 +8,7 @@ table fails at start-up with the file and entry named, never mid-check.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -106,6 +107,9 @@ class KnowledgeBase:
     #: drug id -> its indication rows (one entry per known drug at most)
     _indication_cache: dict[str, tuple[Indication, ...]] = field(
         default_factory=dict, repr=False, compare=False)
+    #: drug id -> its indication prefixes, groups expanded (one entry per drug at most)
+    _prefix_cache: dict[str, tuple[str, ...]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     # ---- drugs -----------------------------------------------------------------
     def resolve_drug(self, name: str) -> Drug | None:
@@ -190,12 +194,15 @@ class KnowledgeBase:
     def indication_prefixes(self, drug: Drug) -> tuple[str, ...]:
         """ICD-10 prefixes of the labelled indications of ``drug`` (its rows and its
         classes' rows, groups expanded); empty when the knowledge has no row for it."""
-        out: dict[str, None] = {}
-        for row in self.indication_rows(drug):
-            out.update(dict.fromkeys(row.codes))
-            for g in row.groups:
-                out.update(dict.fromkeys(self.condition_groups[g].prefixes))
-        return tuple(out)
+        cached = self._prefix_cache.get(drug.id)
+        if cached is None:
+            out: dict[str, None] = {}
+            for row in self.indication_rows(drug):
+                out.update(dict.fromkeys(row.codes))
+                for g in row.groups:
+                    out.update(dict.fromkeys(self.condition_groups[g].prefixes))
+            cached = self._prefix_cache[drug.id] = tuple(out)
+        return cached
 
     def indication_rows(self, drug: Drug) -> tuple[Indication, ...]:
         """The indication rows of ``drug`` and of its classes (looked up once per drug)."""
@@ -235,24 +242,34 @@ class KnowledgeBase:
         the clause merely starts with one ("无明显诱因出现胸痛" is a chest pain).
         """
         found: dict[str, bool] = {}  # key -> negated everywhere it occurs
+        terms, negations = self._symptom_terms
         for clause in _CLAUSES.split(_norm(text)):
-            for symptom in self.symptoms.symptoms:
-                for term in symptom.terms:
-                    at = clause.find(term.lower())
+            for key, lowered in terms:
+                for term in lowered:
+                    at = clause.find(term)
                     if at < 0:
                         continue
-                    negated = any(_negates(clause, n.lower(), at)
-                                  for n in self.symptoms.negations)
-                    found[symptom.key] = found.get(symptom.key, True) and negated
+                    negated = any(_negates(clause, n, at) for n in negations)
+                    found[key] = found.get(key, True) and negated
                     break
         positive = tuple(k for k, neg in found.items() if not neg)
         negative = tuple(k for k, neg in found.items() if neg)
         return positive, negative
 
+    @functools.cached_property
+    def _symptom_terms(self) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]:
+        """The lexicon lower-cased once: ((key, terms), ...) and the negation words."""
+        return (tuple((s.key, tuple(t.lower() for t in s.terms)) for s in self.symptoms.symptoms),
+                tuple(n.lower() for n in self.symptoms.negations))
+
     # ---- conditions ------------------------------------------------------------
     def icd10_form_ok(self, code: str) -> bool:
         """Whether ``code`` has the form of an ICD-10 code (not whether it exists)."""
-        return re.fullmatch(self.icd10.code_pattern, code.strip()) is not None
+        return self._icd10_form.fullmatch(code.strip()) is not None
+
+    @functools.cached_property
+    def _icd10_form(self) -> re.Pattern[str]:
+        return re.compile(self.icd10.code_pattern)
 
     def groups_of(self, code: str) -> tuple[str, ...]:
         """Condition groups an ICD-10 code belongs to (by prefix)."""

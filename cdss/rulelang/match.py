@@ -104,7 +104,13 @@ class PythonMatcher:
             rule = self._rules[n]
             if len(rule.patterns) == 1:  # most rules: no join, no search
                 p = rule.patterns[0]
-                ids = sorted(fact["id"] for fact in by_type[p.fact_type]
+                of_type = by_type[p.fact_type]
+                if len(of_type) == 1:  # a singleton (patient, vitals, derived...)
+                    fact = of_type[0]
+                    if p.test is None or p.test(fact, _NO_ENV):
+                        out.append((rule.action, {p.name: fact["id"]}))
+                    continue
+                ids = sorted(fact["id"] for fact in of_type
                              if p.test is None or p.test(fact, _NO_ENV))
                 out.extend((rule.action, {p.name: fact_id}) for fact_id in ids)
                 continue
