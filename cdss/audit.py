@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 from cdss import audit_views
 from cdss.errors import InputError
 from cdss.models import Encounter
+from cdss.report import require_lang
 
 if TYPE_CHECKING:
     from cdss.engine import Engine
+    from cdss.report import Suggestion
 
 #: columns of ``to_pandas()``: one row per suggestion
 ROW_COLUMNS = ("encounter_id", "physician", "site", "rule_id", "category", "kind", "severity",
@@ -244,22 +246,25 @@ def audit_items(engine: Engine, inputs: Iterable[tuple[str, Any]], *, lang: str 
                 total: int | None = None) -> AuditResult:
     """The audit of labelled inputs ``(label, raw encounter)``; see :func:`audit`."""
     result = AuditResult(keep_rows=keep_rows)
+    shown = require_lang(lang or engine.lang)
     for where, raw in audit_views.progress_bar(inputs, progress, total):
         try:
             encounter = Encounter.parse(raw)  # parsed once: physician and site read from it
-            report = engine.check(encounter, lang=lang, explain_missing=False)
+            # the suggestions of engine.check; the rows show no evidence, so none is made
+            suggestions = engine.findings(encounter, evidence=False)
         except InputError as exc:
             result.errors.append({"input": where, "encounter_id": _id_of(raw), "error": str(exc)})
             continue
-        _add(result, encounter, report)
+        _add(result, encounter, suggestions, shown)
     return result
 
 
-def _add(result: AuditResult, encounter: Encounter, report: Any) -> None:
-    """Tally one checked encounter (and keep its rows when asked)."""
+def _add(result: AuditResult, encounter: Encounter, suggestions: list[Suggestion],
+         shown: str) -> None:
+    """Tally one checked encounter (and keep its rows, titles in ``shown``, when asked)."""
     physician = (encounter.record.physician if encounter.record else None) or UNKNOWN
     site = encounter.site or UNKNOWN
-    quality = [s.rule_id for s in report.suggestions
+    quality = [s.rule_id for s in suggestions
                if s.category == "quality" and s.severity != "info"]
     #: None: no medical record was sent, so there is nothing to judge
     compliant = None if encounter.record is None else not quality
@@ -274,7 +279,7 @@ def _add(result: AuditResult, encounter: Encounter, report: Any) -> None:
         result.with_record += 1
         result.compliant += compliant
     seen: set[tuple[str, str]] = set()
-    for s in report.suggestions:
+    for s in suggestions:
         for key in (("rule", s.rule_id), ("kind", s.kind), ("category", s.category),
                     ("severity", s.severity), ("physician", physician), ("site", site)):
             tally.suggestions[key] += 1
@@ -282,12 +287,11 @@ def _add(result: AuditResult, encounter: Encounter, report: Any) -> None:
     tally.encounters_with.update(seen)
     if not result.keep_rows:
         return
-    result.records.append({"encounter_id": report.encounter_id, "physician": physician,
-                           "site": site, "suggestions": len(report.suggestions),
+    result.records.append({"encounter_id": encounter.id, "physician": physician,
+                           "site": site, "suggestions": len(suggestions),
                            "compliant": compliant, "quality_findings": quality})
-    shown = report.lang
-    for s in report.suggestions:
-        result.rows.append({"encounter_id": report.encounter_id, "physician": physician,
+    for s in suggestions:
+        result.rows.append({"encounter_id": encounter.id, "physician": physician,
                             "site": site, "rule_id": s.rule_id, "category": s.category,
                             "kind": s.kind, "severity": s.severity, "codes": list(s.codes),
                             "drugs": list(s.drugs), "title": s.text("title", shown)})

@@ -31,13 +31,13 @@ from durable import engine as _durable
 from cdss._resources import rules_dir as _bundled_rules
 from cdss._version import __version__
 from cdss.audit import AuditResult, audit
-from cdss.derive import build_facts
+from cdss.derive import FactSet, build_facts
 from cdss.errors import RuleEvaluationError
 from cdss.explain import Explainer
 from cdss.kb import KnowledgeBase, load_knowledge
 from cdss.lookup import LookupResult, lookup
 from cdss.models import Encounter
-from cdss.report import Report, deduplicate
+from cdss.report import Report, Suggestion, deduplicate, require_lang
 from cdss.rulelang import CompiledRule, RuleSet, build_ruleset
 from cdss.rulelang.emit import LIST_PLACEHOLDER
 from cdss.rulelang.load import SENTINEL_ACTION, SENTINEL_TYPE
@@ -205,8 +205,7 @@ class Engine:
 
     def __init__(self, lang: str = "zh", *, rules_dir: str | Path | None = None,
                  knowledge_dir: str | Path | None = None, backend: str = "durable") -> None:
-        if lang not in ("zh", "en"):
-            raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+        require_lang(lang)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.lang = lang
@@ -243,15 +242,10 @@ class Engine:
         :raises cdss.InputError: if the encounter cannot be read (names every bad field).
         :raises cdss.RuleEvaluationError: if the rules engine fails (never silently).
         """
+        shown = require_lang(lang or self.lang)
         enc = Encounter.parse(encounter)
         facts = build_facts(enc, self.kb)
-        matches = self.matches(facts.facts)
-        by_id = {f["id"]: f for f in facts.facts}
-        suggestions = []
-        for action, bound in matches:
-            rule = self.ruleset.by_action[action]
-            env = {name: by_id[fact_id] for name, fact_id in bound.items()}
-            suggestions.append(self._explainer.suggestion(rule, env, facts))
+        suggestions = self._suggestions(facts, evidence=True)
         return Report(
             encounter_id=enc.id,
             engine=dict(self._info),
@@ -260,8 +254,29 @@ class Engine:
                            if explain_missing else []),
             notes=list(facts.notes),
             derived={k: v.to_dict() for k, v in sorted(facts.derived.items())},
-            lang=lang or self.lang,
+            lang=shown,
         )
+
+    def findings(self, encounter: EncounterInput, *, evidence: bool = True) -> list[Suggestion]:
+        """The suggestions of :meth:`check` alone, without the rest of the report.
+
+        ``evidence=False`` leaves each suggestion's ``evidence`` empty and saves the
+        time of working it out: batch audits report only rule, codes, drugs and title.
+
+        :raises cdss.InputError: if the encounter cannot be read.
+        """
+        facts = build_facts(Encounter.parse(encounter), self.kb)
+        return deduplicate(self._suggestions(facts, evidence=evidence))
+
+    def _suggestions(self, facts: FactSet, *, evidence: bool) -> list[Suggestion]:
+        """One explained suggestion per match, before deduplication."""
+        by_id = {f["id"]: f for f in facts.facts}
+        out = []
+        for action, bound in self.matches(facts.facts):
+            rule = self.ruleset.by_action[action]
+            env = {name: by_id[fact_id] for name, fact_id in bound.items()}
+            out.append(self._explainer.suggestion(rule, env, facts, evidence=evidence))
+        return out
 
     def matches(self, facts: list[dict[str, Any]]) -> list[Match]:
         """Every rule match over derived facts, in one order whatever the backend (by

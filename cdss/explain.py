@@ -209,8 +209,10 @@ class Explainer:
             statics = self._static[rule.action] = _RuleStatics.of(rule)
         return statics
 
-    def suggestion(self, rule: CompiledRule, env: Env, fs: FactSet) -> Suggestion:
-        """The explained suggestion for one firing of ``rule`` on ``env``."""
+    def suggestion(self, rule: CompiledRule, env: Env, fs: FactSet, *,
+                   evidence: bool = True) -> Suggestion:
+        """The explained suggestion for one firing of ``rule`` on ``env`` (``evidence``
+        False: without its evidence, for tallies that do not show it)."""
         spec = rule.spec
         statics = self._statics(rule)
         texts = {lang: {part: template.render(env) for part, template in parts.items()}
@@ -228,7 +230,8 @@ class Explainer:
         subject = self.subject(env, fs, rule)
         return Suggestion(
             rule_id=spec.id, rule_version=spec.version, category=spec.category, kind=spec.kind,
-            severity=spec.severity, texts=texts, evidence=tuple(self._evidence(rule, env, fs)),
+            severity=spec.severity, texts=texts,
+            evidence=tuple(self._evidence(rule, env, fs)) if evidence else (),
             codes=tuple(codes), drugs=tuple(drugs),
             references=tuple(dict(r) for r in statics.references),
             subject=subject, group=spec.group, specificity=statics.specificity)

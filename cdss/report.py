@@ -16,6 +16,14 @@ from typing import Any
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 _CARD_NAMESPACE = uuid.UUID("6f1f0a52-8a54-4bde-9d0c-3c2b1f0c5d11")
 _SUMMARY_MAX = 140
+LANGS = ("zh", "en")
+
+
+def require_lang(lang: str) -> str:
+    """``lang`` if it is one of LANGS; a ValueError naming it otherwise."""
+    if lang not in LANGS:
+        raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+    return lang
 
 
 @dataclass(frozen=True)
@@ -112,10 +120,8 @@ class Report:
 
     def with_lang(self, lang: str) -> Report:
         """The same report shown in another language ("zh" or "en")."""
-        if lang not in ("zh", "en"):
-            raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
         return Report(self.encounter_id, self.engine, self.suggestions, self.not_evaluated,
-                      self.notes, self.derived, lang)
+                      self.notes, self.derived, require_lang(lang))
 
     # ---- JSON ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -165,3 +166,40 @@ def test_progress_total_is_a_count_of_inputs_never_the_length_of_a_path() -> Non
     assert cdss.audit.count_hint("visits.jsonl") is None
     assert cdss.audit.count_hint(["a", "b"]) == 2
     assert cdss.audit.count_hint(iter(["a"])) is None
+
+
+# ---------------------------------------------------------------------------------
+# The audit's fast path gives what engine.check gives
+# ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_audit_rows_are_the_suggestions_of_check(lang) -> None:
+    """The audit builds suggestions without evidence (engine.findings); its rows must be
+    exactly those of the full reports, in order, titles in the language asked for."""
+    engine = cdss.Engine(lang="en", backend="python")
+    encounters = _samples()
+    result = engine.audit(encounters, lang=lang, progress=False)
+    expected = [(enc["id"], s.rule_id, s.category, s.kind, s.severity, list(s.codes),
+                 list(s.drugs), s.text("title", lang))
+                for enc in encounters for s in engine.check(enc).suggestions]
+    assert [(r["encounter_id"], r["rule_id"], r["category"], r["kind"], r["severity"],
+             r["codes"], r["drugs"], r["title"]) for r in result.rows] == expected
+    assert len(expected) > len(encounters)  # the samples do fire
+
+
+def test_findings_without_evidence_differ_from_check_only_in_evidence(engine) -> None:
+    enc = sample("enc-007")
+    full = engine.check(enc).suggestions
+    assert engine.findings(enc) == full
+    bare = engine.findings(enc, evidence=False)
+    assert all(s.evidence == () for s in bare) and any(s.evidence for s in full)
+    assert [dataclasses.replace(s, evidence=()) for s in full] == bare
+
+
+@pytest.mark.parametrize("call", ["check", "audit"])
+def test_an_unknown_language_is_a_clear_error(engine, call) -> None:
+    with pytest.raises(ValueError, match="lang must be 'zh' or 'en', got 'fr'"):
+        if call == "check":
+            engine.check(sample("enc-007"), lang="fr")
+        else:
+            engine.audit([sample("enc-007")], lang="fr", progress=False)
