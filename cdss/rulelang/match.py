@@ -35,6 +35,8 @@ Test = Callable[[Fact, Env], bool]
 Need = tuple[str, frozenset[tuple[str, Any]]]
 _MISSING = object()
 _NO_ENV: Env = {}
+#: values a literal equality can be looked up by
+_HASHABLE = (str, int, float, bool)
 _NUMBER = (int, float)  # exact types: a bool is not a number to durable-rules
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge,
@@ -88,38 +90,46 @@ class PythonMatcher:
         """Matches as ``(action, {pattern: fact id})``, ordered by rule then fact ids."""
         by_type: dict[str, list[Fact]] = {}
         present: set[tuple[str, str, Any]] = set()
+        keyed = self._keyed
         for fact in facts:
             fact_type = fact["t"]
-            by_type.setdefault(fact_type, []).append(fact)
-            for name in self._keyed.get(fact_type, ()):
-                if name in fact and _hashable(fact[name]):
-                    present.add((fact_type, name, fact[name]))
+            same = by_type.get(fact_type)
+            if same is None:
+                by_type[fact_type] = [fact]
+            else:
+                same.append(fact)
+            for name in keyed.get(fact_type, ()):
+                value = fact.get(name, _MISSING)
+                if value is not _MISSING and isinstance(value, _HASHABLE):
+                    present.add((fact_type, name, value))
         out: list[Match] = []
-        filed, keys = self._index, self._keys
+        filed, keys, rules = self._index, self._keys, self._rules
         available = present.union(by_type)
         candidates = sorted({n for key in available for n in filed.get(key, ())})
         for n in candidates:
             if not keys[n] <= available:
                 continue
-            rule = self._rules[n]
-            if len(rule.patterns) == 1:  # most rules: no join, no search
-                p = rule.patterns[0]
-                of_type = by_type[p.fact_type]
+            rule = rules[n]
+            patterns = rule.patterns
+            if len(patterns) == 1:  # most rules: no join, no search
+                p = patterns[0]
+                of_type, test = by_type[p.fact_type], p.test
                 if len(of_type) == 1:  # a singleton (patient, vitals, derived...)
                     fact = of_type[0]
-                    if p.test is None or p.test(fact, _NO_ENV):
+                    if test is None or test(fact, _NO_ENV):
                         out.append((rule.action, {p.name: fact["id"]}))
                     continue
                 ids = sorted(fact["id"] for fact in of_type
-                             if p.test is None or p.test(fact, _NO_ENV))
+                             if test is None or test(fact, _NO_ENV))
                 out.extend((rule.action, {p.name: fact_id}) for fact_id in ids)
                 continue
-            if len(rule.patterns) == 2:  # the usual join: two plain loops
-                found = [(rule.action, bound) for bound in _pairs(rule.patterns, by_type)]
+            if len(patterns) == 2:  # the usual join: two plain loops
+                found = _pairs(patterns, by_type)
             else:
-                found = [(rule.action, bound)
-                         for bound in _assignments(rule.patterns, by_type, {})]
-            out.extend(sorted(found, key=lambda m: sorted(m[1].items())))
+                found = list(_assignments(patterns, by_type, {}))
+            if len(found) > 1:
+                found.sort(key=lambda bound: sorted(bound.items()))
+            out.extend((rule.action, bound) for bound in found)
         return out
 
 
@@ -235,10 +245,6 @@ def _compile_compare(node: ir.Compare) -> Test:
         other = (env[ref] if ref is not None else fact).get(other_field, _MISSING)
         return value is not _MISSING and other is not _MISSING and compare(op, value, other)
     return compare_field
-
-
-def _hashable(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool)
 
 
 def _is_number(value: Any) -> bool:
