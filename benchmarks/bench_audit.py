@@ -5,9 +5,13 @@ measured in the same run, so the ratios hold on any machine:
 
 * baseline: reading the JSONL and parsing each line into ``cdss.Encounter`` (no rules);
 * single process, python backend and durable backend (one core each), median of
-  ``--repeat`` runs with the range;
+  ``--repeat`` runs with the range, interleaved with the baseline runs, and the median
+  of each repeat's ratio to the baseline measured just before it;
 * Dask, a local cluster of 2 worker processes (1 thread each), python backend, warm
-  (engines already built on the workers: the first run is reported separately);
+  (engines already built on the workers: the first run is reported separately): wall
+  clock, its speed-up over the single process run just after it, and the rate of a
+  busy worker (encounters over the time the workers spent computing audit tasks, from
+  Dask's task stream: without scheduling, transfers and the client's work);
 * memory: RSS of this process while auditing a ``--stream``-line JSONL file with
   ``keep_rows=False``, sampled along the way (flat = no growth with the input).
 
@@ -96,22 +100,32 @@ def main() -> None:
         synthetic.write_jsonl(path, args.n, seed=1)
     results: dict[str, Any] = {"n": args.n, "source": args.source, "cpus": os.cpu_count()}
 
-    results["baseline_parse_per_s"] = baseline(path)
     engines = {name: cdss.Engine(lang="en", backend=name) for name in ("python", "durable")}
-    single = {}
-    for name, engine in engines.items():
+    for engine in engines.values():
         engine.audit(path, progress=False)  # warm-up
-        rates = []
-        for _ in range(args.repeat):  # a shared machine is noisy: median and range
+    # a shared machine is noisy, and its speed drifts over minutes: the runs are
+    # interleaved (baseline, python, durable, baseline, ...) so that each repeat's
+    # ratio compares runs made a few seconds apart; medians and ranges are reported
+    rates: dict[str, list[float]] = {"baseline_parse": [], "python": [], "durable": []}
+    ratios: dict[str, list[float]] = {"python": [], "durable": []}
+    single = {}
+    for _ in range(args.repeat):
+        rates["baseline_parse"].append(baseline(path))
+        for name, engine in engines.items():
             result, seconds = timed(lambda engine=engine: engine.audit(path, progress=False))
-            rates.append(rate(result.inputs, seconds))
-        single[name] = result
-        results[f"single_{name}_per_s"] = statistics.median(rates)
-        results[f"single_{name}_range"] = f"{min(rates):.0f}-{max(rates):.0f}"
+            single[name] = result
+            rates[name].append(rate(result.inputs, seconds))
+            ratios[name].append(rates[name][-1] / rates["baseline_parse"][-1])
+    results["baseline_parse_per_s"] = statistics.median(rates["baseline_parse"])
+    results["baseline_parse_range"] = _range(rates["baseline_parse"])
+    for name in engines:
+        results[f"single_{name}_per_s"] = statistics.median(rates[name])
+        results[f"single_{name}_range"] = _range(rates[name])
+        results[f"single_{name}_ratio_to_baseline"] = statistics.median(ratios[name])
     assert single["python"].rows == single["durable"].rows, "backends disagree"
 
     if not args.no_dask:
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster, get_task_stream
 
         from cdss.distributed import audit_dask
 
@@ -122,15 +136,24 @@ def main() -> None:
             def run() -> Any:
                 return audit_dask(path, client=client, engine_options=options, block_bytes=block)
             cold, cold_s = timed(run)
-            rates = []
-            for _ in range(args.repeat):
-                warm, warm_s = timed(run)
-                rates.append(rate(warm.inputs, warm_s))
+            dask_rates, dask_ratios, busy = [], [], []
+            for _ in range(args.repeat):  # interleaved with the single process, as above
+                with get_task_stream(client) as stream:
+                    warm, warm_s = timed(run)
+                dask_rates.append(rate(warm.inputs, warm_s))
+                busy.append(_compute_seconds(stream.data))
+                _, single_s = timed(lambda: engines["python"].audit(path, progress=False))
+                dask_ratios.append(dask_rates[-1] / rate(args.n, single_s))
             assert warm.rows == single["python"].rows, "dask rows differ from single process"
             results["dask2_first_run_per_s"] = rate(cold.inputs, cold_s)
-            results["dask2_per_s"] = statistics.median(rates)
-            results["dask2_range"] = f"{min(rates):.0f}-{max(rates):.0f}"
+            results["dask2_per_s"] = statistics.median(dask_rates)
+            results["dask2_range"] = _range(dask_rates)
             results["dask2_per_s_per_worker"] = results["dask2_per_s"] / 2
+            results["dask2_speed_up_over_single_process"] = statistics.median(dask_ratios)
+            # the workers' own time in audit tasks (no scheduling, transfer or client
+            # work): encounters per second of a busy worker core
+            results["dask2_per_busy_worker_s"] = statistics.median(
+                rate(args.n, seconds) for seconds in busy)
 
     stream = tmp / "stream.jsonl"
     if args.source == "samples":
@@ -149,11 +172,17 @@ def main() -> None:
     results["stream"]["rss_growth_first_to_last_mib"] = round(last - first, 1)
 
     for key, value in results.items():
-        print(f"{key}: {round(value, 1) if isinstance(value, float) else value}")
-    for key in ("single_python_per_s", "single_durable_per_s", "dask2_per_s"):
-        if key in results:
-            print(f"ratio {key} / baseline_parse: "
-                  f"{results[key] / results['baseline_parse_per_s']:.3f}")
+        print(f"{key}: {round(value, 3) if isinstance(value, float) else value}")
+
+
+def _compute_seconds(tasks: list[dict[str, Any]]) -> float:
+    """Seconds the workers spent computing, summed over the tasks of a task stream."""
+    return sum(ss["stop"] - ss["start"] for task in tasks for ss in task["startstops"]
+               if ss["action"] == "compute")
+
+
+def _range(values: list[float]) -> str:
+    return f"{min(values):.0f}-{max(values):.0f}"
 
 
 if __name__ == "__main__":
