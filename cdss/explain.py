@@ -8,7 +8,6 @@ because the data they read is missing.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +16,8 @@ from cdss.kb import CLASS_PREFIX, KnowledgeBase
 from cdss.report import NotEvaluated, Suggestion
 from cdss.rulelang import CompiledRule, ir
 from cdss.rulelang.evaluate import Env, evaluate_rule, explain, missing_fields
+from cdss.rulelang.load import PLACEHOLDER
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\}")
 #: the fields a rule reads, per pattern: ((fact type, fields), ...)
 Reads = tuple[tuple[str, frozenset[str]], ...]
 
@@ -49,7 +48,7 @@ class _Template:
     def parse(cls, text: str) -> _Template:
         pieces: list[tuple[str, tuple[str, str] | None]] = []
         at = 0
-        for m in _PLACEHOLDER.finditer(text):
+        for m in PLACEHOLDER.finditer(text):
             pieces.append((text[at:m.start()], (m.group(1), m.group(2))))
             at = m.end()
         pieces.append((text[at:], None))

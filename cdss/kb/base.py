@@ -104,11 +104,9 @@ class KnowledgeBase:
                                                       compare=False)
     _near_cache: dict[tuple[str, int], tuple[tuple[str, float], ...]] = field(
         default_factory=dict, repr=False, compare=False)
-    #: drug id -> its indication rows (one entry per known drug at most)
-    _indication_cache: dict[str, tuple[Indication, ...]] = field(
-        default_factory=dict, repr=False, compare=False)
-    #: drug id -> its indication prefixes, groups expanded (one entry per drug at most)
-    _prefix_cache: dict[str, tuple[str, ...]] = field(
+    #: drug id -> its indication rows and their ICD-10 prefixes, groups expanded (one
+    #: entry per known drug at most)
+    _indication_cache: dict[str, tuple[tuple[Indication, ...], tuple[str, ...]]] = field(
         default_factory=dict, repr=False, compare=False)
 
     # ---- drugs -----------------------------------------------------------------
@@ -194,24 +192,25 @@ class KnowledgeBase:
     def indication_prefixes(self, drug: Drug) -> tuple[str, ...]:
         """ICD-10 prefixes of the labelled indications of ``drug`` (its rows and its
         classes' rows, groups expanded); empty when the knowledge has no row for it."""
-        cached = self._prefix_cache.get(drug.id)
-        if cached is None:
-            out: dict[str, None] = {}
-            for row in self.indication_rows(drug):
-                out.update(dict.fromkeys(row.codes))
-                for g in row.groups:
-                    out.update(dict.fromkeys(self.condition_groups[g].prefixes))
-            cached = self._prefix_cache[drug.id] = tuple(out)
-        return cached
+        return self._indications_of(drug)[1]
 
     def indication_rows(self, drug: Drug) -> tuple[Indication, ...]:
-        """The indication rows of ``drug`` and of its classes (looked up once per drug)."""
-        rows = self._indication_cache.get(drug.id)
-        if rows is None:
+        """The indication rows of ``drug`` and of its classes."""
+        return self._indications_of(drug)[0]
+
+    def _indications_of(self, drug: Drug) -> tuple[tuple[Indication, ...], tuple[str, ...]]:
+        """Rows and prefixes of ``drug``, worked out once per drug."""
+        cached = self._indication_cache.get(drug.id)
+        if cached is None:
             keys = set(self.all_drug_keys(drug))
             rows = tuple(row for row in self.indications if row.drug in keys)
-            self._indication_cache[drug.id] = rows
-        return rows
+            prefixes: dict[str, None] = {}
+            for row in rows:
+                prefixes.update(dict.fromkeys(row.codes))
+                for g in row.groups:
+                    prefixes.update(dict.fromkeys(self.condition_groups[g].prefixes))
+            cached = self._indication_cache[drug.id] = (rows, tuple(prefixes))
+        return cached
 
     # ---- allergies -------------------------------------------------------------
     def allergy_keys(self, substance: str) -> tuple[str, ...]:

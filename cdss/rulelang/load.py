@@ -25,7 +25,9 @@ from cdss.rulelang.spec import RuleFile, RuleSpec, TemplateSpec
 
 SENTINEL_TYPE = "__sentinel__"
 SENTINEL_ACTION = "__sentinel__"
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\}")
+#: a ``{pattern.field}`` placeholder in a rule's texts (checked here, rendered by the
+#: explainer)
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\}")
 _ROW = re.compile(r"\{row\.([A-Za-z0-9_.]+)\}")
 
 
@@ -125,7 +127,7 @@ def _check_placeholders(spec: RuleSpec, types: dict[str, FactType], file: str) -
     for part in ("title", "message", "recommendation"):
         text = getattr(spec, part)
         for lang in ("zh", "en"):
-            for m in _PLACEHOLDER.finditer(getattr(text, lang)):
+            for m in PLACEHOLDER.finditer(getattr(text, lang)):
                 name, fld = m.groups()
                 if name not in bound:
                     raise RuleSpecError(file, spec.id, f"{part}.{lang}: placeholder {m.group(0)} "
