@@ -34,6 +34,12 @@ class FactSet:
     derived: dict[str, Derived] = field(default_factory=dict)
     #: "type.field" -> the input paths whose absence left it missing
     missing: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: (fact id, list field) -> the items known to be in a list that is absent because
+    #: the rest of it was not sent (a problem list not sent, a drug implying diabetes)
+    partial: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    #: (fact id, field) -> how a value the record did not state was inferred:
+    #: [{"value", "from", "zh", "en"}]
+    inferred: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     notes: list[dict[str, str]] = field(default_factory=list)
     _counts: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -243,6 +249,44 @@ def _followups(enc: Encounter, kb: KnowledgeBase, fs: FactSet, groups: set[str],
                 fs.missing[f"history.followups.{name}"] = ("history.followups",)
 
 
+def _problem_groups(enc: Encounter, kb: KnowledgeBase
+                    ) -> tuple[list[str], list[dict[str, Any]]]:
+    """The condition groups known for this patient: from the problem list, this visit's
+    diagnoses, and the prescriptions that imply a condition (an antidiabetic implies
+    diabetes; knowledge/implied_conditions.yaml), with how each implied one was found."""
+    today = [d.code for d in enc.record.diagnoses] if enc.record else []
+    known = {g for code in [*(c.code for c in enc.patient.conditions or []), *today]
+             for g in kb.groups_of(code)}
+    inferences: list[dict[str, Any]] = []
+    for i, rx in enumerate(enc.prescriptions):
+        drug = kb.resolve_drug(rx.drug)
+        if drug is None:
+            continue
+        for group in kb.implied_groups(drug):
+            if group in known:
+                continue
+            known.add(group)
+            name = kb.condition_groups[group].name
+            inferences.append({
+                "value": group, "from": f"prescriptions[{i}].drug",
+                "zh": f"{name.zh}：由处方{drug.name.zh}推断",
+                "en": f"{name.en}: implied by the prescription of {drug.name.en}"})
+    return sorted(known), inferences
+
+
+def consistent(fact: Fact, kb: KnowledgeBase) -> bool:
+    """Whether a (completed) fact could describe a real patient: no pregnant or
+    breastfeeding man, no pregnancy from the age at which it is no longer assumed."""
+    if fact.get("t") != "patient":
+        return True
+    if fact.get("sex") == "male" and (fact.get("pregnant") or fact.get("lactating")):
+        return False
+    rule = kb.inference.pregnancy
+    age = fact.get("age_years")
+    return not (fact.get("pregnant") and rule is not None and age is not None
+                and age >= rule.not_pregnant_from_age)
+
+
 def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     """All facts of ``enc``; pure (the encounter is not modified)."""
     fs = FactSet()
@@ -265,24 +309,35 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     if p.sex == "male":
         pregnant = False if pregnant is None else pregnant
         lactating = False if lactating is None else lactating
-    # conditions known for this patient: the problem list and this visit's diagnoses.
-    # Without a problem list the set is only known to contain what was diagnosed today,
-    # so it is left absent (a rule asking "not known hypertensive" cannot be decided)
-    # unless a diagnosis already answers it positively.
-    today = [d.code for d in enc.record.diagnoses] if enc.record else []
-    known = {g for code in [*(c.code for c in p.conditions or []), *today]
-             for g in kb.groups_of(code)}
-    problem_groups = sorted(known) if (p.conditions is not None or known) else None
-    if problem_groups is None:
-        fs.missing["patient.problem_groups"] = ("patient.conditions",)
-    fs.add("patient", "patient", {
+    pregnancy_rule = kb.inference.pregnancy
+    inferred: dict[str, list[dict[str, Any]]] = {}
+    if (pregnant is None and p.sex == "female" and age is not None
+            and pregnancy_rule is not None and age >= pregnancy_rule.not_pregnant_from_age):
+        pregnant = False
+        limit = pregnancy_rule.not_pregnant_from_age
+        inferred["pregnant"] = [{
+            "value": False, "from": "patient.birth_date",
+            "zh": f"未记录妊娠状态，{age}岁（≥{limit}岁）按未妊娠处理",
+            "en": f"pregnancy status not recorded; taken as not pregnant at age {age} "
+                  f"(≥ {limit})", "source": pregnancy_rule.source.title}]
+    problem_groups, group_inferences = _problem_groups(enc, kb)
+    if group_inferences:
+        inferred["problem_groups"] = group_inferences
+    fact = fs.add("patient", "patient", {
         "age_years": age, "age_decimal": body.age_decimal(p.birth_date, enc.time),
         "sex": p.sex, "pregnant": pregnant, "lactating": lactating,
         "weight": weight,
         "height": height, "allergies_reviewed": p.allergies_reviewed,
         "allergy_count": len(p.allergies) if (p.allergies or p.allergies_reviewed) else None,
-        "problem_groups": problem_groups,
+        # without a problem list the set of conditions is open: left absent, with its
+        # known items kept for the reasoning over missing data
+        "problem_groups": problem_groups if p.conditions is not None else None,
     })
+    if p.conditions is None:
+        fs.missing["patient.problem_groups"] = ("patient.conditions",)
+        fs.partial[(fact["id"], "problem_groups")] = tuple(problem_groups)
+    for name, how in inferred.items():
+        fs.inferred[(fact["id"], name)] = how
 
     # -- vitals -------------------------------------------------------------------
     v = enc.vitals
@@ -387,7 +442,7 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                              "prescription_count": len(enc.prescriptions)})
 
     # -- chronic-disease follow-up -------------------------------------------------
-    _followups(enc, kb, fs, set(problem_groups or ()), vitals)
+    _followups(enc, kb, fs, set(problem_groups), vitals)
 
     # -- symptoms -----------------------------------------------------------------
     for i, text in enumerate(enc.symptoms):

@@ -17,6 +17,7 @@ from pathlib import Path
 from cdss._resources import knowledge_dir
 from cdss.errors import KnowledgeError
 from cdss.kb._files import read_yaml, validate
+from cdss.kb.labels import FieldLabels, Inference, load_inference, load_labels
 from cdss.kb.schema import (
     AllergyCross,
     AllergyCrossTable,
@@ -108,6 +109,10 @@ class KnowledgeBase:
     #: entry per known drug at most)
     _indication_cache: dict[str, tuple[tuple[Indication, ...], tuple[str, ...]]] = field(
         default_factory=dict, repr=False, compare=False)
+    #: clinician-facing names of input fields (knowledge/field_labels.yaml)
+    labels: FieldLabels = field(default_factory=FieldLabels)
+    #: what is inferred when the record is silent (knowledge/inference.yaml)
+    inference: Inference = field(default_factory=Inference)
 
     # ---- drugs -----------------------------------------------------------------
     def resolve_drug(self, name: str) -> Drug | None:
@@ -262,6 +267,9 @@ class KnowledgeBase:
                 tuple(n.lower() for n in self.symptoms.negations))
 
     # ---- conditions ------------------------------------------------------------
+    def implied_groups(self, drug: Drug) -> tuple[str, ...]:  # TEMP until knowledge-fixes lands
+        return ()
+
     def icd10_form_ok(self, code: str) -> bool:
         """Whether ``code`` has the form of an ICD-10 code (not whether it exists)."""
         return self._icd10_form.fullmatch(code.strip()) is not None
@@ -424,5 +432,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         indications=tuple(indications),
         _drug_names=drug_names,
         _class_names=class_names,
+        labels=load_labels(root),
+        inference=load_inference(root),
     )
 
