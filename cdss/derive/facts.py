@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cdss.derive import body, renal, scores
+from cdss.derive import body, labs, renal, scores
 from cdss.derive.schema import fact_types
 from cdss.derive.values import Derived, Missing
 from cdss.kb import KnowledgeBase
 from cdss.kb.schema import Drug
-from cdss.models import TEXT_SECTIONS, Encounter, LabResult, Prescription
+from cdss.models import TEXT_SECTIONS, Encounter, Prescription
 
 Fact = dict[str, Any]
 
@@ -89,25 +89,6 @@ def _plausible(kb: KnowledgeBase, facts: FactSet, path: str, value: float | None
                                     "high": bound.high, "unit": bound.unit or unit})
     facts.missing[path] = (f"{path} (implausible)",)
     return None
-
-
-def _latest_labs(labs: list[LabResult], at: datetime) -> dict[str, tuple[int, LabResult]]:
-    def when(lab: LabResult) -> float:
-        t = lab.time
-        if t is None:
-            return at.replace(tzinfo=None).timestamp()
-        if isinstance(t, datetime):
-            return t.replace(tzinfo=None).timestamp()
-        return datetime(t.year, t.month, t.day).timestamp()
-
-    latest: dict[str, tuple[int, LabResult]] = {}
-    for i, lab in enumerate(labs):
-        if not lab.known:
-            continue
-        prev = latest.get(lab.code)
-        if prev is None or when(lab) >= when(prev[1]):
-            latest[lab.code] = (i, lab)
-    return latest
 
 
 def _minutes_between(start: datetime, end: datetime) -> float:
@@ -354,25 +335,24 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     fs.add("vitals", "vitals", vitals)
 
     # -- labs ---------------------------------------------------------------------
+    # converted with the engine's knowledge; unknown codes, results without a value or
+    # with a unit it cannot convert are notes (cdss.derive.labs)
     lab_values: dict[str, float] = {}
     labs_fact_id = "labs#0"
-    for code, (i, lab) in _latest_labs(enc.labs, enc.time).items():
-        assert isinstance(lab.value, float)
-        analyte = kb.analytes[code]
-        value = round(lab.value, 4)
-        bound = analyte.plausible
+    usable, unusable = labs.usable_labs(enc.labs, kb, fs)
+    for code, result in labs.latest(usable, enc.time).items():
+        i, value, bound = result.index, round(result.value, 4), result.analyte.plausible
         if bound is not None and not bound.low <= value <= bound.high:
             fs.add("implausible", f"labs[{i}].value", {
                 "field": f"labs[{i}].value", "value": round(value, 2), "low": bound.low,
-                "high": bound.high, "unit": analyte.canonical})
+                "high": bound.high, "unit": result.analyte.canonical})
             fs.missing[f"labs.{code}"] = (f"labs[{i}].value (implausible)",)
             continue
         lab_values[code] = value
         fs.field_paths[(labs_fact_id, code)] = f"labs[{i}].value"
-    for i, lab in enumerate(enc.labs):
-        if not lab.known:
-            fs.note(f"labs[{i}].code", f"unknown lab code {lab.code!r}: not used by any rule",
-                    f"未知检验代码 {lab.code!r}：未用于任何规则")
+    for code, path in unusable.items():
+        if code not in lab_values:
+            fs.missing.setdefault(f"labs.{code}", (path,))
     fs.add("labs", "labs", lab_values)
 
     # -- derived ------------------------------------------------------------------

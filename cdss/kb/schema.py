@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -217,13 +218,50 @@ class InteractionTable(Frozen):
 
 
 class Band(Frozen):
-    """One scoring band: inclusive ``min``/``max``, exclusive ``above``/``below``."""
+    """One scoring band: inclusive ``min``/``max``, exclusive ``above``/``below``.
+
+    Bands are read on the exact value (no rounding), so a parameter's bands must
+    cover every real number exactly once (checked by :func:`check_tiling`).
+    """
 
     min: float | None = None
     max: float | None = None
     above: float | None = None
     below: float | None = None
     score: int
+
+    @model_validator(mode="after")
+    def _one_bound_per_side(self) -> Band:
+        if self.min is not None and self.above is not None:
+            raise ValueError("a band has either 'min' or 'above', not both")
+        if self.max is not None and self.below is not None:
+            raise ValueError("a band has either 'max' or 'below', not both")
+        return self
+
+
+def check_tiling(bands: tuple[Band, ...]) -> None:
+    """Raise ValueError unless every real number lies in exactly one band."""
+    inf = float("inf")
+    # (lower, lower excluded, upper, upper excluded)
+    spans = sorted(
+        ((b.min if b.min is not None else b.above if b.above is not None else -inf),
+         b.above is not None,
+         (b.max if b.max is not None else b.below if b.below is not None else inf),
+         b.below is not None) for b in bands)
+    if not spans:
+        return
+    if spans[0][0] != -inf or spans[-1][2] != inf:
+        raise ValueError("the bands must reach down to -inf and up to +inf (omit the outer "
+                         "bounds)")
+    for low, low_open, high, high_open in spans:
+        if low > high or (low == high and (low_open or high_open)):
+            raise ValueError(f"empty band from {low} to {high}")
+    for (_, _, high, high_open), (low, low_open, _, _) in pairwise(spans):
+        if high != low or high_open == low_open:
+            raise ValueError(f"bands must meet without a gap or an overlap: one ends at "
+                             f"{high} ({'below' if high_open else 'max'}), the next starts "
+                             f"at {low} ({'above' if low_open else 'min'}); pair 'max' with "
+                             "'above' or 'below' with 'min'")
 
 
 class AlsoField(Frozen):
@@ -233,14 +271,25 @@ class AlsoField(Frozen):
     field: str
     bands: tuple[Band, ...]
 
+    @field_validator("bands")
+    @classmethod
+    def _tiles(cls, bands: tuple[Band, ...]) -> tuple[Band, ...]:
+        check_tiling(bands)
+        return bands
+
 
 class ScoredParameter(Frozen):
     field: str
-    decimals: int = 0
     bands: tuple[Band, ...] = ()
     #: categorical parameters (consciousness, oxygen) score by value
     values: dict[str, int] = Field(default_factory=dict)
     also: AlsoField | None = None
+
+    @field_validator("bands")
+    @classmethod
+    def _tiles(cls, bands: tuple[Band, ...]) -> tuple[Band, ...]:
+        check_tiling(bands)
+        return bands
 
 
 class ScoreTable(Frozen):
