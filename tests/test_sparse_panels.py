@@ -32,6 +32,11 @@ ALLOWED_MISSING_PREFIXES = (
     "patient.", "vitals.", "labs.", "record.", "prescriptions[", "symptoms", "history.",
     "knowledge.",
 )
+#: Whole top-level parts and fields of the contract's encounter, named as such when the
+#: part itself is absent (a van that sends no ``record`` at all, no ``visit_type``).
+ALLOWED_MISSING_EXACT = frozenset({
+    "record", "visit_type", "vitals", "labs", "symptoms", "prescriptions", "history",
+})
 
 MATCHER_KEYS = {"category", "kind", "drug", "code", "rule_id"}
 
@@ -110,6 +115,12 @@ def negative_offenders(case: dict[str, Any], report: Any) -> list[Any]:
             and not any(fnmatch.fnmatchcase(s.rule_id, g) for g in allowed)]
 
 
+def foreign_missing_paths(report: Any) -> list[tuple[str, str]]:
+    """(rule id, path) of every ``not_evaluated`` path that is not a contract input path."""
+    return [(n.rule_id, m) for n in report.not_evaluated for m in n.missing
+            if not (m.startswith(ALLOWED_MISSING_PREFIXES) or m in ALLOWED_MISSING_EXACT)]
+
+
 def describe(case: dict[str, Any], report: Any) -> str:
     """A readable account of a report, for failure messages."""
     lines = [f"{_case_id(case)}: {case['title']}", f"  why: {case['why']}", "  suggestions:"]
@@ -167,9 +178,7 @@ def test_encounter_is_valid_and_drugs_resolve(engine: cdss.Engine, kind: str,
 @pytest.mark.parametrize("kind,case", ALL, ids=[_case_id(c) for _, c in ALL])
 def test_not_evaluated_names_only_input_paths(reports: dict[str, Any], kind: str,
                                               case: dict[str, Any]) -> None:
-    report = reports[_case_id(case)]
-    bad = [(n.rule_id, m) for n in report.not_evaluated for m in n.missing
-           if not m.startswith(ALLOWED_MISSING_PREFIXES)]
+    bad = foreign_missing_paths(reports[_case_id(case)])
     assert not bad, f"{_case_id(case)}: missing paths outside the contract: {bad}"
 
 
@@ -239,3 +248,15 @@ def test_judge_negative_counts_warnings_not_info_and_honours_allow() -> None:
     assert negative_offenders(case, _FakeReport(_fake("diagnosis.bmi.obese", "info"),
                                                 _fake("followup.due.x", "warning"))) == []
     assert negative_offenders(case, _FakeReport(_fake("dosing.renal.x", "warning")))
+
+
+def test_judge_missing_paths_must_be_contract_inputs() -> None:
+    report = _FakeReport()
+    report.not_evaluated = [
+        cdss.report.NotEvaluated("r.ok", ("labs.creatinine", "vitals.sbp (implausible)",
+                                          "prescriptions[0].drug (not in knowledge)",
+                                          "knowledge.drugs.digoxin.oral.max_daily", "record")),
+        cdss.report.NotEvaluated("r.bad", ("derived.egfr", "recordx", "rx.daily_dose")),
+    ]
+    assert foreign_missing_paths(report) == [("r.bad", "derived.egfr"), ("r.bad", "recordx"),
+                                             ("r.bad", "rx.daily_dose")]
