@@ -249,7 +249,7 @@ class Engine:
         shown = require_lang(lang or self.lang)
         enc = Encounter.parse(encounter)
         facts = build_facts(enc, self.kb)
-        suggestions, reasoned = self._findings(facts, evidence=True)
+        suggestions, reasoned = self._findings(facts, evidence=True, undecided=explain_missing)
         not_evaluated = (self._explainer.not_evaluated(reasoned.undecided, facts)
                          if explain_missing else [])
         return Report(
@@ -273,9 +273,9 @@ class Engine:
         :raises cdss.InputError: if the encounter cannot be read.
         """
         facts = build_facts(Encounter.parse(encounter), self.kb)
-        return deduplicate(self._findings(facts, evidence=evidence)[0])
+        return deduplicate(self._findings(facts, evidence=evidence, undecided=False)[0])
 
-    def _findings(self, facts: FactSet, *, evidence: bool
+    def _findings(self, facts: FactSet, *, evidence: bool, undecided: bool
                   ) -> tuple[list[Suggestion], Reasoned]:
         """Every explained suggestion before deduplication: one per match, and one per
         finding made under missing data (``cdss.reasoning``); and what stayed undecided."""
@@ -286,7 +286,7 @@ class Engine:
             env = {name: by_id[fact_id] for name, fact_id in bound.items()}
             out.append(self._explainer.suggestion(rule, env, facts, evidence=evidence))
         made = {(s.group or s.rule_id, frozenset(s.subject)) for s in out}
-        reasoned = self._reasoner.reason(facts, made)
+        reasoned = self._reasoner.reason(facts, made, undecided=undecided)
         for decision in reasoned.decisions:
             out.append(self._explainer.suggestion(decision.rule, decision.env, facts,
                                                   evidence=evidence, decision=decision))

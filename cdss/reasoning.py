@@ -94,17 +94,45 @@ class Reasoner:
         for rule in rules:
             grouped.setdefault(tuple(_fields_by_pattern(rule)), []).append(rule)
         self._plan = list(grouped.items())
+        # a rule that is alone in its finding and reads no context field can never be
+        # decided by completion (one rule true for every value of a missing measurement
+        # would be a tautology, which Kleene evaluation already decides): only its
+        # not_evaluated entry is worth working out
+        size: dict[str, int] = {}
+        self._members: dict[str, list[CompiledRule]] = {}
+        for rule in rules:
+            size[rule.spec.group or rule.id] = size.get(rule.spec.group or rule.id, 0) + 1
+            self._members.setdefault(rule.spec.group or rule.id, []).append(rule)
+        self._covers: dict[tuple[str, str, str], bool] = {}
+        context = {(t.name, name) for t in self.types.values()
+                   for name, spec in t.fields.items() if spec.context}
+        self._decidable = frozenset(
+            rule.action for rule in rules
+            if size[rule.spec.group or rule.id] > 1
+            or any((p.fact_type, f) in context for p in rule.patterns
+                   for f in ir.fields_read(p.condition)))
+        # for the rules completion could decide: the fields it could complete (a
+        # rule whose facts lack none of them needs no search when not_evaluated is not
+        # wanted)
+        completable: dict[Reads, list[CompiledRule]] = {}
+        for rule in rules:
+            if rule.action in self._decidable:
+                completable.setdefault(self._completable(rule), []).append(rule)
+        self._plan_decidable = list(completable.items())
 
     # ---- undecided assignments ------------------------------------------------------
-    def undecided(self, fs: FactSet, made: set[FindingKey]) -> list[Undecided]:
-        """Every assignment no rule decides, except findings already ``made``."""
+    def undecided(self, fs: FactSet, made: set[FindingKey], *,
+                  decidable_only: bool = False) -> list[Undecided]:
+        """Every assignment no rule decides, except findings already ``made``
+        (``decidable_only``: only those of rules completion could decide)."""
         by_type: dict[str, list[Fact]] = {}
         for fact in fs.facts:
             by_type.setdefault(fact["t"], []).append(fact)
         absent = {t: {name for name in self.types[t].fields for f in facts if name not in f}
                   for t, facts in by_type.items()}
         out: list[Undecided] = []
-        candidates = [rule for reads, group in self._plan
+        plan = self._plan_decidable if decidable_only else self._plan
+        candidates = [rule for reads, group in plan
                       if _may_be_unknown(reads, absent) for rule in group]
         for rule in sorted(candidates, key=lambda r: r.action):
             for env in evaluate_rule(rule.patterns, by_type).unknown:
@@ -114,15 +142,18 @@ class Reasoner:
         return out
 
     # ---- completion ------------------------------------------------------------------
-    def reason(self, fs: FactSet, made: set[FindingKey]) -> Reasoned:
-        """Decide what can be decided among the undecided findings."""
+    def reason(self, fs: FactSet, made: set[FindingKey], *, undecided: bool = True
+               ) -> Reasoned:
+        """Decide what can be decided among the undecided findings (``undecided``
+        False: skip working out the rest, for callers that do not report it)."""
         by_finding: dict[FindingKey, list[Undecided]] = {}
-        for u in self.undecided(fs, made):
+        for u in self.undecided(fs, made, decidable_only=not undecided):
             by_finding.setdefault(finding_key(u.rule, u.env, fs), []).append(u)
         decisions: list[Decision] = []
         left: list[Undecided] = []
         for items in by_finding.values():
-            decision = self._decide(items, fs)
+            decision = (self._decide(items, fs)
+                        if any(u.rule.action in self._decidable for u in items) else None)
             if decision is None:
                 left.extend(items)
             else:
@@ -135,6 +166,13 @@ class Reasoner:
         missing = sorted(set().union(*(u.missing for u in items)))
         facts = {f["id"]: f for u in items for f in u.env.values()}
         context = [m for m in missing if self.types[facts[m[0]]["t"]].fields[m[1]].context]
+        finding = items[0].rule.spec.group or items[0].rule.id
+        for fact_id, name in missing:
+            fact_type = facts[fact_id]["t"]
+            if (self.types[fact_type].fields[name].kind == "number"
+                    and (fact_id, name) not in context
+                    and not self._covered(finding, fact_type, name)):
+                return None  # some value of the missing measurement makes no finding
         other = [m for m in missing if m not in context]
         domains: dict[FieldRef, list[Any]] = {}
         for fact_id, name in missing:
@@ -178,6 +216,50 @@ class Reasoner:
                                                                     completed_env)
                            if (completed_env[pname]["id"], leaf.field) in wanted)
         return Decision(chosen.rule, chosen.env, "conditional", tuple(other), conditions)
+
+    def _completable(self, rule: CompiledRule) -> Reads:
+        """Per pattern, the fields a completion could fill: read only in comparisons
+        with literals, and (numbers) covered by the finding's rules between them."""
+        finding = rule.spec.group or rule.id
+        out = []
+        refs = {(leaf.operand.pattern if isinstance(leaf.operand, ir.Ref) else p.name,
+                 leaf.operand.field)
+                for p in rule.patterns for leaf in ir.leaves(p.condition)
+                if isinstance(leaf, ir.Compare) and not isinstance(leaf.operand, ir.Value)}
+        for p in rule.patterns:
+            fields = set()
+            for name in ir.fields_read(p.condition):
+                kind = self.types[p.fact_type].fields[name].kind
+                if (p.name, name) in refs or any(
+                        isinstance(leaf, ir.Compare) and leaf.field == name
+                        and not isinstance(leaf.operand, ir.Value)
+                        for leaf in ir.leaves(p.condition)):
+                    continue
+                if kind == "number" and not self.types[p.fact_type].fields[name].context \
+                        and not self._covered(finding, p.fact_type, name):
+                    continue
+                fields.add(name)
+            out.append((p.fact_type, frozenset(fields)))
+        return tuple(out)
+
+    def _covered(self, finding: str, fact_type: str, name: str) -> bool:
+        """Whether the rules of a finding, between them, can be true for every value of
+        a number field (else a missing value of it always leaves the finding undecided).
+        Worked out once per rule set, with every other field unknown."""
+        key = (finding, fact_type, name)
+        found = self._covers.get(key)
+        if found is None:
+            rules = self._members[finding]
+            thresholds = sorted({float(leaf.operand.value) for r in rules for p in r.patterns
+                                 if p.fact_type == fact_type for leaf in ir.leaves(p.condition)
+                                 if isinstance(leaf, ir.Compare) and leaf.field == name
+                                 and isinstance(leaf.operand, ir.Value)
+                                 and isinstance(leaf.operand.value, int | float)})
+            found = bool(thresholds) and all(
+                any(_possible(r, fact_type, name, v) for r in rules)
+                for v in _representatives(thresholds))
+            self._covers[key] = found
+        return found
 
     def _domain(self, fact_id: str, name: str, fact_type: str, items: list[Undecided],
                 fs: FactSet) -> list[Any] | None:
@@ -249,6 +331,16 @@ def _shown_hit(items: list[Undecided], completed: dict[str, Fact]
     return best
 
 
+def _possible(rule: CompiledRule, fact_type: str, name: str, value: float) -> bool:
+    """Whether ``rule`` can be true when ``name`` is ``value`` and all else is unknown."""
+    env: Env = {p.name: ({"t": p.fact_type, "id": p.name, name: value}
+                         if p.fact_type == fact_type else {"t": p.fact_type, "id": p.name})
+                for p in rule.patterns}
+    return all(p.condition is None or
+               eval_node(p.condition, p.name, env[p.name], env, None) is not False
+               for p in rule.patterns)
+
+
 def _representatives(thresholds: list[float]) -> list[float]:
     """A value in every region the thresholds cut the line into (each threshold is its
     own region, for ``gte``/``gt`` alike)."""
@@ -273,7 +365,8 @@ def subject_of(rule: CompiledRule, env: Env, fs: FactSet) -> tuple[str, ...]:
     """The input paths of the facts a finding is about (the rule's ``subject`` patterns,
     or every pattern)."""
     names = rule.spec.subject or tuple(env)
-    return tuple(sorted({fs.paths.get(env[n]["id"]) or env[n]["id"] for n in names}))
+    return tuple(sorted({fs.subjects.get(env[n]["id"]) or fs.paths.get(env[n]["id"])
+                         or env[n]["id"] for n in names}))
 
 
 def finding_key(rule: CompiledRule, env: Env, fs: FactSet) -> FindingKey:

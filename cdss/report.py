@@ -53,7 +53,8 @@ class Suggestion:
     #: what the finding rests on beyond the data given: each {"field", "label": {zh,
     #: en}, "assumed": {zh, en}} (a missing field, the condition, or an inference)
     assumptions: tuple[dict[str, Any], ...] = ()
-    #: groups and rule ids whose suggestions this one replaces when both are made
+    #: groups and rule ids (``@topic``: about that topic only) whose suggestions this one
+    #: replaces when both are made
     supersedes: tuple[str, ...] = ()
 
     def sort_key(self) -> tuple[Any, ...]:
@@ -100,10 +101,19 @@ def deduplicate(suggestions: list[Suggestion]) -> list[Suggestion]:
         seen.add(key)
         out.append(s)
     # one card per clinical problem: an urgent referral replaces the routine re-check
-    replaced = {name for s in out for name in s.supersedes}
+    replaced = [name for s in out for name in s.supersedes]
     if replaced:
-        out = [s for s in out if s.rule_id not in replaced and s.group not in replaced]
+        out = [s for s in out if not any(_replaces(name, s) for name in replaced)]
     return sorted(out, key=Suggestion.sort_key)
+
+
+def _replaces(name: str, s: Suggestion) -> bool:
+    """``name`` (a rule id or group, optionally ``@<topic>``: only findings whose subject
+    is that topic, such as ``followup_control@hypertension``) names suggestion ``s``."""
+    target, _, topic = name.partition("@")
+    if target not in (s.rule_id, s.group):
+        return False
+    return not topic or any(key.endswith(f":{topic}") for key in s.subject)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,9 @@ class FactSet:
     #: (fact id, list field) -> the items known to be in a list that is absent because
     #: the rest of it was not sent (a problem list not sent, a drug implying diabetes)
     partial: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    #: fact id -> what the fact is about, where its input path does not tell facts apart
+    #: (every follow-up programme's fact comes from history.followups)
+    subjects: dict[str, str] = field(default_factory=dict)
     #: (fact id, field) -> how a value the record did not state was inferred:
     #: [{"value", "from", "zh", "en"}]
     inferred: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
@@ -216,6 +219,7 @@ def _followups(enc: Encounter, kb: KnowledgeBase, fs: FactSet, groups: set[str],
         else:
             fs.missing[f"followup:{programme.id}"] = ("history.followups",)
         fact = fs.add("followup", "history.followups", values)
+        fs.subjects[fact["id"]] = f"history.followups:{programme.id}"
         # every enrolled programme is in the report, with its due date when one exists
         fs.derived[f"followup.{programme.id}"] = Derived(
             "followup", float(fact.get("days_overdue", 0)),
