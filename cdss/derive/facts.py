@@ -473,6 +473,9 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
             for key in kb.drug_keys(drug, mg_daily):
                 fs.add("rx_key", path, {"rx": i, "key": key, **names})
             for rule in drug.renal:
+                if rule.above_daily is not None and mg_daily is not None \
+                        and mg_daily <= rule.above_daily:
+                    continue  # a dose-dependent rule (aspirin as an NSAID) below its dose
                 fs.add("rx_renal", path, {"rx": i, **names, "measure": rule.measure,
                                           "below": rule.below, "action": rule.action,
                                           "renal_max_daily": rule.max_daily,

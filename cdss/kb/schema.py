@@ -126,6 +126,9 @@ class RenalRule(Frozen):
     action: Action
     #: the daily maximum at this level, when the action is "reduce"
     max_daily: float | None = Field(default=None, gt=0)
+    #: the rule holds only above this daily dose in mg (aspirin as an NSAID, like
+    #: ``dose_classes``); it also holds when the daily dose is unknown
+    above_daily: float | None = Field(default=None, gt=0)
     text: Text
     source: Source
 
