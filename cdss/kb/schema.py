@@ -442,3 +442,25 @@ class FollowupProgramme(Frozen):
 
 class FollowupTable(Frozen):
     programmes: tuple[FollowupProgramme, ...]
+
+
+class ImpliedCondition(Frozen):
+    """A prescription of a drug of ``class_`` is evidence of the condition ``group``."""
+
+    class_: str = Field(alias="class", pattern=r"^class:[a-z][a-z0-9_]*$")
+    group: str
+    #: other labelled or common uses that make the evidence weaker (for the reader)
+    caveat: Text | None = None
+    source: Source
+
+
+class ImpliedConditionTable(Frozen):
+    implied: tuple[ImpliedCondition, ...]
+
+    @model_validator(mode="after")
+    def _unique_pairs(self) -> ImpliedConditionTable:
+        pairs = [(row.class_, row.group) for row in self.implied]
+        dupes = sorted({f"{c} -> {g}" for c, g in pairs if pairs.count((c, g)) > 1})
+        if dupes:
+            raise ValueError(f"duplicate rows: {dupes}")
+        return self
