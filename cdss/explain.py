@@ -236,7 +236,7 @@ class Explainer:
                 drug = fact.get("drug")
                 if drug and not drug.startswith(CLASS_PREFIX) and drug not in drugs:
                     drugs.append(drug)
-        inferred = self._inferences(rule, env, fs)
+        inferred = self._inferences(rule, env, fs, decision)
         assumptions = inferred
         certainty = "complete"
         if decision is not None:
@@ -275,19 +275,29 @@ class Explainer:
                     "en": f"{found.en} of prescription {int(prefix[14:-1]) + 1}"}
         return text
 
-    def _inferences(self, rule: CompiledRule, env: Env, fs: FactSet
-                    ) -> tuple[dict[str, Any], ...]:
-        """What the record did not say but was inferred, for the fields the rule read."""
+    def _inferences(self, rule: CompiledRule, env: Env, fs: FactSet,
+                    decision: Decision | None = None) -> tuple[dict[str, Any], ...]:
+        """What the record did not say but was inferred, for the fields the rule read
+        (a list known in part, such as a problem list not sent but implied by a drug,
+        among them)."""
         if not fs.inferred:
             return ()
         out = []
         for p in rule.patterns:
             fact = env[p.name]
             for name in sorted(ir.fields_read(p.condition)):
+                if name not in fact and (decision is None or (fact["id"], name)
+                                         not in decision.missing):
+                    continue
+                named = {leaf.value for leaf in ir.leaves(p.condition)
+                         if isinstance(leaf, ir.Contains) and leaf.field == name}
                 for how in fs.inferred.get((fact["id"], name), ()):
+                    if named and how["value"] not in named:
+                        continue  # an inferred condition the rule does not ask about
                     path = self.missing_paths(fs, fact, name)[0]
                     out.append({"field": path, "label": self.label(path),
-                                "assumed": {"zh": how["zh"], "en": how["en"]}})
+                                "assumed": {"zh": how["zh"], "en": how["en"]},
+                                "inferred": True})
         return tuple(out)
 
     def _assumed(self, decision: Decision, fs: FactSet) -> tuple[dict[str, Any], ...]:
@@ -305,11 +315,6 @@ class Explainer:
             for path in paths:
                 out.append({"field": path, "label": self.label(path),
                             "assumed": {"zh": "无论其为何值", "en": "whatever it is"}})
-        for fid, name in decision.missing:  # a list known in part: what was inferred
-            for how in fs.inferred.get((fid, name), ()):
-                path = self.missing_paths(fs, facts[fid], name)[0]
-                out.append({"field": path, "label": self.label(path),
-                            "assumed": {"zh": how["zh"], "en": how["en"]}})
         return tuple(out)
 
     def _condition_text(self, path: str, leaf: ir.Node) -> dict[str, str]:
@@ -403,23 +408,30 @@ class Explainer:
 
 def _qualify(texts: dict[str, dict[str, str]], certainty: str,
              assumptions: tuple[dict[str, Any], ...]) -> None:
-    """Say in the texts what a finding made under missing data rests on."""
+    """Say in the texts what a finding made under missing data rests on: the fields not
+    recorded, what was inferred in their place, and (conditional) the condition."""
     missing = [a for a in assumptions if a["assumed"]["en"] == "whatever it is"]
+    inferred = [a for a in assumptions if a.get("inferred")]
+    conditions = [a for a in assumptions if a not in missing and a not in inferred]
+
+    def join(items: list[dict[str, Any]], key: str, lang: str) -> str:
+        sep = {"zh": "、", "en": ", "}[lang] if key == "label" else {"zh": "；", "en": "; "}[lang]
+        return sep.join(dict.fromkeys(a[key][lang] for a in items))
+
+    named = missing if certainty == "regardless" else conditions
+    zh = f"（未记录：{join(named, 'label', 'zh')}；"
+    en = f" (Not recorded: {join(named, 'label', 'en')}; "
+    if inferred:
+        zh += f"推断：{join(inferred, 'assumed', 'zh')}；"
+        en += f"inferred: {join(inferred, 'assumed', 'en')}; "
     if certainty == "regardless":
-        labels = {lang: ("、" if lang == "zh" else ", ").join(
-            dict.fromkeys(a["label"][lang] for a in missing)) for lang in ("zh", "en")}
-        texts["zh"]["message"] += f"（未记录：{labels['zh']}；此结论不论其为何值均成立。）"
-        texts["en"]["message"] += (f" (Not recorded: {labels['en']}; this holds whatever "
-                                   "the missing values are.)")
+        texts["zh"]["message"] += zh + "此结论不论其为何值均成立。）"
+        texts["en"]["message"] += en + "this holds whatever the missing values are.)"
         return
-    conditions = [a for a in assumptions if a not in missing]
-    labels = {lang: ("、" if lang == "zh" else ", ").join(
-        dict.fromkeys(a["label"][lang] for a in conditions)) for lang in ("zh", "en")}
     when = {"zh": "且".join(dict.fromkeys(a["assumed"]["zh"] for a in conditions)),
             "en": " and ".join(dict.fromkeys(a["assumed"]["en"] for a in conditions))}
-    texts["zh"]["message"] += f"（未记录：{labels['zh']}；仅在{when['zh']}时成立。）"
-    texts["en"]["message"] += (f" (Not recorded: {labels['en']}; this applies only if "
-                               f"{when['en']}.)")
+    texts["zh"]["message"] += zh + f"仅在{when['zh']}时成立。）"
+    texts["en"]["message"] += en + f"this applies only if {when['en']}.)"
     texts["zh"]["recommendation"] = f"若{when['zh']}：{texts['zh']['recommendation']}"
     texts["en"]["recommendation"] = f"If {when['en']}: {texts['en']['recommendation']}"
 

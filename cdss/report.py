@@ -73,7 +73,8 @@ class Suggestion:
             "drugs": list(self.drugs), "references": [dict(r) for r in self.references],
             "certainty": self.certainty,
             "assumed": [{"field": a["field"], "label": a["label"][lang],
-                         "assumed": a["assumed"][lang]} for a in self.assumptions],
+                         "assumed": a["assumed"][lang], "inferred": bool(a.get("inferred"))}
+                        for a in self.assumptions],
         }
 
     def __repr__(self) -> str:

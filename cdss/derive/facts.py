@@ -16,7 +16,7 @@ from cdss.derive import body, labs, renal, scores
 from cdss.derive.schema import fact_types
 from cdss.derive.values import Derived, Missing
 from cdss.kb import KnowledgeBase
-from cdss.kb.schema import Drug
+from cdss.kb.schema import Drug, FollowupProgramme
 from cdss.models import TEXT_SECTIONS, Encounter, Prescription
 
 Fact = dict[str, Any]
@@ -184,9 +184,22 @@ def _controlled(targets: dict[str, Any], values: dict[str, float | None]) -> boo
     return None if any(v is None for v in verdicts) else True
 
 
+def _target_verdict(programme: FollowupProgramme, age: int | None,
+                    values: dict[str, float | None]) -> tuple[bool | None, str, str]:
+    """Controlled (True/False/None) against the target that applies at ``age``, and the
+    target in words (zh, en). Without an age every target that could apply is named, and
+    there is a verdict only when they all give the same one."""
+    options = programme.targets_for(age)
+    verdicts = {_controlled(bounds, values) for bounds, _, _ in options}
+    verdict = verdicts.pop() if len(verdicts) == 1 else None
+    return (verdict, "；".join(t.zh for _, t, _ in options),
+            "; ".join(t.en for _, t, _ in options))
+
+
 def _followups(enc: Encounter, kb: KnowledgeBase, fs: FactSet, groups: set[str],
-               vitals: dict[str, Any]) -> None:
-    """One ``followup`` fact per programme the patient is enrolled in."""
+               vitals: dict[str, Any], age: int | None) -> None:
+    """One ``followup`` fact per programme the patient is enrolled in; the control target
+    is picked by the patient's age at the visit (and at the past follow-up's date)."""
     day = enc.time.date()
     history = enc.history.followups if enc.history is not None else None
     fasting = vitals.get("glucose") if vitals.get("glucose_context") == "fasting" else None
@@ -196,8 +209,10 @@ def _followups(enc: Encounter, kb: KnowledgeBase, fs: FactSet, groups: set[str],
             continue
         values: dict[str, Any] = {"programme": programme.id, "name_zh": programme.name.zh,
                                   "name_en": programme.name.en}
-        now_controlled = _controlled(programme.controlled, now)
-        values["now_controlled"] = now_controlled
+        now_controlled, target_zh, target_en = _target_verdict(programme, age, now)
+        values.update(now_controlled=now_controlled, target_zh=target_zh, target_en=target_en)
+        if now_controlled is None and age is None and programme.age_targets:
+            fs.missing["history.followups.now_controlled"] = ("patient.birth_date",)
         if now_controlled is False:
             values["recheck_date"] = (day + timedelta(days=programme.after_uncontrolled_days)
                                       ).isoformat()
@@ -208,10 +223,15 @@ def _followups(enc: Encounter, kb: KnowledgeBase, fs: FactSet, groups: set[str],
             values["followups_recorded"] = len(mine)
             if mine:
                 last = mine[-1]
-                last_controlled = _controlled(programme.controlled, {
-                    "sbp": last.sbp, "dbp": last.dbp, "fasting_glucose": last.glucose})
+                then = body.age_years(enc.patient.birth_date,
+                                      datetime.combine(last.date, datetime.min.time()))
+                last_controlled, _, _ = _target_verdict(
+                    programme, None if isinstance(then, Missing) else then,
+                    {"sbp": last.sbp, "dbp": last.dbp, "fasting_glucose": last.glucose})
                 interval = (programme.after_uncontrolled_days if last_controlled is False
                             else programme.routine_interval_days)
+                if last_controlled is None and isinstance(then, Missing) and programme.age_targets:
+                    fs.missing["history.followups.last_controlled"] = ("patient.birth_date",)
                 since = (day - last.date).days
                 values.update(days_since_last=since, last_controlled=last_controlled,
                               interval_days=interval, days_overdue=since - interval,
@@ -220,18 +240,18 @@ def _followups(enc: Encounter, kb: KnowledgeBase, fs: FactSet, groups: set[str],
             fs.missing[f"followup:{programme.id}"] = ("history.followups",)
         fact = fs.add("followup", "history.followups", values)
         fs.subjects[fact["id"]] = f"history.followups:{programme.id}"
-        # every enrolled programme is in the report, with its due date when one exists
+        # every enrolled programme is in the report, with its due date and target
         fs.derived[f"followup.{programme.id}"] = Derived(
             "followup", float(fact.get("days_overdue", 0)),
             "days since the last follow-up minus the programme's interval",
             {k: fact[k] for k in ("days_since_last", "interval_days", "due_date",
                                   "last_controlled", "now_controlled", "recheck_date",
-                                  "followups_recorded") if k in fact},
+                                  "followups_recorded", "target_en") if k in fact},
             programme.source.title, "d")
         for name in ("days_since_last", "last_controlled", "days_overdue", "due_date",
                      "followups_recorded", "interval_days"):
             if name not in fact:
-                fs.missing[f"history.followups.{name}"] = ("history.followups",)
+                fs.missing.setdefault(f"history.followups.{name}", ("history.followups",))
 
 
 def _problem_groups(enc: Encounter, kb: KnowledgeBase
@@ -426,7 +446,7 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                              "prescription_count": len(enc.prescriptions)})
 
     # -- chronic-disease follow-up -------------------------------------------------
-    _followups(enc, kb, fs, set(problem_groups), vitals)
+    _followups(enc, kb, fs, set(problem_groups), vitals, age)
 
     # -- symptoms -----------------------------------------------------------------
     for i, text in enumerate(enc.symptoms):
@@ -492,6 +512,9 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
             for key in kb.drug_keys(drug, mg_daily):
                 fs.add("rx_key", path, {"rx": i, "key": key, **names})
             for rule in drug.renal:
+                if rule.above_daily is not None and mg_daily is not None \
+                        and mg_daily <= rule.above_daily:
+                    continue  # a dose-dependent rule (aspirin as an NSAID) below its dose
                 fs.add("rx_renal", path, {"rx": i, **names, "measure": rule.measure,
                                           "below": rule.below, "action": rule.action,
                                           "renal_max_daily": rule.max_daily,

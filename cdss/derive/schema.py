@@ -242,6 +242,9 @@ def fact_types() -> dict[str, FactType]:
                                description="days since last minus the interval"),
             "due_date": _f("string", "", description="last follow-up plus the interval"),
             "now_controlled": _f("bool", "", description="this visit's values met the targets"),
+            "target_zh": _f("string", "", description=(
+                "knowledge: the control target applied, by the patient's age at the visit")),
+            "target_en": _f("string", ""),
             "recheck_date": _f("string", "",
                                description="this visit plus the short interval"),
         }, "one chronic-disease programme the patient is enrolled in (BPHS follow-up)",

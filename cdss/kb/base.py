@@ -39,6 +39,8 @@ from cdss.kb.schema import (
     Formula,
     FormulaTable,
     IcdTable,
+    ImpliedCondition,
+    ImpliedConditionTable,
     Indication,
     IndicationTable,
     Interaction,
@@ -99,6 +101,8 @@ class KnowledgeBase:
     symptoms: SymptomLexicon
     followup: tuple[FollowupProgramme, ...]
     indications: tuple[Indication, ...]
+    #: drug class -> condition group a prescription of it is evidence of
+    implied: tuple[ImpliedCondition, ...]
     _drug_names: dict[str, str] = field(repr=False)
     _class_names: dict[str, str] = field(repr=False)
     _groups_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False,
@@ -217,6 +221,13 @@ class KnowledgeBase:
             cached = self._indication_cache[drug.id] = (rows, tuple(prefixes))
         return cached
 
+    def implied_groups(self, drug: Drug) -> tuple[str, ...]:
+        """Condition groups a prescription of ``drug`` is evidence of (through its
+        classes, knowledge/implied_conditions.yaml); empty when none."""
+        keys = {CLASS_PREFIX + c for c in drug.classes}
+        groups = dict.fromkeys(row.group for row in self.implied if row.class_ in keys)
+        return tuple(groups)
+
     # ---- allergies -------------------------------------------------------------
     def allergy_keys(self, substance: str) -> tuple[str, ...]:
         """Keys an allergy to ``substance`` matches: a drug id or a ``class:<id>``."""
@@ -267,9 +278,6 @@ class KnowledgeBase:
                 tuple(n.lower() for n in self.symptoms.negations))
 
     # ---- conditions ------------------------------------------------------------
-    def implied_groups(self, drug: Drug) -> tuple[str, ...]:  # TEMP until knowledge-fixes lands
-        return ()
-
     def icd10_form_ok(self, code: str) -> bool:
         """Whether ``code`` has the form of an ICD-10 code (not whether it exists)."""
         return self._icd10_form.fullmatch(code.strip()) is not None
@@ -345,6 +353,9 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
     indications = validate(IndicationTable, read_yaml(p("indications.yaml")),
                            p("indications.yaml")).indications
     _unique(indications, "indication", p("indications.yaml"))
+    implied_path = p("implied_conditions.yaml")
+    implied = (validate(ImpliedConditionTable, read_yaml(implied_path), implied_path).implied
+               if implied_path.exists() else ())
     symptoms = (validate(SymptomLexicon, read_yaml(p("symptoms.yaml")), p("symptoms.yaml"))
                 if p("symptoms.yaml").exists() else SymptomLexicon())
     keys = [s.key for s in symptoms.symptoms]
@@ -380,6 +391,13 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
             if g not in groups:
                 raise KnowledgeError(str(p("followup.yaml")), programme.id,
                                      f"unknown condition group {g!r}")
+    for row in implied:
+        entry = f"{row.class_} -> {row.group}"
+        if row.class_.removeprefix(CLASS_PREFIX) not in classes:
+            raise KnowledgeError(str(implied_path), entry, f"unknown drug class {row.class_!r}")
+        if row.group not in groups:
+            raise KnowledgeError(str(implied_path), entry,
+                                 f"unknown condition group {row.group!r}")
     for ci in contraindications:
         known(ci.drug, str(p("contraindications.yaml")), ci.id)
         if ci.condition_group not in groups:
@@ -430,6 +448,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         symptoms=symptoms,
         followup=followup.programmes,
         indications=tuple(indications),
+        implied=tuple(implied),
         _drug_names=drug_names,
         _class_names=class_names,
         labels=load_labels(root),

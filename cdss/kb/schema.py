@@ -127,6 +127,9 @@ class RenalRule(Frozen):
     action: Action
     #: the daily maximum at this level, when the action is "reduce"
     max_daily: float | None = Field(default=None, gt=0)
+    #: the rule holds only above this daily dose in mg (aspirin as an NSAID, like
+    #: ``dose_classes``); it also holds when the daily dose is unknown
+    above_daily: float | None = Field(default=None, gt=0)
     text: Text
     source: Source
 
@@ -436,6 +439,19 @@ class Bound(Frozen):
     below: float
 
 
+ControlledValue = Literal["sbp", "dbp", "fasting_glucose"]
+
+
+class AgeTarget(Frozen):
+    """A control target that replaces the programme's default from an age on."""
+
+    #: applies to patients of at least this age (completed years) at the visit
+    from_age: int = Field(gt=0)
+    controlled: dict[ControlledValue, Bound]
+    text: Text
+    source: Source
+
+
 class FollowupProgramme(Frozen):
     """A chronic-disease follow-up programme (BPHS): who, how often, what is controlled."""
 
@@ -445,9 +461,55 @@ class FollowupProgramme(Frozen):
     routine_interval_days: int = Field(gt=0)
     after_uncontrolled_days: int = Field(gt=0)
     #: this visit's value -> exclusive upper bound of "controlled" (sbp, dbp, fasting_glucose)
-    controlled: dict[Literal["sbp", "dbp", "fasting_glucose"], Bound]
+    controlled: dict[ControlledValue, Bound]
+    #: the default target in words (shown in the evidence and messages)
+    target: Text
+    #: age-dependent targets; the one with the highest ``from_age`` the patient has reached
+    #: replaces ``controlled``
+    age_targets: tuple[AgeTarget, ...] = ()
     source: Source
+
+    @model_validator(mode="after")
+    def _distinct_ages(self) -> FollowupProgramme:
+        ages = [t.from_age for t in self.age_targets]
+        if len(set(ages)) != len(ages):
+            raise ValueError("two age targets start at the same age")
+        return self
+
+    def targets_for(self, age: int | None) -> tuple[tuple[dict[str, Bound], Text, int | None], ...]:
+        """(bounds, text, from_age) of the target that applies at ``age``; every target
+        that could apply when the age is unknown."""
+        options: list[tuple[dict[str, Bound], Text, int | None]] = [
+            (dict(self.controlled), self.target, None)]
+        options += [(dict(t.controlled), t.text, t.from_age)
+                    for t in sorted(self.age_targets, key=lambda t: t.from_age)]
+        if age is None:
+            return tuple(options)
+        reached = [o for o in options if o[2] is None or age >= o[2]]
+        return (reached[-1],)
 
 
 class FollowupTable(Frozen):
     programmes: tuple[FollowupProgramme, ...]
+
+
+class ImpliedCondition(Frozen):
+    """A prescription of a drug of ``class_`` is evidence of the condition ``group``."""
+
+    class_: str = Field(alias="class", pattern=r"^class:[a-z][a-z0-9_]*$")
+    group: str
+    #: other labelled or common uses that make the evidence weaker (for the reader)
+    caveat: Text | None = None
+    source: Source
+
+
+class ImpliedConditionTable(Frozen):
+    implied: tuple[ImpliedCondition, ...]
+
+    @model_validator(mode="after")
+    def _unique_pairs(self) -> ImpliedConditionTable:
+        pairs = [(row.class_, row.group) for row in self.implied]
+        dupes = sorted({f"{c} -> {g}" for c, g in pairs if pairs.count((c, g)) > 1})
+        if dupes:
+            raise ValueError(f"duplicate rows: {dupes}")
+        return self
