@@ -23,10 +23,9 @@ from cdss.rulelang.load import PLACEHOLDER
 #: symptom, a diagnosis): a rule bound to one is about this patient
 _PATIENT_SPECIFIC = frozenset({"rx", "rx_key", "rx_renal", "rx_hepatic", "rx_allergen",
                                "allergy_key", "condition", "symptom", "followup"})
-#: fields true of everyone of an age or sex: a rule is not about this patient because
-#: of them alone
-_DEMOGRAPHIC = frozenset({("patient", "age_years"), ("patient", "age_decimal"),
-                          ("patient", "sex")})
+#: facts of measurements: a rule one of whose clauses a measured value already meets
+#: is about this patient (SBP 150 with the DBP missing)
+_MEASURED = frozenset({"vitals", "labs", "derived"})
 
 _DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d",
                 "min_daily": "/d", "geriatric_max_daily": "/d"}
@@ -369,14 +368,15 @@ class Explainer:
         (not merely informs), every missing item is data a clinician can collect (not a
         knowledge gap, not a value withheld as implausible), and the rule is about this
         patient because of something other than age and sex (a prescription, a symptom,
-        a measured value that already meets part of it)."""
+        a measured value that already meets part of it; not merely its age, sex or an
+        absent diagnosis)."""
         if u.rule.spec.severity == "info" or u.rule.spec.category == "quality":
             return False  # record quality is the auditors' concern, not a question now
         if not all(self._askable(p) for p in paths):
             return False  # a knowledge gap, a withheld value, or not the clinician's to add
         if any(f["t"] in _PATIENT_SPECIFIC for f in u.env.values()):
             return True
-        return any((u.env[name]["t"], leaf.field) not in _DEMOGRAPHIC
+        return any(u.env[name]["t"] in _MEASURED and not isinstance(leaf, ir.Exists)
                    for name, leaf in explain(u.rule.patterns, u.env))
 
     def _askable(self, path: str) -> bool:

@@ -163,16 +163,18 @@ class Reasoner:
     def _decide(self, items: list[Undecided], fs: FactSet) -> Decision | None:
         """``regardless`` if every completion makes the finding, ``conditional`` if some
         values of the context fields make it whatever the other missing values are."""
-        missing = sorted(set().union(*(u.missing for u in items)))
         facts = {f["id"]: f for u in items for f in u.env.values()}
+        # an assignment missing a value no case split can cover (a measurement none of
+        # the finding's rules covers, a field compared with another) cannot help decide;
+        # it only says the severity could be higher once that value is known
+        kept = [u for u in items if all(self._enumerable(u, ref, facts, fs) for ref in u.missing)]
+        if not kept:
+            return None
+        dropped = max((SEVERITY_ORDER[u.rule.spec.severity] for u in items if u not in kept),
+                      default=-1)
+        items = kept
+        missing = sorted(set().union(*(u.missing for u in items)))
         context = [m for m in missing if self.types[facts[m[0]]["t"]].fields[m[1]].context]
-        finding = items[0].rule.spec.group or items[0].rule.id
-        for fact_id, name in missing:
-            fact_type = facts[fact_id]["t"]
-            if (self.types[fact_type].fields[name].kind == "number"
-                    and (fact_id, name) not in context
-                    and not self._covered(finding, fact_type, name)):
-                return None  # some value of the missing measurement makes no finding
         other = [m for m in missing if m not in context]
         domains: dict[FieldRef, list[Any]] = {}
         for fact_id, name in missing:
@@ -185,7 +187,7 @@ class Reasoner:
         # for each value of the context fields: the finding in every completion of the
         # other missing fields (None where some completion does not make it)
         outcomes: list[tuple[Undecided, Env] | None] = []
-        top = 0  # the highest severity any completion makes
+        top = dropped  # the highest severity any completion could make
         for ctx_values in itertools.product(*(domains[m] for m in context)):
             worst: tuple[Undecided, Env] | None = None
             held = True
@@ -216,6 +218,16 @@ class Reasoner:
                                                                     completed_env)
                            if (completed_env[pname]["id"], leaf.field) in wanted)
         return Decision(chosen.rule, chosen.env, "conditional", tuple(other), conditions)
+
+    def _enumerable(self, u: Undecided, ref: FieldRef, facts: dict[str, Fact],
+                    fs: FactSet) -> bool:
+        fact_id, name = ref
+        fact_type = facts[fact_id]["t"]
+        spec = self.types[fact_type].fields[name]
+        if spec.kind == "number" and not spec.context and not self._covered(
+                u.rule.spec.group or u.rule.id, fact_type, name):
+            return False
+        return bool(self._domain(fact_id, name, fact_type, [u], fs))
 
     def _completable(self, rule: CompiledRule) -> Reads:
         """Per pattern, the fields a completion could fill: read only in comparisons

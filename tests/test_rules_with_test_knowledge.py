@@ -29,6 +29,13 @@ TEST_DRUGS = {"drugs": [
      "hepatic": [{"applies_to": "liver_disease", "action": "contraindicated",
                   "text": {"zh": "肝病禁用", "en": "contraindicated in liver disease"},
                   "source": {"title": "test only", "verification": "K"}}]},
+    {"id": "testdrug_renal_at_risk", "name": {"zh": "测试药乙", "en": "testdrug-renal-at-risk"},
+     "atc": ["Z99ZZ03"], "classes": [],
+     "doses": [{"route": "oral", "unit": "mg", "max_daily": 100,
+                "source": {"title": "test only", "verification": "K"}}],
+     "renal": [{"measure": "egfr", "below": 30, "action": "avoid", "test_first": "at_risk",
+                "text": {"zh": "eGFR<30避免", "en": "avoid below eGFR 30"},
+                "source": {"title": "test only", "verification": "K"}}]},
     {"id": "testdrug_anticoagulant", "name": {"zh": "测试抗凝药", "en": "testdrug-coag"},
      "atc": ["Z99ZZ02"], "classes": ["anticoagulant"],
      "doses": [{"route": "oral", "unit": "mg", "max_daily": 20,
@@ -37,7 +44,8 @@ TEST_DRUGS = {"drugs": [
 
 #: rule ids proven here with a firing case and a near-miss
 COVERED = ("dosing.renal.egfr_reduce", "dosing.hepatic.liver_disease_contraindicated",
-           "dosing.duplicate.dup_anticoagulant")
+           "dosing.duplicate.dup_anticoagulant", "dosing.renal.egfr_unknown_at_risk",
+           "dosing.renal.egfr_unknown_not_at_risk")
 
 
 def covered_rule_ids() -> set[str]:
@@ -99,3 +107,42 @@ def test_two_anticoagulants_are_duplicate_therapy(engine) -> None:
     paracetamol = {"drug": "paracetamol", "dose": "500 mg", "frequency": "tid"}
     assert "dosing.duplicate.dup_anticoagulant" not in ids(
         engine.check(visit(coag, paracetamol)))
+
+
+AT_RISK = {"drug": "testdrug_renal_at_risk", "dose": "20 mg", "frequency": "qd"}
+
+
+def _no_creatinine(visit_: dict, **patient) -> dict:
+    visit_["labs"] = []
+    visit_["patient"].update(patient)
+    return visit_
+
+
+def test_egfr_unknown_at_risk_for_an_older_patient(engine) -> None:
+    # visit() is a 70-year-old: 65 and over is at risk of CKD
+    report = engine.check(_no_creatinine(visit(AT_RISK)))
+    (s,) = [s for s in report.suggestions if s.rule_id == "dosing.renal.egfr_unknown_at_risk"]
+    assert s.severity == "warning" and s.certainty == "complete"
+    assert "dosing.renal.egfr_unknown_not_at_risk" not in ids(report)
+
+
+def test_egfr_unknown_not_at_risk_for_a_younger_patient(engine) -> None:
+    report = engine.check(_no_creatinine(visit(AT_RISK), birth_date="1990-01-01"))
+    (s,) = [s for s in report.suggestions
+            if s.rule_id == "dosing.renal.egfr_unknown_not_at_risk"]
+    assert s.severity == "info"
+    assert "dosing.renal.egfr_unknown_at_risk" not in ids(report)
+    # with a creatinine the eGFR settles it: neither
+    known = engine.check(visit(AT_RISK))
+    assert not {"dosing.renal.egfr_unknown_at_risk",
+                "dosing.renal.egfr_unknown_not_at_risk"} & ids(known)
+
+
+def test_egfr_unknown_without_a_problem_list_is_the_info_and_asks_for_it(engine) -> None:
+    enc = _no_creatinine(visit(AT_RISK), birth_date="1990-01-01")
+    del enc["patient"]["conditions"]
+    report = engine.check(enc)
+    (s,) = [s for s in report.suggestions
+            if s.rule_id == "dosing.renal.egfr_unknown_not_at_risk"]
+    assert s.certainty == "regardless" and s.severity == "info"
+    assert "patient.conditions" in {m.field for m in report.missing_data}

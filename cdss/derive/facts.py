@@ -279,6 +279,18 @@ def _problem_groups(enc: Encounter, kb: KnowledgeBase
     return sorted(known), inferences
 
 
+def _ckd_risk(kb: KnowledgeBase, age: int | None, groups: list[str],
+              complete: bool) -> bool | None:
+    """At risk of CKD (knowledge/inference.yaml): True once the age or a known condition
+    says so; False only when the age and a complete problem list both say not."""
+    risk = kb.inference.ckd_risk
+    if risk is None:
+        return None
+    if (age is not None and age >= risk.age_from) or set(groups) & set(risk.groups):
+        return True
+    return False if (age is not None and complete) else None
+
+
 def consistent(fact: Fact, kb: KnowledgeBase) -> bool:
     """Whether a (completed) fact could describe a real patient: no pregnant or
     breastfeeding man, no pregnancy from the age at which it is no longer assumed."""
@@ -337,10 +349,15 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
         # without a problem list the set of conditions is open: left absent, with its
         # known items kept for the reasoning over missing data
         "problem_groups": problem_groups if p.conditions is not None else None,
+        "ckd_risk": _ckd_risk(kb, age, problem_groups, p.conditions is not None),
     })
     if p.conditions is None:
         fs.missing["patient.problem_groups"] = ("patient.conditions",)
         fs.partial[(fact["id"], "problem_groups")] = tuple(problem_groups)
+    if "ckd_risk" not in fact:
+        fs.missing["patient.ckd_risk"] = tuple(
+            path for path, absent in (("patient.birth_date", age is None),
+                                      ("patient.conditions", p.conditions is None)) if absent)
     for name, how in inferred.items():
         fs.inferred[(fact["id"], name)] = how
 
@@ -518,6 +535,7 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                 fs.add("rx_renal", path, {"rx": i, **names, "measure": rule.measure,
                                           "below": rule.below, "action": rule.action,
                                           "renal_max_daily": rule.max_daily,
+                                          "test_first": rule.test_first,
                                           "text_zh": rule.text.zh, "text_en": rule.text.en})
             for rule in drug.hepatic:
                 fs.add("rx_hepatic", path, {"rx": i, **names, "applies_to": rule.applies_to,

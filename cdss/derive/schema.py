@@ -96,6 +96,9 @@ def fact_types() -> dict[str, FactType]:
             "height": _f("number", "height", "cm"),
             "allergies_reviewed": _f("bool", "allergies_reviewed"),
             "allergy_count": _f("number", "allergies"),
+            "ckd_risk": _f("bool", "conditions", description=(
+                "at risk of CKD: age or a known condition (knowledge/inference.yaml); absent "
+                "when the problem list was not sent and nothing known decides it")),
             "problem_groups": _f("list", "conditions", vocabulary="condition_group",
                                  context=True,
                                  description="groups of the problem list, of this visit's "
@@ -193,6 +196,9 @@ def fact_types() -> dict[str, FactType]:
             "below": _f("number", "renal.below", description="knowledge: threshold"),
             "action": _f("string", "", description="contraindicated | avoid | reduce | caution"),
             "renal_max_daily": _f("number", "renal.max_daily"),
+            "test_first": _f("string", "", description="knowledge: always | at_risk (a missing "
+                                                       "kidney function matters for everyone, "
+                                                       "or for patients at risk of CKD)"),
             "text_zh": _f("string", ""),
             "text_en": _f("string", ""),
         }, "one kidney-function rule of a prescribed drug (knowledge)", Headline("drug")),

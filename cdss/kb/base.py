@@ -415,6 +415,13 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
                 raise KnowledgeError(str(p("indications.yaml")), row.id,
                                      f"malformed ICD-10 prefix {code!r}")
 
+    inference = load_inference(root)
+    if inference.ckd_risk is not None:
+        for g in inference.ckd_risk.groups:
+            if g not in groups:
+                raise KnowledgeError(str(p("inference.yaml")), "ckd_risk",
+                                     f"unknown condition group {g!r}")
+
     drug_names: dict[str, str] = {}
     for drug in drugs.values():
         for name in (drug.id, drug.name.zh, drug.name.en, *drug.aliases, *drug.atc):
@@ -452,6 +459,6 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         _drug_names=drug_names,
         _class_names=class_names,
         labels=load_labels(root),
-        inference=load_inference(root),
+        inference=inference,
     )
 

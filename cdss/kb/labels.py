@@ -40,8 +40,15 @@ class PregnancyInference(Frozen):
     source: Source
 
 
+class CkdRisk(Frozen):
+    age_from: int = Field(ge=0)
+    groups: tuple[str, ...] = Field(min_length=1)
+    source: Source
+
+
 class Inference(Frozen):
     pregnancy: PregnancyInference | None = None
+    ckd_risk: CkdRisk | None = None
 
 
 def load_labels(root: Path) -> FieldLabels:

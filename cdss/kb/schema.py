@@ -130,6 +130,10 @@ class RenalRule(Frozen):
     #: the rule holds only above this daily dose in mg (aspirin as an NSAID, like
     #: ``dose_classes``); it also holds when the daily dose is unknown
     above_daily: float | None = Field(default=None, gt=0)
+    #: "always": renal function must be known before prescribing (a missing one is a
+    #: warning); "at_risk": the rule only bites in impaired kidneys, so a missing value
+    #: is a warning only for patients at risk of CKD (knowledge/inference.yaml)
+    test_first: Literal["always", "at_risk"] = "always"
     text: Text
     source: Source
 
