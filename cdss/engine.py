@@ -39,7 +39,7 @@ from cdss.kb import KnowledgeBase, load_knowledge
 from cdss.lookup import LookupResult, lookup
 from cdss.models import Encounter
 from cdss.reasoning import Reasoned, Reasoner
-from cdss.report import Report, Suggestion, deduplicate, require_lang
+from cdss.report import SEVERITY_RANK, Report, Suggestion, deduplicate, require_lang
 from cdss.rulelang import CompiledRule, RuleSet, build_ruleset
 from cdss.rulelang.emit import LIST_PLACEHOLDER
 from cdss.rulelang.load import SENTINEL_ACTION, SENTINEL_TYPE
@@ -285,7 +285,11 @@ class Engine:
             rule = self.ruleset.by_action[action]
             env = {name: by_id[fact_id] for name, fact_id in bound.items()}
             out.append(self._explainer.suggestion(rule, env, facts, evidence=evidence))
-        made = {(s.group or s.rule_id, frozenset(s.subject)) for s in out}
+        made: dict[tuple[str, frozenset[str]], str] = {}
+        for s in out:  # each finding made, at its highest severity
+            key = (s.group or s.rule_id, frozenset(s.subject))
+            if key not in made or SEVERITY_RANK[s.severity] < SEVERITY_RANK[made[key]]:
+                made[key] = s.severity
         reasoned = self._reasoner.reason(facts, made, undecided=undecided)
         for decision in reasoned.decisions:
             out.append(self._explainer.suggestion(decision.rule, decision.env, facts,

@@ -121,10 +121,11 @@ class Reasoner:
         self._plan_decidable = list(completable.items())
 
     # ---- undecided assignments ------------------------------------------------------
-    def undecided(self, fs: FactSet, made: set[FindingKey], *,
+    def undecided(self, fs: FactSet, made: dict[FindingKey, str], *,
                   decidable_only: bool = False) -> list[Undecided]:
-        """Every assignment no rule decides, except findings already ``made``
-        (``decidable_only``: only those of rules completion could decide)."""
+        """Every assignment no rule decides, except those of findings already ``made``
+        (finding -> severity) at that severity or above (``decidable_only``: only those
+        of rules completion could decide)."""
         by_type: dict[str, list[Fact]] = {}
         for fact in fs.facts:
             by_type.setdefault(fact["t"], []).append(fact)
@@ -136,24 +137,28 @@ class Reasoner:
                       if _may_be_unknown(reads, absent) for rule in group]
         for rule in sorted(candidates, key=lambda r: r.action):
             for env in evaluate_rule(rule.patterns, by_type).unknown:
-                if finding_key(rule, env, fs) in made:
+                severity = made.get(finding_key(rule, env, fs))
+                if severity is not None and SEVERITY_ORDER[rule.spec.severity] <= \
+                        SEVERITY_ORDER[severity]:
                     continue
                 out.append(Undecided(rule, env, frozenset(missing_fields(rule.patterns, env))))
         return out
 
     # ---- completion ------------------------------------------------------------------
-    def reason(self, fs: FactSet, made: set[FindingKey], *, undecided: bool = True
+    def reason(self, fs: FactSet, made: dict[FindingKey, str], *, undecided: bool = True
                ) -> Reasoned:
-        """Decide what can be decided among the undecided findings (``undecided``
-        False: skip working out the rest, for callers that do not report it)."""
+        """Decide what can be decided among the findings not ``made`` (finding ->
+        severity); the rest, and what could make a made finding more severe, stay
+        undecided (``undecided`` False: skip working those out, for callers that do not
+        report them)."""
         by_finding: dict[FindingKey, list[Undecided]] = {}
         for u in self.undecided(fs, made, decidable_only=not undecided):
             by_finding.setdefault(finding_key(u.rule, u.env, fs), []).append(u)
         decisions: list[Decision] = []
         left: list[Undecided] = []
-        for items in by_finding.values():
-            decision = (self._decide(items, fs)
-                        if any(u.rule.action in self._decidable for u in items) else None)
+        for key, items in by_finding.items():
+            decision = (self._decide(items, fs) if key not in made and any(
+                u.rule.action in self._decidable for u in items) else None)
             if decision is None:
                 left.extend(items)
             else:
