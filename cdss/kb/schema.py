@@ -429,6 +429,8 @@ class SymptomMatching(Frozen):
     onset: tuple[LexWord, ...] = ()
     #: regular expressions of a chronic course ("3年", "多年"), for ``exclude_chronic``
     chronic: tuple[LexWord, ...] = ()
+    #: words that, like onset words, keep a chronic clause counting ("3年，加重1天")
+    worsening: tuple[LexWord, ...] = ()
     source: Source | None = None
 
     @field_validator("chronic")

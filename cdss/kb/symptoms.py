@@ -14,7 +14,7 @@ negation word but negate nothing. In a list "无发热、胸闷、大汗" the ne
 the following items unless an item has a number or an onset word ("无发热、胸痛2小时").
 A composition's ``exclude`` words cancel a match that is not negated when they stand in
 it or just before it ("双下肢无力"); a key with ``exclude_chronic`` does not count in a
-clause with a chronic course and no onset word ("左下肢麻木3年").
+clause with a chronic course and no onset or worsening word ("左下肢麻木3年").
 
 Every word list and setting comes from knowledge/symptoms.yaml; the patterns are
 compiled once per knowledge base.
@@ -82,6 +82,7 @@ class SymptomMatcher:
         self._negations = _alternation(lexicon.negations)
         self._not_negations = _alternation(m.not_negations)
         self._onset = _alternation(m.onset)
+        self._recent = _alternation([*m.onset, *m.worsening])
         self._chronic = (re.compile("|".join(f"(?:{p})" for p in m.chronic))
                          if m.chronic else None)
         self._keys = tuple(
@@ -116,8 +117,8 @@ class SymptomMatcher:
 
     def _clause(self, clause: str, found: dict[str, bool]) -> None:
         onset = self._onset is not None and self._onset.search(clause) is not None
-        chronic = (not onset and self._chronic is not None
-                   and self._chronic.search(clause) is not None)
+        chronic = (self._chronic is not None and self._chronic.search(clause) is not None
+                   and (self._recent is None or self._recent.search(clause) is None))
         carried = False  # a negation carried along a 、 list
         for item in clause.split(ITEMS):
             negs = self._negation_ends(item)
