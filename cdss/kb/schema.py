@@ -384,8 +384,8 @@ class SymptomComposition(Frozen):
     qualifiers: tuple[LexWord, ...] = Field(min_length=1)
     #: overrides the lexicon's ``matching.max_gap``
     max_gap: Gap | None = None
-    #: words that cancel a (not negated) match when they stand in it or at most max_gap
-    #: units before it ("双下肢无力" is not one-sided)
+    #: words that cancel a (not negated) match when they stand in it or at most
+    #: ``matching.exclude_reach`` units before it ("双下肢无力" is not one-sided)
     exclude: tuple[LexWord, ...] = ()
     #: the clause must also hold an onset word (``matching.onset``): "突发视物模糊"
     onset: bool = False
@@ -423,6 +423,8 @@ class SymptomMatching(Frozen):
     negation_reach: Gap = 4
     #: default largest gap between a composition's site and qualifier
     max_gap: Gap = 4
+    #: units before a composition match in which its ``exclude`` words count
+    exclude_reach: Gap = 2
     #: phrases that hold a negation word but negate nothing ("无明显诱因", "无力")
     not_negations: tuple[LexWord, ...] = ()
     #: words of sudden onset: needed by ``onset`` compositions, override ``chronic``

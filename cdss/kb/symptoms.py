@@ -13,8 +13,9 @@ word ends at most ``negation_reach`` units before the term, the site or the qual
 negation word but negate nothing. In a list "无发热、胸闷、大汗" the negation carries on to
 the following items unless an item has a number or an onset word ("无发热、胸痛2小时").
 A composition's ``exclude`` words cancel a match that is not negated when they stand in
-it or just before it ("双下肢无力"); a key with ``exclude_chronic`` does not count in a
-clause with a chronic course and no onset or worsening word ("左下肢麻木3年").
+it or at most ``exclude_reach`` units before it ("双下肢无力"); a key with
+``exclude_chronic`` does not count in a clause with a chronic course and no onset or
+worsening word ("左下肢麻木3年").
 
 Every word list and setting comes from knowledge/symptoms.yaml; the patterns are
 compiled once per knowledge base.
@@ -79,6 +80,7 @@ class SymptomMatcher:
     def __init__(self, lexicon: SymptomLexicon) -> None:
         m = lexicon.matching
         self.reach = m.negation_reach
+        self.exclude_reach = m.exclude_reach
         self._negations = _alternation(lexicon.negations)
         self._not_negations = _alternation(m.not_negations)
         self._onset = _alternation(m.onset)
@@ -165,7 +167,7 @@ class SymptomMatcher:
                         item, negs, b[0]):
                     state = True
                 elif c.exclude is None or c.exclude.search(
-                        item, _start_before(item, a[0], c.gap), b[1]) is None:
+                        item, _start_before(item, a[0], self.exclude_reach), b[1]) is None:
                     return False
         return state
 
