@@ -32,11 +32,13 @@ from cdss._resources import rules_dir as _bundled_rules
 from cdss._version import __version__
 from cdss.audit import AuditResult, audit
 from cdss.derive import FactSet, build_facts
+from cdss.derive.facts import consistent
 from cdss.errors import RuleEvaluationError
 from cdss.explain import Explainer
 from cdss.kb import KnowledgeBase, load_knowledge
 from cdss.lookup import LookupResult, lookup
 from cdss.models import Encounter
+from cdss.reasoning import Reasoned, Reasoner
 from cdss.report import Report, Suggestion, deduplicate, require_lang
 from cdss.rulelang import CompiledRule, RuleSet, build_ruleset
 from cdss.rulelang.emit import LIST_PLACEHOLDER
@@ -218,6 +220,8 @@ class Engine:
         self.ruleset: RuleSet = build_ruleset(Path(rules_dir) if rules_dir else _bundled_rules(),
                                               self.kb)
         self._explainer = Explainer(self.kb)
+        kb = self.kb
+        self._reasoner = Reasoner(self.ruleset.rules, lambda fact: consistent(fact, kb))
         self._order = {rule.action: n for n, rule in enumerate(self.ruleset.rules)}
         self._python = PythonMatcher(self.ruleset.rules) if backend == "python" else None
         self._backend: DurableBackend | None = None
@@ -245,16 +249,19 @@ class Engine:
         shown = require_lang(lang or self.lang)
         enc = Encounter.parse(encounter)
         facts = build_facts(enc, self.kb)
-        suggestions = self._suggestions(facts, evidence=True)
+        suggestions, reasoned = self._findings(facts, evidence=True, undecided=explain_missing)
+        not_evaluated = (self._explainer.not_evaluated(reasoned.undecided, facts)
+                         if explain_missing else [])
         return Report(
             encounter_id=enc.id,
             engine=dict(self._info),
             suggestions=deduplicate(suggestions),
-            not_evaluated=(self._explainer.not_evaluated(self.ruleset.rules, facts, suggestions)
-                           if explain_missing else []),
+            not_evaluated=not_evaluated,
             notes=list(facts.notes),
             derived={k: v.to_dict() for k, v in sorted(facts.derived.items())},
             lang=shown,
+            missing_data=(self._explainer.missing_data(not_evaluated, reasoned.decisions, facts)
+                          if explain_missing else []),
         )
 
     def findings(self, encounter: EncounterInput, *, evidence: bool = True) -> list[Suggestion]:
@@ -266,17 +273,24 @@ class Engine:
         :raises cdss.InputError: if the encounter cannot be read.
         """
         facts = build_facts(Encounter.parse(encounter), self.kb)
-        return deduplicate(self._suggestions(facts, evidence=evidence))
+        return deduplicate(self._findings(facts, evidence=evidence, undecided=False)[0])
 
-    def _suggestions(self, facts: FactSet, *, evidence: bool) -> list[Suggestion]:
-        """One explained suggestion per match, before deduplication."""
+    def _findings(self, facts: FactSet, *, evidence: bool, undecided: bool
+                  ) -> tuple[list[Suggestion], Reasoned]:
+        """Every explained suggestion before deduplication: one per match, and one per
+        finding made under missing data (``cdss.reasoning``); and what stayed undecided."""
         by_id = {f["id"]: f for f in facts.facts}
         out = []
         for action, bound in self.matches(facts.facts):
             rule = self.ruleset.by_action[action]
             env = {name: by_id[fact_id] for name, fact_id in bound.items()}
             out.append(self._explainer.suggestion(rule, env, facts, evidence=evidence))
-        return out
+        made = {(s.group or s.rule_id, frozenset(s.subject)) for s in out}
+        reasoned = self._reasoner.reason(facts, made, undecided=undecided)
+        for decision in reasoned.decisions:
+            out.append(self._explainer.suggestion(decision.rule, decision.env, facts,
+                                                  evidence=evidence, decision=decision))
+        return out, reasoned
 
     def matches(self, facts: list[dict[str, Any]]) -> list[Match]:
         """Every rule match over derived facts, in one order whatever the backend (by

@@ -13,13 +13,20 @@ from typing import Any
 
 from cdss.derive import FactSet, fact_types
 from cdss.kb import CLASS_PREFIX, KnowledgeBase
-from cdss.report import NotEvaluated, Suggestion
+from cdss.reasoning import Decision, Undecided, subject_of
+from cdss.report import MissingData, NotEvaluated, Suggestion
 from cdss.rulelang import CompiledRule, ir
-from cdss.rulelang.evaluate import Env, evaluate_rule, explain, missing_fields
+from cdss.rulelang.evaluate import Env, explain
 from cdss.rulelang.load import PLACEHOLDER
 
-#: the fields a rule reads, per pattern: ((fact type, fields), ...)
-Reads = tuple[tuple[str, frozenset[str]], ...]
+#: facts that exist because of something about this patient (a prescription, a
+#: symptom, a diagnosis): a rule bound to one is about this patient
+_PATIENT_SPECIFIC = frozenset({"rx", "rx_key", "rx_renal", "rx_hepatic", "rx_allergen",
+                               "allergy_key", "condition", "symptom", "followup"})
+#: fields true of everyone of an age or sex: a rule is not about this patient because
+#: of them alone
+_DEMOGRAPHIC = frozenset({("patient", "age_years"), ("patient", "age_decimal"),
+                          ("patient", "sex")})
 
 _DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d",
                 "min_daily": "/d", "geriatric_max_daily": "/d"}
@@ -91,7 +98,6 @@ class Explainer:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.types = fact_types()
-        self._plans: dict[int, list[tuple[Reads, list[CompiledRule]]]] = {}
         self._static: dict[str, _RuleStatics] = {}
 
     # ---- paths -----------------------------------------------------------------
@@ -143,6 +149,9 @@ class Explainer:
                 derived = fs.derived.get(path.removeprefix("derived."))
             if derived is not None:
                 item["derivation"] = derived.to_dict()
+            inferred = fs.inferred.get((fact["id"], name))
+            if inferred:
+                item["inferred_from"] = [i["from"] for i in inferred]
             out.append(item)
 
         for pattern in rule.patterns:
@@ -209,9 +218,10 @@ class Explainer:
         return statics
 
     def suggestion(self, rule: CompiledRule, env: Env, fs: FactSet, *,
-                   evidence: bool = True) -> Suggestion:
+                   evidence: bool = True, decision: Decision | None = None) -> Suggestion:
         """The explained suggestion for one firing of ``rule`` on ``env`` (``evidence``
-        False: without its evidence, for tallies that do not show it)."""
+        False: without its evidence, for tallies that do not show it); ``decision``: a
+        finding made under missing data (``cdss.reasoning``), with what it assumed."""
         spec = rule.spec
         statics = self._statics(rule)
         texts = {lang: {part: template.render(env) for part, template in parts.items()}
@@ -221,100 +231,221 @@ class Explainer:
         for fact in env.values():
             if fact["t"] == "condition" and fact.get("code") not in codes:
                 codes.append(fact["code"])
-            if fact["t"] in ("rx", "rx_key", "rx_allergen", "rx_renal", "rx_hepatic") and \
+            if fact["t"] in ("rx", "rx_key", "rx_renal", "rx_hepatic", "rx_allergen") and \
                     fact.get("known", True):
                 drug = fact.get("drug")
                 if drug and not drug.startswith(CLASS_PREFIX) and drug not in drugs:
                     drugs.append(drug)
-        subject = self.subject(env, fs, rule)
+        inferred = self._inferences(rule, env, fs, decision)
+        assumptions = inferred
+        certainty = "complete"
+        if decision is not None:
+            certainty = decision.certainty
+            assumptions = self._assumed(decision, fs) + inferred
+            _qualify(texts, decision.certainty, assumptions)
+        elif inferred:
+            for lang, sep, head in (("zh", "；", "（推断："), ("en", "; ", " (Inferred: ")):
+                texts[lang]["message"] += head + sep.join(
+                    dict.fromkeys(a["assumed"][lang] for a in inferred)) + (
+                    "）" if lang == "zh" else ".)")
         return Suggestion(
             rule_id=spec.id, rule_version=spec.version, category=spec.category, kind=spec.kind,
             severity=spec.severity, texts=texts,
             evidence=tuple(self._evidence(rule, env, fs)) if evidence else (),
             codes=tuple(codes), drugs=tuple(drugs),
             references=tuple(dict(r) for r in statics.references),
-            subject=subject, group=spec.group, specificity=statics.specificity)
+            subject=subject_of(rule, env, fs), group=spec.group,
+            specificity=statics.specificity, certainty=certainty,
+            assumptions=assumptions, supersedes=spec.supersedes)
+
+    # ---- what a finding rests on ------------------------------------------------
+    def label(self, path: str) -> dict[str, str]:
+        """The clinician's name of an input path, in both languages."""
+        head = path.split(" (")[0]
+        if head.startswith("labs.") and head[5:] in self.kb.analytes:
+            name = self.kb.analytes[head[5:]].name
+            return {"zh": name.zh, "en": name.en}
+        found = self.kb.labels.label(head)
+        if found is None:
+            return {"zh": head, "en": head}
+        text = {"zh": found.zh, "en": found.en}
+        prefix = head.split(".")[0]
+        if prefix.startswith("prescriptions["):
+            text = {"zh": f"处方{int(prefix[14:-1]) + 1}的{found.zh}",
+                    "en": f"{found.en} of prescription {int(prefix[14:-1]) + 1}"}
+        return text
+
+    def _inferences(self, rule: CompiledRule, env: Env, fs: FactSet,
+                    decision: Decision | None = None) -> tuple[dict[str, Any], ...]:
+        """What the record did not say but was inferred, for the fields the rule read
+        (a list known in part, such as a problem list not sent but implied by a drug,
+        among them)."""
+        if not fs.inferred:
+            return ()
+        out = []
+        for p in rule.patterns:
+            fact = env[p.name]
+            for name in sorted(ir.fields_read(p.condition)):
+                if name not in fact and (decision is None or (fact["id"], name)
+                                         not in decision.missing):
+                    continue
+                named = {leaf.value for leaf in ir.leaves(p.condition)
+                         if isinstance(leaf, ir.Contains) and leaf.field == name}
+                for how in fs.inferred.get((fact["id"], name), ()):
+                    if named and how["value"] not in named:
+                        continue  # an inferred condition the rule does not ask about
+                    path = self.missing_paths(fs, fact, name)[0]
+                    out.append({"field": path, "label": self.label(path),
+                                "assumed": {"zh": how["zh"], "en": how["en"]},
+                                "inferred": True})
+        return tuple(out)
+
+    def _assumed(self, decision: Decision, fs: FactSet) -> tuple[dict[str, Any], ...]:
+        facts = {f["id"]: f for f in decision.env.values()}
+        out: list[dict[str, Any]] = []
+        if decision.certainty == "conditional":
+            for name, leaf in decision.conditions:
+                fact = decision.env[name]
+                path = self.missing_paths(fs, fact, leaf.field)[0]
+                out.append({"field": path, "label": self.label(path),
+                            "assumed": self._condition_text(path, leaf)})
+        else:
+            paths = dict.fromkeys(p for fid, name in decision.missing
+                                  for p in self.missing_paths(fs, facts[fid], name))
+            for path in paths:
+                out.append({"field": path, "label": self.label(path),
+                            "assumed": {"zh": "无论其为何值", "en": "whatever it is"}})
+        return tuple(out)
+
+    def _condition_text(self, path: str, leaf: ir.Node) -> dict[str, str]:
+        """A clause on a context field, as a clinician would say the condition."""
+        if isinstance(leaf, ir.Contains):
+            group = self.kb.condition_groups.get(str(leaf.value))
+            zh, en = (group.name.zh, group.name.en) if group else (leaf.value, leaf.value)
+            if leaf.negate:
+                return {"zh": f"尚未诊断{zh}", "en": f"{en} is not already diagnosed"}
+            return {"zh": f"已诊断{zh}", "en": f"{en} is already diagnosed"}
+        label = self.label(path)
+        found = self.kb.labels.label(path)
+
+        def value_text(value: Any) -> dict[str, str]:
+            key = str(value).lower() if isinstance(value, bool) else str(value)
+            named = found.values.get(key) if found else None
+            if named is not None:
+                return {"zh": named.zh, "en": named.en}
+            return {"zh": f"{label['zh']}为{_fmt(value)}", "en": f"{label['en']} is {_fmt(value)}"}
+
+        if isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Value):
+            if leaf.op == "eq":
+                return value_text(leaf.operand.value)
+            op = _OP_TEXT[leaf.op]
+            return {"zh": f"{label['zh']}{op}{_fmt(leaf.operand.value)}",
+                    "en": f"{label['en']} {op} {_fmt(leaf.operand.value)}"}
+        if isinstance(leaf, ir.InList):
+            parts = [value_text(v) for v in leaf.values]
+            return {"zh": "或".join(p["zh"] for p in parts),
+                    "en": " or ".join(p["en"] for p in parts)}
+        return {"zh": label["zh"], "en": label["en"]}
 
     # ---- not evaluated ---------------------------------------------------------
-    def not_evaluated(self, rules: tuple[CompiledRule, ...], fs: FactSet,
-                      fired: list[Suggestion]) -> list[NotEvaluated]:
-        """Rules that could not be decided for some facts because data is missing.
-
-        An undecided assignment is skipped when the finding it would report is already
-        made (a rule of the same group fired on the same facts).
-        """
-        by_type: dict[str, list[dict[str, Any]]] = {}
-        for fact in fs.facts:
-            by_type.setdefault(fact["t"], []).append(fact)
-        by_id = {f["id"]: f for f in fs.facts}
-        made = {(s.group or s.rule_id, frozenset(s.subject)) for s in fired}
-        # fields absent from at least one fact of each type
-        absent = {t: {name for name in self.types[t].fields for f in facts if name not in f}
-                  for t, facts in by_type.items()}
-        candidates = [rule for reads, group in self._reads_of(rules)
-                      if _may_be_unknown(reads, absent) for rule in group]
-        out = []
-        for rule in sorted(candidates, key=lambda r: r.action):
-            outcome = evaluate_rule(rule.patterns, by_type)
-            missing: set[str] = set()
-            for env in outcome.unknown:
-                subject = frozenset(self.subject(env, fs, rule))
-                if (rule.spec.group or rule.id, subject) in made:
-                    continue
-                for fact_id, name in missing_fields(rule.patterns, env):
-                    missing.update(self.missing_paths(fs, by_id[fact_id], name))
-            if missing:
-                out.append((rule.spec.group, NotEvaluated(rule.id, tuple(sorted(missing)))))
+    def not_evaluated(self, undecided: list[Undecided], fs: FactSet) -> list[NotEvaluated]:
+        """Rules that could not be decided for some facts because data is missing, each
+        marked ``ask`` when collecting the data would settle a suggestion about this
+        patient (see :meth:`_worth_asking`)."""
+        by_rule: dict[str, tuple[CompiledRule, set[str], bool]] = {}
+        for u in undecided:
+            facts = {f["id"]: f for f in u.env.values()}
+            paths = {p for fid, name in u.missing
+                     for p in self.missing_paths(fs, facts[fid], name)}
+            rule, known, ask = by_rule.get(u.rule.action, (u.rule, set(), False))
+            by_rule[u.rule.action] = (rule, known | paths,
+                                      ask or self._worth_asking(u, paths))
+        out = [(rule.spec.group, NotEvaluated(rule.id, tuple(sorted(paths)), ask=ask))
+               for _, (rule, paths, ask) in sorted(by_rule.items()) if paths]
         return _collapse(out)
 
-    def _reads_of(self, rules: tuple[CompiledRule, ...]) -> list[tuple[Reads, list[CompiledRule]]]:
-        """Rules grouped by the fields they read per pattern (computed once per rule set):
-        the 50 interaction rules read the same fields, so they are checked together."""
-        key = id(rules)
-        plan = self._plans.get(key)
-        if plan is None:
-            grouped: dict[Reads, list[CompiledRule]] = {}
-            for rule in rules:
-                grouped.setdefault(tuple(_fields_by_pattern(rule)), []).append(rule)
-            plan = list(grouped.items())
-            self._plans = {key: plan}
-        return plan
+    def _worth_asking(self, u: Undecided, paths: set[str]) -> bool:
+        """The missing data would change a suggestion for this patient: the rule warns
+        (not merely informs), every missing item is data a clinician can collect (not a
+        knowledge gap, not a value withheld as implausible), and the rule is about this
+        patient because of something other than age and sex (a prescription, a symptom,
+        a measured value that already meets part of it)."""
+        if u.rule.spec.severity == "info" or u.rule.spec.category == "quality":
+            return False  # record quality is the auditors' concern, not a question now
+        if not all(self._askable(p) for p in paths):
+            return False  # a knowledge gap, a withheld value, or not the clinician's to add
+        if any(f["t"] in _PATIENT_SPECIFIC for f in u.env.values()):
+            return True
+        return any((u.env[name]["t"], leaf.field) not in _DEMOGRAPHIC
+                   for name, leaf in explain(u.rule.patterns, u.env))
 
-    @staticmethod
-    def subject(env: Env, fs: FactSet, rule: CompiledRule) -> tuple[str, ...]:
-        """The input paths of the facts a finding is about (the rule's ``subject``
-        patterns, or every pattern)."""
-        names = rule.spec.subject or tuple(env)
-        return tuple(sorted({fs.paths.get(env[n]["id"]) or env[n]["id"] for n in names}))
+    def _askable(self, path: str) -> bool:
+        if path.startswith("labs."):
+            return path[5:] in self.kb.analytes
+        label = self.kb.labels.label(path)
+        return label is not None and label.ask
+
+    def missing_data(self, entries: list[NotEvaluated], decisions: list[Decision],
+                     fs: FactSet) -> list[MissingData]:
+        """The data worth collecting now, one item per input field, with its rules: what
+        the ``ask`` entries of ``not_evaluated`` lack, and what could raise the severity
+        of a finding made whatever the missing values are."""
+        rules: dict[str, list[str]] = {}
+        for n in entries:
+            if n.ask:
+                for path in n.missing:
+                    rules.setdefault(path, []).extend((n.rule_id, *n.also))
+        for d in decisions:
+            if d.raises:
+                facts = {f["id"]: f for f in d.env.values()}
+                for fid, name in d.missing:
+                    for path in self.missing_paths(fs, facts[fid], name):
+                        if self._askable(path):
+                            rules.setdefault(path, []).append(d.rule.id)
+        return [MissingData(path, self.label(path), tuple(sorted(set(ids))))
+                for path, ids in sorted(rules.items())]
 
 
-def _may_be_unknown(reads: Reads, absent: dict[str, set[str]]) -> bool:
-    """Cheap pre-check: some fact the rule could bind lacks a field the rule reads."""
-    for fact_type, _ in reads:
-        if fact_type not in absent:
-            return False  # a pattern has nothing to bind: the rule is false, not unknown
-    return any(not fields.isdisjoint(absent[fact_type]) for fact_type, fields in reads)
+def _qualify(texts: dict[str, dict[str, str]], certainty: str,
+             assumptions: tuple[dict[str, Any], ...]) -> None:
+    """Say in the texts what a finding made under missing data rests on: the fields not
+    recorded, what was inferred in their place, and (conditional) the condition."""
+    missing = [a for a in assumptions if a["assumed"]["en"] == "whatever it is"]
+    inferred = [a for a in assumptions if a.get("inferred")]
+    conditions = [a for a in assumptions if a not in missing and a not in inferred]
 
+    def join(items: list[dict[str, Any]], key: str, lang: str) -> str:
+        sep = {"zh": "、", "en": ", "}[lang] if key == "label" else {"zh": "；", "en": "; "}[lang]
+        return sep.join(dict.fromkeys(a[key][lang] for a in items))
 
-def _fields_by_pattern(rule: CompiledRule) -> list[tuple[str, frozenset[str]]]:
-    """For each pattern, its fact type and every field of that fact the rule reads."""
-    reads: dict[str, set[str]] = {p.name: set(ir.fields_read(p.condition)) for p in rule.patterns}
-    for p in rule.patterns:
-        for leaf in ir.leaves(p.condition):
-            if isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Ref):
-                reads[leaf.operand.pattern].add(leaf.operand.field)
-    return [(p.fact_type, frozenset(reads[p.name])) for p in rule.patterns]
+    named = missing if certainty == "regardless" else conditions
+    zh = f"（未记录：{join(named, 'label', 'zh')}；"
+    en = f" (Not recorded: {join(named, 'label', 'en')}; "
+    if inferred:
+        zh += f"推断：{join(inferred, 'assumed', 'zh')}；"
+        en += f"inferred: {join(inferred, 'assumed', 'en')}; "
+    if certainty == "regardless":
+        texts["zh"]["message"] += zh + "此结论不论其为何值均成立。）"
+        texts["en"]["message"] += en + "this holds whatever the missing values are.)"
+        return
+    when = {"zh": "且".join(dict.fromkeys(a["assumed"]["zh"] for a in conditions)),
+            "en": " and ".join(dict.fromkeys(a["assumed"]["en"] for a in conditions))}
+    texts["zh"]["message"] += zh + f"仅在{when['zh']}时成立。）"
+    texts["en"]["message"] += en + f"this applies only if {when['en']}.)"
+    texts["zh"]["recommendation"] = f"若{when['zh']}：{texts['zh']['recommendation']}"
+    texts["en"]["recommendation"] = f"If {when['en']}: {texts['en']['recommendation']}"
 
 
 def _collapse(entries: list[tuple[str | None, NotEvaluated]]) -> list[NotEvaluated]:
     """One entry per group and missing data: the 18 anaemia rules lacking a haemoglobin
     are one "could not check anaemia", listing the other rule ids in ``also``."""
-    merged: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    merged: dict[tuple[str, tuple[str, ...]], list[NotEvaluated]] = {}
     for group, entry in entries:
         key = (group or entry.rule_id, entry.missing)
-        merged.setdefault(key, []).append(entry.rule_id)
-    out = [NotEvaluated(ids[0], missing, tuple(ids[1:]))
-           for (_, missing), ids in merged.items()]
+        merged.setdefault(key, []).append(entry)
+    out = [NotEvaluated(same[0].rule_id, missing, tuple(n.rule_id for n in same[1:]),
+                        any(n.ask for n in same))
+           for (_, missing), same in merged.items()]
     return sorted(out, key=lambda n: n.rule_id)
 
 

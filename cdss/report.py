@@ -46,6 +46,16 @@ class Suggestion:
     group: str | None = None
     #: drug-class keys the rule names; within a group the most specific rule wins
     specificity: int = 0
+    #: "complete": decided on the data given; "regardless": data was missing but the
+    #: finding holds whatever it is; "conditional": holds only if the stated context
+    #: does (cdss.reasoning)
+    certainty: str = "complete"
+    #: what the finding rests on beyond the data given: each {"field", "label": {zh,
+    #: en}, "assumed": {zh, en}} (a missing field, the condition, or an inference)
+    assumptions: tuple[dict[str, Any], ...] = ()
+    #: groups and rule ids (``@topic``: about that topic only) whose suggestions this one
+    #: replaces when both are made
+    supersedes: tuple[str, ...] = ()
 
     def sort_key(self) -> tuple[Any, ...]:
         return (SEVERITY_RANK[self.severity], self.category, self.rule_id, self.subject)
@@ -61,6 +71,10 @@ class Suggestion:
             "title": t["title"], "message": t["message"], "recommendation": t["recommendation"],
             "evidence": [dict(e) for e in self.evidence], "codes": list(self.codes),
             "drugs": list(self.drugs), "references": [dict(r) for r in self.references],
+            "certainty": self.certainty,
+            "assumed": [{"field": a["field"], "label": a["label"][lang],
+                         "assumed": a["assumed"][lang], "inferred": bool(a.get("inferred"))}
+                        for a in self.assumptions],
         }
 
     def __repr__(self) -> str:
@@ -87,7 +101,20 @@ def deduplicate(suggestions: list[Suggestion]) -> list[Suggestion]:
             continue
         seen.add(key)
         out.append(s)
+    # one card per clinical problem: an urgent referral replaces the routine re-check
+    replaced = [name for s in out for name in s.supersedes]
+    if replaced:
+        out = [s for s in out if not any(_replaces(name, s) for name in replaced)]
     return sorted(out, key=Suggestion.sort_key)
+
+
+def _replaces(name: str, s: Suggestion) -> bool:
+    """``name`` (a rule id or group, optionally ``@<topic>``: only findings whose subject
+    is that topic, such as ``followup_control@hypertension``) names suggestion ``s``."""
+    target, _, topic = name.partition("@")
+    if target not in (s.rule_id, s.group):
+        return False
+    return not topic or any(key.endswith(f":{topic}") for key in s.subject)
 
 
 @dataclass(frozen=True)
@@ -98,12 +125,38 @@ class NotEvaluated:
     missing: tuple[str, ...]
     #: other rules of the same group that lack the same data (one entry per finding)
     also: tuple[str, ...] = ()
+    #: the missing data would change a suggestion for this patient: worth collecting
+    #: now (shown to the clinician in ``missing_data``); False: a knowledge gap or a rule
+    #: that is unlikely to apply (kept for auditors)
+    ask: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"rule_id": self.rule_id, "missing": list(self.missing)}
+        out: dict[str, Any] = {"rule_id": self.rule_id, "missing": list(self.missing),
+                               "ask": self.ask}
         if self.also:
             out["also"] = list(self.also)
         return out
+
+
+@dataclass(frozen=True)
+class MissingData:
+    """A piece of data worth collecting now, and the rules it would settle."""
+
+    field: str
+    label: dict[str, str]  # {"zh", "en"}
+    rules: tuple[str, ...]
+
+    def to_dict(self, lang: str) -> dict[str, Any]:
+        return {"field": self.field, "label": self.label[lang], "rules": list(self.rules)}
+
+
+def missing_summary(items: list[MissingData], lang: str) -> str:
+    """"缺少：血钾、妊娠状态" / "Missing: serum potassium, pregnancy status"."""
+    if not items:
+        return ""
+    if lang == "zh":
+        return "缺少：" + "、".join(m.label["zh"] for m in items)
+    return "Missing: " + ", ".join(m.label["en"] for m in items)
 
 
 @dataclass(frozen=True)
@@ -117,11 +170,13 @@ class Report:
     notes: list[dict[str, str]] = field(default_factory=list)
     derived: dict[str, dict[str, Any]] = field(default_factory=dict)
     lang: str = "zh"
+    #: the data worth collecting now (from the ``ask`` entries of ``not_evaluated``)
+    missing_data: list[MissingData] = field(default_factory=list)
 
     def with_lang(self, lang: str) -> Report:
         """The same report shown in another language ("zh" or "en")."""
         return Report(self.encounter_id, self.engine, self.suggestions, self.not_evaluated,
-                      self.notes, self.derived, require_lang(lang))
+                      self.notes, self.derived, require_lang(lang), self.missing_data)
 
     # ---- JSON ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -135,6 +190,8 @@ class Report:
             "lang": self.lang,
             "suggestions": [s.to_dict(self.lang) for s in self.suggestions],
             "not_evaluated": [n.to_dict() for n in self.not_evaluated],
+            "missing_data": [m.to_dict(self.lang) for m in self.missing_data],
+            "missing_summary": missing_summary(self.missing_data, self.lang),
             "notes": notes,
             "derived": self.derived,
         }
@@ -167,6 +224,21 @@ class Report:
                 "links": [{"label": r["title"][:100], "url": r["url"], "type": "absolute"}
                           for r in s.references if r.get("url")],
             })
+        if self.missing_data:  # one short card: the data that would settle the rest
+            summary = missing_summary(self.missing_data, self.lang)
+            rules = sorted({r for m in self.missing_data for r in m.rules})
+            cards.append({
+                "uuid": str(uuid.uuid5(_CARD_NAMESPACE, f"{self.encounter_id}|missing|"
+                                       + "|".join(m.field for m in self.missing_data))),
+                "summary": summary[: _SUMMARY_MAX - 1] + "…" if len(summary) > _SUMMARY_MAX
+                else summary,
+                "indicator": "info",
+                "detail": _markdown_escape(summary) + "\n\n" + (
+                    "补充后可评估：" if self.lang == "zh" else "Would settle: ")
+                + ", ".join(f"`{r}`" for r in rules),
+                "source": {"label": "cdss", "topic": {
+                    "system": "https://github.com/cdss/cdss/rules", "code": "missing_data"}},
+            })
         return {"cards": cards}
 
     # ---- text and HTML ---------------------------------------------------------
@@ -182,12 +254,13 @@ class Report:
             lines.append(f"      → {t['recommendation']}")
             for e in s.evidence:
                 lines.append(f"      · {_evidence_text(e)}")
+        if self.missing_data:
+            lines.append(f"  {missing_summary(self.missing_data, self.lang)}")
         if self.not_evaluated:
-            lines.append(f"  {'未能评估（缺少数据）' if zh else 'Not evaluated (data missing)'}:")
-            for n in self.not_evaluated:
-                related = "条同类规则" if zh else "related rules"
-                more = f" (+{len(n.also)} {related})" if n.also else ""
-                lines.append(f"      - {n.rule_id}{more}: {', '.join(n.missing)}")
+            n = len(self.not_evaluated)
+            lines.append(f"  另有{n}条规则因数据或知识不足未评估（见 JSON 的 not_evaluated）" if zh
+                         else f"  {n} rule(s) not evaluated for lack of data or knowledge "
+                              "(see not_evaluated in the JSON)")
         for n in self.notes:
             lines.append(f"  {'注' if zh else 'note'}: {n['field']}: "
                          f"{n['message_zh'] if zh else n['message']}")
@@ -216,7 +289,9 @@ class Report:
         missing = "".join(f"<li><code>{html.escape(n.rule_id)}</code>: "
                           f"{html.escape(', '.join(n.missing))}</li>" for n in self.not_evaluated)
         title = html.escape(f"{self.encounter_id}: {len(self.suggestions)}")
-        return (f"<div><h4>cdss report {title}</h4><table>{head}{''.join(rows)}</table>"
+        wanted = (f"<p><b>{html.escape(missing_summary(self.missing_data, self.lang))}</b></p>"
+                  if self.missing_data else "")
+        return (f"<div><h4>cdss report {title}</h4><table>{head}{''.join(rows)}</table>{wanted}"
                 + (f"<details><summary>{'未能评估' if zh else 'not evaluated'} "
                    f"({len(self.not_evaluated)})</summary><ul>{missing}</ul></details>"
                    if self.not_evaluated else "") + "</div>")
@@ -236,6 +311,14 @@ def _evidence_text(e: dict[str, Any]) -> str:
         inputs = ", ".join(f"{k}={v}" for k, v in d.get("inputs", {}).items())
         text += f"; {d.get('formula', '')} [{inputs}]"
     return text
+
+
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~"})
+
+
+def _markdown_escape(text: str) -> str:
+    """Text shown literally in CommonMark (user text never becomes markup)."""
+    return text.translate(_MARKDOWN_SPECIAL)
 
 
 def _markdown_detail(s: Suggestion, lang: str) -> str:

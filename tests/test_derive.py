@@ -101,7 +101,8 @@ def test_news2_worked_examples(kb) -> None:
     ("heart_rate", 111, 2), ("heart_rate", 130, 2), ("heart_rate", 131, 3),
     ("temperature", 35.0, 3), ("temperature", 35.1, 1), ("temperature", 36.0, 1),
     ("temperature", 36.1, 0), ("temperature", 38.0, 0), ("temperature", 38.1, 1),
-    ("temperature", 39.0, 1), ("temperature", 39.1, 2), ("temperature", 38.04, 0),
+    ("temperature", 39.0, 1), ("temperature", 39.1, 2),
+    ("temperature", 38.04, 1),  # exact value, above 38.0 (issue #11; was rounded to 38.0)
     ("consciousness", "voice", 3), ("on_oxygen", True, 2),
 ])
 def test_news2_band_edges(kb, field, value, score) -> None:

@@ -14,6 +14,8 @@ from conftest import sample
 CONTRACT_SUGGESTION_KEYS = {"rule_id", "rule_version", "category", "kind", "severity", "title",
                             "message", "recommendation", "evidence", "codes", "drugs",
                             "references"}
+#: documented in docs/contract-additions.md (reasoning under missing data)
+EXTENSION_SUGGESTION_KEYS = {"certainty", "assumed"}
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +31,13 @@ def test_report_json_follows_the_contract(engine) -> None:
     assert data["engine"]["version"] == cdss.__version__
     assert {"suggestions", "not_evaluated", "notes"} <= set(data)
     for s in data["suggestions"]:
-        assert set(s) == CONTRACT_SUGGESTION_KEYS
+        assert set(s) == CONTRACT_SUGGESTION_KEYS | EXTENSION_SUGGESTION_KEYS
+        assert s["certainty"] in ("complete", "regardless", "conditional")
         assert s["severity"] in ("info", "warning", "critical")
         assert s["evidence"] and all("field" in e and "value" in e for e in s["evidence"])
         assert s["references"] and all(r["title"] for r in s["references"])
     for n in data["not_evaluated"]:
-        assert {"rule_id", "missing"} <= set(n) <= {"rule_id", "missing", "also"}
+        assert {"rule_id", "missing", "ask"} <= set(n) <= {"rule_id", "missing", "also", "ask"}
         assert n["missing"]
 
 
@@ -92,13 +95,17 @@ def test_warfarin_aspirin_reports_the_drug_row_not_the_class_row(engine) -> None
 
 def test_cds_hooks_cards(busy) -> None:
     cards = busy.to_cds_hooks()["cards"]
-    assert len(cards) == len(busy.suggestions)
-    for card, s in zip(cards, busy.suggestions, strict=True):
+    # one card per suggestion, then one short card of the data worth collecting
+    assert len(cards) == len(busy.suggestions) + bool(busy.missing_data)
+    for card, s in zip(cards, busy.suggestions, strict=False):
         assert len(card["summary"]) <= 140
         assert card["indicator"] == s.severity
         assert card["source"]["label"]
         assert all(e["field"] in card["detail"] for e in s.evidence)
     assert busy.to_cds_hooks() == busy.to_cds_hooks()  # stable card uuids
+    if busy.missing_data:
+        last = cards[-1]
+        assert last["indicator"] == "info" and last["summary"].startswith("缺少：")
 
 
 def test_languages(busy) -> None:

@@ -286,12 +286,19 @@ def test_missing_dbp_with_grade1_sbp_is_not_evaluated(engine: cdss.Engine) -> No
     assert not report.suggestions, _describe(report)
 
 
-def test_missing_problem_list_leaves_grade_rules_undecided(engine: cdss.Engine) -> None:
+def test_missing_problem_list_makes_the_grade_conditional(engine: cdss.Engine) -> None:
+    # the problem list is context: the grade is reported, conditional on "not yet
+    # diagnosed" (it used to be silent, in not_evaluated only)
     report = engine.check(encounter(vitals={"sbp": 150}, patient={"conditions": None}))
-    missing = _not_evaluated(report)
-    assert "patient.conditions" in missing.get("diagnosis.hypertension.grade1", ()), \
-        _describe(report)
-    assert "diagnosis.hypertension.grade1" not in {s.rule_id for s in report.suggestions}
+    [grade] = [s for s in report.suggestions if s.rule_id == "diagnosis.hypertension.grade1"]
+    assert grade.certainty == "conditional"
+    assert grade.severity == "warning"
+    [assumed] = grade.to_dict("en")["assumed"]
+    assert assumed["field"] == "patient.conditions"
+    assert assumed["assumed"] == "hypertension is not already diagnosed"
+    assert "if hypertension is not already diagnosed" in grade.text("message", "en")
+    assert grade.text("recommendation", "zh").startswith("若尚未诊断高血压：")
+    assert "diagnosis.hypertension.grade1" not in _not_evaluated(report)
 
 
 def test_warfarin_max_daily_not_evaluated(engine: cdss.Engine) -> None:

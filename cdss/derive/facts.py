@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cdss.derive import body, renal, scores
+from cdss.derive import body, labs, renal, scores
 from cdss.derive.schema import fact_types
 from cdss.derive.values import Derived, Missing
 from cdss.kb import KnowledgeBase
-from cdss.kb.schema import Drug
-from cdss.models import TEXT_SECTIONS, Encounter, LabResult, Prescription
+from cdss.kb.schema import Drug, FollowupProgramme
+from cdss.models import TEXT_SECTIONS, Encounter, Prescription
 
 Fact = dict[str, Any]
 
@@ -34,6 +34,15 @@ class FactSet:
     derived: dict[str, Derived] = field(default_factory=dict)
     #: "type.field" -> the input paths whose absence left it missing
     missing: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: (fact id, list field) -> the items known to be in a list that is absent because
+    #: the rest of it was not sent (a problem list not sent, a drug implying diabetes)
+    partial: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    #: fact id -> what the fact is about, where its input path does not tell facts apart
+    #: (every follow-up programme's fact comes from history.followups)
+    subjects: dict[str, str] = field(default_factory=dict)
+    #: (fact id, field) -> how a value the record did not state was inferred:
+    #: [{"value", "from", "zh", "en"}]
+    inferred: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     notes: list[dict[str, str]] = field(default_factory=list)
     _counts: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -83,25 +92,6 @@ def _plausible(kb: KnowledgeBase, facts: FactSet, path: str, value: float | None
                                     "high": bound.high, "unit": bound.unit or unit})
     facts.missing[path] = (f"{path} (implausible)",)
     return None
-
-
-def _latest_labs(labs: list[LabResult], at: datetime) -> dict[str, tuple[int, LabResult]]:
-    def when(lab: LabResult) -> float:
-        t = lab.time
-        if t is None:
-            return at.replace(tzinfo=None).timestamp()
-        if isinstance(t, datetime):
-            return t.replace(tzinfo=None).timestamp()
-        return datetime(t.year, t.month, t.day).timestamp()
-
-    latest: dict[str, tuple[int, LabResult]] = {}
-    for i, lab in enumerate(labs):
-        if not lab.known:
-            continue
-        prev = latest.get(lab.code)
-        if prev is None or when(lab) >= when(prev[1]):
-            latest[lab.code] = (i, lab)
-    return latest
 
 
 def _minutes_between(start: datetime, end: datetime) -> float:
@@ -194,9 +184,22 @@ def _controlled(targets: dict[str, Any], values: dict[str, float | None]) -> boo
     return None if any(v is None for v in verdicts) else True
 
 
+def _target_verdict(programme: FollowupProgramme, age: int | None,
+                    values: dict[str, float | None]) -> tuple[bool | None, str, str]:
+    """Controlled (True/False/None) against the target that applies at ``age``, and the
+    target in words (zh, en). Without an age every target that could apply is named, and
+    there is a verdict only when they all give the same one."""
+    options = programme.targets_for(age)
+    verdicts = {_controlled(bounds, values) for bounds, _, _ in options}
+    verdict = verdicts.pop() if len(verdicts) == 1 else None
+    return (verdict, "；".join(t.zh for _, t, _ in options),
+            "; ".join(t.en for _, t, _ in options))
+
+
 def _followups(enc: Encounter, kb: KnowledgeBase, fs: FactSet, groups: set[str],
-               vitals: dict[str, Any]) -> None:
-    """One ``followup`` fact per programme the patient is enrolled in."""
+               vitals: dict[str, Any], age: int | None) -> None:
+    """One ``followup`` fact per programme the patient is enrolled in; the control target
+    is picked by the patient's age at the visit (and at the past follow-up's date)."""
     day = enc.time.date()
     history = enc.history.followups if enc.history is not None else None
     fasting = vitals.get("glucose") if vitals.get("glucose_context") == "fasting" else None
@@ -206,8 +209,10 @@ def _followups(enc: Encounter, kb: KnowledgeBase, fs: FactSet, groups: set[str],
             continue
         values: dict[str, Any] = {"programme": programme.id, "name_zh": programme.name.zh,
                                   "name_en": programme.name.en}
-        now_controlled = _controlled(programme.controlled, now)
-        values["now_controlled"] = now_controlled
+        now_controlled, target_zh, target_en = _target_verdict(programme, age, now)
+        values.update(now_controlled=now_controlled, target_zh=target_zh, target_en=target_en)
+        if now_controlled is None and age is None and programme.age_targets:
+            fs.missing["history.followups.now_controlled"] = ("patient.birth_date",)
         if now_controlled is False:
             values["recheck_date"] = (day + timedelta(days=programme.after_uncontrolled_days)
                                       ).isoformat()
@@ -218,10 +223,15 @@ def _followups(enc: Encounter, kb: KnowledgeBase, fs: FactSet, groups: set[str],
             values["followups_recorded"] = len(mine)
             if mine:
                 last = mine[-1]
-                last_controlled = _controlled(programme.controlled, {
-                    "sbp": last.sbp, "dbp": last.dbp, "fasting_glucose": last.glucose})
+                then = body.age_years(enc.patient.birth_date,
+                                      datetime.combine(last.date, datetime.min.time()))
+                last_controlled, _, _ = _target_verdict(
+                    programme, None if isinstance(then, Missing) else then,
+                    {"sbp": last.sbp, "dbp": last.dbp, "fasting_glucose": last.glucose})
                 interval = (programme.after_uncontrolled_days if last_controlled is False
                             else programme.routine_interval_days)
+                if last_controlled is None and isinstance(then, Missing) and programme.age_targets:
+                    fs.missing["history.followups.last_controlled"] = ("patient.birth_date",)
                 since = (day - last.date).days
                 values.update(days_since_last=since, last_controlled=last_controlled,
                               interval_days=interval, days_overdue=since - interval,
@@ -229,18 +239,57 @@ def _followups(enc: Encounter, kb: KnowledgeBase, fs: FactSet, groups: set[str],
         else:
             fs.missing[f"followup:{programme.id}"] = ("history.followups",)
         fact = fs.add("followup", "history.followups", values)
-        # every enrolled programme is in the report, with its due date when one exists
+        fs.subjects[fact["id"]] = f"history.followups:{programme.id}"
+        # every enrolled programme is in the report, with its due date and target
         fs.derived[f"followup.{programme.id}"] = Derived(
             "followup", float(fact.get("days_overdue", 0)),
             "days since the last follow-up minus the programme's interval",
             {k: fact[k] for k in ("days_since_last", "interval_days", "due_date",
                                   "last_controlled", "now_controlled", "recheck_date",
-                                  "followups_recorded") if k in fact},
+                                  "followups_recorded", "target_en") if k in fact},
             programme.source.title, "d")
         for name in ("days_since_last", "last_controlled", "days_overdue", "due_date",
                      "followups_recorded", "interval_days"):
             if name not in fact:
-                fs.missing[f"history.followups.{name}"] = ("history.followups",)
+                fs.missing.setdefault(f"history.followups.{name}", ("history.followups",))
+
+
+def _problem_groups(enc: Encounter, kb: KnowledgeBase
+                    ) -> tuple[list[str], list[dict[str, Any]]]:
+    """The condition groups known for this patient: from the problem list, this visit's
+    diagnoses, and the prescriptions that imply a condition (an antidiabetic implies
+    diabetes; knowledge/implied_conditions.yaml), with how each implied one was found."""
+    today = [d.code for d in enc.record.diagnoses] if enc.record else []
+    known = {g for code in [*(c.code for c in enc.patient.conditions or []), *today]
+             for g in kb.groups_of(code)}
+    inferences: list[dict[str, Any]] = []
+    for i, rx in enumerate(enc.prescriptions):
+        drug = kb.resolve_drug(rx.drug)
+        if drug is None:
+            continue
+        for group in kb.implied_groups(drug):
+            if group in known:
+                continue
+            known.add(group)
+            name = kb.condition_groups[group].name
+            inferences.append({
+                "value": group, "from": f"prescriptions[{i}].drug",
+                "zh": f"{name.zh}：由处方{drug.name.zh}推断",
+                "en": f"{name.en}: implied by the prescription of {drug.name.en}"})
+    return sorted(known), inferences
+
+
+def consistent(fact: Fact, kb: KnowledgeBase) -> bool:
+    """Whether a (completed) fact could describe a real patient: no pregnant or
+    breastfeeding man, no pregnancy from the age at which it is no longer assumed."""
+    if fact.get("t") != "patient":
+        return True
+    if fact.get("sex") == "male" and (fact.get("pregnant") or fact.get("lactating")):
+        return False
+    rule = kb.inference.pregnancy
+    age = fact.get("age_years")
+    return not (fact.get("pregnant") and rule is not None and age is not None
+                and age >= rule.not_pregnant_from_age)
 
 
 def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
@@ -265,24 +314,35 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     if p.sex == "male":
         pregnant = False if pregnant is None else pregnant
         lactating = False if lactating is None else lactating
-    # conditions known for this patient: the problem list and this visit's diagnoses.
-    # Without a problem list the set is only known to contain what was diagnosed today,
-    # so it is left absent (a rule asking "not known hypertensive" cannot be decided)
-    # unless a diagnosis already answers it positively.
-    today = [d.code for d in enc.record.diagnoses] if enc.record else []
-    known = {g for code in [*(c.code for c in p.conditions or []), *today]
-             for g in kb.groups_of(code)}
-    problem_groups = sorted(known) if (p.conditions is not None or known) else None
-    if problem_groups is None:
-        fs.missing["patient.problem_groups"] = ("patient.conditions",)
-    fs.add("patient", "patient", {
+    pregnancy_rule = kb.inference.pregnancy
+    inferred: dict[str, list[dict[str, Any]]] = {}
+    if (pregnant is None and p.sex == "female" and age is not None
+            and pregnancy_rule is not None and age >= pregnancy_rule.not_pregnant_from_age):
+        pregnant = False
+        limit = pregnancy_rule.not_pregnant_from_age
+        inferred["pregnant"] = [{
+            "value": False, "from": "patient.birth_date",
+            "zh": f"未记录妊娠状态，{age}岁（≥{limit}岁）按未妊娠处理",
+            "en": f"pregnancy status not recorded; taken as not pregnant at age {age} "
+                  f"(≥ {limit})", "source": pregnancy_rule.source.title}]
+    problem_groups, group_inferences = _problem_groups(enc, kb)
+    if group_inferences:
+        inferred["problem_groups"] = group_inferences
+    fact = fs.add("patient", "patient", {
         "age_years": age, "age_decimal": body.age_decimal(p.birth_date, enc.time),
         "sex": p.sex, "pregnant": pregnant, "lactating": lactating,
         "weight": weight,
         "height": height, "allergies_reviewed": p.allergies_reviewed,
         "allergy_count": len(p.allergies) if (p.allergies or p.allergies_reviewed) else None,
-        "problem_groups": problem_groups,
+        # without a problem list the set of conditions is open: left absent, with its
+        # known items kept for the reasoning over missing data
+        "problem_groups": problem_groups if p.conditions is not None else None,
     })
+    if p.conditions is None:
+        fs.missing["patient.problem_groups"] = ("patient.conditions",)
+        fs.partial[(fact["id"], "problem_groups")] = tuple(problem_groups)
+    for name, how in inferred.items():
+        fs.inferred[(fact["id"], name)] = how
 
     # -- vitals -------------------------------------------------------------------
     v = enc.vitals
@@ -299,25 +359,24 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     fs.add("vitals", "vitals", vitals)
 
     # -- labs ---------------------------------------------------------------------
+    # converted with the engine's knowledge; unknown codes, results without a value or
+    # with a unit it cannot convert are notes (cdss.derive.labs)
     lab_values: dict[str, float] = {}
     labs_fact_id = "labs#0"
-    for code, (i, lab) in _latest_labs(enc.labs, enc.time).items():
-        assert isinstance(lab.value, float)
-        analyte = kb.analytes[code]
-        value = round(lab.value, 4)
-        bound = analyte.plausible
+    usable, unusable = labs.usable_labs(enc.labs, kb, fs)
+    for code, result in labs.latest(usable, enc.time).items():
+        i, value, bound = result.index, round(result.value, 4), result.analyte.plausible
         if bound is not None and not bound.low <= value <= bound.high:
             fs.add("implausible", f"labs[{i}].value", {
                 "field": f"labs[{i}].value", "value": round(value, 2), "low": bound.low,
-                "high": bound.high, "unit": analyte.canonical})
+                "high": bound.high, "unit": result.analyte.canonical})
             fs.missing[f"labs.{code}"] = (f"labs[{i}].value (implausible)",)
             continue
         lab_values[code] = value
         fs.field_paths[(labs_fact_id, code)] = f"labs[{i}].value"
-    for i, lab in enumerate(enc.labs):
-        if not lab.known:
-            fs.note(f"labs[{i}].code", f"unknown lab code {lab.code!r}: not used by any rule",
-                    f"未知检验代码 {lab.code!r}：未用于任何规则")
+    for code, path in unusable.items():
+        if code not in lab_values:
+            fs.missing.setdefault(f"labs.{code}", (path,))
     fs.add("labs", "labs", lab_values)
 
     # -- derived ------------------------------------------------------------------
@@ -387,7 +446,7 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                              "prescription_count": len(enc.prescriptions)})
 
     # -- chronic-disease follow-up -------------------------------------------------
-    _followups(enc, kb, fs, set(problem_groups or ()), vitals)
+    _followups(enc, kb, fs, set(problem_groups), vitals, age)
 
     # -- symptoms -----------------------------------------------------------------
     for i, text in enumerate(enc.symptoms):
@@ -453,6 +512,9 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
             for key in kb.drug_keys(drug, mg_daily):
                 fs.add("rx_key", path, {"rx": i, "key": key, **names})
             for rule in drug.renal:
+                if rule.above_daily is not None and mg_daily is not None \
+                        and mg_daily <= rule.above_daily:
+                    continue  # a dose-dependent rule (aspirin as an NSAID) below its dose
                 fs.add("rx_renal", path, {"rx": i, **names, "measure": rule.measure,
                                           "below": rule.below, "action": rule.action,
                                           "renal_max_daily": rule.max_daily,

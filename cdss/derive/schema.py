@@ -28,6 +28,10 @@ class FieldSpec:
     #: vocabulary a literal compared with this field must belong to (checked by lint)
     vocabulary: Literal["drug_key", "condition_group", "analyte", None] = None
     description: str = ""
+    #: the field is context, not a measurement ("is it already diagnosed?", "was the
+    #: glucose fasting?"): a finding that holds only for some of its values is still
+    #: reported, as conditional on it (cdss.reasoning)
+    context: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,10 @@ def fact_types() -> dict[str, FactType]:
             "allergies_reviewed": _f("bool", "allergies_reviewed"),
             "allergy_count": _f("number", "allergies"),
             "problem_groups": _f("list", "conditions", vocabulary="condition_group",
-                                 description="groups of the problem list and of this visit's "
-                                             "diagnoses"),
+                                 context=True,
+                                 description="groups of the problem list, of this visit's "
+                                             "diagnoses and implied by prescriptions; absent "
+                                             "when the problem list was not sent"),
         }, "the patient at the time of the visit"),
         FactType("vitals", False, {
             "sbp": _f("number", "sbp", "mmHg"),
@@ -106,7 +112,7 @@ def fact_types() -> dict[str, FactType]:
             "consciousness": _f("string", "consciousness"),
             "on_oxygen": _f("bool", "on_oxygen"),
             "glucose": _f("number", "glucose", "mmol/L"),
-            "glucose_context": _f("string", "glucose_context"),
+            "glucose_context": _f("string", "glucose_context", context=True),
         }, "vital signs of this visit (implausible values withheld)"),
         FactType("labs", False, _lab_fields(),
                  "latest value of each lab, canonical units (implausible values withheld)"),
@@ -236,6 +242,9 @@ def fact_types() -> dict[str, FactType]:
                                description="days since last minus the interval"),
             "due_date": _f("string", "", description="last follow-up plus the interval"),
             "now_controlled": _f("bool", "", description="this visit's values met the targets"),
+            "target_zh": _f("string", "", description=(
+                "knowledge: the control target applied, by the patient's age at the visit")),
+            "target_en": _f("string", ""),
             "recheck_date": _f("string", "",
                                description="this visit plus the short interval"),
         }, "one chronic-disease programme the patient is enrolled in (BPHS follow-up)",

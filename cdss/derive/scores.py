@@ -1,4 +1,8 @@
-"""Band scores (NEWS2, qSOFA) computed from the tables in knowledge/scores/."""
+"""Band scores (NEWS2, qSOFA) computed from the tables in knowledge/scores/.
+
+Values are banded as they are (no rounding: rounding half-to-even put SBP 100.5 with
+100 but 101.5 with 102); the tables' bands cover every real number exactly once.
+"""
 
 from __future__ import annotations
 
@@ -27,12 +31,11 @@ def _band_score(param: ScoredParameter, value: Any, values: dict[str, Any] | Non
         key = str(value).lower() if isinstance(value, bool) else str(value)
         score = param.values[key]
     else:
-        score = _banded(param.bands, round(float(value), param.decimals), param.field)
+        score = _banded(param.bands, float(value), param.field)
     if param.also is not None and values is not None:
         other = values.get(param.also.field)
         if other is not None:
-            score = max(score, _banded(param.also.bands, round(float(other), param.decimals),
-                                       param.also.field))
+            score = max(score, _banded(param.also.bands, float(other), param.also.field))
     return score
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from cdss._resources import knowledge_dir
 from cdss.errors import KnowledgeError
 from cdss.kb._files import read_yaml, validate
+from cdss.kb.labels import FieldLabels, Inference, load_inference, load_labels
 from cdss.kb.schema import (
     AllergyCross,
     AllergyCrossTable,
@@ -38,6 +39,8 @@ from cdss.kb.schema import (
     Formula,
     FormulaTable,
     IcdTable,
+    ImpliedCondition,
+    ImpliedConditionTable,
     Indication,
     IndicationTable,
     Interaction,
@@ -88,6 +91,8 @@ class KnowledgeBase:
     symptoms: SymptomLexicon
     followup: tuple[FollowupProgramme, ...]
     indications: tuple[Indication, ...]
+    #: drug class -> condition group a prescription of it is evidence of
+    implied: tuple[ImpliedCondition, ...]
     _drug_names: dict[str, str] = field(repr=False)
     _class_names: dict[str, str] = field(repr=False)
     _symptom_matcher: SymptomMatcher = field(repr=False, compare=False)
@@ -99,6 +104,10 @@ class KnowledgeBase:
     #: entry per known drug at most)
     _indication_cache: dict[str, tuple[tuple[Indication, ...], tuple[str, ...]]] = field(
         default_factory=dict, repr=False, compare=False)
+    #: clinician-facing names of input fields (knowledge/field_labels.yaml)
+    labels: FieldLabels = field(default_factory=FieldLabels)
+    #: what is inferred when the record is silent (knowledge/inference.yaml)
+    inference: Inference = field(default_factory=Inference)
 
     # ---- drugs -----------------------------------------------------------------
     def resolve_drug(self, name: str) -> Drug | None:
@@ -202,6 +211,13 @@ class KnowledgeBase:
                     prefixes.update(dict.fromkeys(self.condition_groups[g].prefixes))
             cached = self._indication_cache[drug.id] = (rows, tuple(prefixes))
         return cached
+
+    def implied_groups(self, drug: Drug) -> tuple[str, ...]:
+        """Condition groups a prescription of ``drug`` is evidence of (through its
+        classes, knowledge/implied_conditions.yaml); empty when none."""
+        keys = {CLASS_PREFIX + c for c in drug.classes}
+        groups = dict.fromkeys(row.group for row in self.implied if row.class_ in keys)
+        return tuple(groups)
 
     # ---- allergies -------------------------------------------------------------
     def allergy_keys(self, substance: str) -> tuple[str, ...]:
@@ -309,6 +325,9 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
     indications = validate(IndicationTable, read_yaml(p("indications.yaml")),
                            p("indications.yaml")).indications
     _unique(indications, "indication", p("indications.yaml"))
+    implied_path = p("implied_conditions.yaml")
+    implied = (validate(ImpliedConditionTable, read_yaml(implied_path), implied_path).implied
+               if implied_path.exists() else ())
     symptoms = (validate(SymptomLexicon, read_yaml(p("symptoms.yaml")), p("symptoms.yaml"))
                 if p("symptoms.yaml").exists() else SymptomLexicon())
     keys = [s.key for s in symptoms.symptoms]
@@ -344,6 +363,13 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
             if g not in groups:
                 raise KnowledgeError(str(p("followup.yaml")), programme.id,
                                      f"unknown condition group {g!r}")
+    for row in implied:
+        entry = f"{row.class_} -> {row.group}"
+        if row.class_.removeprefix(CLASS_PREFIX) not in classes:
+            raise KnowledgeError(str(implied_path), entry, f"unknown drug class {row.class_!r}")
+        if row.group not in groups:
+            raise KnowledgeError(str(implied_path), entry,
+                                 f"unknown condition group {row.group!r}")
     for ci in contraindications:
         known(ci.drug, str(p("contraindications.yaml")), ci.id)
         if ci.condition_group not in groups:
@@ -394,8 +420,11 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         symptoms=symptoms,
         followup=followup.programmes,
         indications=tuple(indications),
+        implied=tuple(implied),
         _drug_names=drug_names,
         _class_names=class_names,
         _symptom_matcher=SymptomMatcher(symptoms),
+        labels=load_labels(root),
+        inference=load_inference(root),
     )
 

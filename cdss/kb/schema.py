@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -127,6 +128,9 @@ class RenalRule(Frozen):
     action: Action
     #: the daily maximum at this level, when the action is "reduce"
     max_daily: float | None = Field(default=None, gt=0)
+    #: the rule holds only above this daily dose in mg (aspirin as an NSAID, like
+    #: ``dose_classes``); it also holds when the daily dose is unknown
+    above_daily: float | None = Field(default=None, gt=0)
     text: Text
     source: Source
 
@@ -218,13 +222,50 @@ class InteractionTable(Frozen):
 
 
 class Band(Frozen):
-    """One scoring band: inclusive ``min``/``max``, exclusive ``above``/``below``."""
+    """One scoring band: inclusive ``min``/``max``, exclusive ``above``/``below``.
+
+    Bands are read on the exact value (no rounding), so a parameter's bands must
+    cover every real number exactly once (checked by :func:`check_tiling`).
+    """
 
     min: float | None = None
     max: float | None = None
     above: float | None = None
     below: float | None = None
     score: int
+
+    @model_validator(mode="after")
+    def _one_bound_per_side(self) -> Band:
+        if self.min is not None and self.above is not None:
+            raise ValueError("a band has either 'min' or 'above', not both")
+        if self.max is not None and self.below is not None:
+            raise ValueError("a band has either 'max' or 'below', not both")
+        return self
+
+
+def check_tiling(bands: tuple[Band, ...]) -> None:
+    """Raise ValueError unless every real number lies in exactly one band."""
+    inf = float("inf")
+    # (lower, lower excluded, upper, upper excluded)
+    spans = sorted(
+        ((b.min if b.min is not None else b.above if b.above is not None else -inf),
+         b.above is not None,
+         (b.max if b.max is not None else b.below if b.below is not None else inf),
+         b.below is not None) for b in bands)
+    if not spans:
+        return
+    if spans[0][0] != -inf or spans[-1][2] != inf:
+        raise ValueError("the bands must reach down to -inf and up to +inf (omit the outer "
+                         "bounds)")
+    for low, low_open, high, high_open in spans:
+        if low > high or (low == high and (low_open or high_open)):
+            raise ValueError(f"empty band from {low} to {high}")
+    for (_, _, high, high_open), (low, low_open, _, _) in pairwise(spans):
+        if high != low or high_open == low_open:
+            raise ValueError(f"bands must meet without a gap or an overlap: one ends at "
+                             f"{high} ({'below' if high_open else 'max'}), the next starts "
+                             f"at {low} ({'above' if low_open else 'min'}); pair 'max' with "
+                             "'above' or 'below' with 'min'")
 
 
 class AlsoField(Frozen):
@@ -234,14 +275,25 @@ class AlsoField(Frozen):
     field: str
     bands: tuple[Band, ...]
 
+    @field_validator("bands")
+    @classmethod
+    def _tiles(cls, bands: tuple[Band, ...]) -> tuple[Band, ...]:
+        check_tiling(bands)
+        return bands
+
 
 class ScoredParameter(Frozen):
     field: str
-    decimals: int = 0
     bands: tuple[Band, ...] = ()
     #: categorical parameters (consciousness, oxygen) score by value
     values: dict[str, int] = Field(default_factory=dict)
     also: AlsoField | None = None
+
+    @field_validator("bands")
+    @classmethod
+    def _tiles(cls, bands: tuple[Band, ...]) -> tuple[Band, ...]:
+        check_tiling(bands)
+        return bands
 
 
 class ScoreTable(Frozen):
@@ -467,6 +519,19 @@ class Bound(Frozen):
     below: float
 
 
+ControlledValue = Literal["sbp", "dbp", "fasting_glucose"]
+
+
+class AgeTarget(Frozen):
+    """A control target that replaces the programme's default from an age on."""
+
+    #: applies to patients of at least this age (completed years) at the visit
+    from_age: int = Field(gt=0)
+    controlled: dict[ControlledValue, Bound]
+    text: Text
+    source: Source
+
+
 class FollowupProgramme(Frozen):
     """A chronic-disease follow-up programme (BPHS): who, how often, what is controlled."""
 
@@ -476,9 +541,55 @@ class FollowupProgramme(Frozen):
     routine_interval_days: int = Field(gt=0)
     after_uncontrolled_days: int = Field(gt=0)
     #: this visit's value -> exclusive upper bound of "controlled" (sbp, dbp, fasting_glucose)
-    controlled: dict[Literal["sbp", "dbp", "fasting_glucose"], Bound]
+    controlled: dict[ControlledValue, Bound]
+    #: the default target in words (shown in the evidence and messages)
+    target: Text
+    #: age-dependent targets; the one with the highest ``from_age`` the patient has reached
+    #: replaces ``controlled``
+    age_targets: tuple[AgeTarget, ...] = ()
     source: Source
+
+    @model_validator(mode="after")
+    def _distinct_ages(self) -> FollowupProgramme:
+        ages = [t.from_age for t in self.age_targets]
+        if len(set(ages)) != len(ages):
+            raise ValueError("two age targets start at the same age")
+        return self
+
+    def targets_for(self, age: int | None) -> tuple[tuple[dict[str, Bound], Text, int | None], ...]:
+        """(bounds, text, from_age) of the target that applies at ``age``; every target
+        that could apply when the age is unknown."""
+        options: list[tuple[dict[str, Bound], Text, int | None]] = [
+            (dict(self.controlled), self.target, None)]
+        options += [(dict(t.controlled), t.text, t.from_age)
+                    for t in sorted(self.age_targets, key=lambda t: t.from_age)]
+        if age is None:
+            return tuple(options)
+        reached = [o for o in options if o[2] is None or age >= o[2]]
+        return (reached[-1],)
 
 
 class FollowupTable(Frozen):
     programmes: tuple[FollowupProgramme, ...]
+
+
+class ImpliedCondition(Frozen):
+    """A prescription of a drug of ``class_`` is evidence of the condition ``group``."""
+
+    class_: str = Field(alias="class", pattern=r"^class:[a-z][a-z0-9_]*$")
+    group: str
+    #: other labelled or common uses that make the evidence weaker (for the reader)
+    caveat: Text | None = None
+    source: Source
+
+
+class ImpliedConditionTable(Frozen):
+    implied: tuple[ImpliedCondition, ...]
+
+    @model_validator(mode="after")
+    def _unique_pairs(self) -> ImpliedConditionTable:
+        pairs = [(row.class_, row.group) for row in self.implied]
+        dupes = sorted({f"{c} -> {g}" for c, g in pairs if pairs.count((c, g)) > 1})
+        if dupes:
+            raise ValueError(f"duplicate rows: {dupes}")
+        return self

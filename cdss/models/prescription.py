@@ -32,6 +32,34 @@ FREQUENCIES: dict[str, float | None] = {
     "睡前": 1, "必要时": None, "需要时": None, "立即": 1, "一次": 1,
 }
 
+#: Chinese numerals, read as Arabic digits in frequency words (每日三次 = 每日3次).
+_CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
+              "九": 9}
+_CN_NUMBER = re.compile(r"[一二两三四五六七八九]?十[一二三四五六七八九]?|[一二两三四五六七八九]")
+#: Interchangeable words in frequencies (每天 = 每日, 一天 = 一日, 隔天 = 隔日).
+_CN_SYNONYMS = (("天", "日"),)
+
+
+def _cn_number(match: re.Match[str]) -> str:
+    text = match.group(0)
+    if "十" not in text:
+        return str(_CN_DIGITS[text])
+    tens, _, ones = text.partition("十")
+    return str(_CN_DIGITS.get(tens, 1) * 10 + _CN_DIGITS.get(ones, 0))
+
+
+def frequency_key(text: str) -> str:
+    """The lookup form of a frequency: no spaces or dots, lower case, Chinese numerals
+    as digits and synonyms unified (每天一次, 每日1次 and 每日 1 次 are one key)."""
+    key = _CN_NUMBER.sub(_cn_number, re.sub(r"[\s.]", "", text).lower())
+    for word, canonical in _CN_SYNONYMS:
+        key = key.replace(word, canonical)
+    return key
+
+
+#: FREQUENCIES by :func:`frequency_key`.
+_FREQUENCY_INDEX: dict[str, float | None] = {frequency_key(k): v for k, v in FREQUENCIES.items()}
+
 DOSE_DIMENSIONS = (units.MASS, units.VOLUME, units.ACTIVITY)
 
 #: Dosage-form words (in the drug name or the ``formulation`` field) and the
@@ -108,6 +136,8 @@ class Frequency(Model):
             key = re.sub(r"[\s.]", "", raw).lower()
             if key in FREQUENCIES:
                 return {"code": key, "times_per_day": FREQUENCIES[key]}
+            if (normal := frequency_key(key)) in _FREQUENCY_INDEX:
+                return {"code": key, "times_per_day": _FREQUENCY_INDEX[normal]}
             raise ValueError(
                 f"unknown frequency {raw!r}; expected one of qd, bid, tid, qid, q4h, q6h, q8h, "
                 "q12h, qn, qod, qw, prn, once or {\"times_per_day\": N}"

@@ -213,6 +213,12 @@ def compile_all(rules_dir: Path, kb: KnowledgeBase) -> tuple[list[CompiledRule],
                 continue
             seen[rule.id] = rel
             compiled.append(rule)
+    names = {r.id for r in compiled} | {r.spec.group for r in compiled if r.spec.group}
+    for rule in compiled:
+        for name in rule.spec.supersedes:
+            if name.partition("@")[0] not in names:
+                problems.append(RuleSpecError(rule.file, rule.id, f"supersedes {name!r}: no "
+                                              "rule or group of that name"))
     if compiled:
         try:
             emit.check_limits([(r.id, r.patterns) for r in compiled])

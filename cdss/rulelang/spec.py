@@ -51,6 +51,9 @@ class RuleSpec(Spec):
     #: the patterns whose facts the finding is about (default: all); with a group, two
     #: rules reporting the same finding about the same subject give one suggestion
     subject: tuple[str, ...] = ()
+    #: groups or rule ids this rule's finding replaces when both are made for one
+    #: encounter (an urgent referral replaces the routine re-check of the same problem)
+    supersedes: tuple[str, ...] = ()
     description: str | None = None
     title: Text
     message: Text

@@ -1,0 +1,391 @@
+"""Reasoning under missing data: does a finding hold whatever the missing values are?
+
+Kleene evaluation (:mod:`cdss.rulelang.evaluate`) says a rule is true, false or
+unknown for an assignment of facts. Van records are sparse, so "unknown" is common:
+no problem list, no pregnancy status, no glucose context. This module completes the
+missing fields of every undecided assignment with each value that could change a
+verdict (a case split over a finite domain per field, drawn from the literals of the
+rules of the same finding) and sorts each undecided finding into:
+
+``regardless``
+    every completion makes some rule of the finding true: the finding is made, with
+    the lowest severity that every completion supports; the missing fields are named.
+``conditional``
+    some completions make it true and every missing field is *context* (declared in
+    the fact schema: "is it already diagnosed?", "was the glucose fasting?"): the
+    finding is made as conditional, with the condition it rests on.
+``undecided``
+    anything else: reported in ``not_evaluated`` with the data it lacks.
+
+Kleene logic is monotone (a false clause stays false whatever the unknowns become), so
+only assignments that are undecided on the real facts need completing.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cdss.derive import FactSet, fact_types
+from cdss.rulelang import CompiledRule, ir
+from cdss.rulelang.evaluate import Env, eval_node, evaluate_rule, explain, missing_fields
+
+Fact = dict[str, Any]
+#: (fact id, field)
+FieldRef = tuple[str, str]
+#: a finding: (group or rule id, subject paths)
+FindingKey = tuple[str, frozenset[str]]
+
+#: most combinations of missing values tried for one finding (beyond: undecided)
+MAX_COMPLETIONS = 512
+#: most literals of a list field split on (2**n subsets)
+MAX_LIST_LITERALS = 4
+SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
+#: a string no rule literal equals ("some other value")
+OTHER = "\x00other"
+
+
+@dataclass(frozen=True)
+class Undecided:
+    """One assignment of facts that a rule can neither confirm nor rule out."""
+
+    rule: CompiledRule
+    env: Env
+    missing: frozenset[FieldRef]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A finding made under missing data, to be explained like a firing of ``rule``."""
+
+    rule: CompiledRule
+    env: Env
+    certainty: str  # "regardless" | "conditional"
+    missing: tuple[FieldRef, ...]
+    #: for a conditional finding: the clauses on context fields it rests on (``missing``
+    #: then lists the other missing fields, on which it does not depend)
+    conditions: tuple[tuple[str, ir.Node], ...] = ()
+    #: some completions make a more severe finding: collecting the missing data could
+    #: raise the severity (it is then worth asking for)
+    raises: bool = False
+
+
+@dataclass
+class Reasoned:
+    decisions: list[Decision]
+    undecided: list[Undecided]
+
+
+#: the fields a rule reads, per pattern: ((fact type, fields), ...)
+Reads = tuple[tuple[str, frozenset[str]], ...]
+
+
+class Reasoner:
+    """Completes missing data for one rule set (plans are built once per rule set)."""
+
+    def __init__(self, rules: tuple[CompiledRule, ...],
+                 consistent: Callable[[Fact], bool] | None = None) -> None:
+        self.rules = rules
+        self.types = fact_types()
+        self._consistent = consistent or (lambda fact: True)
+        grouped: dict[Reads, list[CompiledRule]] = {}
+        for rule in rules:
+            grouped.setdefault(tuple(_fields_by_pattern(rule)), []).append(rule)
+        self._plan = list(grouped.items())
+        # a rule that is alone in its finding and reads no context field can never be
+        # decided by completion (one rule true for every value of a missing measurement
+        # would be a tautology, which Kleene evaluation already decides): only its
+        # not_evaluated entry is worth working out
+        size: dict[str, int] = {}
+        self._members: dict[str, list[CompiledRule]] = {}
+        for rule in rules:
+            size[rule.spec.group or rule.id] = size.get(rule.spec.group or rule.id, 0) + 1
+            self._members.setdefault(rule.spec.group or rule.id, []).append(rule)
+        self._covers: dict[tuple[str, str, str], bool] = {}
+        context = {(t.name, name) for t in self.types.values()
+                   for name, spec in t.fields.items() if spec.context}
+        self._decidable = frozenset(
+            rule.action for rule in rules
+            if size[rule.spec.group or rule.id] > 1
+            or any((p.fact_type, f) in context for p in rule.patterns
+                   for f in ir.fields_read(p.condition)))
+        # for the rules completion could decide: the fields it could complete (a
+        # rule whose facts lack none of them needs no search when not_evaluated is not
+        # wanted)
+        completable: dict[Reads, list[CompiledRule]] = {}
+        for rule in rules:
+            if rule.action in self._decidable:
+                completable.setdefault(self._completable(rule), []).append(rule)
+        self._plan_decidable = list(completable.items())
+
+    # ---- undecided assignments ------------------------------------------------------
+    def undecided(self, fs: FactSet, made: set[FindingKey], *,
+                  decidable_only: bool = False) -> list[Undecided]:
+        """Every assignment no rule decides, except findings already ``made``
+        (``decidable_only``: only those of rules completion could decide)."""
+        by_type: dict[str, list[Fact]] = {}
+        for fact in fs.facts:
+            by_type.setdefault(fact["t"], []).append(fact)
+        absent = {t: {name for name in self.types[t].fields for f in facts if name not in f}
+                  for t, facts in by_type.items()}
+        out: list[Undecided] = []
+        plan = self._plan_decidable if decidable_only else self._plan
+        candidates = [rule for reads, group in plan
+                      if _may_be_unknown(reads, absent) for rule in group]
+        for rule in sorted(candidates, key=lambda r: r.action):
+            for env in evaluate_rule(rule.patterns, by_type).unknown:
+                if finding_key(rule, env, fs) in made:
+                    continue
+                out.append(Undecided(rule, env, frozenset(missing_fields(rule.patterns, env))))
+        return out
+
+    # ---- completion ------------------------------------------------------------------
+    def reason(self, fs: FactSet, made: set[FindingKey], *, undecided: bool = True
+               ) -> Reasoned:
+        """Decide what can be decided among the undecided findings (``undecided``
+        False: skip working out the rest, for callers that do not report it)."""
+        by_finding: dict[FindingKey, list[Undecided]] = {}
+        for u in self.undecided(fs, made, decidable_only=not undecided):
+            by_finding.setdefault(finding_key(u.rule, u.env, fs), []).append(u)
+        decisions: list[Decision] = []
+        left: list[Undecided] = []
+        for items in by_finding.values():
+            decision = (self._decide(items, fs)
+                        if any(u.rule.action in self._decidable for u in items) else None)
+            if decision is None:
+                left.extend(items)
+            else:
+                decisions.append(decision)
+        return Reasoned(decisions, left)
+
+    def _decide(self, items: list[Undecided], fs: FactSet) -> Decision | None:
+        """``regardless`` if every completion makes the finding, ``conditional`` if some
+        values of the context fields make it whatever the other missing values are."""
+        missing = sorted(set().union(*(u.missing for u in items)))
+        facts = {f["id"]: f for u in items for f in u.env.values()}
+        context = [m for m in missing if self.types[facts[m[0]]["t"]].fields[m[1]].context]
+        finding = items[0].rule.spec.group or items[0].rule.id
+        for fact_id, name in missing:
+            fact_type = facts[fact_id]["t"]
+            if (self.types[fact_type].fields[name].kind == "number"
+                    and (fact_id, name) not in context
+                    and not self._covered(finding, fact_type, name)):
+                return None  # some value of the missing measurement makes no finding
+        other = [m for m in missing if m not in context]
+        domains: dict[FieldRef, list[Any]] = {}
+        for fact_id, name in missing:
+            domain = self._domain(fact_id, name, facts[fact_id]["t"], items, fs)
+            if not domain:
+                return None
+            domains[(fact_id, name)] = domain
+        if _product_size(domains.values()) > MAX_COMPLETIONS:
+            return None
+        # for each value of the context fields: the finding in every completion of the
+        # other missing fields (None where some completion does not make it)
+        outcomes: list[tuple[Undecided, Env] | None] = []
+        top = 0  # the highest severity any completion makes
+        for ctx_values in itertools.product(*(domains[m] for m in context)):
+            worst: tuple[Undecided, Env] | None = None
+            held = True
+            for other_values in itertools.product(*(domains[m] for m in other)):
+                completed = self._complete(facts, [*context, *other],
+                                           (*ctx_values, *other_values))
+                if completed is None:
+                    continue  # an impossible combination (a pregnant man)
+                hit = _shown_hit(items, completed)
+                if hit is None:
+                    held = False
+                    break
+                top = max(top, SEVERITY_ORDER[hit[0].rule.spec.severity])
+                # the lowest severity these completions support (first among equals)
+                if worst is None or SEVERITY_ORDER[hit[0].rule.spec.severity] < \
+                        SEVERITY_ORDER[worst[0].rule.spec.severity]:
+                    worst = hit
+            outcomes.append(worst if held else None)
+        made = [o for o in outcomes if o is not None]
+        if not made:
+            return None
+        chosen, completed_env = min(made, key=lambda h: SEVERITY_ORDER[h[0].rule.spec.severity])
+        if len(made) == len(outcomes):
+            return Decision(chosen.rule, chosen.env, "regardless", tuple(missing),
+                            raises=top > SEVERITY_ORDER[chosen.rule.spec.severity])
+        wanted = set(context)
+        conditions = tuple((pname, leaf) for pname, leaf in explain(chosen.rule.patterns,
+                                                                    completed_env)
+                           if (completed_env[pname]["id"], leaf.field) in wanted)
+        return Decision(chosen.rule, chosen.env, "conditional", tuple(other), conditions)
+
+    def _completable(self, rule: CompiledRule) -> Reads:
+        """Per pattern, the fields a completion could fill: read only in comparisons
+        with literals, and (numbers) covered by the finding's rules between them."""
+        finding = rule.spec.group or rule.id
+        out = []
+        refs = {(leaf.operand.pattern if isinstance(leaf.operand, ir.Ref) else p.name,
+                 leaf.operand.field)
+                for p in rule.patterns for leaf in ir.leaves(p.condition)
+                if isinstance(leaf, ir.Compare) and not isinstance(leaf.operand, ir.Value)}
+        for p in rule.patterns:
+            fields = set()
+            for name in ir.fields_read(p.condition):
+                kind = self.types[p.fact_type].fields[name].kind
+                if (p.name, name) in refs or any(
+                        isinstance(leaf, ir.Compare) and leaf.field == name
+                        and not isinstance(leaf.operand, ir.Value)
+                        for leaf in ir.leaves(p.condition)):
+                    continue
+                if kind == "number" and not self.types[p.fact_type].fields[name].context \
+                        and not self._covered(finding, p.fact_type, name):
+                    continue
+                fields.add(name)
+            out.append((p.fact_type, frozenset(fields)))
+        return tuple(out)
+
+    def _covered(self, finding: str, fact_type: str, name: str) -> bool:
+        """Whether the rules of a finding, between them, can be true for every value of
+        a number field (else a missing value of it always leaves the finding undecided).
+        Worked out once per rule set, with every other field unknown."""
+        key = (finding, fact_type, name)
+        found = self._covers.get(key)
+        if found is None:
+            rules = self._members[finding]
+            thresholds = sorted({float(leaf.operand.value) for r in rules for p in r.patterns
+                                 if p.fact_type == fact_type for leaf in ir.leaves(p.condition)
+                                 if isinstance(leaf, ir.Compare) and leaf.field == name
+                                 and isinstance(leaf.operand, ir.Value)
+                                 and isinstance(leaf.operand.value, int | float)})
+            found = bool(thresholds) and all(
+                any(_possible(r, fact_type, name, v) for r in rules)
+                for v in _representatives(thresholds))
+            self._covers[key] = found
+        return found
+
+    def _domain(self, fact_id: str, name: str, fact_type: str, items: list[Undecided],
+                fs: FactSet) -> list[Any] | None:
+        """The values of a missing field worth trying: one per region of the literals
+        the finding's rules compare it with; None when it cannot be enumerated."""
+        kind = self.types[fact_type].fields[name].kind
+        literals: list[Any] = []
+        for u in items:
+            for p in u.rule.patterns:
+                bound = u.env[p.name]["id"] == fact_id
+                for leaf in ir.leaves(p.condition):
+                    if isinstance(leaf, ir.Compare) and not isinstance(leaf.operand, ir.Value):
+                        ref = leaf.operand
+                        other = (u.env[ref.pattern] if isinstance(ref, ir.Ref)
+                                 else u.env[p.name])
+                        if other["id"] == fact_id and ref.field == name:
+                            return None  # compared with another field: not enumerable
+                        if bound and leaf.field == name:
+                            return None
+                        continue
+                    if not bound or leaf.field != name:
+                        continue
+                    if isinstance(leaf, ir.Compare):
+                        literals.append(leaf.operand.value)  # type: ignore[union-attr]
+                    elif isinstance(leaf, ir.InList):
+                        literals.extend(leaf.values)
+                    elif isinstance(leaf, ir.Contains):
+                        literals.append(leaf.value)
+        if kind == "bool":
+            return [False, True]  # "not pregnant" first: among equals its wording is shown
+        if kind == "string":
+            return [*dict.fromkeys(v for v in literals if isinstance(v, str)), OTHER]
+        if kind == "list":
+            known = tuple(fs.partial.get((fact_id, name), ()))
+            free = sorted({v for v in literals if v not in known}, key=str)
+            if len(free) > MAX_LIST_LITERALS:
+                return None
+            return [sorted((*known, *chosen), key=str)
+                    for n in range(len(free) + 1) for chosen in itertools.combinations(free, n)]
+        numbers = sorted({float(v) for v in literals
+                          if isinstance(v, int | float) and not isinstance(v, bool)})
+        return _representatives(numbers)
+
+    def _complete(self, facts: dict[str, Fact], missing: list[FieldRef],
+                  values: tuple[Any, ...]) -> dict[str, Fact] | None:
+        out: dict[str, Fact] = {}
+        for (fact_id, name), value in zip(missing, values, strict=True):
+            fact = out.get(fact_id)
+            if fact is None:
+                fact = out[fact_id] = dict(facts[fact_id])
+            fact[name] = value
+        if not all(self._consistent(f) for f in out.values()):
+            return None
+        return out
+
+
+def _shown_hit(items: list[Undecided], completed: dict[str, Fact]
+               ) -> tuple[Undecided, Env] | None:
+    """Among the assignments true in one completion, the one the report would show: the
+    most specific, then the most severe (as ``report.deduplicate`` keeps)."""
+    best: tuple[Undecided, Env] | None = None
+    for u in items:
+        env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
+        if all(p.condition is None or eval_node(p.condition, p.name, env[p.name], env, None)
+               is True for p in u.rule.patterns):
+            if best is None or SEVERITY_ORDER[u.rule.spec.severity] > \
+                    SEVERITY_ORDER[best[0].rule.spec.severity]:
+                best = (u, env)
+    return best
+
+
+def _possible(rule: CompiledRule, fact_type: str, name: str, value: float) -> bool:
+    """Whether ``rule`` can be true when ``name`` is ``value`` and all else is unknown."""
+    env: Env = {p.name: ({"t": p.fact_type, "id": p.name, name: value}
+                         if p.fact_type == fact_type else {"t": p.fact_type, "id": p.name})
+                for p in rule.patterns}
+    return all(p.condition is None or
+               eval_node(p.condition, p.name, env[p.name], env, None) is not False
+               for p in rule.patterns)
+
+
+def _representatives(thresholds: list[float]) -> list[float]:
+    """A value in every region the thresholds cut the line into (each threshold is its
+    own region, for ``gte``/``gt`` alike)."""
+    if not thresholds:
+        return []
+    lo = thresholds[0]
+    out = [lo / 2 if lo > 0 else lo - 1]
+    for a, b in itertools.pairwise(thresholds):
+        out += [a, (a + b) / 2]
+    out += [thresholds[-1], thresholds[-1] * 2 if thresholds[-1] > 0 else thresholds[-1] + 1]
+    return out
+
+
+def _product_size(domains: Iterable[list[Any]]) -> int:
+    size = 1
+    for d in domains:
+        size *= len(d)
+    return size
+
+
+def subject_of(rule: CompiledRule, env: Env, fs: FactSet) -> tuple[str, ...]:
+    """The input paths of the facts a finding is about (the rule's ``subject`` patterns,
+    or every pattern)."""
+    names = rule.spec.subject or tuple(env)
+    return tuple(sorted({fs.subjects.get(env[n]["id"]) or fs.paths.get(env[n]["id"])
+                         or env[n]["id"] for n in names}))
+
+
+def finding_key(rule: CompiledRule, env: Env, fs: FactSet) -> FindingKey:
+    return (rule.spec.group or rule.id, frozenset(subject_of(rule, env, fs)))
+
+
+def _may_be_unknown(reads: Reads, absent: dict[str, set[str]]) -> bool:
+    """Cheap pre-check: some fact the rule could bind lacks a field the rule reads."""
+    for fact_type, _ in reads:
+        if fact_type not in absent:
+            return False  # a pattern has nothing to bind: the rule is false, not unknown
+    return any(not fields.isdisjoint(absent[fact_type]) for fact_type, fields in reads)
+
+
+def _fields_by_pattern(rule: CompiledRule) -> list[tuple[str, frozenset[str]]]:
+    """For each pattern, its fact type and every field of that fact the rule reads."""
+    reads: dict[str, set[str]] = {p.name: set(ir.fields_read(p.condition)) for p in rule.patterns}
+    for p in rule.patterns:
+        for leaf in ir.leaves(p.condition):
+            if isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Ref):
+                reads[leaf.operand.pattern].add(leaf.operand.field)
+    return [(p.fact_type, frozenset(reads[p.name])) for p in rule.patterns]
