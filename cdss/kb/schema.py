@@ -485,16 +485,19 @@ class SymptomMatching(Frozen):
     chronic: tuple[LexWord, ...] = ()
     #: words that, like onset words, keep a chronic clause counting ("3年，加重1天")
     worsening: tuple[LexWord, ...] = ()
+    #: regular expressions of a past event ("3年前", "既往"): a clause holding one and no
+    #: onset or worsening word names no key ("3年前曾有胸痛")
+    past: tuple[LexWord, ...] = ()
     source: Source | None = None
 
-    @field_validator("chronic")
+    @field_validator("chronic", "past")
     @classmethod
     def _compiles(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in patterns:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"chronic pattern {pattern!r} is not a regular expression: "
+                raise ValueError(f"pattern {pattern!r} is not a regular expression: "
                                  f"{exc}") from None
         return patterns
 

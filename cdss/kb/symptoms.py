@@ -15,7 +15,8 @@ the following items unless an item has a number or an onset word ("无发热、�
 A composition's ``exclude`` words cancel a match that is not negated when they stand in
 it or at most ``exclude_reach`` units before it ("双下肢无力"); a key with
 ``exclude_chronic`` does not count in a clause with a chronic course and no onset or
-worsening word ("左下肢麻木3年").
+worsening word ("左下肢麻木3年"), and no key counts in a clause about a past event
+("3年前曾有胸痛") without one.
 
 Every word list and setting comes from knowledge/symptoms.yaml; the patterns are
 compiled once per knowledge base.
@@ -117,6 +118,7 @@ class SymptomMatcher:
         self._recent = _alternation([*m.onset, *m.worsening])
         self._chronic = (re.compile("|".join(f"(?:{p})" for p in m.chronic))
                          if m.chronic else None)
+        self._past = re.compile("|".join(f"(?:{p})" for p in m.past)) if m.past else None
         self._keys = tuple(
             _Key(s.key, _alternation(s.terms),
                  tuple(self._composition(c, m.max_gap) for c in s.compositions),
@@ -149,8 +151,10 @@ class SymptomMatcher:
 
     def _clause(self, clause: str, found: dict[str, bool]) -> None:
         onset = self._onset is not None and self._onset.search(clause) is not None
-        chronic = (self._chronic is not None and self._chronic.search(clause) is not None
-                   and (self._recent is None or self._recent.search(clause) is None))
+        recent = self._recent is not None and self._recent.search(clause) is not None
+        chronic = (not recent and self._chronic is not None
+                   and self._chronic.search(clause) is not None)
+        past = not recent and self._past is not None and self._past.search(clause) is not None
         carried = False  # a negation carried along a 、 list
         for item in clause.split(ITEMS):
             negs = self._negation_ends(item)
@@ -162,8 +166,8 @@ class SymptomMatcher:
                 state = self._key_in_item(k, item, negs, inherits, onset)
                 if state is None:
                     continue
-                if state is False and k.exclude_chronic and chronic:
-                    continue  # a chronic course: not a new red flag
+                if state is False and (past or (k.exclude_chronic and chronic)):
+                    continue  # a past event or a chronic course: not a new red flag
                 any_negated, any_positive = any_negated or state, any_positive or not state
                 found[k.key] = found.get(k.key, True) and state
             carried = (inherits or led or any_negated) and not any_positive
