@@ -112,6 +112,7 @@ def _stroke_arm(data) -> dict:
     (lambda d: d["matching"].update(max_gap=-2), r"matching\.max_gap"),
     (lambda d: d["matching"].update(negation_reach="far"), r"negation_reach"),
     (lambda d: d["matching"].update(chronic=["[0-9+年"]), r"not a regular expression"),
+    (lambda d: d["matching"].update(past=["既往("]), r"not a regular expression"),
     (lambda d: d["matching"].update(chronic=[]), r"exclude_chronic needs matching\.chronic"),
     (lambda d: d["matching"].update(onset=[]), r"onset composition needs matching\.onset"),
     (lambda d: _stroke_arm(d).update(terms=[], compositions=[]),
