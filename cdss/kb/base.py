@@ -49,6 +49,7 @@ from cdss.kb.schema import (
     ScoreTable,
     SymptomLexicon,
 )
+from cdss.kb.symptoms import SymptomMatcher
 
 #: Dosage-form words stripped when an exact name does not match ("氨氯地平片").
 _FORM_SUFFIXES = ("缓释片", "控释片", "肠溶片", "分散片", "缓释胶囊", "胶囊", "注射液", "片",
@@ -57,23 +58,12 @@ _FORM_SUFFIXES = ("缓释片", "控释片", "肠溶片", "分散片", "缓释胶
 
 CLASS_PREFIX = "class:"
 
-#: clause separators in free-text symptoms, and how many characters may stand between a
-#: negation word and the term it negates ("无明显胸痛": 2)
-_CLAUSES = re.compile(r"[，,;；。、/]|\band\b")
-NEGATION_REACH = 4
-
 #: the form of a WHO ICD-10 prefix in knowledge tables: a category (I10) or subdivision (K92.0)
 _ICD10_PREFIX = re.compile(r"[A-Z][0-9]{2}(\.[0-9]{1,2})?")
 
 #: formulation codes that are interchangeable for dose limits
 MODIFIED_RELEASE = frozenset({"controlled_release", "sustained_release", "extended_release",
                               "modified_release"})
-
-
-def _negates(clause: str, negation: str, term_at: int) -> bool:
-    """Whether ``negation`` stands at most NEGATION_REACH characters before the term."""
-    at = clause.rfind(negation, 0, term_at)
-    return at >= 0 and term_at - (at + len(negation)) <= NEGATION_REACH
 
 
 def _norm(name: str) -> str:
@@ -105,6 +95,7 @@ class KnowledgeBase:
     implied: tuple[ImpliedCondition, ...]
     _drug_names: dict[str, str] = field(repr=False)
     _class_names: dict[str, str] = field(repr=False)
+    _symptom_matcher: SymptomMatcher = field(repr=False, compare=False)
     _groups_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False,
                                                       compare=False)
     _near_cache: dict[tuple[str, int], tuple[tuple[str, float], ...]] = field(
@@ -252,30 +243,11 @@ class KnowledgeBase:
     def symptom_keys(self, text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Red-flag keys a free-text symptom names, and the keys it names only negated.
 
-        The text is split into clauses; a term is negated when a negation word stands
-        just before it in its clause ("无胸痛", "否认明显胸痛", "no chest pain"), not when
-        the clause merely starts with one ("无明显诱因出现胸痛" is a chest pain).
+        Terms and site + qualifier compositions per clause, negation and chronic-course
+        exclusion as in :mod:`cdss.kb.symptoms` ("无明显诱因出现胸痛" is a chest pain,
+        "否认胸痛" is negated, "突发左上肢无力" is a stroke sign, "左下肢麻木3年" is not).
         """
-        found: dict[str, bool] = {}  # key -> negated everywhere it occurs
-        terms, negations = self._symptom_terms
-        for clause in _CLAUSES.split(_norm(text)):
-            for key, lowered in terms:
-                for term in lowered:
-                    at = clause.find(term)
-                    if at < 0:
-                        continue
-                    negated = any(_negates(clause, n, at) for n in negations)
-                    found[key] = found.get(key, True) and negated
-                    break
-        positive = tuple(k for k, neg in found.items() if not neg)
-        negative = tuple(k for k, neg in found.items() if neg)
-        return positive, negative
-
-    @functools.cached_property
-    def _symptom_terms(self) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]:
-        """The lexicon lower-cased once: ((key, terms), ...) and the negation words."""
-        return (tuple((s.key, tuple(t.lower() for t in s.terms)) for s in self.symptoms.symptoms),
-                tuple(n.lower() for n in self.symptoms.negations))
+        return self._symptom_matcher.match(text)
 
     # ---- conditions ------------------------------------------------------------
     def icd10_form_ok(self, code: str) -> bool:
@@ -458,6 +430,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         implied=tuple(implied),
         _drug_names=drug_names,
         _class_names=class_names,
+        _symptom_matcher=SymptomMatcher(symptoms),
         labels=load_labels(root),
         inference=inference,
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -425,18 +426,100 @@ class IndicationTable(Frozen):
     indications: tuple[Indication, ...]
 
 
+#: a lexicon word: not empty, not only blanks ("no " keeps its space on purpose)
+LexWord = Annotated[str, Field(min_length=1, pattern=r"\S")]
+#: characters (Chinese) or words (English) between two matched words
+Gap = Annotated[int, Field(strict=True, ge=0, le=20)]
+
+
+class SymptomComposition(Frozen):
+    """A site word and a qualifier word in one clause, in either order, at most
+    ``max_gap`` units apart ("左上肢" + "无力"; "weakness" + "left arm")."""
+
+    sites: tuple[LexWord, ...] = Field(min_length=1)
+    qualifiers: tuple[LexWord, ...] = Field(min_length=1)
+    #: overrides the lexicon's ``matching.max_gap``
+    max_gap: Gap | None = None
+    #: words that cancel a (not negated) match when they stand in it or at most
+    #: ``matching.exclude_reach`` units before it ("双下肢无力" is not one-sided)
+    exclude: tuple[LexWord, ...] = ()
+    #: the clause must also hold an onset word (``matching.onset``): "突发视物模糊"
+    onset: bool = False
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> SymptomComposition:
+        both = set(self.sites) & set(self.qualifiers)
+        if both:
+            raise ValueError(f"words both site and qualifier: {sorted(both)}")
+        return self
+
+
 class Symptom(Frozen):
-    """A red-flag symptom and the free-text terms that name it (zh and en)."""
+    """A red-flag symptom: plain terms and site + qualifier compositions (zh and en)."""
 
     key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: Text
-    terms: tuple[str, ...] = Field(min_length=1)
+    terms: tuple[LexWord, ...] = ()
+    compositions: tuple[SymptomComposition, ...] = ()
+    #: a clause with a chronic-duration pattern and no onset word does not count
+    exclude_chronic: bool = False
     source: Source
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> Symptom:
+        if not self.terms and not self.compositions:
+            raise ValueError(f"symptom {self.key!r} has neither terms nor compositions")
+        return self
+
+
+class SymptomMatching(Frozen):
+    """Settings of the matcher (cdss.kb.symptoms), kept with the words they govern."""
+
+    #: units (a Chinese character or an English word) a negation may stand before a term
+    negation_reach: Gap = 4
+    #: default largest gap between a composition's site and qualifier
+    max_gap: Gap = 4
+    #: units before a composition match in which its ``exclude`` words count
+    exclude_reach: Gap = 2
+    #: phrases that hold a negation word but negate nothing ("无明显诱因", "无力")
+    not_negations: tuple[LexWord, ...] = ()
+    #: words of sudden onset: needed by ``onset`` compositions, override ``chronic``
+    onset: tuple[LexWord, ...] = ()
+    #: regular expressions of a chronic course ("3年", "多年"), for ``exclude_chronic``
+    chronic: tuple[LexWord, ...] = ()
+    #: words that, like onset words, keep a chronic clause counting ("3年，加重1天")
+    worsening: tuple[LexWord, ...] = ()
+    #: regular expressions of a past event ("3年前", "既往"): a clause holding one and no
+    #: onset or worsening word names no key ("3年前曾有胸痛")
+    past: tuple[LexWord, ...] = ()
+    source: Source | None = None
+
+    @field_validator("chronic", "past")
+    @classmethod
+    def _compiles(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} is not a regular expression: "
+                                 f"{exc}") from None
+        return patterns
 
 
 class SymptomLexicon(Frozen):
-    negations: tuple[str, ...] = ()
+    negations: tuple[LexWord, ...] = ()
+    matching: SymptomMatching = SymptomMatching()
     symptoms: tuple[Symptom, ...] = ()
+
+    @model_validator(mode="after")
+    def _settings_present(self) -> SymptomLexicon:
+        for s in self.symptoms:
+            if s.exclude_chronic and not self.matching.chronic:
+                raise ValueError(f"symptom {s.key!r}: exclude_chronic needs matching.chronic")
+            if any(c.onset for c in s.compositions) and not self.matching.onset:
+                raise ValueError(f"symptom {s.key!r}: an onset composition needs "
+                                 "matching.onset")
+        return self
 
 
 class Bound(Frozen):
