@@ -222,10 +222,14 @@ _DRUGS = [None, {"drug": "氨氯地平", "dose": "5 mg", "frequency": "qd"},
 @st.composite
 def sparse_visits(draw: st.DrawFn) -> dict[str, Any]:
     """The few things a van sends, each possibly absent."""
+    year = draw(st.integers(1930, 2004))
     patient: dict[str, Any] = {"id": "p", "sex": draw(st.sampled_from(["male", "female"])),
-                               "birth_date": f"{draw(st.integers(1930, 2004))}-06-01"}
+                               "birth_date": f"{year}-06-01"}
     if draw(st.booleans()):
-        patient["pregnant"] = draw(st.booleans()) and patient["sex"] == "female"
+        # (a pregnancy is recorded only where it is possible: before 50, as the
+        # knowledge assumes; a record saying otherwise is its own problem)
+        patient["pregnant"] = (draw(st.booleans()) and patient["sex"] == "female"
+                               and year > 1976)
     if draw(st.booleans()):
         patient["conditions"] = [{"code": c} for c in draw(
             st.lists(st.sampled_from(["I10", "E11.9", "N18.3", "J45.9"]), max_size=2,
