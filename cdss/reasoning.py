@@ -104,6 +104,7 @@ class Reasoner:
             size[rule.spec.group or rule.id] = size.get(rule.spec.group or rule.id, 0) + 1
             self._members.setdefault(rule.spec.group or rule.id, []).append(rule)
         self._covers: dict[tuple[str, str, str], bool] = {}
+        self._literal_cache: dict[tuple[str, str, str], tuple[Any, ...] | None] = {}
         context = {(t.name, name) for t in self.types.values()
                    for name, spec in t.fields.items() if spec.context}
         self._decidable = frozenset(
@@ -286,25 +287,12 @@ class Reasoner:
         literals: list[Any] = []
         for u in items:
             for p in u.rule.patterns:
-                bound = u.env[p.name]["id"] == fact_id
-                for leaf in ir.leaves(p.condition):
-                    if isinstance(leaf, ir.Compare) and not isinstance(leaf.operand, ir.Value):
-                        ref = leaf.operand
-                        other = (u.env[ref.pattern] if isinstance(ref, ir.Ref)
-                                 else u.env[p.name])
-                        if other["id"] == fact_id and ref.field == name:
-                            return None  # compared with another field: not enumerable
-                        if bound and leaf.field == name:
-                            return None
-                        continue
-                    if not bound or leaf.field != name:
-                        continue
-                    if isinstance(leaf, ir.Compare):
-                        literals.append(leaf.operand.value)  # type: ignore[union-attr]
-                    elif isinstance(leaf, ir.InList):
-                        literals.extend(leaf.values)
-                    elif isinstance(leaf, ir.Contains):
-                        literals.append(leaf.value)
+                if u.env[p.name]["id"] != fact_id:
+                    continue
+                found = self._literals(u.rule, p.name, name)
+                if found is None:
+                    return None  # compared with another field: not enumerable
+                literals.extend(found)
         if kind == "bool":
             return [False, True]  # "not pregnant" first: among equals its wording is shown
         if kind == "string":
@@ -319,6 +307,37 @@ class Reasoner:
         numbers = sorted({float(v) for v in literals
                           if isinstance(v, int | float) and not isinstance(v, bool)})
         return _representatives(numbers)
+
+    def _literals(self, rule: CompiledRule, pattern: str, name: str) -> tuple[Any, ...] | None:
+        """The literals ``rule`` compares field ``name`` of the fact bound to ``pattern``
+        with (None: it is compared with another field); worked out once per rule."""
+        key = (rule.action, pattern, name)
+        if key in self._literal_cache:
+            return self._literal_cache[key]
+        out: list[Any] | None = []
+        for p in rule.patterns:
+            for leaf in ir.leaves(p.condition):
+                if isinstance(leaf, ir.Compare) and not isinstance(leaf.operand, ir.Value):
+                    ref = leaf.operand
+                    where = ref.pattern if isinstance(ref, ir.Ref) else p.name
+                    if (where == pattern and ref.field == name) or (
+                            p.name == pattern and leaf.field == name):
+                        out = None
+                        break
+                    continue
+                if p.name != pattern or leaf.field != name:
+                    continue
+                if isinstance(leaf, ir.Compare):
+                    out.append(leaf.operand.value)  # type: ignore[union-attr]
+                elif isinstance(leaf, ir.InList):
+                    out.extend(leaf.values)
+                elif isinstance(leaf, ir.Contains):
+                    out.append(leaf.value)
+            if out is None:
+                break
+        result = None if out is None else tuple(out)
+        self._literal_cache[key] = result
+        return result
 
     def _complete(self, facts: dict[str, Fact], missing: list[FieldRef],
                   values: tuple[Any, ...]) -> dict[str, Fact] | None:
