@@ -92,15 +92,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
             totals[s.severity] += 1
             print(f"    {s.severity.upper():8} {s.text('title', args.lang)}")
             print(f"             {s.text('message', args.lang)}")
-        if report.not_evaluated:
-            not_evaluated += len(report.not_evaluated)
-            label = "未能评估（缺少数据）" if zh else "not evaluated (data missing)"
-            print(f"    {label}: {len(report.not_evaluated)}")
+        summary = report.to_dict()["missing_summary"]
+        if summary:  # the data worth collecting now, as the doctor sees it
+            print(f"    {summary}")
+        not_evaluated += len(report.not_evaluated)
         print()
     n = len(files)
     print(("合计" if zh else "Total") + f": critical {totals['critical']}, warning "
           f"{totals['warning']}, info {totals['info']}; "
-          f"{'未能评估' if zh else 'not evaluated'} {not_evaluated}; "
+          f"{'未能评估的规则（审核用）' if zh else 'rules not evaluated (for auditors)'} "
+          f"{not_evaluated}; "
           f"{'平均每例' if zh else 'mean per encounter'} {1000 * elapsed / max(n, 1):.2f} ms")
     print("cdss check <file.json> --format text  " +
           ("查看单例完整解释" if zh else "shows the full explanation of one encounter"))

@@ -250,18 +250,19 @@ class Engine:
         enc = Encounter.parse(encounter)
         facts = build_facts(enc, self.kb)
         suggestions, reasoned = self._findings(facts, evidence=True, undecided=explain_missing)
+        kept = deduplicate(suggestions)
         not_evaluated = (self._explainer.not_evaluated(reasoned.undecided, facts)
                          if explain_missing else [])
         return Report(
             encounter_id=enc.id,
             engine=dict(self._info),
-            suggestions=deduplicate(suggestions),
+            suggestions=kept,
             not_evaluated=not_evaluated,
             notes=list(facts.notes),
             derived={k: v.to_dict() for k, v in sorted(facts.derived.items())},
             lang=shown,
-            missing_data=(self._explainer.missing_data(not_evaluated, reasoned.decisions, facts)
-                          if explain_missing else []),
+            missing_data=(self._explainer.missing_data(not_evaluated, reasoned.decisions, facts,
+                                                       kept) if explain_missing else []),
         )
 
     def findings(self, encounter: EncounterInput, *, evidence: bool = True) -> list[Suggestion]:

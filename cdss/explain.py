@@ -386,10 +386,11 @@ class Explainer:
         return label is not None and label.ask
 
     def missing_data(self, entries: list[NotEvaluated], decisions: list[Decision],
-                     fs: FactSet) -> list[MissingData]:
+                     fs: FactSet, shown: list[Suggestion]) -> list[MissingData]:
         """The data worth collecting now, one item per input field, with its rules: what
         the ``ask`` entries of ``not_evaluated`` lack, and what could raise the severity
-        of a finding made whatever the missing values are."""
+        of a finding made whatever the missing values are; not what a ``shown``
+        suggestion already asks for (its evidence names it as missing)."""
         rules: dict[str, list[str]] = {}
         for n in entries:
             if n.ask:
@@ -402,8 +403,9 @@ class Explainer:
                     for path in self.missing_paths(fs, facts[fid], name):
                         if self._askable(path):
                             rules.setdefault(path, []).append(d.rule.id)
+        told = {path for s in shown for e in s.evidence for path in e.get("missing", ())}
         return [MissingData(path, self.label(path), tuple(sorted(set(ids))))
-                for path, ids in sorted(rules.items())]
+                for path, ids in sorted(rules.items()) if path not in told]
 
 
 def _qualify(texts: dict[str, dict[str, str]], certainty: str,
