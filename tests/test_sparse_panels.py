@@ -1,7 +1,7 @@
 """Acceptance panels of sparse, van-style encounters (cdss issue #11 "Proof").
 
-``tests/panels/sparse_positive.yaml`` holds encounters on which a clinician expects a
-word, ``tests/panels/sparse_negative.yaml`` encounters on which a clinician expects no
+``tests/cases/sparse/sparse_positive.yaml`` holds encounters on which a clinician expects a
+word, ``tests/cases/sparse/sparse_negative.yaml`` encounters on which a clinician expects no
 suggestion above info. Both are written from guideline criteria, not from what the engine
 does today; see the header of each file for the entry format.
 
@@ -21,7 +21,7 @@ import yaml
 
 import cdss
 
-PANELS = Path(__file__).parent / "panels"
+PANELS = Path(__file__).parent / "cases" / "sparse"
 SEVERITY = {"info": 0, "warning": 1, "critical": 2}
 MIN_CASES = 45
 TARGET = 0.95
