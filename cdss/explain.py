@@ -436,6 +436,8 @@ def _qualify(texts: dict[str, dict[str, str]], certainty: str,
     texts["en"]["message"] += en + f"this applies only if {when['en']}.)"
     texts["zh"]["recommendation"] = f"若{when['zh']}：{texts['zh']['recommendation']}"
     texts["en"]["recommendation"] = f"If {when['en']}: {texts['en']['recommendation']}"
+    texts["zh"]["title"] = f"待确认：{texts['zh']['title']}"
+    texts["en"]["title"] = f"To confirm: {texts['en']['title']}"
 
 
 def _collapse(entries: list[tuple[str | None, NotEvaluated]]) -> list[NotEvaluated]:

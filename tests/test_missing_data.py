@@ -99,6 +99,7 @@ def test_bp_grade_without_a_problem_list_is_conditional() -> None:
         assert (s.rule_id, s.certainty) == (f"diagnosis.hypertension.{rule}", "conditional")
         assert s.text("recommendation", "en").startswith(
             "If hypertension is not already diagnosed: ")
+        assert s.text("title", "zh").startswith("待确认：")
 
 
 def test_bp_grade_with_a_complete_problem_list_is_complete() -> None:
