@@ -472,7 +472,9 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
             fs.note(f"symptoms[{i}]", f"{text!r} negates {', '.join(negated)}: not used as a "
                     "symptom", f"“{text}”含否定表述（{'、'.join(negated)}）：未作为症状使用")
         for key in keys:
-            fs.add("symptom", f"symptoms[{i}]", {"index": i, "key": key, "text": text})
+            fact = fs.add("symptom", f"symptoms[{i}]", {"index": i, "key": key, "text": text})
+            # one finding per red flag, however many symptom texts name it
+            fs.subjects[fact["id"]] = f"symptoms:{key}"
 
     # -- conditions ---------------------------------------------------------------
     coded = [("conditions", f"patient.conditions[{i}]", c) for i, c in

@@ -17,7 +17,14 @@ from pathlib import Path
 from cdss._resources import knowledge_dir
 from cdss.errors import KnowledgeError
 from cdss.kb._files import read_yaml, validate
-from cdss.kb.labels import FieldLabels, Inference, load_inference, load_labels
+from cdss.kb.labels import (
+    DrugNaming,
+    FieldLabels,
+    Inference,
+    load_inference,
+    load_labels,
+    load_naming,
+)
 from cdss.kb.schema import (
     AllergyCross,
     AllergyCrossTable,
@@ -52,10 +59,6 @@ from cdss.kb.schema import (
 from cdss.kb.symptoms import SymptomMatcher
 
 #: Dosage-form words stripped when an exact name does not match ("氨氯地平片").
-_FORM_SUFFIXES = ("缓释片", "控释片", "肠溶片", "分散片", "缓释胶囊", "胶囊", "注射液", "片",
-                  " tablets", " tablet", " capsules", " capsule", " er", " xr", " sr",
-                  " cr", " xl", " ir")
-
 CLASS_PREFIX = "class:"
 
 #: the form of a WHO ICD-10 prefix in knowledge tables: a category (I10) or subdivision (K92.0)
@@ -108,18 +111,17 @@ class KnowledgeBase:
     labels: FieldLabels = field(default_factory=FieldLabels)
     #: what is inferred when the record is silent (knowledge/inference.yaml)
     inference: Inference = field(default_factory=Inference)
+    #: product names reduced to drug names (knowledge/drug_names.yaml)
+    naming: DrugNaming = field(default_factory=DrugNaming)
 
     # ---- drugs -----------------------------------------------------------------
     def resolve_drug(self, name: str) -> Drug | None:
         """The drug for an INN, Chinese name, alias or ATC code (case-insensitive)."""
         key = _norm(name)
         drug_id = self._drug_names.get(key)
-        if drug_id is None:
-            for suffix in _FORM_SUFFIXES:
-                if key.endswith(suffix) and len(key) > len(suffix):
-                    drug_id = self._drug_names.get(key[: -len(suffix)].strip())
-                    if drug_id:
-                        break
+        if drug_id is None:  # a product name: without its dosage form or salt
+            drug_id = next((self._drug_names[k] for k in self.naming.candidates(key)
+                            if k in self._drug_names), None)
         return self.drugs.get(drug_id) if drug_id else None
 
     def drug_names(self) -> list[str]:
@@ -433,5 +435,6 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         _symptom_matcher=SymptomMatcher(symptoms),
         labels=load_labels(root),
         inference=inference,
+        naming=load_naming(root),
     )
 

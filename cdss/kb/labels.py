@@ -51,6 +51,42 @@ class Inference(Frozen):
     ckd_risk: CkdRisk | None = None
 
 
+class DrugNaming(Frozen):
+    """How a product name is reduced to a drug name (knowledge/drug_names.yaml)."""
+
+    form_suffixes: tuple[str, ...] = ()
+    form_prefixes: tuple[str, ...] = ()
+    salt_prefixes: tuple[str, ...] = ()
+    salt_suffixes: tuple[str, ...] = ()
+
+    def candidates(self, key: str) -> list[str]:
+        """Shorter names to look up for a normalised name, most specific first: without
+        a dosage form, then also without a salt."""
+        forms = [key]
+        for prefix in self.form_prefixes:
+            if key.startswith(prefix) and len(key) > len(prefix):
+                forms.append(key[len(prefix):].strip())
+        for suffix in sorted(self.form_suffixes, key=len, reverse=True):
+            for name in list(forms):
+                if name.endswith(suffix) and len(name) > len(suffix):
+                    forms.append(name[: -len(suffix)].strip())
+                    break
+        out = list(forms)
+        for name in forms:
+            for prefix in self.salt_prefixes:
+                if name.startswith(prefix) and len(name) > len(prefix):
+                    out.append(name[len(prefix):])
+            for suffix in self.salt_suffixes:
+                if name.endswith(suffix) and len(name) > len(suffix) + 1:
+                    out.append(name[: -len(suffix)])
+        return list(dict.fromkeys(out[1:]))
+
+
+def load_naming(root: Path) -> DrugNaming:
+    path = root / "drug_names.yaml"
+    return validate(DrugNaming, read_yaml(path), path) if path.exists() else DrugNaming()
+
+
 def load_labels(root: Path) -> FieldLabels:
     path = root / "field_labels.yaml"
     return validate(FieldLabels, read_yaml(path), path) if path.exists() else FieldLabels()
