@@ -395,7 +395,8 @@ class Explainer:
         for n in entries:
             if n.ask:
                 for path in n.missing:
-                    rules.setdefault(path, []).extend((n.rule_id, *n.also))
+                    if self._askable(path):
+                        rules.setdefault(path, []).extend((n.rule_id, *n.also))
         for d in decisions:
             if d.raises:
                 facts = {f["id"]: f for f in d.env.values()}

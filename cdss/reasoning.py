@@ -138,6 +138,8 @@ class Reasoner:
                       if _may_be_unknown(reads, absent) for rule in group]
         for rule in sorted(candidates, key=lambda r: r.action):
             for env in evaluate_rule(rule.patterns, by_type).unknown:
+                if fs.partial and _false_given(rule, env, fs.partial):
+                    continue  # a list known in part rules it out (hypertension implied)
                 severity = made.get(finding_key(rule, env, fs))
                 if severity is not None and SEVERITY_ORDER[rule.spec.severity] <= \
                         SEVERITY_ORDER[severity]:
@@ -350,6 +352,14 @@ class Reasoner:
         if not all(self._consistent(f) for f in out.values()):
             return None
         return out
+
+
+def _false_given(rule: CompiledRule, env: Env, partial: dict[tuple[str, str], tuple[Any, ...]]
+                 ) -> bool:
+    """Whether what is known of partly known lists already makes the rule false."""
+    return any(p.condition is not None and
+               eval_node(p.condition, p.name, env[p.name], env, None, partial) is False
+               for p in rule.patterns)
 
 
 def _shown_hit(items: list[Undecided], completed: dict[str, Fact]

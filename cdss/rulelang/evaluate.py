@@ -49,12 +49,19 @@ def compare(op: str, a: Any, b: Any) -> bool:
     return {"gt": a > b, "gte": a >= b, "lt": a < b, "lte": a <= b}[op]
 
 
-def eval_node(node: ir.Node, name: str, fact: Fact, env: Env, trace: Trace | None) -> Truth:
-    """Kleene evaluation of one node for the fact bound to ``name``."""
+#: (fact id, list field) -> items known to be in a list that is absent because the rest
+#: of it was not sent (``FactSet.partial``)
+Partial = dict[tuple[str, str], tuple[Any, ...]]
+
+
+def eval_node(node: ir.Node, name: str, fact: Fact, env: Env, trace: Trace | None,
+              partial: Partial | None = None) -> Truth:
+    """Kleene evaluation of one node for the fact bound to ``name`` (``partial``: a list
+    known in part decides ``contains`` of an item known to be in it)."""
     if isinstance(node, ir.All):
         result: Truth = True
         for child in node.children:
-            r = eval_node(child, name, fact, env, trace)
+            r = eval_node(child, name, fact, env, trace, partial)
             if r is False:
                 return False
             if r is None:
@@ -63,7 +70,7 @@ def eval_node(node: ir.Node, name: str, fact: Fact, env: Env, trace: Trace | Non
     if isinstance(node, ir.Any_):
         result = False
         for child in node.children:
-            r = eval_node(child, name, fact, env, trace)
+            r = eval_node(child, name, fact, env, trace, partial)
             if r is True:
                 return True
             if r is None:
@@ -71,6 +78,9 @@ def eval_node(node: ir.Node, name: str, fact: Fact, env: Env, trace: Trace | Non
         return result
     if isinstance(node, ir.Exists):
         ok = (node.field in fact) == node.present
+    elif (node.field not in fact and partial and isinstance(node, ir.Contains)
+          and node.value in partial.get((fact["id"], node.field), ())):
+        ok = not node.negate
     elif node.field not in fact:
         if trace is not None:
             trace.missing.add((name, node.field))
