@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cdss.report import plain_text
+
 if TYPE_CHECKING:
     from cdss.audit import AuditResult
 
@@ -136,8 +138,27 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]])
         writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: LIST_SEPARATOR.join(map(str, v)) if isinstance(v, list) else v
+            writer.writerow({k: csv_cell(LIST_SEPARATOR.join(map(str, v))
+                                         if isinstance(v, list) else v)
                              for k, v in row.items()})
+
+
+#: a spreadsheet reads a cell starting with one of these as a formula (CSV injection)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as text: a string starting like a formula
+    gets a leading apostrophe (OWASP "CSV injection"); numbers are left as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _plot_text(text: str) -> str:
+    """User text (a physician's name) shown literally by matplotlib: ``$`` would start
+    mathtext (``$x^{$`` fails the whole figure), control characters are escaped."""
+    return plain_text(text).replace("$", r"\$")
 
 
 # ---- plots ---------------------------------------------------------------------
@@ -152,7 +173,8 @@ def plot(result: AuditResult, top: int = TOP_RULES) -> Any:
     fig = Figure(figsize=(15, 5), layout="constrained")
     rules_ax, severity_ax, physician_ax = fig.subplots(1, 3)
     ranked = rows["rule"][:top][::-1]
-    rules_ax.barh([r["rule"] for r in ranked], [r["suggestions"] for r in ranked])
+    rules_ax.barh([_plot_text(str(r["rule"])) for r in ranked],
+                  [r["suggestions"] for r in ranked])
     rules_ax.set_title(f"Top {len(ranked)} rules (suggestions)")
     rules_ax.tick_params(axis="y", labelsize="small")
     by_severity = {r["severity"]: r["suggestions"] for r in rows["severity"]}
@@ -161,7 +183,8 @@ def plot(result: AuditResult, top: int = TOP_RULES) -> Any:
     severity_ax.set_title("Severity mix (suggestions)")
     physicians = sorted((r for r in rows["physician"] if r["records"]),
                         key=lambda r: r["compliance"])
-    physician_ax.barh([r["physician"] or "(not recorded)" for r in physicians],
+    physician_ax.barh([_plot_text(str(r["physician"])) if r["physician"] else "(not recorded)"
+                       for r in physicians],
                       [r["compliance"] or 0 for r in physicians])
     physician_ax.set_xlim(0, 1)
     cjk = _cjk_font()
@@ -203,7 +226,7 @@ def _html_table(rows: list[dict[str, Any]], columns: list[str], limit: int | Non
     def cell(v: Any) -> str:
         if isinstance(v, float):
             return f"{v:.1%}"
-        return html.escape("(not recorded)" if v == "" else str(v))
+        return html.escape(plain_text("(not recorded)" if v == "" else str(v)))
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>"

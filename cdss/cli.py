@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 import time
 from collections import Counter
@@ -26,11 +27,41 @@ EXIT_LINT = 1
 EXIT_INTERNAL = 70
 
 
+def _regular_file(path: str, what: str = "$") -> Path:
+    """``path`` if it is a regular file: a FIFO or device would block the read (a FIFO
+    with no writer waits for ever) and a directory cannot be read."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError([FieldProblem(what, f"file not found: {path}")]) from None
+    except OSError as exc:
+        raise InputError([FieldProblem(what, f"cannot read {path}: {exc.strerror}")]) from None
+    if stat.S_ISDIR(mode):
+        raise InputError([FieldProblem(what, f"{path} is a directory, not a file")])
+    if not stat.S_ISREG(mode):
+        raise InputError([FieldProblem(what, f"{path} is not a regular file (a FIFO, socket "
+                                             "or device is not read; use - for stdin)")])
+    return Path(path)
+
+
+def _out_folder(out: str) -> Path:
+    """``--out``: a folder that exists or can be made (not a file)."""
+    folder = Path(out)
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise InputError([FieldProblem("--out", f"{p} exists and is not a folder")])
+            if p == folder and not os.access(p, os.W_OK | os.X_OK):
+                raise InputError([FieldProblem("--out", f"{p} is not writable")])
+            break
+    return folder
+
+
 def _read_text(path: str) -> str:
     if path == "-":
         return sys.stdin.read()
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return _regular_file(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError([FieldProblem("$", f"file not found: {path}")]) from None
     except UnicodeDecodeError:
@@ -118,16 +149,19 @@ def cmd_kb(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    if not path.is_file():
-        raise InputError([FieldProblem("$", f"file not found: {args.file}")])
+    path = _regular_file(args.file)
     if path.suffix not in (".jsonl", ".ndjson"):
         raise InputError([FieldProblem("$", f"expected a .jsonl file (one encounter per "
                                             f"line): {args.file}")])
+    out = _out_folder(args.out)  # before the audit: a bad --out is not found at the end
     engine = _engine(args)
     result = engine.audit(path, lang=args.lang, progress=None if args.progress else False,
                           keep_rows=not args.counts_only)
-    report = result.write_report(args.out, title=f"cdss audit of {path.name}")
+    try:
+        report = result.write_report(out, title=f"cdss audit of {path.name}")
+    except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+        raise InputError([FieldProblem("--out", f"cannot write the report in {out}: "
+                                                f"{exc.strerror}")]) from None
     print(f"{result!r}\nreport: {report}", file=sys.stderr)
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,7 +206,7 @@ class Report:
         cards = []
         for s in self.suggestions:
             t = s.texts[self.lang]
-            summary = t["title"]
+            summary = plain_text(t["title"])
             if len(summary) > _SUMMARY_MAX:
                 summary = summary[: _SUMMARY_MAX - 1] + "…"
             ref = s.references[0] if s.references else {"title": "cdss"}
@@ -264,7 +265,8 @@ class Report:
         for n in self.notes:
             lines.append(f"  {'注' if zh else 'note'}: {n['field']}: "
                          f"{n['message_zh'] if zh else n['message']}")
-        return "\n".join(lines)
+        # user text (names, free text, ids) may hold terminal escapes or line breaks
+        return "\n".join(plain_text(line) for line in lines)
 
     __str__ = to_text
 
@@ -274,21 +276,21 @@ class Report:
         rows = []
         for s in self.suggestions:
             t = s.texts[self.lang]
-            ev = "<br>".join(html.escape(_evidence_text(e)) for e in s.evidence)
+            ev = "<br>".join(_html(_evidence_text(e)) for e in s.evidence)
             refs = "<br>".join(
                 (f'<a href="{html.escape(r["url"])}">{html.escape(r["title"])}</a>'
                  if r.get("url") else html.escape(r["title"])) for r in s.references)
             rows.append(
                 f'<tr><td style="color:{colour[s.severity]};font-weight:bold">{s.severity}</td>'
-                f"<td><b>{html.escape(t['title'])}</b><br>{html.escape(t['message'])}"
-                f"<br><i>{html.escape(t['recommendation'])}</i></td><td>{ev}</td>"
+                f"<td><b>{_html(t['title'])}</b><br>{_html(t['message'])}"
+                f"<br><i>{_html(t['recommendation'])}</i></td><td>{ev}</td>"
                 f"<td>{refs}</td><td><code>{html.escape(s.rule_id)}</code></td></tr>")
         head = ("<tr><th>级别</th><th>提示</th><th>依据</th><th>来源</th><th>规则</th></tr>" if zh
                 else "<tr><th>severity</th><th>suggestion</th><th>evidence</th><th>source</th>"
                      "<th>rule</th></tr>")
         missing = "".join(f"<li><code>{html.escape(n.rule_id)}</code>: "
                           f"{html.escape(', '.join(n.missing))}</li>" for n in self.not_evaluated)
-        title = html.escape(f"{self.encounter_id}: {len(self.suggestions)}")
+        title = _html(f"{self.encounter_id}: {len(self.suggestions)}")
         wanted = (f"<p><b>{html.escape(missing_summary(self.missing_data, self.lang))}</b></p>"
                   if self.missing_data else "")
         return (f"<div><h4>cdss report {title}</h4><table>{head}{''.join(rows)}</table>{wanted}"
@@ -313,17 +315,45 @@ def _evidence_text(e: dict[str, Any]) -> str:
     return text
 
 
-_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~"})
+#: C0 and C1 control characters (ANSI escapes start with ESC or CSI), DEL, and the
+#: Unicode line/paragraph separators and bidirectional overrides that reorder a line
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def plain_text(text: str) -> str:
+    """``text`` with every control character shown as a visible escape (``\\x1b``):
+    an ANSI sequence in a name cannot recolour or rewrite a terminal, a line break
+    cannot forge a line of the report."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _html(text: str) -> str:
+    return html.escape(plain_text(text))
+
+
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$&"})
 
 
 def _markdown_escape(text: str) -> str:
     """Text shown literally in CommonMark (user text never becomes markup)."""
-    return text.translate(_MARKDOWN_SPECIAL)
+    return plain_text(text).translate(_MARKDOWN_SPECIAL)
+
+
+def _code_span(text: str) -> str:
+    """``text`` as a CommonMark code span: delimited by one backtick more than its
+    longest run of backticks (inside a code span a backslash is not an escape)."""
+    text = plain_text(text)
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _markdown_detail(s: Suggestion, lang: str) -> str:
+    """The card's detail (GitHub-flavoured Markdown): messages carry user text (drug
+    names, free-text symptoms), so every part is escaped."""
     t = s.texts[lang]
-    evidence = "\n".join(f"- `{_evidence_text(e)}`" for e in s.evidence)
+    evidence = "\n".join(f"- {_code_span(_evidence_text(e))}" for e in s.evidence)
     heading = "依据" if lang == "zh" else "Evidence"
     todo = "建议" if lang == "zh" else "Recommendation"
-    return f"{t['message']}\n\n**{todo}**: {t['recommendation']}\n\n**{heading}**:\n{evidence}"
+    return (f"{_markdown_escape(t['message'])}\n\n**{todo}**: "
+            f"{_markdown_escape(t['recommendation'])}\n\n**{heading}**:\n{evidence}")

@@ -304,6 +304,28 @@ def consistent(fact: Fact, kb: KnowledgeBase) -> bool:
                 and age >= rule.not_pregnant_from_age)
 
 
+#: prescriptions of one drug that take part, for each of its keys, in the rules joining
+#: two prescriptions (interactions, duplicates) and in the drug-disease rules: the first
+#: two; a further one adds no new pair (the drug is already paired with every other drug
+#: and flagged as prescribed twice), only a quadratic number of repeated findings
+#: (docs/performance.md, "Bounded pairwise work"). Its own checks (dose, renal, hepatic,
+#: allergy) are made as for any prescription.
+PAIRED_PER_KEY = 2
+
+
+def _note_unpaired(kb: KnowledgeBase, fs: FactSet, unpaired: dict[str, list[int]]) -> None:
+    """One note per drug prescribed more than :data:`PAIRED_PER_KEY` times."""
+    for drug_id, indices in unpaired.items():
+        drug = kb.drugs[drug_id]
+        items = ", ".join(str(i) for i in indices[:20]) + (" …" if len(indices) > 20 else "")
+        fs.note(f"prescriptions[{indices[0]}]",
+                f"{drug.name.en} is prescribed more than {PAIRED_PER_KEY} times: items "
+                f"{items} (counted from 0) are checked for interactions, duplicates and "
+                f"contraindications through its first {PAIRED_PER_KEY} prescriptions",
+                f"{drug.name.zh}开具超过{PAIRED_PER_KEY}次：第 {items} 项（从0计）的相互作用、"
+                f"重复用药和禁忌核查以其前{PAIRED_PER_KEY}项处方为准")
+
+
 def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     """All facts of ``enc``; pure (the encounter is not modified)."""
     fs = FactSet()
@@ -491,6 +513,8 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     # without any is its own finding)
     dx_codes = ([*(d.code for d in r.diagnoses), *(c.code for c in p.conditions or [])]
                 if r is not None and r.diagnoses else None)
+    paired: dict[tuple[str, str], int] = {}
+    unpaired: dict[str, list[int]] = {}
     for i, rx in enumerate(enc.prescriptions):
         path = f"prescriptions[{i}]"
         drug = kb.resolve_drug(rx.drug)
@@ -529,6 +553,13 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
             names = {"drug": drug.id, "name_zh": drug.name.zh, "name_en": drug.name.en}
             mg_daily = daily if rx.dose is not None and rx.dose.unit == "mg" else None
             for key in kb.drug_keys(drug, mg_daily):
+                # pairwise rules join two rx_key facts: bounded per drug and key
+                seen = paired.get((drug.id, key), 0)
+                if seen >= PAIRED_PER_KEY:
+                    if i not in unpaired.setdefault(drug.id, []):
+                        unpaired[drug.id].append(i)
+                    continue
+                paired[(drug.id, key)] = seen + 1
                 fs.add("rx_key", path, {"rx": i, "key": key, **names})
             for rule in drug.renal:
                 if rule.above_daily is not None and mg_daily is not None \
@@ -543,6 +574,8 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                 fs.add("rx_hepatic", path, {"rx": i, **names, "applies_to": rule.applies_to,
                                             "action": rule.action, "text_zh": rule.text.zh,
                                             "text_en": rule.text.en})
+
+    _note_unpaired(kb, fs, unpaired)
 
     # -- allergies ----------------------------------------------------------------
     for i, allergy in enumerate(p.allergies):

@@ -99,10 +99,8 @@ class KnowledgeBase:
     _drug_names: dict[str, str] = field(repr=False)
     _class_names: dict[str, str] = field(repr=False)
     _symptom_matcher: SymptomMatcher = field(repr=False, compare=False)
-    _groups_cache: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False,
-                                                      compare=False)
-    _near_cache: dict[tuple[str, int], tuple[tuple[str, float], ...]] = field(
-        default_factory=dict, repr=False, compare=False)
+    # no cache keyed by input text: the name index and the prefix index below are built
+    # once from the knowledge (issue #12: caches held earlier patients' free texts)
     #: drug id -> its indication rows and their ICD-10 prefixes, groups expanded (one
     #: entry per known drug at most)
     _indication_cache: dict[str, tuple[tuple[Indication, ...], tuple[str, ...]]] = field(
@@ -133,23 +131,32 @@ class KnowledgeBase:
         return [drug_id for drug_id, _ in self.closest_drugs(name, n)]
 
     def closest_drugs(self, name: str, n: int = 3) -> list[tuple[str, float]]:
-        """(drug id, similarity 0-1) of the closest names, best first, one per drug."""
-        key = _norm(name)
-        cached = self._near_cache.get((key, n))
-        if cached is None:
-            cached = self._closest(key, n)
-            if len(self._near_cache) < 10_000:
-                self._near_cache[(key, n)] = cached
-        return list(cached)
+        """(drug id, similarity 0-1) of the closest names, best first, one per drug.
 
-    def _closest(self, key: str, n: int) -> tuple[tuple[str, float], ...]:
-        matches = difflib.get_close_matches(key, list(self._drug_names), n=3 * n, cutoff=0.6)
+        Bounded work whatever the input: only names sharing a character bigram with
+        ``name`` (:class:`NameIndex`, built once), at most ``NEAR_CANDIDATES`` of them,
+        are compared; a name far longer than every known name has no close match.
+        """
+        key = _norm(name[: 4 * self._name_index.longest])
+        matches = self._name_index.close(key, 3 * n)
         best: dict[str, float] = {}
-        for m in matches:
-            score = difflib.SequenceMatcher(None, key, m).ratio()
+        for m, score in matches:
             drug_id = self._drug_names[m]
             best[drug_id] = max(best.get(drug_id, 0.0), score)
-        return tuple(sorted(best.items(), key=lambda kv: -kv[1])[:n])
+        return sorted(best.items(), key=lambda kv: -kv[1])[:n]
+
+    @functools.cached_property
+    def _name_index(self) -> NameIndex:
+        return NameIndex(list(self._drug_names))
+
+    @functools.cached_property
+    def _group_prefixes(self) -> dict[str, tuple[str, ...]]:
+        """ICD-10 prefix -> the condition groups it opens (from the knowledge)."""
+        out: dict[str, dict[str, None]] = {}
+        for g in self.condition_groups.values():
+            for prefix in g.prefixes:
+                out.setdefault(prefix, {})[g.id] = None
+        return {prefix: tuple(groups) for prefix, groups in out.items()}
 
     def drug_keys(self, drug: Drug, daily_dose_mg: float | None = None,
                   dose_known: bool = False) -> tuple[str, ...]:
@@ -262,19 +269,64 @@ class KnowledgeBase:
 
     def groups_of(self, code: str) -> tuple[str, ...]:
         """Condition groups an ICD-10 code belongs to (by prefix)."""
-        cached = self._groups_cache.get(code)
-        if cached is None:
-            norm = code.strip().upper()
-            cached = tuple(g.id for g in self.condition_groups.values()
-                           if any(norm.startswith(p) for p in g.prefixes))
-            if len(self._groups_cache) < 10_000:
-                self._groups_cache[code] = cached
-        return cached
+        index = self._group_prefixes
+        longest = max(map(len, index), default=0)
+        norm = code.strip()[: longest + 1].strip().upper()
+        found = {g for end in range(1, min(len(norm), longest) + 1)
+                 for g in index.get(norm[:end], ())}
+        # in knowledge order, as before
+        return tuple(g for g in self.condition_groups if g in found)
 
     @property
     def known_keys(self) -> frozenset[str]:
         """Every drug id and ``class:<id>`` key (rules may only name these)."""
         return frozenset(self.drugs) | frozenset(CLASS_PREFIX + c for c in self.classes)
+
+
+#: names compared in full by the did-you-mean search, at most (those sharing most bigrams)
+NEAR_CANDIDATES = 40
+
+
+class NameIndex:
+    """Known names by character bigram, for a bounded "did you mean ...?" search.
+
+    difflib over every name costs about 1 ms a query; here a query is compared only with
+    the ``NEAR_CANDIDATES`` names sharing most bigrams with it (a name sharing none,
+    such as a three-letter name with its middle letter changed, is not suggested).
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.longest = max(map(len, names), default=1)
+        self._by_gram: dict[str, list[int]] = {}
+        for i, name in enumerate(names):
+            for gram in self._grams(name):
+                self._by_gram.setdefault(gram, []).append(i)
+
+    @staticmethod
+    def _grams(text: str) -> set[str]:
+        padded = f" {text} "
+        return {padded[i:i + 2] for i in range(len(padded) - 1)}
+
+    def close(self, key: str, n: int, cutoff: float = 0.6) -> list[tuple[str, float]]:
+        """Up to ``n`` (name, similarity) with similarity >= ``cutoff``, best first."""
+        if not key or len(key) > 4 * self.longest:
+            return []
+        shared: dict[int, int] = {}
+        for gram in self._grams(key):
+            for i in self._by_gram.get(gram, ()):
+                shared[i] = shared.get(i, 0) + 1
+        ranked = sorted(shared, key=lambda i: (-shared[i], i))[:NEAR_CANDIDATES]
+        matcher = difflib.SequenceMatcher()
+        matcher.set_seq2(key)
+        out = []
+        for i in ranked:
+            matcher.set_seq1(self.names[i])
+            if (matcher.real_quick_ratio() >= cutoff and matcher.quick_ratio() >= cutoff
+                    and (score := matcher.ratio()) >= cutoff):
+                out.append((score, self.names[i]))
+        out.sort(key=lambda x: (-x[0], x[1]))
+        return [(name, score) for score, name in out[:n]]
 
 
 def _files_digest(root: Path) -> str:
