@@ -5,7 +5,7 @@ or a lone ``\\r``, which may sit inside a JSON string); each line is decoded as 
 its own, so bytes that are not UTF-8 (or a character cut in half at the end of the
 file) spoil their own line and no other. A UTF-8 byte order mark at the start of a line
 (the start of the file, or of a file appended to another) is ignored. Blank lines are
-skipped but counted, so ``line N`` is the N-th line of the file as an editor shows it.
+skipped but counted: ``line N`` is the line after the (N-1)-th ``\\n`` of the file.
 
 Errors: whatever goes wrong with one record becomes its entry in ``errors``
 (:func:`record_error`) and the run goes on; only KeyboardInterrupt and SystemExit stop it.
