@@ -1,11 +1,11 @@
 """What the batch paths share (audit, Dask blocks, screening): one bad record is one error.
 
-Reading JSONL: a file is read as bytes and split on ``b"\\n"`` only (never on U+2028, U+2029, U+0085
-or a lone ``\\r``, which may sit inside a JSON string); each line is decoded as UTF-8 on
-its own, so bytes that are not UTF-8 (or a character cut in half at the end of the
-file) spoil their own line and no other. A UTF-8 byte order mark at the start of a line
-(the start of the file, or of a file appended to another) is ignored. Blank lines are
-skipped but counted: ``line N`` is the line after the (N-1)-th ``\\n`` of the file.
+Reading JSONL: a file is read as bytes and split on ``b"\\n"`` only (never on U+2028,
+U+2029, U+0085 or a lone ``\\r``, which may sit inside a JSON string); each line is
+decoded as UTF-8 on its own, so bytes that are not UTF-8 (or a character cut in half at
+the end of the file) spoil their own line and no other. A UTF-8 byte order mark at the
+start of a line (the start of the file, or of a file appended to another) is ignored.
+Blank lines are skipped but counted: ``line N`` is the line after the (N-1)-th ``\\n``.
 
 Errors: whatever goes wrong with one record becomes its entry in ``errors``
 (:func:`record_error`) and the run goes on; only KeyboardInterrupt and SystemExit stop it.
