@@ -217,8 +217,8 @@ def _id_of(raw: Any) -> str | int | None:
         found = raw.get("id") if isinstance(raw, dict) else None
         if isinstance(found, str):
             return found[:MAX_ERROR_ID]
-        if isinstance(found, int) and not isinstance(found, bool) and abs(found) < 10**18:
-            return found
+        if isinstance(found, int) and not isinstance(found, bool):
+            return found if len(str(found)) <= MAX_ERROR_ID else None
     except Exception:  # an unreadable input has no id: never fail on the way to errors
         pass
     return None

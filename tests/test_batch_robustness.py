@@ -346,3 +346,12 @@ def test_cli_screen_of_a_mixed_file_exits_0_and_writes_the_errors(boom, tmp_path
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"{oops"), encoding="utf-8"))
     assert main(["screen", "-", *args]) == 2
     assert "not a JSON document" in capsys.readouterr().err
+
+
+def test_the_id_of_a_failed_record_is_kept_only_when_plain() -> None:
+    from cdss.audit import MAX_ERROR_ID, _id_of
+
+    assert _id_of('{"id": "e-1", "time": "x"}') == "e-1" and _id_of({"id": 7}) == 7
+    assert _id_of({"id": "x" * 10_000}) == "x" * MAX_ERROR_ID
+    assert _id_of({"id": 10 ** 1000}) is None and _id_of({"id": ["a"]}) is None
+    assert _id_of("[" * 10_000) is None and _id_of(b"\xff") is None and _id_of(42) is None
