@@ -2,7 +2,9 @@
 
 Every input comes back either as rows (one per suggestion, possibly none) and one
 encounter record, or as an entry in ``errors`` with why; nothing is dropped, and
-``checked + len(errors) == inputs``. Counts by rule, kind, category, severity,
+``checked + len(errors) == inputs``. Whatever goes wrong with one input (not UTF-8, not
+JSON, not an encounter, or an internal error of cdss on it) is its error: the run
+always completes (see :mod:`cdss.batch`). Counts by rule, kind, category, severity,
 physician and site are tallied as the audit goes, so summaries and plots work even
 when the rows themselves are not kept (``keep_rows=False``: memory stays flat over a
 stream of any length). Tables, files, plots and the HTML view are in
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cdss import audit_views
-from cdss.errors import InputError
+from cdss.batch import BadLine, numbered_lines, record_error
 from cdss.models import Encounter
 from cdss.report import require_lang
 
@@ -37,7 +39,6 @@ RECORD_COLUMNS = ("encounter_id", "physician", "site", "suggestions", "compliant
 #: what ``summary()`` and the counters group by
 DIMENSIONS = ("rule", "kind", "category", "severity", "physician", "site")
 UNKNOWN = ""  # physician or site not recorded
-LINE_LABEL = "line "  # inputs of a JSONL file are labelled "line N"
 
 
 @dataclass
@@ -176,9 +177,11 @@ def _percent(rate: float | None) -> str:
 # ---------------------------------------------------------------------------------
 
 def items(source: Any) -> Iterator[tuple[str, Any]]:
-    """(input label, raw encounter) from a JSONL path, a DataFrame or an iterable."""
+    """(input label, raw encounter) from a JSONL path, a DataFrame or an iterable; the
+    lines of a JSONL file are split and decoded as :mod:`cdss.batch` says (a line that is
+    not UTF-8 comes as a :class:`~cdss.batch.BadLine`)."""
     if isinstance(source, str | Path) and Path(source).suffix in (".jsonl", ".ndjson"):
-        with Path(source).open(encoding="utf-8") as fh:  # streamed, never loaded whole
+        with Path(source).open("rb") as fh:  # streamed, never loaded whole; splits on \n only
             yield from numbered_lines(fh)
         return
     if hasattr(source, "to_dict") and hasattr(source, "iterrows"):  # a pandas DataFrame
@@ -191,13 +194,6 @@ def items(source: Any) -> Iterator[tuple[str, Any]]:
         yield f"item {n}", item
 
 
-def numbered_lines(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
-    """``("line N", text)`` for each non-blank line, N counted from 1 over all lines."""
-    for n, line in enumerate(lines, 1):
-        if line.strip():
-            yield f"{LINE_LABEL}{n}", line
-
-
 def count_hint(source: Any) -> int | None:
     """The number of inputs when known without reading them (for the progress bar)."""
     if isinstance(source, str | Path):  # a path: its length is not a count of lines
@@ -208,14 +204,24 @@ def count_hint(source: Any) -> int | None:
         return None
 
 
-def _id_of(raw: Any) -> Any:
-    """The encounter id of an input that could not be read, when it has one."""
-    if isinstance(raw, str | bytes):
-        try:
+#: longest encounter id kept in ``errors`` (an id is not patient data, but the field of a
+#: broken record may hold anything)
+MAX_ERROR_ID = 128
+
+
+def _id_of(raw: Any) -> str | int | None:
+    """The encounter id of an input that could not be read, when it has a plain one."""
+    try:
+        if isinstance(raw, str | bytes):
             raw = json.loads(raw)
-        except ValueError:
-            return None
-    return raw.get("id") if isinstance(raw, dict) else None
+        found = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(found, str):
+            return found[:MAX_ERROR_ID]
+        if isinstance(found, int) and not isinstance(found, bool):
+            return found if len(str(found)) <= MAX_ERROR_ID else None
+    except Exception:  # an unreadable input has no id: never fail on the way to errors
+        pass
+    return None
 
 
 def _is_missing(value: Any) -> bool:
@@ -249,19 +255,26 @@ def audit_items(engine: Engine, inputs: Iterable[tuple[str, Any]], *, lang: str 
     shown = require_lang(lang or engine.lang)
     for where, raw in audit_views.progress_bar(inputs, progress, total):
         try:
+            if isinstance(raw, BadLine):
+                result.errors.append({"input": where, "encounter_id": None,
+                                      "error": raw.message(shown)})
+                continue
             encounter = Encounter.parse(raw)  # parsed once: physician and site read from it
             # the suggestions of engine.check; the rows show no evidence, so none is made
             suggestions = engine.findings(encounter, evidence=False)
-        except InputError as exc:
-            result.errors.append({"input": where, "encounter_id": _id_of(raw), "error": str(exc)})
+            titles = [s.text("title", shown) for s in suggestions] if keep_rows else []
+        except Exception as exc:  # one bad record is one error; the run goes on
+            result.errors.append({"input": where, "encounter_id": _id_of(raw),
+                                  "error": record_error(exc, shown)})
             continue
-        _add(result, encounter, suggestions, shown)
+        _add(result, encounter, suggestions, titles)
     return result
 
 
 def _add(result: AuditResult, encounter: Encounter, suggestions: list[Suggestion],
-         shown: str) -> None:
-    """Tally one checked encounter (and keep its rows, titles in ``shown``, when asked)."""
+         titles: list[str]) -> None:
+    """Tally one checked encounter (and keep its rows, with these titles, when asked);
+    nothing here reads the record's text, so a failure cannot leave half a tally."""
     physician = (encounter.record.physician if encounter.record else None) or UNKNOWN
     site = encounter.site or UNKNOWN
     quality = [s.rule_id for s in suggestions
@@ -290,8 +303,8 @@ def _add(result: AuditResult, encounter: Encounter, suggestions: list[Suggestion
     result.records.append({"encounter_id": encounter.id, "physician": physician,
                            "site": site, "suggestions": len(suggestions),
                            "compliant": compliant, "quality_findings": quality})
-    for s in suggestions:
+    for s, title in zip(suggestions, titles, strict=True):
         result.rows.append({"encounter_id": encounter.id, "physician": physician,
                             "site": site, "rule_id": s.rule_id, "category": s.category,
                             "kind": s.kind, "severity": s.severity, "codes": list(s.codes),
-                            "drugs": list(s.drugs), "title": s.text("title", shown)})
+                            "drugs": list(s.drugs), "title": title})

@@ -175,7 +175,8 @@ def cmd_screen(args: argparse.Namespace) -> int:
     except ValueError:
         raise InputError([FieldProblem("--as-of", f"not a date (YYYY-MM-DD): {args.as_of}")]
                          ) from None
-    source = json.loads(sys.stdin.read()) if args.file == "-" else args.file
+    # stdin: the bytes of a JSON list, read as a file is (a bad entry is one error)
+    source = sys.stdin.buffer.read() if args.file == "-" else args.file
     result = engine.screen(source, as_of=day, lang=args.lang)
     if args.format == "json":
         print(json.dumps({"as_of": str(result.as_of), "screened": result.screened,

@@ -2,10 +2,13 @@
 
 A JSONL file is cut into byte ranges (blocks) with Hadoop's split rule: a block owns the
 lines that *start* inside it, so a line crossing a boundary is read whole, once, by the
-block it starts in. One task per block reads its lines, checks them with an engine built
-once per worker process (from ``engine.options``; an engine is never pickled) and sends
-back an :class:`~cdss.audit.AuditResult` with its line count. The client renumbers the
-error labels to file line numbers and combines the parts in file and block order.
+block it starts in (the byte ``\\n`` is never part of a multi-byte UTF-8 character, so
+no line is cut inside a character). One task per block reads its lines, checks them
+with an engine built once per worker process (from ``engine.options``; an engine is
+never pickled) and sends back an :class:`~cdss.audit.AuditResult` with its line count;
+a line that is not UTF-8, not JSON or not an encounter, or whose check fails, is an
+error of that line only. The client renumbers the error labels to file line numbers
+and combines the parts in file and block order.
 
 Needs ``pip install 'cdss[dask]'``; the recipe for a real cluster is docs/distributed.md.
 """
@@ -14,14 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import io
 import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdss.audit import LINE_LABEL, AuditResult, audit_items, numbered_lines
+from cdss.audit import AuditResult, audit_items
+from cdss.batch import LINE_LABEL, numbered_lines, split_lines
 
 if TYPE_CHECKING:
     from cdss.engine import Engine
@@ -77,10 +80,10 @@ def read_block(path: str | Path, start: int, end: int) -> bytes:
     return data
 
 
-def block_lines(data: bytes) -> list[str]:
-    """The lines of a block, split and decoded as ``open(path, encoding="utf-8")`` does
-    (universal newlines), so line numbers agree with the single-process audit."""
-    return list(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+def block_lines(data: bytes) -> list[bytes]:
+    """The lines of a block, split on ``b"\\n"`` only as ``engine.audit(path)`` splits
+    them (each is decoded on its own later), so line numbers agree with it."""
+    return split_lines(data)
 
 
 def audit_block(path: str, start: int, end: int, options: Mapping[str, Any],
