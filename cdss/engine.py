@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import _thread
 import json
 import os
 import queue
@@ -70,13 +71,19 @@ class _Host(_durable.Host):
 
 
 class _Job:
-    """One piece of durable-rules work handed to the backend's worker thread."""
+    """One piece of durable-rules work handed to the backend's worker thread.
+
+    ``done`` is a bare lock, held until the worker releases it: the worker never
+    waits for anything the caller holds (an ``Event`` would make it take a lock that
+    an interrupted caller can leave held, and hang).
+    """
 
     __slots__ = ("fn", "args", "done", "result", "error", "cancelled")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.fn, self.args = fn, args
-        self.done = threading.Event()
+        self.done = _thread.allocate_lock()
+        self.done.acquire()
         self.result: Any = None
         self.error: BaseException | None = None
         self.cancelled = False
@@ -110,7 +117,7 @@ class DurableBackend:
         self.created = 0
         self.deleted = 0
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        self._worker: threading.Thread | None = None
+        self._start_lock = threading.Lock()
         self._worker_pid = 0
         #: extra actions by name, for tests that need an action to fail
         self._actions: dict[str, Callable[[dict[str, Any]], None]] = {}
@@ -127,17 +134,16 @@ class DurableBackend:
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` on the worker thread and return (or raise) its outcome."""
         job = _Job(fn, args)
-        with self._lock:  # started lazily (and again in a forked child)
-            if self._worker is None or self._worker_pid != os.getpid():
-                self._jobs = queue.SimpleQueue()
-                self._worker = threading.Thread(target=self._work, args=(self._jobs,),
-                                                 name="cdss-durable", daemon=True)
-                self._worker_pid = os.getpid()
-                self._worker.start()
-            jobs = self._jobs
-        jobs.put(job)
+        if self._worker_pid != os.getpid():  # started lazily (and again after a fork)
+            with self._start_lock:
+                if self._worker_pid != os.getpid():
+                    self._jobs = queue.SimpleQueue()
+                    threading.Thread(target=self._work, args=(self._jobs,),
+                                     name="cdss-durable", daemon=True).start()
+                    self._worker_pid = os.getpid()
+        self._jobs.put(job)
         try:
-            job.done.wait()
+            job.done.acquire()  # interruptible; the worker does not depend on it
         except BaseException:
             job.cancelled = True  # not started yet: skipped; started: finishes cleanly
             raise
@@ -154,7 +160,7 @@ class DurableBackend:
                     job.result = job.fn(*job.args)
                 except BaseException as exc:  # handed back to the caller
                     job.error = exc
-            job.done.set()
+            job.done.release()
             del job
 
     # ---- registration ----------------------------------------------------------
@@ -224,27 +230,27 @@ class DurableBackend:
         return self._call(count)
 
     def _run(self, name: str, facts: list[dict[str, Any]]) -> list[Match]:
-        with self._lock:
-            sid = str(next(self._sids))
-            self._matches, self._errors, self._interrupt, self._acted = [], [], None, False
-            self._live.add(sid)
-            try:
-                self._assert(name, {"sid": sid, "id": SENTINEL_TYPE, "t": SENTINEL_TYPE})
-                for fact in facts:
-                    self._assert(name, _engine_fact(fact, sid))
-                state = self._host.get_state(name, sid)
-                if state.get("exception"):
-                    self._errors.append(str(state["exception"]))
-                if self._interrupt is not None:
-                    raise self._interrupt
-                if self._errors:
-                    raise RuleEvaluationError(self._errors[0].split(":", 1)[0],
-                                              "; ".join(self._errors))
-                return list(self._matches)
-            finally:
-                self._matches = None
-                self._interrupt = None
-                self._release(name, sid)
+        """One check, on the worker thread (which alone runs checks: no lock needed)."""
+        sid = str(next(self._sids))
+        self._matches, self._errors, self._interrupt, self._acted = [], [], None, False
+        self._live.add(sid)
+        try:
+            self._assert(name, {"sid": sid, "id": SENTINEL_TYPE, "t": SENTINEL_TYPE})
+            for fact in facts:
+                self._assert(name, _engine_fact(fact, sid))
+            state = self._host.get_state(name, sid)
+            if state.get("exception"):
+                self._errors.append(str(state["exception"]))
+            if self._interrupt is not None:
+                raise self._interrupt
+            if self._errors:
+                raise RuleEvaluationError(self._errors[0].split(":", 1)[0],
+                                          "; ".join(self._errors))
+            return list(self._matches)
+        finally:
+            self._matches = None
+            self._interrupt = None
+            self._release(name, sid)
 
     def _release(self, name: str, sid: str) -> None:
         """Delete the state of ``sid`` if it exists and deleting it is safe.

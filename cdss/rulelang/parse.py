@@ -147,7 +147,7 @@ def _leaf(field: str, op: str, raw: Any, fact: FactType, scope: _Scope, where: s
 
 
 def parse_condition(raw: Any, fact: FactType, scope: _Scope, where: str,
-                    depth: int = 1) -> ir.Node:
+                    depth: int = 0) -> ir.Node:
     """Lower one condition mapping."""
     if not isinstance(raw, dict) or not raw:
         raise ConditionProblem(f"{where}: a condition must be a non-empty mapping, got "
