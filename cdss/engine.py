@@ -6,7 +6,7 @@ kill the host process on ordinary inputs:
 * one host per process, with its two timer threads never started (``_run``);
 * every action is our recorder, which copies the matched fact ids and never raises
   (an exception inside a durable action would be swallowed into the state);
-* each check runs in its own fresh sid, under a process-wide lock, so only one sid
+* each check runs in its own fresh sid, on the one worker thread below, so one sid
   is live at a time (no 32-bit sid-hash collisions between encounters);
 * a sentinel fact that always fires a no-op rule is asserted first, and the state
   is deleted in ``finally`` whatever happened (deleting a state in which no action
@@ -20,9 +20,9 @@ kill the host process on ordinary inputs:
 
 from __future__ import annotations
 
+import _thread
 import copy
 import itertools
-import _thread
 import json
 import os
 import queue
@@ -78,7 +78,7 @@ class _Job:
     an interrupted caller can leave held, and hang).
     """
 
-    __slots__ = ("fn", "args", "done", "result", "error", "cancelled")
+    __slots__ = ("args", "cancelled", "done", "error", "fn", "result")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.fn, self.args = fn, args

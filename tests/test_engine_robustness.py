@@ -18,6 +18,7 @@ import cdss
 from cdss import cli
 from cdss.errors import KnowledgeError, RuleSpecError
 from cdss.kb._files import read_yaml
+
 from conftest import minimal_rule, run_isolated, write_rules
 
 ENC = {"id": "e", "time": "2026-11-20T09:00:00",

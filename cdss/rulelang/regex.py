@@ -40,7 +40,7 @@ def check(pattern: str) -> None:
     if len(pattern) > MAX_LENGTH:
         raise RegexProblem(f"{len(pattern)} characters; at most {MAX_LENGTH} (see "
                            "docs/rule-language.md, Limits)")
-    repeats, depth, deepest = _shape(pattern)
+    repeats, _depth, deepest = _shape(pattern)
     if repeats > MAX_REPEATS:
         raise RegexProblem(f"{repeats} repetition operators (* + ? {{m,n}}); at most "
                            f"{MAX_REPEATS} (durable-rules' automaton grows exponentially "
