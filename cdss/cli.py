@@ -219,17 +219,63 @@ def cmd_rules_doc(args: argparse.Namespace) -> int:
     return 0
 
 
+#: what the lint child runs: build the engine (durable-rules registers the rules
+#: there) and check one empty encounter
+_LINT_CHILD = """
+import sys
+from cdss.engine import Engine
+from cdss.errors import CdssError
+try:
+    engine = Engine(rules_dir=sys.argv[1], knowledge_dir=sys.argv[2] or None)
+    engine.check({"id": "lint", "time": "2026-01-01T09:00:00", "patient": {"id": "lint"}})
+except CdssError as exc:
+    print(exc)
+    sys.exit(3)
+print("ok")
+"""
+
+
+def engine_problem(rules: Path, knowledge: str | None, timeout: float) -> str | None:
+    """Build the engine from ``rules`` in a child process with a time limit; return
+    what went wrong (a crash, a hang, an error), or None if it built and checked."""
+    import subprocess
+
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    try:
+        child = subprocess.run([sys.executable, "-c", _LINT_CHILD, str(rules), knowledge or ""],
+                               capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return f"building the engine did not finish within {timeout:g} s (a hang)"
+    if child.returncode == 0 and child.stdout.strip().endswith("ok"):
+        return None
+    if child.returncode < 0:
+        return f"building the engine crashed the process (signal {-child.returncode})"
+    detail = (child.stdout.strip() or child.stderr.strip()).splitlines()
+    return f"building the engine failed (exit {child.returncode}): " + (
+        detail[-1] if detail else "no output")
+
+
 def cmd_rules_lint(args: argparse.Namespace) -> int:
     from cdss.kb import load_knowledge
     from cdss.rulelang import compile_all
 
+    folder = Path(args.rules) if args.rules else rules_dir()
     kb = load_knowledge(Path(args.knowledge) if args.knowledge else None)
-    rules, problems = compile_all(Path(args.rules) if args.rules else rules_dir(), kb)
-    for problem in problems:
-        print(f"error: {problem}")
-    status = "ok" if not problems else f"{len(problems)} problem(s)"
+    rules, problems = compile_all(folder, kb)
+    if not rules and len(problems) == 1 and problems[0].file == str(folder):
+        raise problems[0]  # no folder, or no rules in it: not a pack (exit 3)
+    messages = [str(problem) for problem in problems]
+    if not problems:  # a pack that passes must also build: tried where a crash is safe
+        trouble = engine_problem(folder, args.knowledge, args.timeout)
+        if trouble:
+            messages.append(f"{folder}: {trouble}")
+    for message in messages:
+        print(f"error: {message}")
+    status = "ok" if not messages else f"{len(messages)} problem(s)"
     print(f"{len(rules)} rules compiled, knowledge {kb.version}: {status}")
-    return EXIT_LINT if problems else 0
+    return EXIT_LINT if messages else 0
 
 
 def facts_markdown() -> str:
@@ -321,7 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--format", choices=("text", "json"), default="text")
     common(lst)
     lst.set_defaults(func=cmd_rules_list)
-    lint = rsub.add_parser("lint", help="check every rule file and report all problems")
+    lint = rsub.add_parser("lint", help="check every rule file and report all problems, "
+                           "then build the engine in a child process")
+    lint.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                      help="seconds the child may take to build the engine (default 120)")
     common(lint)
     lint.set_defaults(func=cmd_rules_lint)
     doc = rsub.add_parser("doc", help="a Markdown table of the rules of a category")

@@ -15,16 +15,84 @@ try:  # the C loader is 5-10x faster; fall back when PyYAML was built without it
 except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
 
+#: values of a document once every alias is expanded (the largest bundled knowledge
+#: file has 2,655): an alias bomb ("billion laughs") is refused before it is built
+MAX_EXPANDED_NODES = 100_000
+#: nesting of mappings and lists (the bundled files nest at most 12 deep); deeper
+#: documents used to end in a RecursionError
+MAX_DEPTH = 32
 
-def read_yaml(path: Path) -> Any:
-    """Parse one YAML file with a safe loader (no Python objects, no code)."""
+
+def _check_shape(root: yaml.Node, path: Path, max_nodes: int) -> None:
+    """Refuse a document too deep, or too large once its aliases are expanded.
+
+    Aliases are shared nodes in the composed graph, so the expanded size and height
+    are worked out once per distinct node (memoised, iteratively: no recursion).
+    """
+    done: dict[int, tuple[int, int]] = {}  # node -> (expanded size, expanded height)
+    busy: set[int] = set()
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, expanded = stack.pop()
+        if depth > MAX_DEPTH:
+            raise KnowledgeError(str(path), None, f"nested deeper than {MAX_DEPTH} levels")
+        key = id(node)
+        if isinstance(node, yaml.ScalarNode):
+            done[key] = (1, 1)
+            continue
+        if key in done and not expanded:
+            continue
+        children = ([c for pair in node.value for c in pair]
+                    if isinstance(node, yaml.MappingNode) else list(node.value))
+        if not expanded:
+            if key in busy:
+                raise KnowledgeError(str(path), None, "a YAML alias refers to itself")
+            busy.add(key)
+            stack.append((node, depth, True))
+            stack.extend((child, depth + 1, False) for child in children)
+            continue
+        busy.discard(key)
+        size = 1 + sum(done[id(c)][0] for c in children)
+        height = 1 + max((done[id(c)][1] for c in children), default=0)
+        if size > max_nodes:
+            raise KnowledgeError(str(path), None, f"more than {max_nodes:,} values once its "
+                                 "YAML aliases are expanded (an alias bomb?)")
+        if height > MAX_DEPTH:
+            raise KnowledgeError(str(path), None, f"nested deeper than {MAX_DEPTH} levels "
+                                 "once its YAML aliases are expanded")
+        done[key] = (size, height)
+
+
+def read_yaml(path: Path, max_nodes: int = MAX_EXPANDED_NODES) -> Any:
+    """Parse one YAML file with a safe loader (no Python objects, no code).
+
+    Every failure is a :class:`KnowledgeError` naming the file: missing, a folder,
+    unreadable, not UTF-8, not YAML, nested deeper than :data:`MAX_DEPTH`, or larger
+    than ``max_nodes`` once its aliases are expanded.
+    """
     try:
-        with path.open(encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_Loader)
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError as exc:
         raise KnowledgeError(str(path), None, "file not found") from exc
+    except IsADirectoryError as exc:
+        raise KnowledgeError(str(path), None, "is a folder, not a file") from exc
+    except UnicodeDecodeError as exc:
+        raise KnowledgeError(str(path), None, f"not UTF-8 text (byte {exc.start})") from exc
+    except OSError as exc:
+        raise KnowledgeError(str(path), None, f"cannot read: {exc.strerror}") from exc
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_shape(root, path, max_nodes)
+        return loader.construct_document(root)
     except yaml.YAMLError as exc:
         raise KnowledgeError(str(path), None, f"not valid YAML: {exc}") from exc
+    except RecursionError as exc:  # pragma: no cover - MAX_DEPTH stops it first
+        raise KnowledgeError(str(path), None, "nested too deeply") from exc
+    finally:
+        loader.dispose()
 
 
 def validation_message(exc: ValidationError) -> str:

@@ -21,7 +21,12 @@ LIST_PLACEHOLDER = "$none"
 MAX_PATTERNS_PER_RULE = 16
 MAX_SIMULTANEOUS_CONDITIONS = 60  # durable-rules fails above 64 true at once for one fact
 MAX_IDENTICAL_CONDITIONS = 255  # 256 identical conditions crash registration
-MAX_SIBLING_CONDITIONS = 500  # 513 distinct siblings hang registration
+#: 513 distinct sibling conditions on one fact type hang registration; every branch
+#: of an ``any`` or value of an ``in`` counts (durable-rules expands them to
+#: alternatives: 150 conditions + an ``in`` of 370 values hung, measured here)
+MAX_SIBLING_CONDITIONS = 500
+#: alternatives of one pattern (``any`` branches multiplied out, ``in`` values)
+MAX_ALTERNATIVES = 128
 
 
 class LimitProblem(ValueError):
@@ -105,6 +110,11 @@ def emit_rule(patterns: tuple[ir.Pattern, ...], action: str, where: str) -> dict
     if len(patterns) > MAX_PATTERNS_PER_RULE:
         raise LimitProblem(f"{where}: {len(patterns)} patterns; durable-rules allows "
                            f"{MAX_PATTERNS_PER_RULE}")
+    for p in patterns:
+        n = alternatives(p.condition)
+        if n > MAX_ALTERNATIVES:
+            raise LimitProblem(f"{where}: pattern '{p.name}' expands to {n} alternatives "
+                               f"(any-branches times in-values); at most {MAX_ALTERNATIVES}")
     required = referenced_fields(patterns)
     return {"all": [emit_pattern(p, where, required.get(p.name)) for p in patterns],
             "run": action}
@@ -127,6 +137,20 @@ def _discriminators(node: ir.Node | None) -> set[tuple[str, Any]]:
     return set()
 
 
+def alternatives(node: ir.Node | None) -> int:
+    """How many alternatives durable-rules makes of a condition (``$or`` expanded)."""
+    if isinstance(node, ir.All):
+        n = 1
+        for child in node.children:
+            n *= alternatives(child)
+        return n
+    if isinstance(node, ir.Any_):
+        return sum(alternatives(c) for c in node.children)
+    if isinstance(node, ir.InList) and not node.negate:
+        return len(node.values)
+    return 1
+
+
 def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
     """Refuse rule sets that would exceed durable-rules' per-fact limits.
 
@@ -141,12 +165,12 @@ def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
     free: dict[str, set[str]] = defaultdict(set)
     keyed: dict[str, dict[str, dict[Any, set[str]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(set)))
-    siblings: dict[str, set[str]] = defaultdict(set)
+    siblings: dict[str, dict[str, int]] = defaultdict(dict)
     for rule_id, patterns in rules:
         for p in patterns:
             text = json.dumps(emit_pattern(p, rule_id)[p.name], sort_keys=True)
             identical[text] += 1
-            siblings[p.fact_type].add(text)
+            siblings[p.fact_type][text] = alternatives(p.condition)
             keys = _discriminators(p.condition)
             if not keys:
                 free[p.fact_type].add(text)
@@ -158,9 +182,11 @@ def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
             raise LimitProblem(f"{n} rules share the identical condition {text}; durable-rules "
                                f"crashes above {MAX_IDENTICAL_CONDITIONS}")
     for fact_type, texts in siblings.items():
-        if len(texts) > MAX_SIBLING_CONDITIONS:
-            raise LimitProblem(f"{len(texts)} distinct conditions on '{fact_type}' facts; "
-                               f"durable-rules hangs above 512")
+        total = sum(texts.values())
+        if total > MAX_SIBLING_CONDITIONS:
+            raise LimitProblem(f"{total} distinct conditions (each any-branch and in-value "
+                               f"counted) on '{fact_type}' facts; durable-rules hangs above "
+                               f"512 (kept under {MAX_SIBLING_CONDITIONS})")
     for fact_type in set(free) | set(keyed):
         bound = len(free[fact_type]) + sum(max(len(t) for t in by_value.values())
                                             for by_value in keyed[fact_type].values())

@@ -29,6 +29,10 @@ SENTINEL_ACTION = "__sentinel__"
 #: explainer)
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\}")
 _ROW = re.compile(r"\{row\.([A-Za-z0-9_.]+)\}")
+#: values in one rule file once its YAML aliases are expanded (largest bundled: 692)
+MAX_FILE_NODES = 20_000
+#: values in one template's rule, expanded once per row (largest bundled: under 100)
+MAX_TEMPLATE_NODES = 2_000
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,19 @@ def _template_rows(template: TemplateSpec, kb: KnowledgeBase) -> list[dict[str, 
     return [row.model_dump(mode="json") for row in tables[template.over]]
 
 
+def _size(obj: Any) -> int:
+    """Values in ``obj`` with shared references counted every time (as expanded)."""
+    if isinstance(obj, dict):
+        return 1 + sum(_size(k) + _size(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return 1 + sum(_size(x) for x in obj)
+    return 1
+
+
 def _expand(template: TemplateSpec, kb: KnowledgeBase, file: str) -> list[dict[str, Any]]:
+    if _size(template.rule) > MAX_TEMPLATE_NODES:
+        raise RuleSpecError(file, str(template.rule.get("id")), f"the template's rule has more "
+                            f"than {MAX_TEMPLATE_NODES:,} values (it is copied once per row)")
     out = []
     for row in _template_rows(template, kb):
         try:
@@ -143,7 +159,7 @@ def _check_placeholders(spec: RuleSpec, types: dict[str, FactType], file: str) -
 def _rule_dicts(path: Path, kb: KnowledgeBase) -> list[dict[str, Any]]:
     file = str(path)
     try:
-        data = read_yaml(path)
+        data = read_yaml(path, max_nodes=MAX_FILE_NODES)
     except KnowledgeError as exc:
         raise RuleSpecError(file, None, exc.problem) from None
     try:
@@ -194,6 +210,11 @@ def compile_all(rules_dir: Path, kb: KnowledgeBase) -> tuple[list[CompiledRule],
     compiled: list[CompiledRule] = []
     problems: list[RuleSpecError] = []
     seen: dict[str, str] = {}
+    if not rules_dir.exists():
+        return [], [RuleSpecError(str(rules_dir), None, "rules folder not found")]
+    if not rules_dir.is_dir():
+        return [], [RuleSpecError(str(rules_dir), None, "not a folder (a rules folder holds "
+                                  "<category>/<name>.yaml files)")]
     for path in rule_files(rules_dir):
         rel = path.relative_to(rules_dir.parent).as_posix()
         try:
@@ -224,6 +245,9 @@ def compile_all(rules_dir: Path, kb: KnowledgeBase) -> tuple[list[CompiledRule],
             emit.check_limits([(r.id, r.patterns) for r in compiled])
         except emit.LimitProblem as exc:
             problems.append(RuleSpecError(str(rules_dir), None, str(exc)))
+    elif not problems:  # a pack of 0 rules would check nothing, silently
+        problems.append(RuleSpecError(str(rules_dir), None, "no rules found (expected "
+                                      "<category>/<name>.yaml files with rules)"))
     return compiled, problems
 
 

@@ -25,10 +25,24 @@ from cdss.rulelang.spec import PatternSpec
 _OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "not_contains",
         "matches", "exists")
 _ORDERED = ("gt", "gte", "lt", "lte")
+#: values of one ``in``/``not_in`` list: each value of ``in`` is one more sibling
+#: condition in durable-rules, which hangs registration past 512 on one fact type
+#: (measured here: 150 other conditions + an ``in`` of 370 hung; bundled rules use
+#: at most 4)
+MAX_IN_VALUES = 64
+#: nesting of ``all``/``any``: durable-rules refuses a condition nested 16 deep
+#: (error 113, measured here; 14 was accepted) and the emitter adds up to 3 levels
+MAX_CONDITION_DEPTH = 8
 
 
 class ConditionProblem(ValueError):
     """A condition that does not fit the grammar or the fact schema."""
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr`` of a value cut to ``limit`` characters (a bad pack can be huge)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _did_you_mean(name: str, options) -> str:
@@ -94,6 +108,9 @@ def _leaf(field: str, op: str, raw: Any, fact: FactType, scope: _Scope, where: s
     if op in ("in", "not_in"):
         if not isinstance(raw, list) or not raw:
             raise ConditionProblem(f"{at}: expects a non-empty list")
+        if len(raw) > MAX_IN_VALUES:
+            raise ConditionProblem(f"{at}: {len(raw)} values; at most {MAX_IN_VALUES} (see "
+                                   "docs/rule-language.md, Limits)")
         for item in raw:
             if _kind_of(item) != spec.kind:
                 raise ConditionProblem(f"{at}: {item!r} is not a {spec.kind}")
@@ -129,16 +146,21 @@ def _leaf(field: str, op: str, raw: Any, fact: FactType, scope: _Scope, where: s
     return ir.Compare(op, field, operand)
 
 
-def parse_condition(raw: Any, fact: FactType, scope: _Scope, where: str) -> ir.Node:
+def parse_condition(raw: Any, fact: FactType, scope: _Scope, where: str,
+                    depth: int = 0) -> ir.Node:
     """Lower one condition mapping."""
     if not isinstance(raw, dict) or not raw:
-        raise ConditionProblem(f"{where}: a condition must be a non-empty mapping, got {raw!r}")
+        raise ConditionProblem(f"{where}: a condition must be a non-empty mapping, got "
+                               f"{_short(raw)}")
+    if depth > MAX_CONDITION_DEPTH:
+        raise ConditionProblem(f"{where}: all/any nested deeper than {MAX_CONDITION_DEPTH} "
+                               "levels (see docs/rule-language.md, Limits)")
     nodes: list[ir.Node] = []
     for key, value in raw.items():
         if key in ("all", "any"):
             if not isinstance(value, list) or not value:
                 raise ConditionProblem(f"{where}.{key}: expects a non-empty list")
-            children = tuple(parse_condition(c, fact, scope, f"{where}.{key}[{i}]")
+            children = tuple(parse_condition(c, fact, scope, f"{where}.{key}[{i}]", depth + 1)
                              for i, c in enumerate(value))
             nodes.append(ir.All(children) if key == "all" else ir.Any_(children))
             continue
