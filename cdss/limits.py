@@ -123,7 +123,7 @@ def load_json(data: str | bytes | bytearray) -> Any:
     else:
         text = data
     text = text.removeprefix("\ufeff")
-    if json_depth(text) > MAX_JSON_DEPTH:
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
         raise _problem(f"JSON nested deeper than the limit of {MAX_JSON_DEPTH} levels")
     try:
         return json.loads(text, parse_int=_number(int), parse_float=_number(float))
