@@ -10,6 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def masked(value: object) -> str:
+    """A raw input value as error messages may show it: never the value itself (it may
+    be a patient's name or ID number, and messages reach logs and ``errors.csv``), only
+    its first 2 characters and its length (``'Zh…' (21 characters)``) or its type."""
+    if isinstance(value, str):
+        if len(value) <= 2:
+            return repr(value)
+        return f"'{value[:2]}…' ({len(value)} characters)"
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 class CdssError(Exception):
     """Base class of every error raised by cdss."""
 

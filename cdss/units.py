@@ -15,6 +15,9 @@ from typing import Any
 
 import pint
 
+from cdss import limits
+from cdss.errors import masked
+
 
 def _registry() -> pint.UnitRegistry:
     """The registry, with pint's parsed definitions cached on disk when possible
@@ -86,52 +89,107 @@ class UnitProblem(ValueError):
     """A quantity that cannot be read or converted; the message is for humans."""
 
 
-_NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+_NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$",
+                          re.S)
+
+#: One unit term: letters of any script (mg, mmol, µg, 次, 单位), optionally a power
+#: of 2 or 3 written as a digit (m2, mm3); or %, °C, °F, ℃.
+_TERM = r"(?:[^\W\d_]+[23]?|%|°[CF]|℃)"
+#: The unit grammar: terms joined by "/", "·", "⋅" or "*", optionally after "1/" or
+#: "/" ("1/min", "/uL"). No other operators, exponents, brackets or numbers.
+UNIT_GRAMMAR = re.compile(rf"(?:1?\s*/\s*)?{_TERM}(?:\s*[/·⋅*]\s*{_TERM})*")
+_JOINERS = re.compile(r"[/·⋅*]")
+#: The characters of the grammar that are not letters (superscripts such as ² are
+#: word characters to ``re`` but pint reads them as exponents).
+_NOT_LETTERS = frozenset("/·⋅* 123%°℃")
+#: What a unit looks like, for messages.
+_EXPECTED_UNIT = "a unit such as 'mg', 'mmol/L' or '10^9/L'"
+
+
+def check_unit(unit: str) -> str:
+    """``unit`` if it is in the unit grammar (or a spelling of :data:`UNIT_ALIASES`);
+    raises UnitProblem otherwise, before pint ever reads it (pint evaluates
+    expressions: ``mg**9**9**9`` would compute 9^(9^9))."""
+    if unit in UNIT_ALIASES:
+        return unit
+    if len(unit) > limits.MAX_UNIT_LENGTH:
+        raise UnitProblem(f"the unit is longer than the limit of {limits.MAX_UNIT_LENGTH} "
+                          f"characters; expected {_EXPECTED_UNIT}")
+    if not UNIT_GRAMMAR.fullmatch(unit) or not all(c.isalpha() or c in _NOT_LETTERS
+                                                    for c in unit):
+        raise UnitProblem(f"cannot read the unit {masked(unit)}: expected {_EXPECTED_UNIT} "
+                          "(letters joined by '/' or '·'; no operators, exponents, brackets "
+                          "or numbers)")
+    if len(_JOINERS.findall(unit)) >= limits.MAX_UNIT_TERMS:
+        raise UnitProblem(f"the unit has more than {limits.MAX_UNIT_TERMS} terms; expected "
+                          f"{_EXPECTED_UNIT}")
+    return unit
 
 
 def split_quantity(raw: Any) -> tuple[float, str | None]:
-    """Read ``"5 mg"``, ``{"value": 5, "unit": "mg"}`` or a bare number."""
+    """Read ``"5 mg"``, ``{"value": 5, "unit": "mg"}`` or a bare number.
+
+    The number must be finite and at most :data:`limits.MAX_MAGNITUDE` in magnitude,
+    the unit in the unit grammar (:func:`check_unit`).
+    """
     if isinstance(raw, bool):
-        raise UnitProblem(f"expected a quantity, got the boolean {raw!r}")
+        raise UnitProblem("expected a quantity such as '5 mg', got a boolean")
     if isinstance(raw, int | float):
-        return _finite(float(raw)), None
+        return bounded(raw), None
     if isinstance(raw, dict):
         if "value" not in raw:
             raise UnitProblem("a quantity object needs a 'value'")
         value = raw["value"]
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise UnitProblem(f"quantity value must be a number, got {value!r}")
-        try:
-            number = float(value)
-        except ValueError as exc:
-            raise UnitProblem(f"quantity value must be a number, got {value!r}") from exc
+            raise UnitProblem(f"quantity value must be a number, got {masked(value)}")
+        if isinstance(value, str):
+            if len(value) > limits.MAX_QUANTITY_LENGTH:
+                raise UnitProblem(f"quantity value is longer than the limit of "
+                                  f"{limits.MAX_QUANTITY_LENGTH} characters")
+            try:
+                value = float(value)
+            except ValueError:
+                raise UnitProblem(f"quantity value must be a number, got "
+                                  f"{masked(value)}") from None
         unit = raw.get("unit")
         if unit is not None and not isinstance(unit, str):
-            raise UnitProblem(f"quantity unit must be a string, got {unit!r}")
-        return _finite(number), (unit.strip() or None) if unit else None
+            raise UnitProblem(f"quantity unit must be a string, got {masked(unit)}")
+        unit = unit.strip() if unit else None
+        return bounded(value), (check_unit(unit) if unit else None)
     if isinstance(raw, str):
+        if len(raw) > limits.MAX_QUANTITY_LENGTH:
+            raise UnitProblem(f"the quantity is longer than the limit of "
+                              f"{limits.MAX_QUANTITY_LENGTH} characters; expected a number "
+                              "with a unit, e.g. '5 mg'")
         match = _NUMBER_UNIT.match(raw)
         if not match:
-            raise UnitProblem(f"cannot read {raw!r} as a number with a unit (e.g. '5 mg')")
-        return _finite(float(match.group(1))), match.group(2) or None
-    raise UnitProblem(f"expected a quantity such as '5 mg', got {type(raw).__name__}")
+            raise UnitProblem(f"cannot read {masked(raw)} as a number with a unit: expected "
+                              "e.g. '5 mg'")
+        unit = match.group(2)
+        return bounded(float(match.group(1))), (check_unit(unit) if unit else None)
+    raise UnitProblem(f"expected a quantity such as '5 mg', got {masked(raw)}")
 
 
-def _finite(x: float) -> float:
-    if not math.isfinite(x):
-        raise UnitProblem(f"quantity must be a finite number, got {x}")
-    return x
+def bounded(x: float) -> float:
+    """``x`` as a float if finite and within :data:`limits.MAX_MAGNITUDE`, as sent and
+    in the canonical unit (an int is compared before conversion: ``10**400`` cannot be
+    a float)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        raise UnitProblem("quantity must be a finite number")
+    if not -limits.MAX_MAGNITUDE <= x <= limits.MAX_MAGNITUDE:
+        raise UnitProblem(f"quantity is larger in magnitude than the limit of "
+                          f"{limits.MAX_MAGNITUDE:,.0f}")
+    return float(x)
 
 
 @lru_cache(maxsize=512)
 def linear_map(unit: str, canonical: str, molar_mass: float | None = None) -> tuple[float, float]:
     """``(a, b)`` such that ``canonical_value = a * value + b``; raises UnitProblem."""
-    name = UNIT_ALIASES.get(unit, unit)
+    name = UNIT_ALIASES.get(check_unit(unit), unit)
     try:
         source = ureg.Unit(name)
-    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, ValueError,
-            AttributeError, TypeError, AssertionError) as exc:
-        raise UnitProblem(f"unknown unit {unit!r}") from exc
+    except Exception as exc:  # pint's parser raises many kinds; the text passed the grammar
+        raise UnitProblem(f"unknown unit {masked(unit)}") from exc
     target = ureg.Unit(canonical)
 
     def convert(x: float) -> float:
@@ -153,6 +211,10 @@ def linear_map(unit: str, canonical: str, molar_mass: float | None = None) -> tu
             f"cannot convert from '{unit}' ({ureg.Quantity(1, source).dimensionality}) "
             f"to '{canonical}' ({ureg.Quantity(1, target).dimensionality})"
         ) from exc
+    except Exception as exc:  # a unit pint parses but cannot use (an odd definition)
+        raise UnitProblem(f"unknown unit {masked(unit)}") from exc
+    if not (math.isfinite(a) and math.isfinite(b)) or a == 0:
+        raise UnitProblem(f"cannot use the unit {masked(unit)}")
     return a, b
 
 
@@ -172,13 +234,13 @@ def to_canonical(
     if unit is None:
         if bare_ok:
             return value
-        raise UnitProblem(f"needs a unit: expected {dimension.describe()}, e.g. '{value:g} "
-                          f"{dimension.canonical}'")
+        raise UnitProblem(f"needs a unit: expected {dimension.describe()}, a number followed "
+                          f"by '{dimension.canonical}'")
     try:
         a, b = linear_map(unit, dimension.canonical, molar_mass)
     except UnitProblem as exc:
         raise UnitProblem(f"{exc}; expected {dimension.describe()}") from None
-    return a * value + b
+    return bounded(a * value + b)
 
 
 def first_matching(raw: Any, dimensions: tuple[Dimension, ...]) -> tuple[float, Dimension]:
@@ -192,12 +254,12 @@ def first_matching(raw: Any, dimensions: tuple[Dimension, ...]) -> tuple[float, 
             a, b = linear_map(unit, dim.canonical)
         except UnitProblem:
             continue
-        return a * value + b, dim
+        return bounded(a * value + b), dim
     names = " or ".join(d.describe() for d in dimensions)
     try:
         linear_map(unit, "dimensionless")
     except UnitProblem as exc:
-        if "unknown unit" in str(exc):
-            raise UnitProblem(f"unknown unit {unit!r}; expected {names}") from None
+        if "unknown unit" in str(exc) or "cannot use" in str(exc):
+            raise UnitProblem(f"unknown unit {masked(unit)}; expected {names}") from None
     dimensionality = ureg.Quantity(1, ureg.Unit(UNIT_ALIASES.get(unit, unit))).dimensionality
     raise UnitProblem(f"cannot use '{unit}' ({dimensionality}) here; expected {names}")

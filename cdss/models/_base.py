@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import StringConstraints as Length
 
-from cdss import units
+from cdss import limits, units
 from cdss.errors import FieldProblem, InputError
 
 
@@ -36,6 +38,23 @@ Kilograms = Annotated[float, _quantity(units.BODY_WEIGHT, bare_ok=True)]
 Centimetres = Annotated[float, _quantity(units.LENGTH, bare_ok=True)]
 #: Durations must carry a unit ("28 d", "4 wk").
 Days = Annotated[float, _quantity(units.DURATION, bare_ok=False)]
+
+#: Text fields, each bounded by its limit (cdss.limits; docs/contract-additions.md).
+Id = Annotated[str, Length(min_length=1, max_length=limits.MAX_ID_LENGTH)]
+Name = Annotated[str, Length(max_length=limits.MAX_NAME_LENGTH)]
+Code = Annotated[str, Length(max_length=limits.MAX_CODE_LENGTH)]
+ShortText = Annotated[str, Length(max_length=limits.MAX_SHORT_TEXT_LENGTH)]
+Text = Annotated[str, Length(max_length=limits.MAX_TEXT_LENGTH)]
+
+
+def _year_in_range(value: Any) -> Any:
+    return limits.check_year(value) if isinstance(value, date) else value
+
+
+#: Wraps a date or datetime type (or a union of them) to bound its year.
+InRange = AfterValidator(_year_in_range)
+Date = Annotated[date, InRange]
+DateTime = Annotated[datetime, InRange]
 
 
 def format_loc(loc: tuple[Any, ...]) -> str:

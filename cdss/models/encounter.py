@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from cdss import limits
 from cdss.errors import FieldProblem, InputError
-from cdss.models._base import MmHg, Model, input_error
+from cdss.models._base import (
+    Date,
+    DateTime,
+    Id,
+    MmHg,
+    Model,
+    Name,
+    ShortText,
+    format_loc,
+    input_error,
+)
 from cdss.models.labs import LabResult
 from cdss.models.patient import Patient
 from cdss.models.prescription import Prescription
@@ -20,8 +29,8 @@ from cdss.models.vitals import Glucose, VitalSigns
 class Followup(Model):
     """A past chronic-disease follow-up visit."""
 
-    date: date
-    condition: str | None = None
+    date: Date
+    condition: Name | None = None
     sbp: MmHg | None = None
     dbp: MmHg | None = None
     glucose: Glucose | None = None
@@ -30,39 +39,41 @@ class Followup(Model):
 class History(Model):
     """What is known from earlier visits."""
 
-    followups: list[Followup] = Field(default_factory=list)
+    followups: list[Followup] = Field(default_factory=list, max_length=limits.MAX_FOLLOWUPS)
 
 
 class Encounter(Model):
     """One visit. Only ``id``, ``time`` and ``patient.id`` are required."""
 
-    id: str = Field(min_length=1)
-    time: datetime
+    id: Id
+    time: DateTime
     visit_type: Literal["first", "return"] | None = None
     #: where the visit took place (a van, township health centre or village clinic);
     #: reviewers' audits group by it
-    site: str | None = None
+    site: Name | None = None
     patient: Patient
     vitals: VitalSigns | None = None
-    labs: list[LabResult] = Field(default_factory=list)
-    symptoms: list[str] = Field(default_factory=list)
+    labs: list[LabResult] = Field(default_factory=list, max_length=limits.MAX_LABS)
+    symptoms: list[ShortText] = Field(default_factory=list, max_length=limits.MAX_SYMPTOMS)
     record: MedicalRecord | None = None
-    prescriptions: list[Prescription] = Field(default_factory=list)
+    prescriptions: list[Prescription] = Field(default_factory=list,
+                                              max_length=limits.MAX_PRESCRIPTIONS)
     history: History | None = None
 
     @classmethod
     def parse(cls, data: Encounter | dict[str, Any] | str | bytes) -> Encounter:
         """Read an encounter from a model, a dict or a JSON text.
 
-        :raises cdss.InputError: naming every bad field by its path.
+        A JSON text is read within the limits of :mod:`cdss.limits` (size, nesting,
+        number length); every field within its own.
+
+        :raises cdss.InputError: naming every bad field by its path (and the limit
+            it passed, if any); never another exception for bad data.
         """
         if isinstance(data, Encounter):
             return data
         if isinstance(data, str | bytes | bytearray):
-            try:
-                data = json.loads(data)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise InputError([FieldProblem("$", f"not valid JSON: {exc}")]) from None
+            data = limits.load_json(data)
         if not isinstance(data, dict):
             raise InputError([FieldProblem("$", f"expected a JSON object, got "
                                                 f"{type(data).__name__}")])
@@ -70,3 +81,35 @@ class Encounter(Model):
             return cls.model_validate(data)
         except ValidationError as exc:
             raise input_error(exc) from None
+        except UnicodeError:  # pydantic-core cannot take a lone surrogate ("\ud800")
+            raise InputError([FieldProblem(_unpaired_surrogate(data),
+                                           "text is not valid Unicode (an unpaired surrogate)")]
+                             ) from None
+        except (ArithmeticError, RecursionError) as exc:  # a value no validator foresaw
+            raise InputError([FieldProblem("$", f"cannot be read ({type(exc).__name__})")]
+                             ) from None
+
+
+def _unpaired_surrogate(data: Any) -> str:
+    """The path of the first text (key or value) that is not valid Unicode, or ``$``."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, str) and not _encodable(key):
+                    return format_loc(path)
+                stack.append(((*path, key), value))
+        elif isinstance(node, list | tuple):
+            stack.extend(((*path, i), v) for i, v in enumerate(node))
+        elif isinstance(node, str) and not _encodable(node):
+            return format_loc(path)
+    return "$"
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

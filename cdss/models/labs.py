@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from cdss import units
+from cdss import limits, units
 from cdss.kb.analytes import analytes_by_code
-from cdss.models._base import Model
+from cdss.models._base import Code, InRange, Model
 
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 
@@ -27,11 +27,11 @@ class LabResult(Model):
     own analyte table.
     """
 
-    code: str = Field(min_length=1)
+    code: Code = Field(min_length=1)
     value: float | str | None = None
-    unit: str | None = None
+    unit: Code | None = None
     #: a date without a time ("2026-11-01") stays a date: a day, not midnight
-    time: datetime | date | None = None
+    time: Annotated[datetime | date | None, InRange] = None
     known: bool = True
     #: the code as sent, when it was a LOINC code
     source_code: str | None = None
@@ -77,18 +77,30 @@ class LabResult(Model):
         analyte = analytes_by_code().get(code) if isinstance(code, str) else None
         if raw is None:
             return None  # no result: kept, not used (derive notes it)
-        if analyte is None:
-            if isinstance(raw, str | int | float) and not isinstance(raw, bool):
-                return raw if not isinstance(raw, int) else float(raw)
-            return str(raw)
+        if analyte is None:  # kept as sent: a number, or a short text
+            if isinstance(raw, int | float) and not isinstance(raw, bool):
+                return units.bounded(raw)
+            text = raw if isinstance(raw, str) else _as_text(raw)
+            if len(text) > limits.MAX_SHORT_TEXT_LENGTH:
+                raise ValueError(f"a result given as text is longer than the limit of "
+                                 f"{limits.MAX_SHORT_TEXT_LENGTH} characters")
+            return text
         value, unit = units.split_quantity(raw)
         if unit is not None and unit in analyte.alt_units:
             alt = analyte.alt_units[unit]
-            return alt.scale * value + alt.offset
+            return units.bounded(alt.scale * value + alt.offset)
         dimension = units.Dimension(f"the unit of {analyte.name.en}", analyte.canonical)
         return units.to_canonical(
             raw, dimension, bare_ok=analyte.bare_ok, molar_mass=analyte.molar_mass
         )
+
+
+def _as_text(raw: Any) -> str:
+    """A value of another type as text (a quantity object of an unknown analyte)."""
+    if isinstance(raw, dict) and set(raw) <= {"value", "unit"} and all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in raw.values()):
+        return str(raw)
+    raise ValueError("expected a number, a quantity such as '5 mmol/L' or a short text")
 
 
 def _sent(raw: Any) -> tuple[float | None, str | None]:

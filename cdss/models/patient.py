@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 from pydantic import Field
 
-from cdss.models._base import Centimetres, Kilograms, Model
+from cdss import limits
+from cdss.models._base import Centimetres, Code, Date, Id, Kilograms, Model, Name, ShortText
 
 Sex = Literal["male", "female", "other", "unknown"]
 
@@ -15,30 +15,30 @@ Sex = Literal["male", "female", "other", "unknown"]
 class Allergy(Model):
     """A recorded allergy (free-text substance, optional reaction)."""
 
-    substance: str = Field(min_length=1)
-    reaction: str | None = None
+    substance: Name = Field(min_length=1)
+    reaction: ShortText | None = None
 
 
 class Condition(Model):
     """An ICD-10 coded condition or diagnosis (form is checked by a quality rule)."""
 
-    code: str
-    name: str | None = None
+    code: Code
+    name: Name | None = None
 
 
 class Patient(Model):
     """The patient as of this encounter. Only ``id`` is required."""
 
-    id: str = Field(min_length=1)
+    id: Id
     sex: Sex = "unknown"
-    birth_date: date | None = None
+    birth_date: Date | None = None
     pregnant: bool | None = None
     #: breastfeeding (an addition to the contract; absent means not recorded)
     lactating: bool | None = None
     weight: Kilograms | None = None
     height: Centimetres | None = None
-    allergies: list[Allergy] = Field(default_factory=list)
+    allergies: list[Allergy] = Field(default_factory=list, max_length=limits.MAX_ALLERGIES)
     #: ``True`` with no allergies means "no known allergies"; ``None`` means not asked.
     allergies_reviewed: bool | None = None
     #: ``None`` (absent) means the problem list was not sent: it is not "no conditions".
-    conditions: list[Condition] | None = None
+    conditions: list[Condition] | None = Field(default=None, max_length=limits.MAX_CONDITIONS)

@@ -7,8 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cdss import units
-from cdss.models._base import Days, Model
+from cdss import limits, units
+from cdss.errors import masked
+from cdss.models._base import Code, Days, Model, Name
 
 #: Frequency abbreviations and their administrations per day. ``prn`` has no fixed
 #: count (its daily dose is unknown); ``once`` is a single administration.
@@ -102,7 +103,7 @@ ROUTES: dict[str, str] = {
 class Dose(Model):
     """A single dose in canonical units: mg, mL or IU."""
 
-    value: float = Field(gt=0)
+    value: float = Field(gt=0, le=limits.MAX_MAGNITUDE)
     unit: Literal["mg", "mL", "IU"]
 
     @model_validator(mode="before")
@@ -119,43 +120,52 @@ class Dose(Model):
 class Frequency(Model):
     """How often a dose is given; ``times_per_day`` is None for ``prn``."""
 
-    code: str
-    times_per_day: float | None
+    code: Code
+    #: administrations per day: > 0 and at most limits.MAX_TIMES_PER_DAY (None: prn)
+    times_per_day: float | None = Field(gt=0, le=limits.MAX_TIMES_PER_DAY)
 
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, raw: Any) -> Any:
-        if isinstance(raw, dict) and "code" in raw and "times_per_day" in raw:
-            return raw
         if isinstance(raw, dict) and "times_per_day" in raw:
             n = raw["times_per_day"]
-            if isinstance(n, bool) or not isinstance(n, int | float) or not n > 0:
-                raise ValueError(f"times_per_day must be a positive number, got {n!r}")
+            if n is None and "code" in raw:
+                return raw  # an explicit prn
+            if (isinstance(n, bool) or not isinstance(n, int | float)
+                    or not 0 < n <= limits.MAX_TIMES_PER_DAY):
+                raise ValueError(f"times_per_day must be a number greater than 0 and at most "
+                                 f"{limits.MAX_TIMES_PER_DAY}, got {masked(n)}")
+            if "code" in raw:
+                return raw
             return {"code": f"{n:g}/d", "times_per_day": float(n)}
         if isinstance(raw, str):
+            if len(raw) > limits.MAX_CODE_LENGTH:
+                raise ValueError(f"frequency is longer than the limit of "
+                                 f"{limits.MAX_CODE_LENGTH} characters")
             key = re.sub(r"[\s.]", "", raw).lower()
             if key in FREQUENCIES:
                 return {"code": key, "times_per_day": FREQUENCIES[key]}
             if (normal := frequency_key(key)) in _FREQUENCY_INDEX:
                 return {"code": key, "times_per_day": _FREQUENCY_INDEX[normal]}
             raise ValueError(
-                f"unknown frequency {raw!r}; expected one of qd, bid, tid, qid, q4h, q6h, q8h, "
-                "q12h, qn, qod, qw, prn, once or {\"times_per_day\": N}"
+                f"unknown frequency {masked(raw)}; expected one of qd, bid, tid, qid, q4h, q6h, "
+                "q8h, q12h, qn, qod, qw, prn, once or {\"times_per_day\": N}"
             )
-        raise ValueError(f"frequency must be a code such as 'bid' or an object, got {raw!r}")
+        raise ValueError(f"frequency must be a code such as 'bid' or an object, got "
+                         f"{masked(raw)}")
 
 
 class Prescription(Model):
     """One prescribed drug. ``drug`` is an INN, Chinese name, alias or ATC code."""
 
-    drug: str = Field(min_length=1)
+    drug: Name = Field(min_length=1)
     dose: Dose | None = None
-    route: str | None = None
+    route: Code | None = None
     frequency: Frequency | None = None
     duration: Days | None = Field(default=None, description="days supplied")
     #: dosage form when it changes the limits (an addition to the contract); also read
     #: from the drug name ("硝苯地平控释片")
-    formulation: str | None = None
+    formulation: Name | None = None
 
     @field_validator("route", mode="before")
     @classmethod

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import Field
 
-from cdss.models._base import Model
+from cdss import limits
+from cdss.models._base import DateTime, Model, Name, Text
 from cdss.models.patient import Condition
 
 #: Text sections of the record, in the order of 病历书写基本规范.
@@ -24,13 +23,13 @@ TEXT_SECTIONS = (
 class MedicalRecord(Model):
     """Record sections as free text; any may be absent or empty."""
 
-    chief_complaint: str | None = None
-    present_illness: str | None = None
-    past_history: str | None = None
-    allergy_history: str | None = None
-    physical_exam: str | None = None
-    auxiliary_exams: str | None = None
-    diagnoses: list[Condition] = Field(default_factory=list)
-    treatment_plan: str | None = None
-    physician: str | None = None
-    signed_at: datetime | None = None
+    chief_complaint: Text | None = None
+    present_illness: Text | None = None
+    past_history: Text | None = None
+    allergy_history: Text | None = None
+    physical_exam: Text | None = None
+    auxiliary_exams: Text | None = None
+    diagnoses: list[Condition] = Field(default_factory=list, max_length=limits.MAX_DIAGNOSES)
+    treatment_plan: Text | None = None
+    physician: Name | None = None
+    signed_at: DateTime | None = None
