@@ -167,7 +167,7 @@ class Explainer:
                         item["did_you_mean"] = self.kb.suggest_drugs(str(fact.get("drug")))
                     out.append(item)
             if fact["t"] == "implausible":  # its evidence is the withheld input field
-                out.append({"field": fact["field"], "value": fact["value"],
+                out.append({"field": fact["field"], "value": fact.get("value"),
                             "unit": fact.get("unit", ""),
                             "condition": f"outside {_fmt(fact['low'])}–{_fmt(fact['high'])}"})
         for name, leaf in explain(rule.patterns, env):

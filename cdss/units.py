@@ -47,6 +47,7 @@ UNIT_ALIASES: dict[str, str] = {
     "次/min": "1/min",
     "℃": "degC",
     "°C": "degC",
+    "度": "degC",  # "38.5度": only a temperature is written in 度 in an EMR
     "°F": "degF",
     "天": "day",
     "日": "day",

@@ -348,3 +348,22 @@ def test_both_backends_reason_alike(enc: dict[str, Any]) -> None:
 def test_the_audit_reports_what_check_reports(enc: dict[str, Any]) -> None:
     assert [s.rule_id for s in PYTHON.findings(enc, evidence=False)] == \
         [s.rule_id for s in PYTHON.check(enc).suggestions]
+
+
+# ------------------------------------------------------------------ how vans write it
+def test_chinese_yes_no_sex_and_a_single_symptom_text_are_read() -> None:
+    report = ENGINE.check(visit(patient={"sex": "女", "birth_date": "1990-01-01",
+                                         "pregnant": "是"},
+                                vitals={"sbp": 150, "dbp": 100, "temperature": "38.5度"},
+                                symptoms="胸痛伴大汗"))
+    ids = [s.rule_id for s in report.suggestions]
+    assert "diagnosis.pregnancy_bp.raised_referral" in ids
+    assert "diagnosis.temperature.fever" in ids
+    # the high-risk chest pain card replaces the plain "ECG within 10 minutes" one
+    assert "diagnosis.symptom.chest_pain_high_risk" in ids
+    assert "diagnosis.symptom.chest_pain_ecg" not in ids
+    for bad in ({"sex": "xx"}, {"pregnant": "也许"}):
+        with pytest.raises(cdss.InputError):
+            ENGINE.check(visit(patient=bad))
+    with pytest.raises(cdss.InputError, match="prescriptions"):
+        ENGINE.check(visit(prescriptions=[{"drug": "阿莫西林", "dose": "5 度"}]))

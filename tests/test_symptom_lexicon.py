@@ -64,10 +64,11 @@ def _rule_ids(engine, symptoms: list[str]) -> set[str]:
 
 @pytest.mark.parametrize(("symptoms", "fires", "silent"), [
     (["突发左上肢无力"], {"diagnosis.symptom.stroke_stroke_arm"}, set()),
-    (["胸骨后压榨样疼痛伴大汗"], {"diagnosis.symptom.chest_pain_ecg",
-                          "diagnosis.symptom.chest_pain_high_risk"}, set()),
-    (["胸闷", "气短"], {"diagnosis.symptom.chest_pain_ecg",
-                    "diagnosis.symptom.chest_pain_high_risk"}, set()),
+    # (the high-risk card replaces the plain ECG card: one card for the chest pain)
+    (["胸骨后压榨样疼痛伴大汗"], {"diagnosis.symptom.chest_pain_high_risk"},
+     {"diagnosis.symptom.chest_pain_ecg"}),
+    (["胸闷", "气短"], {"diagnosis.symptom.chest_pain_high_risk"},
+     {"diagnosis.symptom.chest_pain_ecg"}),
     (["左下肢麻木3年"], set(), {"diagnosis.symptom.stroke_stroke_arm"}),
     (["胸痛", "无大汗"], {"diagnosis.symptom.chest_pain_ecg"},
      {"diagnosis.symptom.chest_pain_high_risk"}),

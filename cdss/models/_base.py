@@ -88,3 +88,17 @@ def input_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> InputErro
         FieldProblem(format_loc(prefix + tuple(err["loc"])), _message(err)) for err in exc.errors()
     ]
     return InputError(problems)
+
+
+#: yes/no as Chinese EMRs write it (pydantic already reads true/false, yes/no, 1/0)
+_YES_NO = {"是": True, "有": True, "否": False, "无": False, "没有": False}
+
+
+def _yes_no(value: Any) -> Any:
+    if isinstance(value, str) and value.strip() in _YES_NO:
+        return _YES_NO[value.strip()]
+    return value
+
+
+#: a flag: true/false, or 是/否, 有/无
+Flag = Annotated[bool, BeforeValidator(_yes_no)]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError
 
 from cdss import limits
 from cdss.errors import FieldProblem, InputError
@@ -24,6 +24,10 @@ from cdss.models.patient import Patient
 from cdss.models.prescription import Prescription
 from cdss.models.record import MedicalRecord
 from cdss.models.vitals import Glucose, VitalSigns
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
 
 
 class Followup(Model):
@@ -54,7 +58,9 @@ class Encounter(Model):
     patient: Patient
     vitals: VitalSigns | None = None
     labs: list[LabResult] = Field(default_factory=list, max_length=limits.MAX_LABS)
-    symptoms: list[ShortText] = Field(default_factory=list, max_length=limits.MAX_SYMPTOMS)
+    #: a list of free-text terms; one text instead of a list is read as a list of one
+    symptoms: Annotated[list[ShortText], BeforeValidator(_one_or_many)] = Field(
+        default_factory=list, max_length=limits.MAX_SYMPTOMS)
     record: MedicalRecord | None = None
     prescriptions: list[Prescription] = Field(default_factory=list,
                                               max_length=limits.MAX_PRESCRIPTIONS)

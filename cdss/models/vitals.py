@@ -8,7 +8,7 @@ from pydantic import BeforeValidator
 
 from cdss import units
 from cdss.kb.analytes import analytes_by_code
-from cdss.models._base import Celsius, MmHg, Model, Percent, PerMinute
+from cdss.models._base import Celsius, Flag, MmHg, Model, Percent, PerMinute
 
 Consciousness = Literal["alert", "confusion", "voice", "pain", "unresponsive"]
 GlucoseContext = Literal["fasting", "random", "2h_postprandial"]
@@ -38,6 +38,6 @@ class VitalSigns(Model):
     temperature: Celsius | None = None
     spo2: Percent | None = None
     consciousness: Consciousness | None = None
-    on_oxygen: bool | None = None
+    on_oxygen: Flag | None = None
     glucose: Glucose | None = None
     glucose_context: GlucoseContext | None = None
