@@ -33,6 +33,7 @@ ureg.define("international_unit = [bioactivity] = IU")
 ureg.define("wk = week")
 ureg.define("breath = 1")
 ureg.define("beat = 1")
+ureg.define("jin = 500 * gram")  # 市斤, the market jin in which villagers give weight
 
 #: Spellings seen in Chinese EMRs and on devices, mapped to pint's names.
 UNIT_ALIASES: dict[str, str] = {
@@ -48,6 +49,9 @@ UNIT_ALIASES: dict[str, str] = {
     "℃": "degC",
     "°C": "degC",
     "度": "degC",  # "38.5度": only a temperature is written in 度 in an EMR
+    "毫克": "mg", "克": "g", "微克": "ug", "公斤": "kg", "千克": "kg", "斤": "jin",
+    "毫升": "mL", "升": "L", "厘米": "cm", "米": "m", "毫米汞柱": "mmHg",
+    "毫摩尔/升": "mmol/L", "微摩尔/升": "umol/L", "克/升": "g/L", "毫克/分升": "mg/dL",
     "°F": "degF",
     "天": "day",
     "日": "day",

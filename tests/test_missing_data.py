@@ -367,3 +367,29 @@ def test_chinese_yes_no_sex_and_a_single_symptom_text_are_read() -> None:
             ENGINE.check(visit(patient=bad))
     with pytest.raises(cdss.InputError, match="prescriptions"):
         ENGINE.check(visit(prescriptions=[{"drug": "阿莫西林", "dose": "5 度"}]))
+
+
+def test_chinese_units_and_words_are_read() -> None:
+    from cdss.models import Encounter
+    enc = Encounter.parse(visit(visit_type="复诊",
+                                patient={"weight": "104 斤", "height": "165 厘米"},
+                                vitals={"consciousness": "清醒", "glucose_context": "空腹"},
+                                prescriptions=[{"drug": "二甲双胍", "dose": "0.5 克",
+                                                "frequency": "bid"}]))
+    assert enc.visit_type == "return" and enc.patient.weight == pytest.approx(52.0)
+    assert enc.patient.height == pytest.approx(165.0)
+    assert (enc.vitals.consciousness, enc.vitals.glucose_context) == ("alert", "fasting")
+    assert enc.prescriptions[0].dose.value == pytest.approx(500.0)
+    with pytest.raises(cdss.InputError):
+        Encounter.parse(visit(vitals={"consciousness": "还行"}))
+
+
+def test_a_laboratory_glucose_is_read_when_the_visit_has_none() -> None:
+    report = ENGINE.check(visit(labs=[{"code": "glucose", "value": "2.1 mmol/L"}]))
+    s = only(report, "diagnosis.hypoglycemia.")
+    assert s.rule_id == "diagnosis.hypoglycemia.level2"
+    assert s.evidence[0]["field"] == "labs[0].value"
+    # the visit's own glucose wins when both are there
+    both = ENGINE.check(visit(vitals={"glucose": "5.5 mmol/L"},
+                              labs=[{"code": "glucose", "value": "2.1 mmol/L"}]))
+    assert not [s for s in both.suggestions if s.rule_id.startswith("diagnosis.hypoglycemia")]

@@ -395,7 +395,7 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                                       None if raw is None else round(raw, 2), unit)
         vitals.update(consciousness=v.consciousness, on_oxygen=v.on_oxygen,
                       glucose_context=v.glucose_context)
-    fs.add("vitals", "vitals", vitals)
+    vitals_fact = fs.add("vitals", "vitals", vitals)
 
     # -- labs ---------------------------------------------------------------------
     # converted with the engine's knowledge; unknown codes, results without a value or
@@ -417,6 +417,12 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
         if code not in lab_values:
             fs.missing.setdefault(f"labs.{code}", (path,))
     fs.add("labs", "labs", lab_values)
+    if "glucose" in lab_values and "glucose" not in vitals_fact:
+        # a laboratory glucose, when the visit has no point-of-care one: the glucose
+        # rules read the visit's glucose (its timing stays as recorded, or unknown)
+        vitals_fact["glucose"] = lab_values["glucose"]
+        fs.field_paths[(vitals_fact["id"], "glucose")] = fs.field_paths[(labs_fact_id,
+                                                                          "glucose")]
 
     # -- derived ------------------------------------------------------------------
     formulas = kb.formulas
@@ -464,6 +470,21 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     for name in ("news2_lower_bound", "news2_params_missing", "news2_max_param"):
         if name not in derived_values:
             fs.missing[f"derived.{name}"] = fs.missing["derived.news2"]
+    # qSOFA from the parameters measured: 2 points already measured make it high risk
+    # whatever the missing one is (RR 24 and SBP 96 with consciousness not recorded)
+    qsofa_parts = scores.partial_band_score(kb.scores["qsofa"], vitals)
+    if qsofa_parts:
+        derived_values["qsofa_lower_bound"] = float(sum(qsofa_parts.values()))
+        n_missing = len(kb.scores["qsofa"].parameters) - len(qsofa_parts)
+        if n_missing:
+            fs.derived["qsofa_lower_bound"] = Derived(
+                "qsofa_lower_bound", float(sum(qsofa_parts.values())),
+                f"sum of the {len(qsofa_parts)} parameter scores measured ({n_missing} missing)",
+                {k: vitals.get(kb.scores["qsofa"].parameters[k].field) for k in qsofa_parts},
+                kb.scores["qsofa"].source.title, "", qsofa_parts)
+    else:
+        fs.missing["derived.qsofa_lower_bound"] = fs.missing.get("derived.qsofa",
+                                                                  ("vitals",))
     fs.add("derived", "derived", derived_values)
 
     # -- record -------------------------------------------------------------------

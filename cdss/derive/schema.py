@@ -134,6 +134,9 @@ def fact_types() -> dict[str, FactType]:
             "news2_max_param": _f("number", "news2",
                                   description="highest single-parameter score measured"),
             "qsofa": _f("number", "qsofa"),
+            "qsofa_lower_bound": _f("number", "qsofa", description=(
+                "sum of the qSOFA parameters measured: qSOFA itself when complete, else the "
+                "least it can be")),
             "crb65": _f("number", "crb65", description="CURB-65 without urea"),
             "curb65": _f("number", "curb65", description="CRB-65 plus urea"),
         }, "values computed from the encounter (each keeps its derivation)"),

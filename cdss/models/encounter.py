@@ -26,6 +26,11 @@ from cdss.models.record import MedicalRecord
 from cdss.models.vitals import Glucose, VitalSigns
 
 
+def _visit_type(value: Any) -> Any:
+    words = {"初诊": "first", "复诊": "return"}
+    return words.get(value.strip(), value) if isinstance(value, str) else value
+
+
 def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -51,7 +56,7 @@ class Encounter(Model):
 
     id: Id
     time: DateTime
-    visit_type: Literal["first", "return"] | None = None
+    visit_type: Annotated[Literal["first", "return"], BeforeValidator(_visit_type)] | None = None
     #: where the visit took place (a van, township health centre or village clinic);
     #: reviewers' audits group by it
     site: Name | None = None

@@ -10,8 +10,19 @@ from cdss import units
 from cdss.kb.analytes import analytes_by_code
 from cdss.models._base import Celsius, Flag, MmHg, Model, Percent, PerMinute
 
-Consciousness = Literal["alert", "confusion", "voice", "pain", "unresponsive"]
-GlucoseContext = Literal["fasting", "random", "2h_postprandial"]
+#: the contract's words as Chinese EMRs write them (ACVPU; glucose timing)
+_WORDS = {"清醒": "alert", "神清": "alert", "意识清楚": "alert", "空腹": "fasting",
+          "随机": "random", "餐后2小时": "2h_postprandial", "餐后2h": "2h_postprandial"}
+
+
+def _word(value: Any) -> Any:
+    return _WORDS.get(value.strip(), value) if isinstance(value, str) else value
+
+
+Consciousness = Annotated[Literal["alert", "confusion", "voice", "pain", "unresponsive"],
+                          BeforeValidator(_word)]
+GlucoseContext = Annotated[Literal["fasting", "random", "2h_postprandial"],
+                           BeforeValidator(_word)]
 
 
 def _glucose(raw: Any) -> Any:
