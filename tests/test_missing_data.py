@@ -393,3 +393,11 @@ def test_a_laboratory_glucose_is_read_when_the_visit_has_none() -> None:
     both = ENGINE.check(visit(vitals={"glucose": "5.5 mmol/L"},
                               labs=[{"code": "glucose", "value": "2.1 mmol/L"}]))
     assert not [s for s in both.suggestions if s.rule_id.startswith("diagnosis.hypoglycemia")]
+
+
+def test_a_followup_fasting_glucose_may_be_sent_as_fpg() -> None:
+    from cdss.models import Encounter
+    enc = Encounter.parse(visit(history={"followups": [
+        {"date": "2026-10-01", "fpg": "8 mmol/L"},
+        {"date": "2026-09-01", "fasting_glucose": "7.2 mmol/L"}]}))
+    assert [f.glucose for f in enc.history.followups] == [8.0, 7.2]

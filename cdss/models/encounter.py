@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import AliasChoices, BeforeValidator, Field, ValidationError
 
 from cdss import limits
 from cdss.errors import FieldProblem, InputError
@@ -42,7 +42,9 @@ class Followup(Model):
     condition: Name | None = None
     sbp: MmHg | None = None
     dbp: MmHg | None = None
-    glucose: Glucose | None = None
+    #: the fasting glucose of that follow-up (also read as ``fpg`` or ``fasting_glucose``)
+    glucose: Glucose | None = Field(
+        default=None, validation_alias=AliasChoices("glucose", "fpg", "fasting_glucose"))
 
 
 class History(Model):
