@@ -291,6 +291,23 @@ def _ckd_risk(kb: KnowledgeBase, age: int | None, groups: list[str],
     return False if (age is not None and complete) else None
 
 
+def _lower_bound(kb: KnowledgeBase, fs: FactSet, score: str, vitals: dict[str, Any]
+                 ) -> dict[str, int]:
+    """The scores of a band score's parameters that were measured (their sum is the least
+    the score can be); when some are missing, the sum is kept as a derived value
+    ``<score>_lower_bound`` with how it was computed."""
+    table = kb.scores[score]
+    parts = scores.partial_band_score(table, vitals)
+    n_missing = len(table.parameters) - len(parts)
+    if parts and n_missing:
+        fs.derived[f"{score}_lower_bound"] = Derived(
+            f"{score}_lower_bound", float(sum(parts.values())),
+            f"sum of the {len(parts)} parameter scores measured ({n_missing} missing)",
+            {k: vitals.get(table.parameters[k].field) for k in parts},
+            table.source.title, "", parts)
+    return parts
+
+
 def consistent(fact: Fact, kb: KnowledgeBase) -> bool:
     """Whether a (completed) fact could describe a real patient: no pregnant or
     breastfeeding man, no pregnancy from the age at which it is no longer assumed."""
@@ -455,33 +472,20 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
         derived_values["egfr_rounded"] = float(math.floor(unrounded + 0.5))
     else:
         fs.missing["derived.egfr_rounded"] = fs.missing["derived.egfr"]
-    partial = scores.partial_band_score(kb.scores["news2"], vitals)
+    partial = _lower_bound(kb, fs, "news2", vitals)
     if partial:
-        n_missing = len(kb.scores["news2"].parameters) - len(partial)
         derived_values.update(news2_lower_bound=float(sum(partial.values())),
-                              news2_params_missing=n_missing,
+                              news2_params_missing=len(kb.scores["news2"].parameters)
+                              - len(partial),
                               news2_max_param=max(partial.values()))
-        if n_missing:
-            fs.derived["news2_lower_bound"] = Derived(
-                "news2_lower_bound", float(sum(partial.values())),
-                f"sum of the {len(partial)} parameter scores measured ({n_missing} missing)",
-                {k: vitals.get(kb.scores["news2"].parameters[k].field) for k in partial},
-                kb.scores["news2"].source.title, "", partial)
     for name in ("news2_lower_bound", "news2_params_missing", "news2_max_param"):
         if name not in derived_values:
             fs.missing[f"derived.{name}"] = fs.missing["derived.news2"]
     # qSOFA from the parameters measured: 2 points already measured make it high risk
     # whatever the missing one is (RR 24 and SBP 96 with consciousness not recorded)
-    qsofa_parts = scores.partial_band_score(kb.scores["qsofa"], vitals)
+    qsofa_parts = _lower_bound(kb, fs, "qsofa", vitals)
     if qsofa_parts:
         derived_values["qsofa_lower_bound"] = float(sum(qsofa_parts.values()))
-        n_missing = len(kb.scores["qsofa"].parameters) - len(qsofa_parts)
-        if n_missing:
-            fs.derived["qsofa_lower_bound"] = Derived(
-                "qsofa_lower_bound", float(sum(qsofa_parts.values())),
-                f"sum of the {len(qsofa_parts)} parameter scores measured ({n_missing} missing)",
-                {k: vitals.get(kb.scores["qsofa"].parameters[k].field) for k in qsofa_parts},
-                kb.scores["qsofa"].source.title, "", qsofa_parts)
     else:
         fs.missing["derived.qsofa_lower_bound"] = fs.missing.get("derived.qsofa",
                                                                   ("vitals",))
