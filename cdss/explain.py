@@ -313,7 +313,8 @@ class Explainer:
                                   for p in self.missing_paths(fs, facts[fid], name))
             for path in paths:
                 out.append({"field": path, "label": self.label(path),
-                            "assumed": {"zh": "无论其为何值", "en": "whatever it is"}})
+                            "assumed": {"zh": "无论其为何值", "en": "whatever it is"},
+                            "missing": True})
         return tuple(out)
 
     def _condition_text(self, path: str, leaf: ir.Node) -> dict[str, str]:
@@ -413,7 +414,7 @@ def _qualify(texts: dict[str, dict[str, str]], certainty: str,
              assumptions: tuple[dict[str, Any], ...]) -> None:
     """Say in the texts what a finding made under missing data rests on: the fields not
     recorded, what was inferred in their place, and (conditional) the condition."""
-    missing = [a for a in assumptions if a["assumed"]["en"] == "whatever it is"]
+    missing = [a for a in assumptions if a.get("missing")]
     inferred = [a for a in assumptions if a.get("inferred")]
     conditions = [a for a in assumptions if a not in missing and a not in inferred]
 
