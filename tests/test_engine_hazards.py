@@ -15,7 +15,7 @@ from conftest import run_isolated
 PRELUDE = """
 import copy, json, threading
 import cdss
-from cdss.engine import DurableBackend
+from cdss.backends.durable.host import DurableBackend
 from cdss.errors import RuleEvaluationError
 backend = DurableBackend.instance()
 """
@@ -61,7 +61,8 @@ def test_hazard2_cjk_regex_range_is_refused_before_registration() -> None:
 
 def test_hazard2_identical_and_sibling_condition_limits_are_refused() -> None:
     _ok("""
-    from cdss.rulelang import emit, ir
+    from cdss.backends.durable import emit
+    from cdss.rulelang import ir
     same = ir.Pattern("r", "record", ir.Compare("eq", "chief_complaint_chars", ir.Value(0)))
     try:
         emit.check_limits([(f"r{i}", (same,)) for i in range(256)])
@@ -169,7 +170,8 @@ def test_hazard6_encounters_checked_from_threads_do_not_mix() -> None:
 
 def test_hazard7_limits_patterns_per_rule_and_exponent_floats() -> None:
     _ok("""
-    from cdss.rulelang import emit, ir
+    from cdss.backends.durable import emit
+    from cdss.rulelang import ir
     p = [ir.Pattern(f"p{i}", "rx", None) for i in range(17)]
     try:
         emit.emit_rule(tuple(p), "a", "test")
@@ -190,7 +192,8 @@ def test_hazard7_limits_patterns_per_rule_and_exponent_floats() -> None:
 
 def test_hazard7_simultaneous_conditions_over_64_are_refused() -> None:
     _ok("""
-    from cdss.rulelang import emit, ir
+    from cdss.backends.durable import emit
+    from cdss.rulelang import ir
     rules = [(f"r{i}", (ir.Pattern("v", "vitals", ir.Compare("gt", "sbp", ir.Value(i))),))
              for i in range(100)]
     refused = False
@@ -224,7 +227,8 @@ def test_hazard7_simultaneous_conditions_over_64_are_refused() -> None:
 def test_hazard8_absence_is_a_field_test_not_not() -> None:
     # $not depends on assertion order; the language offers exists: false instead
     _ok("""
-    from cdss.rulelang import emit, ir
+    from cdss.backends.durable import emit
+    from cdss.rulelang import ir
     node = emit.emit_node(ir.Exists("chief_complaint_chars", present=False), "t")
     assert node == {"$nex": {"chief_complaint_chars": 1}}, node
     assert "$not" not in json.dumps(cdss.Engine().ruleset.durable)

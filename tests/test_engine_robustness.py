@@ -132,7 +132,7 @@ def test_async_interrupts_from_a_thread_leak_no_state() -> None:
 
 def test_an_action_raising_an_interrupt_propagates_it_and_deletes_the_state() -> None:
     _ok("""
-    from cdss.engine import DurableBackend
+    from cdss.backends.durable.host import DurableBackend
     from cdss.errors import RuleEvaluationError
     backend = DurableBackend.instance()
     def stop(bound):

@@ -15,11 +15,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cdss.backends.durable import emit
 from cdss.derive.schema import FactType, fact_types
 from cdss.errors import KnowledgeError, RuleSpecError
 from cdss.kb import KnowledgeBase
 from cdss.kb._files import read_yaml, validation_message
-from cdss.rulelang import emit, ir
+from cdss.rulelang import ir
 from cdss.rulelang.parse import ConditionProblem, parse_when
 from cdss.rulelang.spec import RuleFile, RuleSpec, TemplateSpec
 

@@ -1,0 +1,1 @@
+"""Backends: where rule matches are found (durable-rules, or Python)."""

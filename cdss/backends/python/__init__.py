@@ -1,0 +1,1 @@
+"""The Python backend: the compiled rules evaluated in Python."""
