@@ -18,6 +18,7 @@ from cdss.report import MissingData, NotEvaluated, Suggestion
 from cdss.rulelang import CompiledRule, ir
 from cdss.rulelang.evaluate import Env, explain
 from cdss.rulelang.load import PLACEHOLDER
+from cdss.rulelang.ops import OPERATORS
 
 #: facts that exist because of something about this patient (a prescription, a
 #: symptom, a diagnosis): a rule bound to one is about this patient
@@ -30,7 +31,6 @@ _MEASURED = frozenset({"vitals", "labs", "derived"})
 _DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d",
                 "min_daily": "/d", "geriatric_max_daily": "/d"}
 _TEXT_PARTS = ("title", "message", "recommendation")
-_OP_TEXT = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
 
 
 def _fmt(value: Any) -> str:
@@ -128,17 +128,17 @@ class Explainer:
             unit = fact.get("dose_unit", "") + _DOSE_FIELDS[name]
         return unit
 
-    def _evidence(self, rule: CompiledRule, env: Env, fs: FactSet) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    def _evidence(self, rule: CompiledRule, env: Env, fs: FactSet) -> list[_Evidence]:
+        out: list[_Evidence] = []
         seen: set[str] = set()
 
-        def add(fact: dict[str, Any], name: str, extra: dict[str, Any]) -> None:
+        def add(fact: dict[str, Any], name: str, extra: dict[str, Any], clause: str) -> None:
             path = self.field_path(fs, fact, name)
             if path in seen:
                 return
             seen.add(path)
             shows = self.types[fact["t"]].fields[name].shows
-            item: dict[str, Any] = {"field": path, "value": fact.get(shows or name)}
+            item = _Evidence({"field": path, "value": fact.get(shows or name)}, clause=clause)
             unit = self._unit(fact, name)
             if unit:
                 item["unit"] = unit
@@ -160,53 +160,35 @@ class Explainer:
                 path = self.field_path(fs, fact, headline.field)
                 if path not in seen:
                     seen.add(path)
-                    item: dict[str, Any] = {"field": path, "value": fact.get(headline.field)}
+                    item = _Evidence({"field": path, "value": fact.get(headline.field)},
+                                     clause=pattern.name)
                     if headline.condition:
                         item["condition"] = headline.condition.format(**fact)
                     if fact.get("known") is False:  # an unknown drug: the closest known ones
                         item["did_you_mean"] = self.kb.suggest_drugs(str(fact.get("drug")))
                     out.append(item)
             if fact["t"] == "implausible":  # its evidence is the withheld input field
-                out.append({"field": fact["field"], "value": fact.get("value"),
-                            "unit": fact.get("unit", ""),
-                            "condition": f"outside {_fmt(fact['low'])}–{_fmt(fact['high'])}"})
+                out.append(_Evidence(
+                    {"field": fact["field"], "value": fact.get("value"),
+                     "unit": fact.get("unit", ""),
+                     "condition": f"outside {_fmt(fact['low'])}–{_fmt(fact['high'])}"},
+                    clause=pattern.name))
         for name, leaf in explain(rule.patterns, env):
             fact = env[name]
             spec = self.types[fact["t"]].fields[leaf.field]
             if not spec.source or (fact["t"] in ("rx_key", "rx_allergen")
                                    and leaf.field in ("key", "drug")):
                 continue  # identity and join fields; the drug itself is already listed
-            extra: dict[str, Any] = {}
-            if isinstance(leaf, ir.Compare):
-                operand = leaf.operand
-                if isinstance(operand, ir.Value):
-                    threshold = operand.value
-                    label = _fmt(threshold)
-                elif isinstance(operand, ir.SameFact):
-                    threshold = fact.get(operand.field)
-                    label = f"{operand.field} {_fmt(threshold)}"
-                else:
-                    threshold = env[operand.pattern].get(operand.field)
-                    label = f"{operand.pattern}.{operand.field} {_fmt(threshold)}"
-                if leaf.op not in ("eq",) or not isinstance(threshold, str | bool):
-                    extra = {"condition": f"{_OP_TEXT[leaf.op]} {label}",
-                             "threshold": threshold}
-            elif isinstance(leaf, ir.Contains):
-                extra = {"condition": ("does not contain " if leaf.negate else "contains ")
-                         + str(leaf.value)}
-            elif isinstance(leaf, ir.Matches):
-                extra = {"condition": f"matches {leaf.pattern}"}
-            elif isinstance(leaf, ir.InList):
-                extra = {"condition": ("not in " if leaf.negate else "in ")
-                         + ", ".join(map(str, leaf.values))}
-            if isinstance(leaf, ir.Exists) and not leaf.present:
-                out.append({"field": self.field_path(fs, fact, leaf.field), "value": None,
-                            "condition": "absent",
-                            "missing": list(self.missing_paths(fs, fact, leaf.field))})
-                continue
             if isinstance(leaf, ir.Exists):
-                continue  # "the knowledge has this limit": the comparison says the rest
-            add(fact, leaf.field, extra)
+                if leaf.present:
+                    continue  # "the knowledge has this limit": the comparison says the rest
+                out.append(_Evidence({"field": self.field_path(fs, fact, leaf.field),
+                                      "value": None, "condition": leaf.operator.evidence,
+                                      "missing": list(self.missing_paths(fs, fact, leaf.field))},
+                                     clause=leaf.id))
+                continue
+            extra = leaf.accept(_CONDITION, fact, env)
+            add(fact, leaf.field, extra, leaf.id)
         return out
 
     def _statics(self, rule: CompiledRule) -> _RuleStatics:
@@ -321,10 +303,10 @@ class Explainer:
         """A clause on a context field, as a clinician would say the condition."""
         if isinstance(leaf, ir.Contains):
             group = self.kb.condition_groups.get(str(leaf.value))
-            zh, en = (group.name.zh, group.name.en) if group else (leaf.value, leaf.value)
-            if leaf.negate:
-                return {"zh": f"尚未诊断{zh}", "en": f"{en} is not already diagnosed"}
-            return {"zh": f"已诊断{zh}", "en": f"{en} is already diagnosed"}
+            name = ({"zh": group.name.zh, "en": group.name.en} if group
+                    else {"zh": leaf.value, "en": leaf.value})
+            return {lang: text.format(value=name[lang])
+                    for lang, text in leaf.operator.said.items()}  # type: ignore[union-attr]
         label = self.label(path)
         found = self.kb.labels.label(path)
 
@@ -333,18 +315,20 @@ class Explainer:
             named = found.values.get(key) if found else None
             if named is not None:
                 return {"zh": named.zh, "en": named.en}
-            return {"zh": f"{label['zh']}为{_fmt(value)}", "en": f"{label['en']} is {_fmt(value)}"}
+            return {lang: text.format(label=label[lang], value=_fmt(value))
+                    for lang, text in OPERATORS["eq"].said.items()}  # type: ignore[union-attr]
 
+        operator = leaf.operator
         if isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Value):
             if leaf.op == "eq":
                 return value_text(leaf.operand.value)
-            op = _OP_TEXT[leaf.op]
-            return {"zh": f"{label['zh']}{op}{_fmt(leaf.operand.value)}",
-                    "en": f"{label['en']} {op} {_fmt(leaf.operand.value)}"}
-        if isinstance(leaf, ir.InList):
-            parts = [value_text(v) for v in leaf.values]
-            return {"zh": "或".join(p["zh"] for p in parts),
-                    "en": " or ".join(p["en"] for p in parts)}
+            return {lang: text.format(label=label[lang], symbol=operator.symbol,
+                                      value=_fmt(leaf.operand.value))
+                    for lang, text in operator.said.items()}  # type: ignore[union-attr]
+        if operator.joins is not None:
+            parts = [value_text(v) for v in leaf.literals()]
+            return {lang: word.join(p[lang] for p in parts)
+                    for lang, word in operator.joins.items()}
         return {"zh": label["zh"], "en": label["en"]}
 
     # ---- not evaluated ---------------------------------------------------------
@@ -408,6 +392,46 @@ class Explainer:
         told = {path for s in shown for e in s.evidence for path in e.get("missing", ())}
         return [MissingData(path, self.label(path), tuple(sorted(set(ids))))
                 for path, ids in sorted(rules.items()) if path not in told]
+
+
+class _Evidence(dict[str, Any]):
+    """One evidence item: the JSON object of the report, and the id of the clause of
+    the rule it comes from (``v/0/1``; a pattern's name for the fact it bound)."""
+
+    def __init__(self, item: dict[str, Any], *, clause: str) -> None:
+        super().__init__(item)
+        self.clause = clause
+
+
+class _Condition(ir.Visitor[dict[str, Any]]):
+    """What an evidence item says of the clause that was true: ``condition`` (the
+    operator's ``evidence`` wording) and, for comparisons, ``threshold``; each method
+    takes the fact and the assignment."""
+
+    def visit_compare(self, leaf: ir.Compare, fact: dict[str, Any], env: Env
+                      ) -> dict[str, Any]:
+        operand = leaf.operand
+        if isinstance(operand, ir.Value):
+            threshold = operand.value
+            label = _fmt(threshold)
+        elif isinstance(operand, ir.SameFact):
+            threshold = fact.get(operand.field)
+            label = f"{operand.field} {_fmt(threshold)}"
+        else:
+            threshold = env[operand.pattern].get(operand.field)
+            label = f"{operand.pattern}.{operand.field} {_fmt(threshold)}"
+        if leaf.op == "eq" and isinstance(threshold, str | bool):
+            return {}  # the value says it: sex = female
+        return {"condition": f"{leaf.operator.evidence} {label}", "threshold": threshold}
+
+    def visit_in_list(self, leaf: ir.InList, fact: dict[str, Any], env: Env) -> dict[str, Any]:
+        return {"condition": f"{leaf.operator.evidence} " + ", ".join(map(str, leaf.values))}
+
+    def visit_leaf(self, leaf: ir.Leaf, fact: dict[str, Any], env: Env) -> dict[str, Any]:
+        return {"condition": f"{leaf.operator.evidence} {leaf.argument}"}
+
+
+_CONDITION = _Condition()
 
 
 def _qualify(texts: dict[str, dict[str, str]], certainty: str,
