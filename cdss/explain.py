@@ -301,35 +301,19 @@ class Explainer:
 
     def _condition_text(self, path: str, leaf: ir.Node) -> dict[str, str]:
         """A clause on a context field, as a clinician would say the condition."""
-        if isinstance(leaf, ir.Contains):
-            group = self.kb.condition_groups.get(str(leaf.value))
-            name = ({"zh": group.name.zh, "en": group.name.en} if group
-                    else {"zh": leaf.value, "en": leaf.value})
-            return {lang: text.format(value=name[lang])
-                    for lang, text in leaf.operator.said.items()}  # type: ignore[union-attr]
-        label = self.label(path)
+        return leaf.accept(_SAID, self, path)
+
+    def value_text(self, path: str, value: Any) -> dict[str, str]:
+        """``path`` having ``value``, in words: its name in the labels (``fasting``) or
+        the ``eq`` wording of the operator table."""
         found = self.kb.labels.label(path)
-
-        def value_text(value: Any) -> dict[str, str]:
-            key = str(value).lower() if isinstance(value, bool) else str(value)
-            named = found.values.get(key) if found else None
-            if named is not None:
-                return {"zh": named.zh, "en": named.en}
-            return {lang: text.format(label=label[lang], value=_fmt(value))
-                    for lang, text in OPERATORS["eq"].said.items()}  # type: ignore[union-attr]
-
-        operator = leaf.operator
-        if isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Value):
-            if leaf.op == "eq":
-                return value_text(leaf.operand.value)
-            return {lang: text.format(label=label[lang], symbol=operator.symbol,
-                                      value=_fmt(leaf.operand.value))
-                    for lang, text in operator.said.items()}  # type: ignore[union-attr]
-        if operator.joins is not None:
-            parts = [value_text(v) for v in leaf.literals()]
-            return {lang: word.join(p[lang] for p in parts)
-                    for lang, word in operator.joins.items()}
-        return {"zh": label["zh"], "en": label["en"]}
+        key = str(value).lower() if isinstance(value, bool) else str(value)
+        named = found.values.get(key) if found else None
+        if named is not None:
+            return {"zh": named.zh, "en": named.en}
+        label = self.label(path)
+        return {lang: text.format(label=label[lang], value=_fmt(value))
+                for lang, text in OPERATORS["eq"].said.items()}  # type: ignore[union-attr]
 
     # ---- not evaluated ---------------------------------------------------------
     def not_evaluated(self, undecided: list[Undecided], fs: FactSet) -> list[NotEvaluated]:
@@ -432,6 +416,42 @@ class _Condition(ir.Visitor[dict[str, Any]]):
 
 
 _CONDITION = _Condition()
+
+
+class _Said(ir.Visitor[dict[str, str]]):
+    """An assumed condition in words, per language, from the operator's ``said``
+    wording; each method takes the explainer and the input path of the field."""
+
+    def visit_contains(self, leaf: ir.Contains, ex: Explainer, path: str) -> dict[str, str]:
+        group = ex.kb.condition_groups.get(str(leaf.value))
+        name = ({"zh": group.name.zh, "en": group.name.en} if group
+                else {"zh": leaf.value, "en": leaf.value})
+        return {lang: text.format(value=name[lang])
+                for lang, text in leaf.operator.said.items()}  # type: ignore[union-attr]
+
+    def visit_compare(self, leaf: ir.Compare, ex: Explainer, path: str) -> dict[str, str]:
+        if not isinstance(leaf.operand, ir.Value):
+            return self.visit_leaf(leaf, ex, path)
+        if leaf.op == "eq":
+            return ex.value_text(path, leaf.operand.value)
+        label = ex.label(path)
+        return {lang: text.format(label=label[lang], symbol=leaf.operator.symbol,
+                                  value=_fmt(leaf.operand.value))
+                for lang, text in leaf.operator.said.items()}  # type: ignore[union-attr]
+
+    def visit_in_list(self, leaf: ir.InList, ex: Explainer, path: str) -> dict[str, str]:
+        if leaf.operator.joins is None:
+            return self.visit_leaf(leaf, ex, path)
+        parts = [ex.value_text(path, v) for v in leaf.values]
+        return {lang: word.join(p[lang] for p in parts)
+                for lang, word in leaf.operator.joins.items()}
+
+    def visit_leaf(self, leaf: ir.Leaf, ex: Explainer, path: str) -> dict[str, str]:
+        label = ex.label(path)
+        return {"zh": label["zh"], "en": label["en"]}
+
+
+_SAID = _Said()
 
 
 def _qualify(texts: dict[str, dict[str, str]], certainty: str,
