@@ -135,3 +135,13 @@ def test_evidence_items_know_the_clause_that_decided() -> None:
     decided = ids[clauses["vitals.sbp"]]
     assert (decided.field, decided.op) == ("sbp", "gte")  # SBP 165 ≥ 160, not "< 180"
     assert pickle.loads(pickle.dumps(grade2.evidence[0])).clause == grade2.evidence[0].clause
+
+
+def test_compiled_rules_and_operators_pickle_by_name() -> None:
+    rules = cdss.Engine().rules
+    again = pickle.loads(pickle.dumps(rules))
+    assert [p.condition for r in again for p in r.patterns] == \
+        [p.condition for r in rules for p in r.patterns]
+    assert pickle.loads(pickle.dumps(OPERATORS["matches"])) is OPERATORS["matches"]
+    leaf = next(ir.leaves(again[0].patterns[-1].condition))
+    assert leaf.operator is OPERATORS[leaf.op] and leaf.id

@@ -48,13 +48,17 @@ Partial = dict[tuple[str, str], tuple[Any, ...]]
 
 
 class _Kleene(ir.Visitor[Truth]):
-    """Three-valued evaluation; each ``visit_*`` takes (name, fact, env, trace, partial)."""
+    """Three-valued evaluation; each ``visit_*`` takes (name, fact, env, trace, partial).
+
+    The methods are written for speed (reasoning under missing data runs them for every
+    undecided rule): children are dispatched through :data:`_VISIT`, not ``accept``.
+    """
 
     def visit_all(self, node: ir.All, name: str, fact: Fact, env: Env, trace: Trace | None,
                   partial: Partial | None) -> Truth:
         result: Truth = True
         for child in node.children:
-            r = child.accept(self, name, fact, env, trace, partial)
+            r = _VISIT[type(child)](child, name, fact, env, trace, partial)
             if r is False:
                 return False
             if r is None:
@@ -65,7 +69,7 @@ class _Kleene(ir.Visitor[Truth]):
                   partial: Partial | None) -> Truth:
         result: Truth = False
         for child in node.children:
-            r = child.accept(self, name, fact, env, trace, partial)
+            r = _VISIT[type(child)](child, name, fact, env, trace, partial)
             if r is True:
                 return True
             if r is None:
@@ -74,32 +78,48 @@ class _Kleene(ir.Visitor[Truth]):
 
     def visit_exists(self, node: ir.Exists, name: str, fact: Fact, env: Env,
                      trace: Trace | None, partial: Partial | None) -> Truth:
-        return _true(node.operator.holds(node.field in fact, None), name, node, trace)
+        ok = node.operator.holds(node.field in fact, None)
+        if ok and trace is not None:
+            trace.true_leaves.append((name, node))
+        return ok
 
     def visit_contains(self, node: ir.Contains, name: str, fact: Fact, env: Env,
                        trace: Trace | None, partial: Partial | None) -> Truth:
         if (node.field not in fact and partial
                 and node.value in partial.get((fact["id"], node.field), ())):
-            return _true(not node.negate, name, node, trace)
+            ok = not node.negate
+            if ok and trace is not None:
+                trace.true_leaves.append((name, node))
+            return ok
         return self.visit_leaf(node, name, fact, env, trace, partial)
 
     def visit_compare(self, node: ir.Compare, name: str, fact: Fact, env: Env,
                       trace: Trace | None, partial: Partial | None) -> Truth:
-        if node.field not in fact:
-            return _missing(name, node.field, trace)
-        other, present = _operand(node.operand, fact, env)
-        if not present:
-            where = node.operand.pattern if isinstance(node.operand, ir.Ref) else name
-            return _missing(where, node.operand.field, trace)  # type: ignore[union-attr]
-        return _true(node.operator.holds(fact[node.field], other), name, node, trace)
+        field_name = node.field
+        if field_name not in fact:
+            return _missing(name, field_name, trace)
+        operand = node.operand
+        if type(operand) is ir.Value:
+            other = operand.value
+        else:
+            other, present = _operand(operand, fact, env)
+            if not present:
+                where = operand.pattern if isinstance(operand, ir.Ref) else name
+                return _missing(where, operand.field, trace)
+        ok = node.operator.holds(fact[field_name], other)
+        if ok and trace is not None:
+            trace.true_leaves.append((name, node))
+        return ok
 
     def visit_leaf(self, node: ir.Leaf, name: str, fact: Fact, env: Env,
                    trace: Trace | None, partial: Partial | None) -> Truth:
         if node.field not in fact:
             return _missing(name, node.field, trace)
         operator = node.operator
-        return _true(operator.holds(fact[node.field], operator.prepare(node.argument)),
-                     name, node, trace)
+        ok = operator.holds(fact[node.field], operator.prepare(node.argument))
+        if ok and trace is not None:
+            trace.true_leaves.append((name, node))
+        return ok
 
 
 def _missing(name: str, field_name: str, trace: Trace | None) -> None:
@@ -108,20 +128,14 @@ def _missing(name: str, field_name: str, trace: Trace | None) -> None:
     return None
 
 
-def _true(ok: bool, name: str, node: ir.Node, trace: Trace | None) -> bool:
-    if ok and trace is not None:
-        trace.true_leaves.append((name, node))
-    return ok
-
-
-_KLEENE = _Kleene()
+_VISIT = _Kleene().methods()
 
 
 def eval_node(node: ir.Node, name: str, fact: Fact, env: Env, trace: Trace | None,
               partial: Partial | None = None) -> Truth:
     """Kleene evaluation of one node for the fact bound to ``name`` (``partial``: a list
     known in part decides ``contains`` of an item known to be in it)."""
-    return node.accept(_KLEENE, name, fact, env, trace, partial)
+    return _VISIT[type(node)](node, name, fact, env, trace, partial)
 
 
 @dataclass

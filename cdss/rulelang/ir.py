@@ -13,6 +13,7 @@ child of its first child), which evidence items point to.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, Union
 
@@ -57,6 +58,11 @@ class Visitor(Generic[R]):
     def visit(self, node: Node, *args: Any) -> R:
         return node.accept(self, *args)
 
+    def methods(self) -> dict[type, Callable[..., R]]:
+        """This visitor's method for each node class, for hot loops:
+        ``methods[type(node)](node, ...)`` is ``node.accept(self, ...)``, one look-up."""
+        return {cls: getattr(self, name) for cls, name in VISIT_METHODS.items()}
+
     def visit_leaf(self, node: Leaf, *args: Any) -> R:
         raise NotImplementedError(f"{type(self).__name__} has no method for "
                                   f"{type(node).__name__} nodes")
@@ -86,10 +92,11 @@ class _Leaf:
     field: str
     op: str
     id: str
+    operator: Operator
 
-    @property
-    def operator(self) -> Operator:
-        return OPERATORS[self.op]
+    def __post_init__(self) -> None:
+        # NOTE: looked up once; the evaluator reads it for every clause of every fact
+        object.__setattr__(self, "operator", OPERATORS[self.op])
 
     @property
     def argument(self) -> Any:
@@ -255,6 +262,10 @@ Node = Union[Compare, InList, Contains, Matches, Exists, All, Any_]  # noqa: UP0
 #: the node classes by name, as the operator table names them
 NODES: dict[str, type] = {cls.__name__: cls
                           for cls in (Compare, InList, Contains, Matches, Exists, All, Any_)}
+#: the :class:`Visitor` method of each node class (what its ``accept`` calls)
+VISIT_METHODS: dict[type, str] = {
+    All: "visit_all", Any_: "visit_any", Compare: "visit_compare", InList: "visit_in_list",
+    Contains: "visit_contains", Matches: "visit_matches", Exists: "visit_exists"}
 
 
 @dataclass(frozen=True)

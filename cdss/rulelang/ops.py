@@ -85,6 +85,9 @@ class Operator:
     joins: Mapping[str, str] | None = None
     yaml: bool = True
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_named, (self.name,))  # by name: its functions are not picklable
+
 
 _SYMBOLIC = {"zh": "{label}{symbol}{value}", "en": "{label} {symbol} {value}"}
 
@@ -125,6 +128,10 @@ OPERATORS: dict[str, Operator] = {op.name: op for op in (
              symbol="absent",
              evidence="absent", yaml=False),
 )}
+
+def _named(name: str) -> Operator:
+    return OPERATORS[name]
+
 
 #: the operators a rule may write
 YAML_NAMES: tuple[str, ...] = tuple(name for name, op in OPERATORS.items() if op.yaml)
