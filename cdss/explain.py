@@ -128,7 +128,10 @@ class Explainer:
             unit = fact.get("dose_unit", "") + _DOSE_FIELDS[name]
         return unit
 
-    def _evidence(self, rule: CompiledRule, env: Env, fs: FactSet) -> list[_Evidence]:
+    def _evidence(self, rule: CompiledRule, env: Env, fs: FactSet) -> list[dict[str, Any]]:
+        """The evidence items of a firing, each ending with the ``clause`` it comes from
+        (the id of the rule's clause that was true, ``v/0/1``; a pattern's name for the
+        fact it bound)."""
         out: list[_Evidence] = []
         seen: set[str] = set()
 
@@ -189,7 +192,7 @@ class Explainer:
                 continue
             extra = leaf.accept(_CONDITION, fact, env)
             add(fact, leaf.field, extra, leaf.id)
-        return out
+        return [{**item, "clause": item.clause} for item in out]
 
     def _statics(self, rule: CompiledRule) -> _RuleStatics:
         """What a suggestion of ``rule`` shares with every other firing (built once)."""
@@ -379,8 +382,8 @@ class Explainer:
 
 
 class _Evidence(dict[str, Any]):
-    """One evidence item: the JSON object of the report, and the id of the clause of
-    the rule it comes from (``v/0/1``; a pattern's name for the fact it bound)."""
+    """An evidence item being built, and the id of the clause of the rule it comes from
+    (``v/0/1``; a pattern's name for the fact it bound)."""
 
     def __init__(self, item: dict[str, Any], *, clause: str) -> None:
         super().__init__(item)
