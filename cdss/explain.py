@@ -18,6 +18,7 @@ from cdss.report import MissingData, NotEvaluated, Suggestion
 from cdss.rulelang import CompiledRule, ir
 from cdss.rulelang.evaluate import Env, explain
 from cdss.rulelang.load import PLACEHOLDER
+from cdss.rulelang.ops import OPERATORS
 
 #: facts that exist because of something about this patient (a prescription, a
 #: symptom, a diagnosis): a rule bound to one is about this patient
@@ -30,7 +31,6 @@ _MEASURED = frozenset({"vitals", "labs", "derived"})
 _DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d",
                 "min_daily": "/d", "geriatric_max_daily": "/d"}
 _TEXT_PARTS = ("title", "message", "recommendation")
-_OP_TEXT = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
 
 
 def _fmt(value: Any) -> str:
@@ -129,16 +129,19 @@ class Explainer:
         return unit
 
     def _evidence(self, rule: CompiledRule, env: Env, fs: FactSet) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+        """The evidence items of a firing, each ending with the ``clause`` it comes from
+        (the id of the rule's clause that was true, ``v/0/1``; a pattern's name for the
+        fact it bound)."""
+        out: list[_Evidence] = []
         seen: set[str] = set()
 
-        def add(fact: dict[str, Any], name: str, extra: dict[str, Any]) -> None:
+        def add(fact: dict[str, Any], name: str, extra: dict[str, Any], clause: str) -> None:
             path = self.field_path(fs, fact, name)
             if path in seen:
                 return
             seen.add(path)
             shows = self.types[fact["t"]].fields[name].shows
-            item: dict[str, Any] = {"field": path, "value": fact.get(shows or name)}
+            item = _Evidence({"field": path, "value": fact.get(shows or name)}, clause=clause)
             unit = self._unit(fact, name)
             if unit:
                 item["unit"] = unit
@@ -160,54 +163,36 @@ class Explainer:
                 path = self.field_path(fs, fact, headline.field)
                 if path not in seen:
                     seen.add(path)
-                    item: dict[str, Any] = {"field": path, "value": fact.get(headline.field)}
+                    item = _Evidence({"field": path, "value": fact.get(headline.field)},
+                                     clause=pattern.name)
                     if headline.condition:
                         item["condition"] = headline.condition.format(**fact)
                     if fact.get("known") is False:  # an unknown drug: the closest known ones
                         item["did_you_mean"] = self.kb.suggest_drugs(str(fact.get("drug")))
                     out.append(item)
             if fact["t"] == "implausible":  # its evidence is the withheld input field
-                out.append({"field": fact["field"], "value": fact.get("value"),
-                            "unit": fact.get("unit", ""),
-                            "condition": f"outside {_fmt(fact['low'])}–{_fmt(fact['high'])}"})
+                out.append(_Evidence(
+                    {"field": fact["field"], "value": fact.get("value"),
+                     "unit": fact.get("unit", ""),
+                     "condition": f"outside {_fmt(fact['low'])}–{_fmt(fact['high'])}"},
+                    clause=pattern.name))
         for name, leaf in explain(rule.patterns, env):
             fact = env[name]
             spec = self.types[fact["t"]].fields[leaf.field]
             if not spec.source or (fact["t"] in ("rx_key", "rx_allergen")
                                    and leaf.field in ("key", "drug")):
                 continue  # identity and join fields; the drug itself is already listed
-            extra: dict[str, Any] = {}
-            if isinstance(leaf, ir.Compare):
-                operand = leaf.operand
-                if isinstance(operand, ir.Value):
-                    threshold = operand.value
-                    label = _fmt(threshold)
-                elif isinstance(operand, ir.SameFact):
-                    threshold = fact.get(operand.field)
-                    label = f"{operand.field} {_fmt(threshold)}"
-                else:
-                    threshold = env[operand.pattern].get(operand.field)
-                    label = f"{operand.pattern}.{operand.field} {_fmt(threshold)}"
-                if leaf.op not in ("eq",) or not isinstance(threshold, str | bool):
-                    extra = {"condition": f"{_OP_TEXT[leaf.op]} {label}",
-                             "threshold": threshold}
-            elif isinstance(leaf, ir.Contains):
-                extra = {"condition": ("does not contain " if leaf.negate else "contains ")
-                         + str(leaf.value)}
-            elif isinstance(leaf, ir.Matches):
-                extra = {"condition": f"matches {leaf.pattern}"}
-            elif isinstance(leaf, ir.InList):
-                extra = {"condition": ("not in " if leaf.negate else "in ")
-                         + ", ".join(map(str, leaf.values))}
-            if isinstance(leaf, ir.Exists) and not leaf.present:
-                out.append({"field": self.field_path(fs, fact, leaf.field), "value": None,
-                            "condition": "absent",
-                            "missing": list(self.missing_paths(fs, fact, leaf.field))})
-                continue
             if isinstance(leaf, ir.Exists):
-                continue  # "the knowledge has this limit": the comparison says the rest
-            add(fact, leaf.field, extra)
-        return out
+                if leaf.present:
+                    continue  # "the knowledge has this limit": the comparison says the rest
+                out.append(_Evidence({"field": self.field_path(fs, fact, leaf.field),
+                                      "value": None, "condition": leaf.operator.evidence,
+                                      "missing": list(self.missing_paths(fs, fact, leaf.field))},
+                                     clause=leaf.id))
+                continue
+            extra = leaf.accept(_CONDITION, fact, env)
+            add(fact, leaf.field, extra, leaf.id)
+        return [{**item, "clause": item.clause} for item in out]
 
     def _statics(self, rule: CompiledRule) -> _RuleStatics:
         """What a suggestion of ``rule`` shares with every other firing (built once)."""
@@ -319,33 +304,19 @@ class Explainer:
 
     def _condition_text(self, path: str, leaf: ir.Node) -> dict[str, str]:
         """A clause on a context field, as a clinician would say the condition."""
-        if isinstance(leaf, ir.Contains):
-            group = self.kb.condition_groups.get(str(leaf.value))
-            zh, en = (group.name.zh, group.name.en) if group else (leaf.value, leaf.value)
-            if leaf.negate:
-                return {"zh": f"尚未诊断{zh}", "en": f"{en} is not already diagnosed"}
-            return {"zh": f"已诊断{zh}", "en": f"{en} is already diagnosed"}
-        label = self.label(path)
+        return leaf.accept(_SAID, self, path)
+
+    def value_text(self, path: str, value: Any) -> dict[str, str]:
+        """``path`` having ``value``, in words: its name in the labels (``fasting``) or
+        the ``eq`` wording of the operator table."""
         found = self.kb.labels.label(path)
-
-        def value_text(value: Any) -> dict[str, str]:
-            key = str(value).lower() if isinstance(value, bool) else str(value)
-            named = found.values.get(key) if found else None
-            if named is not None:
-                return {"zh": named.zh, "en": named.en}
-            return {"zh": f"{label['zh']}为{_fmt(value)}", "en": f"{label['en']} is {_fmt(value)}"}
-
-        if isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Value):
-            if leaf.op == "eq":
-                return value_text(leaf.operand.value)
-            op = _OP_TEXT[leaf.op]
-            return {"zh": f"{label['zh']}{op}{_fmt(leaf.operand.value)}",
-                    "en": f"{label['en']} {op} {_fmt(leaf.operand.value)}"}
-        if isinstance(leaf, ir.InList):
-            parts = [value_text(v) for v in leaf.values]
-            return {"zh": "或".join(p["zh"] for p in parts),
-                    "en": " or ".join(p["en"] for p in parts)}
-        return {"zh": label["zh"], "en": label["en"]}
+        key = str(value).lower() if isinstance(value, bool) else str(value)
+        named = found.values.get(key) if found else None
+        if named is not None:
+            return {"zh": named.zh, "en": named.en}
+        label = self.label(path)
+        return {lang: text.format(label=label[lang], value=_fmt(value))
+                for lang, text in OPERATORS["eq"].said.items()}  # type: ignore[union-attr]
 
     # ---- not evaluated ---------------------------------------------------------
     def not_evaluated(self, undecided: list[Undecided], fs: FactSet) -> list[NotEvaluated]:
@@ -408,6 +379,82 @@ class Explainer:
         told = {path for s in shown for e in s.evidence for path in e.get("missing", ())}
         return [MissingData(path, self.label(path), tuple(sorted(set(ids))))
                 for path, ids in sorted(rules.items()) if path not in told]
+
+
+class _Evidence(dict[str, Any]):
+    """An evidence item being built, and the id of the clause of the rule it comes from
+    (``v/0/1``; a pattern's name for the fact it bound)."""
+
+    def __init__(self, item: dict[str, Any], *, clause: str) -> None:
+        super().__init__(item)
+        self.clause = clause
+
+
+class _Condition(ir.Visitor[dict[str, Any]]):
+    """What an evidence item says of the clause that was true: ``condition`` (the
+    operator's ``evidence`` wording) and, for comparisons, ``threshold``; each method
+    takes the fact and the assignment."""
+
+    def visit_compare(self, leaf: ir.Compare, fact: dict[str, Any], env: Env
+                      ) -> dict[str, Any]:
+        operand = leaf.operand
+        if isinstance(operand, ir.Value):
+            threshold = operand.value
+            label = _fmt(threshold)
+        elif isinstance(operand, ir.SameFact):
+            threshold = fact.get(operand.field)
+            label = f"{operand.field} {_fmt(threshold)}"
+        else:
+            threshold = env[operand.pattern].get(operand.field)
+            label = f"{operand.pattern}.{operand.field} {_fmt(threshold)}"
+        if leaf.op == "eq" and isinstance(threshold, str | bool):
+            return {}  # the value says it: sex = female
+        return {"condition": f"{leaf.operator.evidence} {label}", "threshold": threshold}
+
+    def visit_in_list(self, leaf: ir.InList, fact: dict[str, Any], env: Env) -> dict[str, Any]:
+        return {"condition": f"{leaf.operator.evidence} " + ", ".join(map(str, leaf.values))}
+
+    def visit_leaf(self, leaf: ir.Leaf, fact: dict[str, Any], env: Env) -> dict[str, Any]:
+        return {"condition": f"{leaf.operator.evidence} {leaf.argument}"}
+
+
+_CONDITION = _Condition()
+
+
+class _Said(ir.Visitor[dict[str, str]]):
+    """An assumed condition in words, per language, from the operator's ``said``
+    wording; each method takes the explainer and the input path of the field."""
+
+    def visit_contains(self, leaf: ir.Contains, ex: Explainer, path: str) -> dict[str, str]:
+        group = ex.kb.condition_groups.get(str(leaf.value))
+        name = ({"zh": group.name.zh, "en": group.name.en} if group
+                else {"zh": leaf.value, "en": leaf.value})
+        return {lang: text.format(value=name[lang])
+                for lang, text in leaf.operator.said.items()}  # type: ignore[union-attr]
+
+    def visit_compare(self, leaf: ir.Compare, ex: Explainer, path: str) -> dict[str, str]:
+        if not isinstance(leaf.operand, ir.Value):
+            return self.visit_leaf(leaf, ex, path)
+        if leaf.op == "eq":
+            return ex.value_text(path, leaf.operand.value)
+        label = ex.label(path)
+        return {lang: text.format(label=label[lang], symbol=leaf.operator.symbol,
+                                  value=_fmt(leaf.operand.value))
+                for lang, text in leaf.operator.said.items()}  # type: ignore[union-attr]
+
+    def visit_in_list(self, leaf: ir.InList, ex: Explainer, path: str) -> dict[str, str]:
+        if leaf.operator.joins is None:
+            return self.visit_leaf(leaf, ex, path)
+        parts = [ex.value_text(path, v) for v in leaf.values]
+        return {lang: word.join(p[lang] for p in parts)
+                for lang, word in leaf.operator.joins.items()}
+
+    def visit_leaf(self, leaf: ir.Leaf, ex: Explainer, path: str) -> dict[str, str]:
+        label = ex.label(path)
+        return {"zh": label["zh"], "en": label["en"]}
+
+
+_SAID = _Said()
 
 
 def _qualify(texts: dict[str, dict[str, str]], certainty: str,

@@ -238,8 +238,8 @@ def _rules_naming(drug_keys: set[str], rules: tuple[CompiledRule, ...]) -> tuple
     out = []
     for rule in rules:
         for p in rule.patterns:
-            if any(isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Value)
-                   and leaf.operand.value in drug_keys for leaf in ir.leaves(p.condition)):
+            if any(isinstance(leaf, ir.Compare) and not drug_keys.isdisjoint(leaf.literals())
+                   for leaf in ir.leaves(p.condition)):
                 out.append(rule.id)
                 break
     return tuple(out)
@@ -252,8 +252,8 @@ def _rules_about(code: str, groups: tuple[str, ...], rules: tuple[CompiledRule, 
                  ) -> tuple[str, ...]:
     out = []
     for rule in rules:
-        literals = {leaf.value if isinstance(leaf, ir.Contains) else None
-                    for p in rule.patterns for leaf in ir.leaves(p.condition)}
+        literals = {value for p in rule.patterns for leaf in ir.leaves(p.condition)
+                    if isinstance(leaf, ir.Contains) for value in leaf.literals()}
         if any(c == code or code.startswith(c) or c.startswith(code)
                for c in rule.spec.codes) or literals & set(groups):
             out.append(rule.id)

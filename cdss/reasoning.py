@@ -31,6 +31,7 @@ from typing import Any
 from cdss.derive import FactSet, fact_types
 from cdss.rulelang import CompiledRule, ir
 from cdss.rulelang.evaluate import Env, eval_node, evaluate_rule, explain, missing_fields
+from cdss.rulelang.ops import is_number
 
 Fact = dict[str, Any]
 #: (fact id, field)
@@ -242,17 +243,14 @@ class Reasoner:
         with literals, and (numbers) covered by the finding's rules between them."""
         finding = rule.spec.group or rule.id
         out = []
-        refs = {(leaf.operand.pattern if isinstance(leaf.operand, ir.Ref) else p.name,
-                 leaf.operand.field)
-                for p in rule.patterns for leaf in ir.leaves(p.condition)
-                if isinstance(leaf, ir.Compare) and not isinstance(leaf.operand, ir.Value)}
+        refs = {other for p in rule.patterns for leaf in ir.leaves(p.condition)
+                if (other := leaf.other_field(p.name)) is not None}
         for p in rule.patterns:
             fields = set()
             for name in ir.fields_read(p.condition):
                 kind = self.types[p.fact_type].fields[name].kind
                 if (p.name, name) in refs or any(
-                        isinstance(leaf, ir.Compare) and leaf.field == name
-                        and not isinstance(leaf.operand, ir.Value)
+                        leaf.field == name and leaf.other_field(p.name) is not None
                         for leaf in ir.leaves(p.condition)):
                     continue
                 if kind == "number" and not self.types[p.fact_type].fields[name].context \
@@ -306,8 +304,7 @@ class Reasoner:
                 return None
             return [sorted((*known, *chosen), key=str)
                     for n in range(len(free) + 1) for chosen in itertools.combinations(free, n)]
-        numbers = sorted({float(v) for v in literals
-                          if isinstance(v, int | float) and not isinstance(v, bool)})
+        numbers = sorted({float(v) for v in literals if is_number(v)})
         return _representatives(numbers)
 
     def _literals(self, rule: CompiledRule, pattern: str, name: str) -> tuple[Any, ...] | None:
@@ -319,22 +316,14 @@ class Reasoner:
         out: list[Any] | None = []
         for p in rule.patterns:
             for leaf in ir.leaves(p.condition):
-                if isinstance(leaf, ir.Compare) and not isinstance(leaf.operand, ir.Value):
-                    ref = leaf.operand
-                    where = ref.pattern if isinstance(ref, ir.Ref) else p.name
-                    if (where == pattern and ref.field == name) or (
-                            p.name == pattern and leaf.field == name):
+                other = leaf.other_field(p.name)
+                if other is not None:
+                    if other == (pattern, name) or (p.name == pattern and leaf.field == name):
                         out = None
                         break
                     continue
-                if p.name != pattern or leaf.field != name:
-                    continue
-                if isinstance(leaf, ir.Compare):
-                    out.append(leaf.operand.value)  # type: ignore[union-attr]
-                elif isinstance(leaf, ir.InList):
-                    out.extend(leaf.values)
-                elif isinstance(leaf, ir.Contains):
-                    out.append(leaf.value)
+                if p.name == pattern and leaf.field == name:
+                    out.extend(leaf.literals())
             if out is None:
                 break
         result = None if out is None else tuple(out)
@@ -432,6 +421,7 @@ def _fields_by_pattern(rule: CompiledRule) -> list[tuple[str, frozenset[str]]]:
     reads: dict[str, set[str]] = {p.name: set(ir.fields_read(p.condition)) for p in rule.patterns}
     for p in rule.patterns:
         for leaf in ir.leaves(p.condition):
-            if isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Ref):
-                reads[leaf.operand.pattern].add(leaf.operand.field)
+            other = leaf.other_field(p.name)
+            if other is not None and other[0] != p.name:
+                reads[other[0]].add(other[1])
     return [(p.fact_type, frozenset(reads[p.name])) for p in rule.patterns]

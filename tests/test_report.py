@@ -192,4 +192,4 @@ def test_an_83_year_old_with_a_cold_and_chest_tightness_gets_an_ecg(engine) -> N
     ecg = [s for s in report.suggestions if s.rule_id == "diagnosis.symptom.chest_pain_ecg"]
     assert ecg and ecg[0].severity == "warning" and "心电图" in ecg[0].text("title", "zh")
     assert ecg[0].evidence[0] == {"field": "symptoms[1]", "value": "有点胸闷",
-                                  "condition": "names chest_pain"}
+                                  "condition": "names chest_pain", "clause": "s"}

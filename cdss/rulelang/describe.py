@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from cdss.rulelang import ir
 from cdss.rulelang.load import CompiledRule
-
-_OPS = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
+from cdss.rulelang.ops import COMBINATORS
 
 
 def _operand(op: ir.Operand, fact: str) -> str:
@@ -16,29 +15,45 @@ def _operand(op: ir.Operand, fact: str) -> str:
     return f"{op.pattern}.{op.field}"
 
 
+class _Text(ir.Visitor[str]):
+    """A condition as text, with the operators' ``symbol`` (each method takes the fact
+    type)."""
+
+    def visit_all(self, node: ir.All, fact: str) -> str:
+        return self._join(node, "all", fact)
+
+    def visit_any(self, node: ir.Any_, fact: str) -> str:
+        return self._join(node, "any", fact)
+
+    def _join(self, node: ir.All | ir.Any_, combinator: str, fact: str) -> str:
+        word = f" {COMBINATORS[combinator].symbol} "
+        return word.join(f"({text})" if hasattr(c, "children") else text
+                         for c in node.children for text in (c.accept(self, fact),))
+
+    def visit_compare(self, node: ir.Compare, fact: str) -> str:
+        return f"{fact}.{node.field} {node.operator.symbol} {_operand(node.operand, fact)}"
+
+    def visit_in_list(self, node: ir.InList, fact: str) -> str:
+        return f"{fact}.{node.field} {node.operator.symbol} {{{', '.join(map(str, node.values))}}}"
+
+    def visit_contains(self, node: ir.Contains, fact: str) -> str:
+        return f"{fact}.{node.field} {node.operator.symbol} {node.value}"
+
+    def visit_matches(self, node: ir.Matches, fact: str) -> str:
+        return f"{fact}.{node.field} {node.operator.symbol} {node.pattern}"
+
+    def visit_exists(self, node: ir.Exists, fact: str) -> str:
+        return f"{fact}.{node.field} {node.operator.symbol}"
+
+
+_TEXT = _Text()
+
+
 def describe(node: ir.Node | None, fact: str) -> str:
     """A condition as text: ``vitals.sbp ≥ 140 or vitals.dbp ≥ 90``."""
     if node is None:
         return f"any {fact}"
-    if isinstance(node, ir.All):
-        return " and ".join(_wrap(c, fact) for c in node.children)
-    if isinstance(node, ir.Any_):
-        return " or ".join(_wrap(c, fact) for c in node.children)
-    name = f"{fact}.{node.field}"
-    if isinstance(node, ir.Compare):
-        return f"{name} {_OPS[node.op]} {_operand(node.operand, fact)}"
-    if isinstance(node, ir.InList):
-        return f"{name} {'not in' if node.negate else 'in'} {{{', '.join(map(str, node.values))}}}"
-    if isinstance(node, ir.Contains):
-        return f"{name} {'lacks' if node.negate else 'has'} {node.value}"
-    if isinstance(node, ir.Matches):
-        return f"{name} matches {node.pattern}"
-    return f"{name} {'present' if node.present else 'absent'}"
-
-
-def _wrap(node: ir.Node, fact: str) -> str:
-    text = describe(node, fact)
-    return f"({text})" if isinstance(node, ir.All | ir.Any_) else text
+    return node.accept(_TEXT, fact)
 
 
 def rule_condition(rule: CompiledRule) -> str:

@@ -275,7 +275,7 @@ def _pruning(rules: list[CompiledRule]) -> dict[str, tuple[str, frozenset[Any]]]
     by_type: dict[str, list[set[tuple[str, Any]]]] = {}
     for rule in rules:
         for p in rule.patterns:
-            by_type.setdefault(p.fact_type, []).append(emit.literal_equalities(p.condition))
+            by_type.setdefault(p.fact_type, []).append(ir.literal_equalities(p.condition))
     out: dict[str, tuple[str, frozenset[Any]]] = {}
     for fact_type, keyed in by_type.items():
         shared = set.intersection(*({f for f, _ in eqs} for eqs in keyed))

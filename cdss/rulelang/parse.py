@@ -4,11 +4,14 @@ Grammar of a condition (YAML):
 
 * ``{all: [cond, ...]}`` / ``{any: [cond, ...]}``
 * ``{<field>: <scalar>}``: equality
-* ``{<field>: {<op>: <operand>, ...}}`` with ops ``eq ne gt gte lt lte`` (operand: a
-  scalar, ``{field: <other field of this fact>}`` or ``{ref: <pattern>.<field>}``),
+* ``{<field>: {<op>: <operand>, ...}}`` with the operators of
+  :data:`cdss.rulelang.ops.OPERATORS`: ``eq ne gt gte lt lte`` (operand: a scalar,
+  ``{field: <other field of this fact>}`` or ``{ref: <pattern>.<field>}``),
   ``in``/``not_in`` (a list), ``contains``/``not_contains`` (list fields),
   ``matches`` (portable regex), ``exists`` (true/false)
 * several keys in one mapping are joined with ``all``
+
+Each node gets its ``id``, the path of the clause in the rule (``v/0/1``).
 """
 
 from __future__ import annotations
@@ -20,11 +23,9 @@ from typing import Any
 from cdss.derive.schema import FactType, FieldSpec
 from cdss.kb import KnowledgeBase
 from cdss.rulelang import ir, regex
+from cdss.rulelang.ops import COMBINATORS, OPERATORS, YAML_NAMES, Operator
 from cdss.rulelang.spec import PatternSpec
 
-_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "not_contains",
-        "matches", "exists")
-_ORDERED = ("gt", "gte", "lt", "lte")
 #: values of one ``in``/``not_in`` list: each value of ``in`` is one more sibling
 #: condition in durable-rules, which hangs registration past 512 on one fact type
 #: (measured here: 150 other conditions + an ``in`` of 370 hung; bundled rules use
@@ -102,48 +103,73 @@ def _operand(raw: Any, fact: FactType, scope: _Scope, where: str) -> tuple[ir.Op
     return ir.Value(raw), _kind_of(raw)
 
 
-def _leaf(field: str, op: str, raw: Any, fact: FactType, scope: _Scope, where: str) -> ir.Node:
+def _in_list(field: str, op: Operator, raw: Any, fact: FactType, scope: _Scope,
+             at: str) -> ir.Node:
     spec = fact.fields[field]
-    at = f"{where}.{field}.{op}"
-    if op in ("in", "not_in"):
-        if not isinstance(raw, list) or not raw:
-            raise ConditionProblem(f"{at}: expects a non-empty list")
-        if len(raw) > MAX_IN_VALUES:
-            raise ConditionProblem(f"{at}: {len(raw)} values; at most {MAX_IN_VALUES} (see "
-                                   "docs/rule-language.md, Limits)")
-        for item in raw:
-            if _kind_of(item) != spec.kind:
-                raise ConditionProblem(f"{at}: {item!r} is not a {spec.kind}")
-            _check_vocabulary(spec, item, scope, at)
-        return ir.InList(field, tuple(raw), negate=op == "not_in")
-    if op in ("contains", "not_contains"):
-        if spec.kind != "list":
-            raise ConditionProblem(f"{at}: {fact.name}.{field} is a {spec.kind}, not a list")
-        _kind_of(raw)
-        _check_vocabulary(spec, raw, scope, at)
-        return ir.Contains(field, raw, negate=op == "not_contains")
-    if op == "matches":
-        if spec.kind != "string" or not isinstance(raw, str):
-            raise ConditionProblem(f"{at}: matches needs a string field and a pattern")
-        try:
-            regex.check(raw)
-        except regex.RegexProblem as exc:
-            raise ConditionProblem(f"{at}: {exc}") from None
-        return ir.Matches(field, raw)
-    if op == "exists":
-        if not isinstance(raw, bool):
-            raise ConditionProblem(f"{at}: exists takes true or false")
-        return ir.Exists(field, raw)
+    if not isinstance(raw, list) or not raw:
+        raise ConditionProblem(f"{at}: expects a non-empty list")
+    if len(raw) > MAX_IN_VALUES:
+        raise ConditionProblem(f"{at}: {len(raw)} values; at most {MAX_IN_VALUES} (see "
+                               "docs/rule-language.md, Limits)")
+    for item in raw:
+        if _kind_of(item) != spec.kind:
+            raise ConditionProblem(f"{at}: {item!r} is not a {spec.kind}")
+        _check_vocabulary(spec, item, scope, at)
+    return ir.InList(field, tuple(raw), negate=op.name != "in")
+
+
+def _contains(field: str, op: Operator, raw: Any, fact: FactType, scope: _Scope,
+              at: str) -> ir.Node:
+    spec = fact.fields[field]
+    if spec.kind != "list":
+        raise ConditionProblem(f"{at}: {fact.name}.{field} is a {spec.kind}, not a list")
+    _kind_of(raw)
+    _check_vocabulary(spec, raw, scope, at)
+    return ir.Contains(field, raw, negate=op.name != "contains")
+
+
+def _matches(field: str, op: Operator, raw: Any, fact: FactType, scope: _Scope,
+             at: str) -> ir.Node:
+    if fact.fields[field].kind != "string" or not isinstance(raw, str):
+        raise ConditionProblem(f"{at}: matches needs a string field and a pattern")
+    try:
+        regex.check(raw)
+    except regex.RegexProblem as exc:
+        raise ConditionProblem(f"{at}: {exc}") from None
+    return ir.Matches(field, raw)
+
+
+def _exists(field: str, op: Operator, raw: Any, fact: FactType, scope: _Scope,
+            at: str) -> ir.Node:
+    if not isinstance(raw, bool):
+        raise ConditionProblem(f"{at}: exists takes true or false")
+    return ir.Exists(field, raw)
+
+
+def _compare(field: str, op: Operator, raw: Any, fact: FactType, scope: _Scope,
+             at: str) -> ir.Node:
+    spec = fact.fields[field]
     operand, kind = _operand(raw, fact, scope, at)
     if spec.kind == "list":
         raise ConditionProblem(f"{at}: {fact.name}.{field} is a list; use contains")
     if kind != spec.kind:
         raise ConditionProblem(f"{at}: compares {fact.name}.{field} ({spec.kind}) with a {kind}")
-    if op in _ORDERED and spec.kind != "number":
-        raise ConditionProblem(f"{at}: {op} needs numbers, {fact.name}.{field} is a {spec.kind}")
+    if op.ordered and spec.kind != "number":
+        raise ConditionProblem(f"{at}: {op.name} needs numbers, {fact.name}.{field} is a "
+                               f"{spec.kind}")
     if isinstance(operand, ir.Value):
         _check_vocabulary(spec, operand.value, scope, at)
-    return ir.Compare(op, field, operand)
+    return ir.Compare(op.name, field, operand)
+
+
+#: how a clause is built and checked, per IR node class of the operator table
+_BUILDERS = {"Compare": _compare, "InList": _in_list, "Contains": _contains,
+             "Matches": _matches, "Exists": _exists}
+
+
+def _leaf(field: str, op: str, raw: Any, fact: FactType, scope: _Scope, where: str) -> ir.Node:
+    operator = OPERATORS[op]
+    return _BUILDERS[operator.node](field, operator, raw, fact, scope, f"{where}.{field}.{op}")
 
 
 def parse_condition(raw: Any, fact: FactType, scope: _Scope, where: str,
@@ -157,21 +183,21 @@ def parse_condition(raw: Any, fact: FactType, scope: _Scope, where: str,
                                "levels (see docs/rule-language.md, Limits)")
     nodes: list[ir.Node] = []
     for key, value in raw.items():
-        if key in ("all", "any"):
+        if key in COMBINATORS:
             if not isinstance(value, list) or not value:
                 raise ConditionProblem(f"{where}.{key}: expects a non-empty list")
             children = tuple(parse_condition(c, fact, scope, f"{where}.{key}[{i}]", depth + 1)
                              for i, c in enumerate(value))
-            nodes.append(ir.All(children) if key == "all" else ir.Any_(children))
+            nodes.append(ir.NODES[COMBINATORS[key].node](children))
             continue
         if key not in fact.fields:
             raise ConditionProblem(f"{where}: unknown field {fact.name}.{key}"
                                    f"{_did_you_mean(key, fact.fields)}")
         if isinstance(value, dict) and not (set(value) <= {"field"} or set(value) <= {"ref"}):
             for op, operand in value.items():
-                if op not in _OPS:
+                if op not in YAML_NAMES:
                     raise ConditionProblem(f"{where}.{key}: unsupported operator {op!r}"
-                                           f"{_did_you_mean(op, _OPS)}")
+                                           f"{_did_you_mean(op, YAML_NAMES)}")
                 nodes.append(_leaf(key, op, operand, fact, scope, where))
         else:
             nodes.append(_leaf(key, "eq", value, fact, scope, where))
@@ -190,8 +216,8 @@ def parse_when(when: dict[str, PatternSpec], types: dict[str, FactType],
         if fact is None:
             raise ConditionProblem(f"when.{name}.fact: unknown fact type {pattern.fact!r}"
                                    f"{_did_you_mean(pattern.fact, types)}")
-        condition = (None if pattern.if_ is None else
-                     parse_condition(pattern.if_, fact, scope, f"when.{name}.if"))
+        condition = (None if pattern.if_ is None else ir.with_ids(
+            parse_condition(pattern.if_, fact, scope, f"when.{name}.if"), name))
         patterns.append(ir.Pattern(name, fact.name, condition))
         scope.bound[name] = fact
     return tuple(patterns)

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from cdss.rulelang import ir
+from cdss.rulelang.ops import COMBINATORS, OPERATORS
 
 #: Appended to every list field of a fact (see ``cdss.engine``): durable-rules
 #: treats "all items" of an empty list as false, so ``not_contains`` on an empty
@@ -48,37 +49,61 @@ def _operand(op: ir.Operand, where: str) -> Any:
     return {op.pattern: op.field}
 
 
-_DURABLE_OPS = {"ne": "$neq", "gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
+_EXISTS = OPERATORS["exists"].durable
+_NOT_EQUAL = OPERATORS["ne"].durable
+
+
+class _Emitter(ir.Visitor[dict[str, Any]]):
+    """One IR node as a durable-rules condition (each method takes ``where``), with
+    durable-rules' names of the operators from the operator table."""
+
+    def visit_all(self, node: ir.All, where: str) -> dict[str, Any]:
+        return {COMBINATORS["all"].durable: [c.accept(self, where) for c in node.children]}
+
+    def visit_any(self, node: ir.Any_, where: str) -> dict[str, Any]:
+        return {COMBINATORS["any"].durable: [c.accept(self, where) for c in node.children]}
+
+    def visit_compare(self, node: ir.Compare, where: str) -> dict[str, Any]:
+        operand = _operand(node.operand, where)
+        durable = node.operator.durable
+        cond = {node.field: operand} if durable is None else {durable: {node.field: operand}}
+        if isinstance(node.operand, ir.SameFact):
+            # durable-rules may compare with a stale value when the other field is
+            # absent (seen here: a prescription without max_daily matched daily > max)
+            return {COMBINATORS["all"].durable: [{_EXISTS: {node.operand.field: 1}}, cond]}
+        return cond
+
+    def visit_in_list(self, node: ir.InList, where: str) -> dict[str, Any]:
+        # durable-rules has no list membership: in is an or of equalities, not_in an and
+        # of inequalities
+        if node.negate:
+            return {COMBINATORS["all"].durable: [{_NOT_EQUAL: {node.field: _number(v, where)}}
+                                                 for v in node.values]}
+        return {COMBINATORS["any"].durable: [{node.field: _number(v, where)}
+                                             for v in node.values]}
+
+    def visit_contains(self, node: ir.Contains, where: str) -> dict[str, Any]:
+        item = {"$i": node.value}
+        if node.negate:  # every item differs from the value
+            return {node.operator.durable: {node.field: {_NOT_EQUAL: item}}}
+        return {node.operator.durable: {node.field: item}}
+
+    def visit_matches(self, node: ir.Matches, where: str) -> dict[str, Any]:
+        return {node.operator.durable: {node.field: node.pattern}}
+
+    def visit_exists(self, node: ir.Exists, where: str) -> dict[str, Any]:
+        return {node.operator.durable: {node.field: 1}}
+
+    def visit_leaf(self, node: ir.Leaf, where: str) -> dict[str, Any]:
+        raise LimitProblem(f"{where}: unsupported node {type(node).__name__}")
+
+
+_EMITTER = _Emitter()
 
 
 def emit_node(node: ir.Node, where: str) -> dict[str, Any]:
     """One IR node as a durable-rules condition."""
-    if isinstance(node, ir.All):
-        return {"$and": [emit_node(c, where) for c in node.children]}
-    if isinstance(node, ir.Any_):
-        return {"$or": [emit_node(c, where) for c in node.children]}
-    if isinstance(node, ir.Compare):
-        operand = _operand(node.operand, where)
-        cond = ({node.field: operand} if node.op == "eq"
-                else {_DURABLE_OPS[node.op]: {node.field: operand}})
-        if isinstance(node.operand, ir.SameFact):
-            # durable-rules may compare with a stale value when the other field is
-            # absent (seen here: a prescription without max_daily matched daily > max)
-            return {"$and": [{"$ex": {node.operand.field: 1}}, cond]}
-        return cond
-    if isinstance(node, ir.InList):
-        if node.negate:
-            return {"$and": [{"$neq": {node.field: _number(v, where)}} for v in node.values]}
-        return {"$or": [{node.field: _number(v, where)} for v in node.values]}
-    if isinstance(node, ir.Contains):
-        if node.negate:
-            return {"$iall": {node.field: {"$neq": {"$i": node.value}}}}
-        return {"$iany": {node.field: {"$i": node.value}}}
-    if isinstance(node, ir.Matches):
-        return {"$mt": {node.field: node.pattern}}
-    if isinstance(node, ir.Exists):
-        return {("$ex" if node.present else "$nex"): {node.field: 1}}
-    raise LimitProblem(f"{where}: unsupported node {type(node).__name__}")
+    return node.accept(_EMITTER, where)
 
 
 def referenced_fields(patterns: tuple[ir.Pattern, ...]) -> dict[str, set[str]]:
@@ -86,8 +111,9 @@ def referenced_fields(patterns: tuple[ir.Pattern, ...]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for p in patterns:
         for leaf in ir.leaves(p.condition):
-            if isinstance(leaf, ir.Compare) and isinstance(leaf.operand, ir.Ref):
-                out.setdefault(leaf.operand.pattern, set()).add(leaf.operand.field)
+            other = leaf.other_field(p.name)
+            if other is not None and other[0] != p.name:
+                out.setdefault(other[0], set()).add(other[1])
     return out
 
 
@@ -99,10 +125,10 @@ def emit_pattern(pattern: ir.Pattern, where: str, required: set[str] | None = No
     later pattern compares with a field that this fact lacks.
     """
     parts: list[dict[str, Any]] = [{"t": pattern.fact_type}]
-    parts += [{"$ex": {name: 1}} for name in sorted(required or ())]
+    parts += [{_EXISTS: {name: 1}} for name in sorted(required or ())]
     if pattern.condition is not None:
         parts.append(emit_node(pattern.condition, where))
-    return {pattern.name: {"$and": parts}}
+    return {pattern.name: {COMBINATORS["all"].durable: parts}}
 
 
 def emit_rule(patterns: tuple[ir.Pattern, ...], action: str, where: str) -> dict[str, Any]:
@@ -120,35 +146,31 @@ def emit_rule(patterns: tuple[ir.Pattern, ...], action: str, where: str) -> dict
             "run": action}
 
 
-def literal_equalities(node: ir.Node | None) -> set[tuple[str, Any]]:
-    """(field, literal) equalities every fact matching ``node`` must satisfy."""
-    return _discriminators(node)
+class _Alternatives(ir.Visitor[int]):
+    """How many alternatives durable-rules makes of a condition (``$or`` expanded)."""
 
-
-def _discriminators(node: ir.Node | None) -> set[tuple[str, Any]]:
-    """Equalities on a literal that every fact matching ``node`` must satisfy."""
-    if isinstance(node, ir.Compare) and node.op == "eq" and isinstance(node.operand, ir.Value):
-        return {(node.field, node.operand.value)}
-    if isinstance(node, ir.All):
-        out: set[tuple[str, Any]] = set()
+    def visit_all(self, node: ir.All) -> int:
+        n = 1
         for child in node.children:
-            out |= _discriminators(child)
-        return out
-    return set()
+            n *= child.accept(self)
+        return n
+
+    def visit_any(self, node: ir.Any_) -> int:
+        return sum(c.accept(self) for c in node.children)
+
+    def visit_in_list(self, node: ir.InList) -> int:
+        return 1 if node.negate else len(node.values)
+
+    def visit_leaf(self, node: ir.Leaf) -> int:
+        return 1
+
+
+_ALTERNATIVES = _Alternatives()
 
 
 def alternatives(node: ir.Node | None) -> int:
     """How many alternatives durable-rules makes of a condition (``$or`` expanded)."""
-    if isinstance(node, ir.All):
-        n = 1
-        for child in node.children:
-            n *= alternatives(child)
-        return n
-    if isinstance(node, ir.Any_):
-        return sum(alternatives(c) for c in node.children)
-    if isinstance(node, ir.InList) and not node.negate:
-        return len(node.values)
-    return 1
+    return 1 if node is None else node.accept(_ALTERNATIVES)
 
 
 def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
@@ -171,7 +193,7 @@ def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
             text = json.dumps(emit_pattern(p, rule_id)[p.name], sort_keys=True)
             identical[text] += 1
             siblings[p.fact_type][text] = alternatives(p.condition)
-            keys = _discriminators(p.condition)
+            keys = ir.literal_equalities(p.condition)
             if not keys:
                 free[p.fact_type].add(text)
             else:

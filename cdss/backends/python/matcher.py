@@ -12,14 +12,12 @@ the rules are templates keyed by a drug or interaction, so few survive).
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cdss.backends.durable.emit import literal_equalities
-from cdss.rulelang import ir, regex
-from cdss.rulelang.evaluate import compare
+from cdss.rulelang import ir
+from cdss.rulelang.ir import literal_equalities
 
 if TYPE_CHECKING:
     from cdss.rulelang.load import CompiledRule
@@ -38,9 +36,6 @@ _NO_ENV: Env = {}
 #: values a literal equality can be looked up by
 _HASHABLE = (str, int, float, bool)
 _NUMBER = (int, float)  # exact types: a bool is not a number to durable-rules
-_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge,
-    "lt": operator.lt, "lte": operator.le}
 
 
 @dataclass(frozen=True)
@@ -165,19 +160,22 @@ def _assignments(patterns: tuple[_Pattern, ...], by_type: dict[str, list[Fact]],
             del env[p.name]
 
 
-def compile_condition(node: ir.Node | None) -> Test | None:
-    """A function equal to "``evaluate.eval_node`` is True" for ``node``."""
-    if node is None:
-        return None
-    if isinstance(node, ir.All | ir.Any_):
-        tests: tuple[Test, ...] = tuple(compile_condition(c) for c in node.children)  # type: ignore[misc]
-        if isinstance(node, ir.All):
-            def all_of(fact: Fact, env: Env) -> bool:
-                for test in tests:  # a loop: cheaper than all() over a generator
-                    if not test(fact, env):
-                        return False
-                return True
-            return all_of
+class _Compiler(ir.Visitor[Test]):
+    """A node compiled to a function, with the meaning of each operator from the
+    operator table (and fast paths for literal strings and numbers)."""
+
+    def visit_all(self, node: ir.All) -> Test:
+        tests = tuple(c.accept(self) for c in node.children)
+
+        def all_of(fact: Fact, env: Env) -> bool:
+            for test in tests:  # a loop: cheaper than all() over a generator
+                if not test(fact, env):
+                    return False
+            return True
+        return all_of
+
+    def visit_any(self, node: ir.Any_) -> Test:
+        tests = tuple(c.accept(self) for c in node.children)
 
         def any_of(fact: Fact, env: Env) -> bool:
             for test in tests:
@@ -185,57 +183,58 @@ def compile_condition(node: ir.Node | None) -> Test | None:
                     return True
             return False
         return any_of
-    name = node.field
-    if isinstance(node, ir.Exists):
-        present = node.present
-        return lambda fact, env: (name in fact) == present
-    if isinstance(node, ir.Compare):
+
+    def visit_exists(self, node: ir.Exists) -> Test:
+        name, holds = node.field, node.operator.holds
+        return lambda fact, env: holds(name in fact, None)
+
+    def visit_compare(self, node: ir.Compare) -> Test:
         return _compile_compare(node)
-    if isinstance(node, ir.InList):
-        values, negate = node.values, node.negate
 
-        def in_list(fact: Fact, env: Env) -> bool:
-            value = fact.get(name, _MISSING)
-            if value is _MISSING:
-                return False
-            return any(compare("eq", value, v) for v in values) != negate
-        return in_list
-    if isinstance(node, ir.Contains):
-        item, negate = node.value, node.negate
+    def visit_leaf(self, node: ir.Leaf) -> Test:
+        name, holds = node.field, node.operator.holds
+        argument = node.operator.prepare(node.argument)
 
-        def contains(fact: Fact, env: Env) -> bool:
+        def leaf(fact: Fact, env: Env) -> bool:
             value = fact.get(name, _MISSING)
-            return value is not _MISSING and (item in value) != negate
-        return contains
-    if isinstance(node, ir.Matches):
-        pattern = regex.to_python(node.pattern)
-        return lambda fact, env: (isinstance(value := fact.get(name), str)
-                                  and pattern.fullmatch(value) is not None)
-    raise TypeError(type(node).__name__)  # pragma: no cover - the parser builds no other
+            return value is not _MISSING and holds(value, argument)
+        return leaf
+
+
+_COMPILER = _Compiler()
+
+
+def compile_condition(node: ir.Node | None) -> Test | None:
+    """A function equal to "``evaluate.eval_node`` is True" for ``node``."""
+    return None if node is None else node.accept(_COMPILER)
 
 
 def _compile_compare(node: ir.Compare) -> Test:
-    name, op, operand = node.field, node.op, node.operand
-    if isinstance(operand, ir.Value) and isinstance(operand.value, str) and op in ("eq", "ne"):
-        literal, equal = operand.value, op == "eq"
+    name, operand, operator = node.field, node.operand, node.operator
+    holds = operator.holds
+    if isinstance(operand, ir.Value) and isinstance(operand.value, str) and \
+            node.op in ("eq", "ne"):
+        # NOTE: the eq of the operator table on a string literal, spelt out for speed
+        literal, equal = operand.value, node.op == "eq"
 
         def compare_text(fact: Fact, env: Env) -> bool:
             value = fact.get(name, _MISSING)
             return value is not _MISSING and (type(value) is str and value == literal) == equal
         return compare_text
-    if isinstance(operand, ir.Value) and _is_number(operand.value) and op != "ne":
-        literal, holds = operand.value, _OPERATORS[op]
+    if isinstance(operand, ir.Value) and _is_number(operand.value) and \
+            operator.order is not None:
+        literal, order = operand.value, operator.order
 
         def compare_number(fact: Fact, env: Env) -> bool:
             value = fact.get(name, _MISSING)
-            return type(value) in _NUMBER and holds(value, literal)
+            return type(value) in _NUMBER and order(value, literal)
         return compare_number
     if isinstance(operand, ir.Value):
         literal = operand.value
 
         def compare_value(fact: Fact, env: Env) -> bool:
             value = fact.get(name, _MISSING)
-            return value is not _MISSING and compare(op, value, literal)
+            return value is not _MISSING and holds(value, literal)
         return compare_value
     other_field = operand.field
     ref = operand.pattern if isinstance(operand, ir.Ref) else None
@@ -243,7 +242,7 @@ def _compile_compare(node: ir.Compare) -> Test:
     def compare_field(fact: Fact, env: Env) -> bool:
         value = fact.get(name, _MISSING)
         other = (env[ref] if ref is not None else fact).get(other_field, _MISSING)
-        return value is not _MISSING and other is not _MISSING and compare(op, value, other)
+        return value is not _MISSING and other is not _MISSING and holds(value, other)
     return compare_field
 
 
