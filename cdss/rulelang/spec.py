@@ -29,6 +29,26 @@ class Reference(Spec):
     url: str | None = None
 
 
+#: a rule parameter's value: a scalar written once, used in conditions as ``$name`` and in
+#: texts as ``{$name}``
+Param = bool | int | float | str
+
+
+class DefinitionSpec(Spec):
+    """A named condition on one fact type, used in conditions as ``{use: <name>}``."""
+
+    fact: str
+    if_: dict[str, Any] = Field(alias="if", min_length=1)
+    description: str | None = None
+    references: tuple[Reference, ...] = ()
+
+
+class DefinitionsFile(Spec):
+    """``rules/definitions.yaml``: definitions shared by every rule file."""
+
+    define: dict[str, DefinitionSpec] = Field(default_factory=dict)
+
+
 class PatternSpec(Spec):
     """``<name>: {fact: <type>, if: <condition>}``: bind one fact of a type."""
 
@@ -61,6 +81,9 @@ class RuleSpec(Spec):
     codes: tuple[str, ...] = ()
     references: tuple[Reference, ...] = Field(min_length=1)
     when: dict[str, PatternSpec] = Field(min_length=1)
+    #: the rule's own parameters (thresholds), already substituted into ``when`` and the
+    #: texts by :mod:`cdss.rulelang.params`; kept for reviewers and the lint
+    params: dict[str, Param] = Field(default_factory=dict)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -101,7 +124,8 @@ class TemplateSpec(Spec):
 
 
 class RuleFile(Spec):
-    """A rule file: plain rules and templates."""
+    """A rule file: named definitions, plain rules and templates."""
 
+    define: dict[str, DefinitionSpec] = Field(default_factory=dict)
     rules: tuple[dict[str, Any], ...] = ()
     templates: tuple[TemplateSpec, ...] = ()
