@@ -36,6 +36,8 @@ PARAM_REF = re.compile(rf"\$({_NAME})")
 #: ``{$name}`` in a text
 TEXT_PARAM = re.compile(rf"\{{\$({_NAME})\}}")
 TEXTS = ("title", "message", "recommendation", "description")
+#: the texts a report shows (the lint checks these)
+REPORTED = ("title", "message", "recommendation")
 LANGS = ("zh", "en")
 
 
@@ -236,6 +238,7 @@ def expand_rule(raw: Any, definitions: Mapping[str, Definition], file: str) -> A
                     pattern["if"] = _substitute(cond, params, used, f"when.{name}.if")
                 patterns[name] = pattern
             rule["when"] = patterns
+        rule["texts_as_written"] = {part: rule[part] for part in TEXTS if part in rule}
         for part in TEXTS:
             text = rule.get(part)
             if isinstance(text, dict):
@@ -259,3 +262,46 @@ def _render_part(text: str, params: Mapping[str, Any], used: set[str], where: st
         return render(text, params, lang)
     except _Problem as exc:
         raise _Problem(f"{where}: {exc}") from None
+
+
+# -- lint -------------------------------------------------------------------------------
+
+#: a number written in a text (not inside a ``{...}`` placeholder)
+_NUMBER = re.compile(r"(?<![A-Za-z\d.])\d+(?:\.\d+)?(?![\d.])")
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def condition_numbers(cond: Any) -> set[float]:
+    """Every number a condition compares with (its thresholds)."""
+    if isinstance(cond, bool):
+        return set()
+    if isinstance(cond, int | float):
+        return {float(cond)}
+    if isinstance(cond, dict):
+        return set().union(*(condition_numbers(v) for v in cond.values()))
+    if isinstance(cond, list):
+        return set().union(*(condition_numbers(v) for v in cond))
+    return set()
+
+
+def repeated_thresholds(spec: Any) -> list[str]:
+    """Texts of a rule (as written) that spell out a number of its own condition instead
+    of rendering a parameter: ``message.en: 140``. Numbers in ``spec.numbers_in_text``
+    (each with a reason) are allowed."""
+    thresholds: set[float] = set()
+    for pattern in spec.when.values():
+        thresholds |= condition_numbers(pattern.if_)
+    allowed = {float(n) for n in spec.numbers_in_text}
+    out = []
+    for part, text in spec.texts_as_written.items():
+        if part not in REPORTED:
+            continue
+        langs = text.items() if isinstance(text, dict) else [("", text)]
+        for lang, value in langs:
+            if not isinstance(value, str):
+                continue
+            for m in _NUMBER.finditer(_PLACEHOLDER.sub(" ", value)):
+                number = float(m.group())
+                if number in thresholds and number not in allowed:
+                    out.append(f"{part}{'.' + lang if lang else ''}: {m.group()}")
+    return out

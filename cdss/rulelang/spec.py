@@ -84,6 +84,12 @@ class RuleSpec(Spec):
     #: the rule's own parameters (thresholds), already substituted into ``when`` and the
     #: texts by :mod:`cdss.rulelang.params`; kept for reviewers and the lint
     params: dict[str, Param] = Field(default_factory=dict)
+    #: numbers a text may write although a condition of the rule uses the same number,
+    #: each with the reason it means something else ("3 separate days"); see
+    #: :func:`cdss.rulelang.params.repeated_thresholds`
+    numbers_in_text: dict[float, str] = Field(default_factory=dict)
+    #: the texts as written, before ``{$name}`` was rendered (for the lint; not reported)
+    texts_as_written: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
 
     @field_validator("version", mode="before")
     @classmethod
