@@ -20,7 +20,7 @@ from cdss.derive.schema import FactType, fact_types
 from cdss.errors import KnowledgeError, RuleSpecError
 from cdss.kb import KnowledgeBase
 from cdss.kb._files import read_yaml, validation_message
-from cdss.rulelang import ir
+from cdss.rulelang import ir, params
 from cdss.rulelang.parse import ConditionProblem, parse_when
 from cdss.rulelang.spec import RuleFile, RuleSpec, TemplateSpec
 
@@ -170,6 +170,9 @@ def _rule_dicts(path: Path, kb: KnowledgeBase) -> list[dict[str, Any]]:
     rules = [dict(r) for r in parsed.rules]
     for template in parsed.templates:
         rules.extend(_expand(template, kb, file))
+    definitions = params.file_definitions(params.shared_definitions(path.parent.parent),
+                                          parsed.define, file)
+    rules = [params.expand_rule(rule, definitions, file) for rule in rules]
     category = path.parent.name
     for rule in rules:
         rule.setdefault("category", category)

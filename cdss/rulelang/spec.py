@@ -29,6 +29,26 @@ class Reference(Spec):
     url: str | None = None
 
 
+#: a rule parameter's value: a scalar written once, used in conditions as ``$name`` and in
+#: texts as ``{$name}``
+Param = bool | int | float | str
+
+
+class DefinitionSpec(Spec):
+    """A named condition on one fact type, used in conditions as ``{use: <name>}``."""
+
+    fact: str
+    if_: dict[str, Any] = Field(alias="if", min_length=1)
+    description: str | None = None
+    references: tuple[Reference, ...] = ()
+
+
+class DefinitionsFile(Spec):
+    """``rules/definitions.yaml``: definitions shared by every rule file."""
+
+    define: dict[str, DefinitionSpec] = Field(default_factory=dict)
+
+
 class PatternSpec(Spec):
     """``<name>: {fact: <type>, if: <condition>}``: bind one fact of a type."""
 
@@ -61,6 +81,15 @@ class RuleSpec(Spec):
     codes: tuple[str, ...] = ()
     references: tuple[Reference, ...] = Field(min_length=1)
     when: dict[str, PatternSpec] = Field(min_length=1)
+    #: the rule's own parameters (thresholds), already substituted into ``when`` and the
+    #: texts by :mod:`cdss.rulelang.params`; kept for reviewers and the lint
+    params: dict[str, Param] = Field(default_factory=dict)
+    #: numbers a text may write although a condition of the rule uses the same number,
+    #: each with the reason it means something else ("3 separate days"); see
+    #: :func:`cdss.rulelang.params.repeated_thresholds`
+    numbers_in_text: dict[float, str] = Field(default_factory=dict)
+    #: the texts as written, before ``{$name}`` was rendered (for the lint; not reported)
+    texts_as_written: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -101,7 +130,8 @@ class TemplateSpec(Spec):
 
 
 class RuleFile(Spec):
-    """A rule file: plain rules and templates."""
+    """A rule file: named definitions, plain rules and templates."""
 
+    define: dict[str, DefinitionSpec] = Field(default_factory=dict)
     rules: tuple[dict[str, Any], ...] = ()
     templates: tuple[TemplateSpec, ...] = ()
