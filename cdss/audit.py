@@ -259,7 +259,8 @@ def audit_items(engine: Engine, inputs: Iterable[tuple[str, Any]], *, lang: str 
                 result.errors.append({"input": where, "encounter_id": None,
                                       "error": raw.message(shown)})
                 continue
-            encounter = Encounter.parse(raw)  # parsed once: physician and site read from it
+            # parsed once, with the engine's analytes: physician and site read from it
+            encounter = Encounter.parse(raw, engine.kb.analyte_index)
             # the suggestions of engine.check; the rows show no evidence, so none is made
             suggestions = engine.findings(encounter, evidence=False)
             titles = [s.text("title", shown) for s in suggestions] if keep_rows else []

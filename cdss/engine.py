@@ -87,7 +87,7 @@ class Engine:
         :raises cdss.RuleEvaluationError: if the rules engine fails (never silently).
         """
         shown = require_lang(lang or self.lang)
-        enc = Encounter.parse(encounter)
+        enc = Encounter.parse(encounter, self.kb.analyte_index)
         facts = build_facts(enc, self.kb)
         suggestions, reasoned = self._findings(facts, evidence=True, undecided=explain_missing)
         kept = deduplicate(suggestions)
@@ -113,7 +113,7 @@ class Engine:
 
         :raises cdss.InputError: if the encounter cannot be read.
         """
-        facts = build_facts(Encounter.parse(encounter), self.kb)
+        facts = build_facts(Encounter.parse(encounter, self.kb.analyte_index), self.kb)
         return deduplicate(self._findings(facts, evidence=evidence, undecided=False)[0])
 
     def _findings(self, facts: FactSet, *, evidence: bool, undecided: bool

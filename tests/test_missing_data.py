@@ -396,8 +396,10 @@ def test_a_laboratory_glucose_is_read_when_the_visit_has_none() -> None:
 
 
 def test_a_followup_fasting_glucose_may_be_sent_as_fpg() -> None:
+    from cdss.kb import load_knowledge
     from cdss.models import Encounter
     enc = Encounter.parse(visit(history={"followups": [
         {"date": "2026-10-01", "fpg": "8 mmol/L"},
-        {"date": "2026-09-01", "fasting_glucose": "7.2 mmol/L"}]}))
+        {"date": "2026-09-01", "fasting_glucose": "7.2 mmol/L"}]}),
+        load_knowledge().analyte_index)
     assert [f.glucose for f in enc.history.followups] == [8.0, 7.2]

@@ -81,10 +81,14 @@ def test_newer_lab_without_value_does_not_hide_an_older_value(kb) -> None:
     assert "labs.creatinine" not in fs.missing
 
 
-def test_lab_value_still_needs_a_unit_of_the_right_dimension() -> None:
+def test_lab_value_still_needs_a_unit_of_the_right_dimension(engine_en) -> None:
     for value in ("80 mmHg", 80):
         with pytest.raises(cdss.InputError) as exc:
-            Encounter.parse(visit([{"code": "creatinine", "value": value}]))
+            Encounter.parse(visit([{"code": "creatinine", "value": value}]),
+                            engine_en.kb.analyte_index)
+        assert exc.value.problems[0].path == "labs[0].value"
+        with pytest.raises(cdss.InputError) as exc:
+            engine_en.check(visit([{"code": "creatinine", "value": value}]))
         assert exc.value.problems[0].path == "labs[0].value"
 
 
@@ -347,8 +351,9 @@ def test_analyte_missing_from_the_engines_knowledge_is_a_note(engine_without_pla
         {"code": "2160-0", "value": "1.2 mg/dL"},      # still converted by molar mass
         {"code": "glucose", "value": "126 mg/dL"}]))
     notes = report.to_dict()["notes"]
+    # the code as sent: this knowledge does not know the LOINC code either
     assert {"field": "labs[0].code",
-            "message": "unknown lab code 'platelets': not used by any rule"} in notes
+            "message": f"unknown lab code {code!r}: not used by any rule"} in notes
     assert report.derived["egfr"]["inputs"]["creatinine"].startswith("106.082 umol/L")
     fs = build_facts(Encounter.parse(visit([{"code": code, "value": "50 10^9/L"},
                                             {"code": "glucose", "value": "126 mg/dL"}])),

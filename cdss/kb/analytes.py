@@ -1,7 +1,6 @@
-"""The analyte catalogue (lab codes, canonical units, molar masses, plausibility).
-
-A leaf module: the models read it at validation, so it depends only on files.
-"""
+"""The bundled analyte and plausibility tables, read on their own (without the rest of
+the knowledge) for the fact catalogue's defaults and synthetic data. An engine reads
+its own knowledge's tables (:attr:`cdss.kb.KnowledgeBase.analyte_index`)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from pathlib import Path
 
 from cdss._resources import knowledge_dir
 from cdss.kb._files import read_yaml, validate
-from cdss.kb.schema import Analyte, AnalyteTable, PlausibilityTable
+from cdss.kb.schema import AnalyteTable, PlausibilityTable
 
 
 @cache
@@ -18,17 +17,6 @@ def analyte_table(path: Path | None = None) -> AnalyteTable:
     """Load and validate ``knowledge/analytes.yaml``."""
     path = path or knowledge_dir() / "analytes.yaml"
     return validate(AnalyteTable, read_yaml(path), path)
-
-
-@cache
-def analytes_by_code() -> dict[str, Analyte]:
-    """Every accepted code (contract code or LOINC) mapped to its analyte."""
-    index: dict[str, Analyte] = {}
-    for analyte in analyte_table().analytes:
-        index[analyte.code] = analyte
-        for loinc in analyte.loinc:
-            index[loinc] = analyte
-    return index
 
 
 @cache

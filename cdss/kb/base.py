@@ -110,6 +110,17 @@ class KnowledgeBase:
     #: product names reduced to drug names (knowledge/drug_names.yaml)
     naming: DrugNaming = field(default_factory=DrugNaming)
 
+    # ---- analytes --------------------------------------------------------------
+    @functools.cached_property
+    def analyte_index(self) -> dict[str, Analyte]:
+        """Every accepted lab code (contract code, then LOINC) -> its analyte: the
+        catalogue an encounter is parsed with (``Encounter.parse(data, analytes=...)``)."""
+        index = dict(self.analytes)
+        for analyte in self.analytes.values():
+            for loinc in analyte.loinc:
+                index.setdefault(loinc, analyte)
+        return index
+
     # ---- drugs -----------------------------------------------------------------
     def resolve_drug(self, name: str) -> Drug | None:
         """The drug for an INN, Chinese name, alias or ATC code (case-insensitive)."""

@@ -1,4 +1,4 @@
-"""Laboratory results, converted by the analyte catalogue into canonical units."""
+"""Laboratory results, converted by the analyte catalogue parsed with into canonical units."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from cdss import limits, units
-from cdss.kb.analytes import analytes_by_code
-from cdss.models._base import Code, InRange, Model
+from cdss.models._base import Code, InRange, Model, analyte_catalogue, sent_quantity
 
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 
@@ -18,13 +17,14 @@ _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 class LabResult(Model):
     """One lab result. ``code`` is a contract code or a LOINC code.
 
-    Known analytes are converted to their canonical unit (``unit``) with the bundled
-    analyte table, which also checks the unit's dimension; an unknown code is kept as
-    sent (``known`` is false) and reported as a note, not an error. A result without
-    a value (a test ordered, no result yet) is kept with ``value`` None and is not
-    used (a note). The number and unit as sent are kept (``sent_value``,
-    ``sent_unit``) so that an engine with its own knowledge converts them with its
-    own analyte table.
+    Parsed with an analyte catalogue (``Encounter.parse(data, analytes=...)``, as the
+    engine does with its own knowledge), a known analyte is converted to its canonical
+    unit (``unit``), which also checks the unit's dimension; a code the catalogue does
+    not know, or any code when parsed without a catalogue, is kept as sent (``known``
+    is false). A result without a value (a test ordered, no result yet) is kept with
+    ``value`` None and is not used (a note). The number and unit as sent are kept
+    (``sent_value``, ``sent_unit``): the facts are converted from them with the
+    engine's knowledge (:mod:`cdss.derive.labs`), where an unknown code is a note.
     """
 
     code: Code = Field(min_length=1)
@@ -32,6 +32,8 @@ class LabResult(Model):
     unit: Code | None = None
     #: a date without a time ("2026-11-01") stays a date: a day, not midnight
     time: Annotated[datetime | date | None, InRange] = None
+    #: the code is in the analyte catalogue the result was parsed with (False when
+    #: parsed without one)
     known: bool = True
     #: the code as sent, when it was a LOINC code
     source_code: str | None = None
@@ -42,12 +44,12 @@ class LabResult(Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _normalise_code(cls, data: Any) -> Any:
+    def _normalise_code(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict) or not isinstance(data.get("code"), str):
             return data
-        analyte = analytes_by_code().get(data["code"].strip())
+        analyte = (analyte_catalogue(info) or {}).get(data["code"].strip())
         data = dict(data)
-        data["sent_value"], data["sent_unit"] = _sent(data.get("value"))
+        data["sent_value"], data["sent_unit"] = sent_quantity(data.get("value")) or (None, None)
         if analyte is None:
             data["known"] = False
             data.setdefault("unit", None)
@@ -74,7 +76,8 @@ class LabResult(Model):
     @classmethod
     def _convert(cls, raw: Any, info: ValidationInfo) -> Any:
         code = info.data.get("code")
-        analyte = analytes_by_code().get(code) if isinstance(code, str) else None
+        analyte = ((analyte_catalogue(info) or {}).get(code)
+                   if isinstance(code, str) else None)
         if raw is None:
             return None  # no result: kept, not used (derive notes it)
         if analyte is None:  # kept as sent: a number, or a short text
@@ -101,13 +104,3 @@ def _as_text(raw: Any) -> str:
             isinstance(v, str | int | float) and not isinstance(v, bool) for v in raw.values()):
         return str(raw)
     raise ValueError("expected a number, a quantity such as '5 mmol/L' or a short text")
-
-
-def _sent(raw: Any) -> tuple[float | None, str | None]:
-    """The number and unit of a value as sent; (None, None) if it is not a quantity."""
-    if raw is None:
-        return None, None
-    try:
-        return units.split_quantity(raw)
-    except units.UnitProblem:
-        return None, None

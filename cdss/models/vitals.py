@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
 
 from cdss import units
-from cdss.kb.analytes import analytes_by_code
-from cdss.models._base import Celsius, Flag, MmHg, Model, Percent, PerMinute
+from cdss.models._base import (
+    Celsius,
+    Flag,
+    MmHg,
+    Model,
+    Percent,
+    PerMinute,
+    analyte_catalogue,
+    sent_quantity,
+)
 
 #: the contract's words as Chinese EMRs write them (ACVPU; glucose timing)
 _WORDS = {"清醒": "alert", "神清": "alert", "意识清楚": "alert", "空腹": "fasting",
@@ -25,10 +33,17 @@ GlucoseContext = Annotated[Literal["fasting", "random", "2h_postprandial"],
                            BeforeValidator(_word)]
 
 
-def _glucose(raw: Any) -> Any:
-    if raw is None:
+#: the analyte code of a glucose value (the catalogue's canonical unit and molar mass)
+GLUCOSE = "glucose"
+
+
+def _glucose(raw: Any, info: ValidationInfo) -> Any:
+    """In the catalogue's canonical unit, when parsed with an analyte catalogue that has
+    glucose (its dimension checked); otherwise None, and only ``glucose_sent`` is kept
+    (the facts convert it with the engine's knowledge)."""
+    analyte = (analyte_catalogue(info) or {}).get(GLUCOSE)
+    if raw is None or analyte is None:
         return None
-    analyte = analytes_by_code()["glucose"]
     return units.to_canonical(
         raw, units.Dimension("a glucose concentration", analyte.canonical),
         molar_mass=analyte.molar_mass,
@@ -36,7 +51,17 @@ def _glucose(raw: Any) -> Any:
 
 
 #: Glucose must carry its unit (mg/dL and mmol/L are both common).
-Glucose = Annotated[float, BeforeValidator(_glucose)]
+Glucose = Annotated[float | None, BeforeValidator(_glucose)]
+#: a glucose as sent: (number, unit), None if it is not a quantity
+SentGlucose = tuple[float, str | None] | None
+
+
+def keep_sent_glucose(data: Any, *names: str) -> Any:
+    """``data`` with ``glucose_sent`` set from the first of ``names`` present."""
+    if not isinstance(data, dict):
+        return data
+    raw = next((data[n] for n in names if n in data), None)
+    return {**data, "glucose_sent": sent_quantity(raw)}
 
 
 class VitalSigns(Model):
@@ -52,3 +77,10 @@ class VitalSigns(Model):
     on_oxygen: Flag | None = None
     glucose: Glucose | None = None
     glucose_context: GlucoseContext | None = None
+    #: the glucose as sent (see :data:`Glucose`)
+    glucose_sent: SentGlucose = Field(default=None, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sent(cls, data: Any) -> Any:
+        return keep_sent_glucose(data, "glucose")
