@@ -12,8 +12,9 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from cdss.rulelang import ir
+from cdss.rulelang.equalities import literal_equalities
 
-#: Appended to every list field of a fact (see ``cdss.engine``): durable-rules
+#: Appended to every list field of a fact (see ``host.py``): durable-rules
 #: treats "all items" of an empty list as false, so ``not_contains`` on an empty
 #: list needs one item that is never a real value.
 LIST_PLACEHOLDER = "$none"
@@ -120,23 +121,6 @@ def emit_rule(patterns: tuple[ir.Pattern, ...], action: str, where: str) -> dict
             "run": action}
 
 
-def literal_equalities(node: ir.Node | None) -> set[tuple[str, Any]]:
-    """(field, literal) equalities every fact matching ``node`` must satisfy."""
-    return _discriminators(node)
-
-
-def _discriminators(node: ir.Node | None) -> set[tuple[str, Any]]:
-    """Equalities on a literal that every fact matching ``node`` must satisfy."""
-    if isinstance(node, ir.Compare) and node.op == "eq" and isinstance(node.operand, ir.Value):
-        return {(node.field, node.operand.value)}
-    if isinstance(node, ir.All):
-        out: set[tuple[str, Any]] = set()
-        for child in node.children:
-            out |= _discriminators(child)
-        return out
-    return set()
-
-
 def alternatives(node: ir.Node | None) -> int:
     """How many alternatives durable-rules makes of a condition (``$or`` expanded)."""
     if isinstance(node, ir.All):
@@ -171,7 +155,7 @@ def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
             text = json.dumps(emit_pattern(p, rule_id)[p.name], sort_keys=True)
             identical[text] += 1
             siblings[p.fact_type][text] = alternatives(p.condition)
-            keys = _discriminators(p.condition)
+            keys = literal_equalities(p.condition)
             if not keys:
                 free[p.fact_type].add(text)
             else:

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cdss.backends.durable.emit import literal_equalities
 from cdss.rulelang import ir, regex
+from cdss.rulelang.equalities import literal_equalities
 from cdss.rulelang.evaluate import compare
 
 if TYPE_CHECKING:
