@@ -1,8 +1,8 @@
 """Backends: where rule matches are found, behind one protocol (:class:`Backend`).
 
 Backends are registered by name and imported only when one is created, so a process
-that uses the ``python`` backend never imports durable-rules (a C extension that
-starts with the interpreter's GIL held and cannot be built on every platform).
+that uses the ``python`` backend never imports durable-rules (an unmaintained C
+extension that does not build on every platform: Python 3.13, gcc 14).
 """
 
 from __future__ import annotations
@@ -11,26 +11,27 @@ import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cdss.backends.base import Backend, Match, canonical_order
+from cdss.backends.base import Backend, Match, canonical_order, rule_order
 
 if TYPE_CHECKING:
     from cdss.errors import RuleSpecError
     from cdss.rulelang import CompiledRule
 
-#: name -> "module:class" of every registered backend; the first is the default
+#: name -> "module:class" of every registered backend
 _REGISTRY: dict[str, str] = {
     "durable": "cdss.backends.durable.backend:DurableRules",
     "python": "cdss.backends.python.backend:PythonBackend",
 }
 
 __all__ = ["DEFAULT", "Backend", "Match", "canonical_order", "create", "names", "register",
-           "validate_all"]
+           "rule_order", "validate_all"]
 
+#: the backend of ``cdss.Engine()``
 DEFAULT = "durable"
 
 
 def names() -> tuple[str, ...]:
-    """Every registered backend name, the default first."""
+    """Every registered backend name."""
     return tuple(_REGISTRY)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -45,8 +45,13 @@ class Backend(Protocol):
         ...
 
 
-def canonical_order(matches: Iterable[Match], rules: Sequence[CompiledRule]) -> list[Match]:
-    """``matches`` by rule (file order), then by the ids of the matched facts: the one
-    order every backend reports, so reports do not depend on the backend."""
-    order = {rule.action: n for n, rule in enumerate(rules)}
+def rule_order(rules: Sequence[CompiledRule]) -> dict[str, int]:
+    """Each rule's action -> its place in file order (for :func:`canonical_order`)."""
+    return {rule.action: n for n, rule in enumerate(rules)}
+
+
+def canonical_order(matches: Iterable[Match], order: Mapping[str, int]) -> list[Match]:
+    """``matches`` by rule (``order``: :func:`rule_order`), then by the ids of the
+    matched facts: the one order every backend reports, so reports do not depend on
+    the backend."""
     return sorted(matches, key=lambda m: (order[m[0]], sorted(m[1].items())))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cdss.backends.base import Fact, Match, canonical_order
+from cdss.backends.base import Fact, Match, canonical_order, rule_order
 from cdss.backends.durable import limits
 from cdss.backends.durable.host import DurableHost
 from cdss.backends.durable.ruleset import emit_ruleset
@@ -22,7 +22,7 @@ class DurableRules:
 
     def __init__(self) -> None:
         self._host: DurableHost | None = None  # made by prepare (validate needs none)
-        self._rules: tuple[CompiledRule, ...] = ()
+        self._order: dict[str, int] = {}
         #: the durable ruleset's name (a hash of its body; see ``ruleset.py``)
         self.ruleset_name = ""
 
@@ -37,10 +37,10 @@ class DurableRules:
         except Exception as exc:  # a raw durable-rules error: the pack is at fault
             raise RuleSpecError(limits.pack_folder(ruleset.rules), None, "durable-rules "
                                 f"refused the rule set: {type(exc).__name__}: {exc}") from None
-        self._rules, self.ruleset_name = ruleset.rules, name
+        self._order, self.ruleset_name = rule_order(ruleset.rules), name
 
     def run(self, facts: list[Fact]) -> list[Match]:
-        return canonical_order(self.host.run(self.ruleset_name, facts), self._rules)
+        return canonical_order(self.host.run(self.ruleset_name, facts), self._order)
 
     @property
     def host(self) -> DurableHost:
