@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from cdss import backends
 from cdss._resources import knowledge_dir, rules_dir, samples_dir
 from cdss._version import __version__
 from cdss.errors import CdssError, FieldProblem, InputError, KnowledgeError, RuleSpecError
@@ -75,7 +76,7 @@ def _engine(args: argparse.Namespace):
 
     return Engine(lang=getattr(args, "lang", "zh"), rules_dir=getattr(args, "rules", None),
                   knowledge_dir=getattr(args, "knowledge", None),
-                  backend=getattr(args, "backend", "durable"))
+                  backend=getattr(args, "backend", backends.DEFAULT))
 
 
 def _render(report, fmt: str) -> str:
@@ -263,7 +264,8 @@ def cmd_rules_lint(args: argparse.Namespace) -> int:
 
     folder = Path(args.rules) if args.rules else rules_dir()
     kb = load_knowledge(Path(args.knowledge) if args.knowledge else None)
-    rules, problems = compile_all(folder, kb)
+    # what every registered backend cannot run is a problem of the pack
+    rules, problems = compile_all(folder, kb, backends.validate_all)
     if not rules and len(problems) == 1 and problems[0].file == str(folder):
         raise problems[0]  # no folder, or no rules in it: not a pack (exit 3)
     messages = [str(problem) for problem in problems]
@@ -343,8 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "HTML report with plots in --out DIR")
     aud.add_argument("file", help="one encounter JSON per line (.jsonl)")
     aud.add_argument("--out", required=True, metavar="DIR", help="folder for the report")
-    aud.add_argument("--backend", choices=("python", "durable"), default="python",
-                     help="python (default: fast, same results) or durable (durable-rules)")
+    aud.add_argument("--backend", choices=backends.names(), default="python",
+                     help="python (default: fast, same results), durable (durable-rules) "
+                     "or another registered backend")
     aud.add_argument("--counts-only", action="store_true", help="keep counts, not one row "
                      "per suggestion (flat memory on very long files)")
     aud.add_argument("--no-progress", dest="progress", action="store_false",

@@ -15,9 +15,10 @@ from conftest import run_isolated
 PRELUDE = """
 import copy, json, threading
 import cdss
-from cdss.backends.durable.host import DurableBackend
+from cdss.backends.durable.host import DurableHost
+from cdss.backends.durable.ruleset import emit_ruleset
 from cdss.errors import RuleEvaluationError
-backend = DurableBackend.instance()
+backend = DurableHost.instance()
 """
 
 
@@ -231,7 +232,7 @@ def test_hazard8_absence_is_a_field_test_not_not() -> None:
     from cdss.rulelang import ir
     node = emit.emit_node(ir.Exists("chief_complaint_chars", present=False), "t")
     assert node == {"$nex": {"chief_complaint_chars": 1}}, node
-    assert "$not" not in json.dumps(cdss.Engine().ruleset.durable)
+    assert "$not" not in json.dumps(emit_ruleset(cdss.Engine().rules)[1])
     print("OK")
     """)
 
@@ -262,7 +263,7 @@ def test_hazard9_one_host_no_timer_threads_and_flat_memory(engines: int) -> None
 def test_registering_the_same_rules_twice_is_harmless() -> None:
     _ok("""
     a, b = cdss.Engine(), cdss.Engine(lang="en")
-    assert a.ruleset.name == b.ruleset.name
+    assert a._backend.ruleset_name == b._backend.ruleset_name
     assert a.check({"id": "e", "time": "2026-11-20T09:00:00", "patient": {"id": "p"}})
     print("OK")
     """)

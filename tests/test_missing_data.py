@@ -18,9 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cdss
+from cdss import backends
 
-ENGINE = cdss.Engine(lang="en")
+ENGINE = cdss.Engine(lang="en")  # the default backend
 PYTHON = cdss.Engine(lang="en", backend="python")
+#: every other registered backend, compared with the default
+OTHERS = {name: cdss.Engine(lang="en", backend=name) for name in backends.names()
+          if name != backends.DEFAULT}
 RANK = {"info": 0, "warning": 1, "critical": 2}
 #: every path a report may name as missing: the contract's input (section 2)
 CONTRACT_PREFIXES = ("patient.", "vitals.", "labs.", "record", "prescriptions[", "symptoms",
@@ -337,10 +341,11 @@ def test_missing_data_names_only_contract_input(enc: dict[str, Any]) -> None:
         assert (s.certainty == "complete") or s.assumptions, s
 
 
+@pytest.mark.parametrize("backend", sorted(OTHERS))
 @_SETTINGS
-@given(sparse_visits())
-def test_both_backends_reason_alike(enc: dict[str, Any]) -> None:
-    assert ENGINE.check(enc).to_json() == PYTHON.check(enc).to_json()
+@given(enc=sparse_visits())
+def test_every_backend_reasons_alike(backend: str, enc: dict[str, Any]) -> None:
+    assert ENGINE.check(enc).to_json() == OTHERS[backend].check(enc).to_json()
 
 
 @_SETTINGS

@@ -14,7 +14,7 @@ from typing import Any
 from cdss.rulelang import ir
 from cdss.rulelang.ops import COMBINATORS, OPERATORS
 
-#: Appended to every list field of a fact (see ``cdss.engine``): durable-rules
+#: Appended to every list field of a fact (see ``host.py``): durable-rules
 #: treats "all items" of an empty list as false, so ``not_contains`` on an empty
 #: list needs one item that is never a real value.
 LIST_PLACEHOLDER = "$none"
