@@ -261,6 +261,7 @@ def engine_problem(rules: Path, knowledge: str | None, timeout: float) -> str | 
 def cmd_rules_lint(args: argparse.Namespace) -> int:
     from cdss.kb import load_knowledge
     from cdss.rulelang import compile_all
+    from cdss.rulelang.params import repeated_thresholds
 
     folder = Path(args.rules) if args.rules else rules_dir()
     kb = load_knowledge(Path(args.knowledge) if args.knowledge else None)
@@ -275,6 +276,10 @@ def cmd_rules_lint(args: argparse.Namespace) -> int:
             messages.append(f"{folder}: {trouble}")
     for message in messages:
         print(f"error: {message}")
+    for rule in rules:  # a number written twice can drift from its condition
+        for where in repeated_thresholds(rule.spec):
+            print(f"warning: {rule.file}: rule '{rule.id}': {where} repeats a threshold of "
+                  "the rule's own condition; render it from `params` ({$name})")
     status = "ok" if not messages else f"{len(messages)} problem(s)"
     print(f"{len(rules)} rules compiled, knowledge {kb.version}: {status}")
     return EXIT_LINT if messages else 0

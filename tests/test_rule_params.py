@@ -178,3 +178,15 @@ def test_a_broken_definitions_file_is_a_rule_spec_error(tmp_path, kb) -> None:
     _, problems = compile_all(rules_dir, kb)
     assert problems and isinstance(problems[0], RuleSpecError)
     assert "definitions.yaml" in problems[0].problem
+
+
+def test_rules_lint_warns_about_a_threshold_written_twice(tmp_path, capsys) -> None:
+    from cdss import cli
+
+    rule = _rule(message={"zh": "主诉超过20字", "en": "more than 20 characters"},
+                 when={"r": {"fact": "record", "if": {"chief_complaint_chars": {"gt": 20}}}})
+    rules_dir = write_rules(tmp_path, [rule])
+    status = cli.main(["rules", "lint", "--rules", str(rules_dir)])
+    out = capsys.readouterr().out
+    assert status == 0  # a warning, not a problem of the pack
+    assert "warning:" in out and "message.en: 20" in out and "params" in out
