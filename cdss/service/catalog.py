@@ -54,6 +54,7 @@ _FACT_PATH = {
     "rx_hepatic": "prescriptions", "rx_key": "prescriptions", "rx_allergen": "prescriptions",
     "allergy_key": "patient.allergies", "condition": "patient.conditions",
     "followup": "history", "symptom": "symptoms", "implausible": "vitals",
+    "derived": "derived",
 }
 
 #: derived values -> the inputs they are computed from

@@ -85,12 +85,15 @@ class FeedbackStore:
     def record_cards(self, service: str, served: list[dict[str, Any]]) -> None:
         """Remember the cards of one hook call: ``[{uuid, rule_id, indicator, site}]``."""
         now = datetime.now(UTC)
-        self._write(cards, [{"service": service, "served_at": now, **c} for c in served])
+        self._write(cards, [{"site": None, "service": service, "served_at": now, **c}
+                            for c in served])
 
     def add_feedback(self, service: str, items: list[dict[str, Any]]) -> int:
         """Store feedback items (already validated) in one transaction; their count."""
         now = datetime.now(UTC)
-        self._write(feedback, [{"service": service, "received_at": now, **i} for i in items])
+        blank = {c.name: None for c in feedback.columns if c.name != "id"}
+        self._write(feedback, [{**blank, "service": service, "received_at": now, **i}
+                               for i in items])
         return len(items)
 
     def rows(self) -> list[dict[str, Any]]:
