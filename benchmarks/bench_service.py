@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_service import Server, med, order_sign  # noqa: E402
+from test_service import Server, med, order_sign
 
-import cdss  # noqa: E402
-from cdss.service.mapping import to_encounter  # noqa: E402
+import cdss
+from cdss.service.mapping import to_encounter
 
 
 def pct(values: list[float], q: float) -> float:
