@@ -318,6 +318,17 @@ def cmd_rules_facts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from cdss.service import serve
+    except ImportError as exc:
+        print(f"cdss serve needs the service extra: pip install 'cdss[service]' ({exc})",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    serve(args.host, args.port, args.db)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdss", description="Explainable clinical decision support for primary care.")
@@ -390,6 +401,15 @@ def build_parser() -> argparse.ArgumentParser:
     facts.add_argument("--write", metavar="DOC", help="replace the table between the "
                        "facts markers of a Markdown file")
     facts.set_defaults(func=cmd_rules_facts)
+
+    srv = sub.add_parser("serve", help="run the CDS Hooks 2.0 service (needs cdss[service]; "
+                         "see docs/service.md)")
+    srv.add_argument("--host", default="127.0.0.1", help="bind address (JWT auth is on for "
+                     "any address but loopback)")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--db", default=None, metavar="URL", help="feedback database URL "
+                     "(default: an embedded SQLite file; postgresql://... for a county)")
+    srv.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -209,22 +209,23 @@ class Report:
             summary = plain_text(t["title"])
             if len(summary) > _SUMMARY_MAX:
                 summary = summary[: _SUMMARY_MAX - 1] + "…"
-            ref = s.references[0] if s.references else {"title": "cdss"}
-            source: dict[str, Any] = {"label": ref["title"][:200], "topic": {
+            # CDS Hooks 2.0: a short source label; the citation goes to detail and links
+            source: dict[str, Any] = {"label": "cdss", "topic": {
                 "system": "https://github.com/cdss/cdss/rules", "code": s.rule_id}}
-            if ref.get("url"):
-                source["url"] = ref["url"]
             card_id = uuid.uuid5(_CARD_NAMESPACE,
                                  f"{self.encounter_id}|{s.rule_id}|{'|'.join(s.subject)}")
-            cards.append({
+            card: dict[str, Any] = {
                 "uuid": str(card_id),
                 "summary": summary,
                 "indicator": s.severity,
                 "detail": _markdown_detail(s, self.lang),
                 "source": source,
-                "links": [{"label": r["title"][:100], "url": r["url"], "type": "absolute"}
-                          for r in s.references if r.get("url")],
-            })
+            }
+            links = [{"label": r["title"][:100], "url": r["url"], "type": "absolute"}
+                     for r in s.references if r.get("url")]
+            if links:  # the spec forbids empty arrays
+                card["links"] = links
+            cards.append(card)
         if self.missing_data:  # one short card: the data that would settle the rest
             summary = missing_summary(self.missing_data, self.lang)
             rules = sorted({r for m in self.missing_data for r in m.rules})
@@ -331,7 +332,9 @@ def _html(text: str) -> str:
     return html.escape(plain_text(text))
 
 
-_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$&"})
+#: ``:`` and ``@`` too: GFM's autolink extension links ``https://x`` and ``a@b.c`` in
+#: plain text even when their dots are escaped
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$&:@"})
 
 
 def _markdown_escape(text: str) -> str:
@@ -355,5 +358,8 @@ def _markdown_detail(s: Suggestion, lang: str) -> str:
     evidence = "\n".join(f"- {_code_span(_evidence_text(e))}" for e in s.evidence)
     heading = "依据" if lang == "zh" else "Evidence"
     todo = "建议" if lang == "zh" else "Recommendation"
+    sources = "来源" if lang == "zh" else "Source"
+    cited = "; ".join(_markdown_escape(r["title"]) for r in s.references)
     return (f"{_markdown_escape(t['message'])}\n\n**{todo}**: "
-            f"{_markdown_escape(t['recommendation'])}\n\n**{heading}**:\n{evidence}")
+            f"{_markdown_escape(t['recommendation'])}\n\n**{heading}**:\n{evidence}"
+            + (f"\n\n**{sources}**: {cited}" if cited else ""))

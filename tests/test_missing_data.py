@@ -199,7 +199,8 @@ def test_nothing_is_asked_of_a_visit_with_nothing_to_settle() -> None:
     report = ENGINE.check(visit(patient={"conditions": []}, vitals={"sbp": 118, "dbp": 76}))
     assert report.missing_data == []
     assert report.not_evaluated and not any(n.ask for n in report.not_evaluated)
-    assert not [c for c in report.to_cds_hooks()["cards"] if c["source"]["label"] == "cdss"]
+    assert not [c for c in report.to_cds_hooks()["cards"]
+                if c["source"]["topic"]["code"] == "missing_data"]
 
 
 def test_a_missing_dbp_with_a_raised_sbp_is_asked_for() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -193,3 +194,21 @@ def test_an_83_year_old_with_a_cold_and_chest_tightness_gets_an_ecg(engine) -> N
     assert ecg and ecg[0].severity == "warning" and "心电图" in ecg[0].text("title", "zh")
     assert ecg[0].evidence[0] == {"field": "symptoms[1]", "value": "有点胸闷",
                                   "condition": "names chest_pain", "clause": "s"}
+
+
+def test_cds_hooks_cards_follow_the_spec_on_labels_links_and_autolinks(engine_en) -> None:
+    """CDS Hooks 2.0: a short source label, the citation in detail/links, no empty arrays;
+    user text cannot become a link (GFM autolinks ``https://`` and ``a@b``)."""
+    from conftest import sample
+
+    enc = sample("enc-001")
+    enc["prescriptions"] = [{"drug": "https://evil.example a@b.cn", "dose": "5 mg",
+                             "frequency": "qd"}]
+    cards = engine_en.check(enc).to_cds_hooks()["cards"]
+    assert any("evil" in card["detail"] for card in cards)  # the user text does reach it
+    for card in cards:
+        assert card["source"]["label"] == "cdss"
+        assert "links" not in card or card["links"]
+        assert all(v != [] for v in card.values())
+        prose = re.sub(r"(`+)[^`]*?\1", "", card["detail"])  # code spans never link
+        assert "https://evil" not in prose and "a@b" not in prose

@@ -87,14 +87,14 @@ def free_port() -> int:
 
 
 class Server:
-    """``python -m cdss.service`` on a free loopback port, stopped by :meth:`stop`."""
+    """``cdss serve`` on a free loopback port, stopped by :meth:`stop`."""
 
     def __init__(self, db_url: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cdss.service", "--port", str(self.port), "--db", db_url],
+            [sys.executable, "-m", "cdss", "serve", "--port", str(self.port), "--db", db_url],
             env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + 60
         while time.time() < deadline:

@@ -1,4 +1,4 @@
-"""``python -m cdss.service [--host H] [--port P] [--db URL]`` (until ``cdss serve``)."""
+"""``python -m cdss.service [--host H] [--port P] [--db URL]`` (the same as ``cdss serve``)."""
 
 from __future__ import annotations
 
