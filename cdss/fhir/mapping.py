@@ -147,9 +147,9 @@ def _check(enc: dict[str, Any], b: Builder) -> tuple[dict[str, Any], list[Proble
         except InputError as exc:
             keys: set[str] = set()
             for problem in exc.problems:
-                key = _source_key(problem.field, sources)
-                errors.append(Problem(sources[key] if key else _fallback_path(problem.field),
-                                      problem.message))
+                key = _source_key(problem.path, sources)
+                errors.append(Problem(sources[key] if key else _fallback_path(problem.path),
+                                      problem.problem))
                 if key and key not in ("patient.id", "time"):
                     keys.add(key)
             if not keys:
