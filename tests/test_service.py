@@ -255,15 +255,20 @@ def test_patient_view_early_warning(client) -> None:
 
 def test_encounter_discharge_record_quality(client) -> None:
     comp = {"resourceType": "Composition", "id": "c1", "status": "final",
+            "type": {"coding": [{"system": "http://loinc.org", "code": "11488-4"}]},
+            "date": "2026-11-20T09:30:00+08:00", "author": [{"reference": "Practitioner/1"}],
+            "title": "门诊病历",
             "section": [{"code": {"coding": [{"system": "http://loinc.org",
                                               "code": "10154-3"}]},
-                         "text": {"div": "<div>头晕3天</div>"}}]}
+                         "text": {"status": "generated", "div": "<div>头晕3天</div>"}}]}
     body = {"hook": "encounter-discharge", "hookInstance": str(uuid.uuid4()),
             "context": {"userId": "Practitioner/1", "patientId": "1288992",
                         "encounterId": "456"},
             "prefetch": {"patient": PATIENT, "record": bundle(comp),
                          "encounter": {"resourceType": "Encounter", "id": "456",
                                        "status": "finished",
+                                       "class": {"system": "http://terminology.hl7.org/"
+                                                 "CodeSystem/v3-ActCode", "code": "AMB"},
                                        "period": {"start": "2026-11-20T09:30:00+08:00"}}}}
     r = client.post("/cds-services/cdss-encounter-discharge", json=body)
     assert r.status_code == 200, r.text

@@ -1,7 +1,6 @@
 """From a hook request to an encounter: complete the prefetch, then map FHIR.
 
-``to_encounter(context, prefetch)`` uses ``cdss.fhir.to_encounter`` when that module
-exists (issue #14, another branch) and the stub ``_fhir_stub`` otherwise.
+``to_encounter(context, prefetch)`` maps with ``cdss.fhir`` (docs/fhir.md).
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from cdss.service import _fhir_stub
+from cdss import fhir
 
 _TOKEN = re.compile(r"\{\{\s*context\.(\w+)\s*\}\}")
 
@@ -26,14 +25,9 @@ class PrefetchMissing(Exception):
 
 def to_encounter(context: dict[str, Any], prefetch: dict[str, Any]
                  ) -> tuple[dict[str, Any], list[str], list[str]]:
-    """(encounter dict, notes, errors): ``cdss.fhir`` when installed, else the stub."""
-    try:
-        from cdss import fhir  # type: ignore[attr-defined]
-    except ImportError:
-        enc, notes, errors = _fhir_stub.to_encounter(context, prefetch)
-    else:  # pragma: no cover - exercised once cdss.fhir is merged
-        mapped = fhir.to_encounter({"context": context, "prefetch": prefetch})
-        enc, notes, errors = mapped.encounter, list(mapped.notes), list(mapped.errors)
+    """(encounter dict, notes, errors), mapped by ``cdss.fhir``."""
+    mapped = fhir.to_encounter({"context": context, "prefetch": prefetch})
+    enc, notes, errors = mapped.encounter, list(mapped.notes), list(mapped.errors)
     enc = dict(enc)
     enc.setdefault("time", datetime.now(UTC).isoformat(timespec="seconds"))
     enc.setdefault("id", str(context.get("encounterId") or "hook"))
