@@ -76,7 +76,7 @@ class Orders:
 
 
 def _md(text: str) -> str:
-    return _markdown_escape(text).replace(":", "\\:").replace("@", "\\@")
+    return _markdown_escape(text)  # escapes ':' and '@' too (no GFM autolinks)
 
 
 def _summary(text: str) -> str:
