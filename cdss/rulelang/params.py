@@ -38,7 +38,7 @@ TEXT_PARAM = re.compile(rf"\{{\$({_NAME})\}}")
 #: ``{$band:l.hemoglobin}`` in a text: the rule's own condition on that field of that
 #: pattern, rendered (for templates, whose rows write bands of different shapes)
 TEXT_BAND = re.compile(rf"\{{\$band:({_NAME})\.({_NAME})\}}")
-#: a band's two ends joined, per language (``110至<130``, ``110 to <130``)
+#: a band's two ends joined, per language (``1至<3``, ``1 to <3``)
 _BAND_JOIN = {"zh": "{low}至{high}", "en": "{low} to {high}"}
 _BAND_SYMBOLS = {"gte": "", "gt": ">", "lt": "<", "lte": ""}
 _SINGLE_SYMBOLS = {"gte": "≥", "gt": ">", "lt": "<", "lte": "≤"}
@@ -119,7 +119,7 @@ def _mentions(cond: Any, field: str) -> bool:
 
 
 def render_band(bounds: Mapping[str, Any], lang: str) -> str:
-    """``{gte: 110, lt: 130}`` as ``110至<130`` / ``110 to <130``; one end as ``<80``."""
+    """``{gte: 1, lt: 3}`` as ``1至<3`` / ``1 to <3``; one end alone as ``<3``."""
     low = [(op, bounds[op]) for op in ("gte", "gt") if op in bounds]
     high = [(op, bounds[op]) for op in ("lt", "lte") if op in bounds]
     if len(low) > 1 or len(high) > 1 or not (low or high):

@@ -20,7 +20,7 @@ from cdss.report import Report, Suggestion, _code_span, _evidence_text, _markdow
 from cdss.report import missing_summary as _missing_summary
 from cdss.report import plain_text as _plain
 
-SUMMARY_MAX = 139  # "<140 characters"
+SUMMARY_MAX = 139  # "<140 characters" (CDS Hooks spec)  noqa: threshold
 TOPIC_SYSTEM = "https://github.com/cdss/cdss/rules"
 REASON_SYSTEM = "http://cds-hooks.hl7.org/CodeSystem/non-adherence-reason"
 _RX = re.compile(r"^prescriptions\[(\d+)\]")
