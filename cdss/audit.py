@@ -252,7 +252,7 @@ def audit_items(engine: Checker, inputs: Iterable[tuple[str, Any]], *, lang: str
                 result.errors.append({"input": where, "encounter_id": None,
                                       "error": raw.message(shown)})
                 continue
-            encounter = Encounter.parse(raw)  # parsed once: physician and site read from it
+            encounter = engine.parse(raw)  # parsed once: physician and site read from it
             # the suggestions of engine.check; the rows show no evidence, so none is made
             suggestions = engine.findings(encounter, evidence=False)
             titles = [s.text("title", shown) for s in suggestions] if keep_rows else []

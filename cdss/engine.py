@@ -24,6 +24,7 @@ from cdss.derive import FactSet, build_facts
 from cdss.derive.facts import consistent
 from cdss.explain import Explainer
 from cdss.kb import KnowledgeBase, load_knowledge
+from cdss.kb.analytes import by_code as analytes_by_code
 from cdss.models import Encounter
 from cdss.reasoning import Reasoned, Reasoner
 from cdss.report import SEVERITY_RANK, Report, Suggestion, deduplicate, require_lang
@@ -41,6 +42,8 @@ class Checker(Protocol):
     """What the apps need of an engine: its language, its reports and findings."""
 
     lang: str
+
+    def parse(self, encounter: EncounterInput) -> Encounter: ...
 
     def check(self, encounter: EncounterInput, *, lang: str | None = None,
               explain_missing: bool = True) -> Report: ...
@@ -74,6 +77,7 @@ class Engine:
             "rules_dir": str(rules_dir) if rules_dir else None,
             "knowledge_dir": str(knowledge_dir) if knowledge_dir else None}
         self.kb: KnowledgeBase = load_knowledge(Path(knowledge_dir) if knowledge_dir else None)
+        self._analytes = analytes_by_code(self.kb.analytes.values())
         # a missing folder, a file, or a pack of 0 rules is a RuleSpecError (issue #12: it
         # used to switch checking off silently)
         rules_path = Path(rules_dir) if rules_dir else _bundled_rules()
@@ -90,6 +94,13 @@ class Engine:
         """Every compiled rule, in file order."""
         return self.ruleset.rules
 
+    def parse(self, encounter: EncounterInput) -> Encounter:
+        """Read an encounter, its lab values converted with this engine's knowledge.
+
+        :raises cdss.InputError: naming every bad field.
+        """
+        return Encounter.parse(encounter, analytes=self._analytes)
+
     def check(self, encounter: EncounterInput, *, lang: str | None = None,
               explain_missing: bool = True) -> Report:
         """Check one encounter; never mutates it, same input gives the same report.
@@ -101,7 +112,7 @@ class Engine:
         :raises cdss.RuleEvaluationError: if the rules engine fails (never silently).
         """
         shown = require_lang(lang or self.lang)
-        enc = Encounter.parse(encounter)
+        enc = self.parse(encounter)
         facts = build_facts(enc, self.kb)
         suggestions, reasoned = self._findings(facts, evidence=True, undecided=explain_missing)
         kept = deduplicate(suggestions)
@@ -127,7 +138,7 @@ class Engine:
 
         :raises cdss.InputError: if the encounter cannot be read.
         """
-        facts = build_facts(Encounter.parse(encounter), self.kb)
+        facts = build_facts(self.parse(encounter), self.kb)
         return deduplicate(self._findings(facts, evidence=evidence, undecided=False)[0])
 
     def _findings(self, facts: FactSet, *, evidence: bool, undecided: bool

@@ -347,8 +347,9 @@ def test_analyte_missing_from_the_engines_knowledge_is_a_note(engine_without_pla
         {"code": "2160-0", "value": "1.2 mg/dL"},      # still converted by molar mass
         {"code": "glucose", "value": "126 mg/dL"}]))
     notes = report.to_dict()["notes"]
+    # the engine's own knowledge reads the code (a LOINC code it lacks is not renamed)
     assert {"field": "labs[0].code",
-            "message": "unknown lab code 'platelets': not used by any rule"} in notes
+            "message": f"unknown lab code {code!r}: not used by any rule"} in notes
     assert report.derived["egfr"]["inputs"]["creatinine"].startswith("106.082 umol/L")
     fs = build_facts(Encounter.parse(visit([{"code": code, "value": "50 10^9/L"},
                                             {"code": "glucose", "value": "126 mg/dL"}])),
@@ -372,3 +373,23 @@ def test_engines_own_units_are_used(tmp_path) -> None:
     assert "wbc" not in lab_fact(fs)
     assert [n["field"] for n in fs.notes] == ["labs[1].value"]
     assert fs.missing["labs.wbc"] == ("labs[1].value (unit)",)
+
+
+def test_a_glucose_the_engines_knowledge_cannot_read_is_an_input_error(tmp_path) -> None:
+    """Knowledge is passed, never read from a global: an engine whose knowledge has no
+    glucose analyte names the field (it used to be a bare KeyError, or the bundled
+    table silently used)."""
+    def drop(analytes: list[dict[str, Any]]) -> None:
+        analytes[:] = [a for a in analytes if a["code"] != "glucose"]
+    try:
+        engine = cdss.Engine(lang="en", knowledge_dir=custom_knowledge(tmp_path, drop))
+    except cdss.KnowledgeError as exc:  # the knowledge itself may require glucose
+        pytest.skip(f"this knowledge cannot drop glucose: {exc}")
+    with pytest.raises(cdss.InputError, match=r"vitals\.glucose"):
+        engine.check(visit(vitals={"glucose": "7.0 mmol/L"}))
+
+
+def test_a_parse_with_no_catalogue_keeps_every_lab_as_sent() -> None:
+    enc = Encounter.parse(visit([{"code": "creatinine", "value": "98 umol/L"}]), analytes={})
+    (lab,) = enc.labs
+    assert lab.known is False and lab.sent_value == 98 and lab.sent_unit == "umol/L"

@@ -1,10 +1,13 @@
 """The analyte catalogue (lab codes, canonical units, molar masses, plausibility).
 
-A leaf module: the models read it at validation, so it depends only on files.
+A leaf module that depends only on files. The models do not import it: the package
+makes :func:`analytes_by_code` the models' default catalogue (``cdss/__init__.py``), and
+an engine passes its own knowledge's (:func:`by_code`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -20,15 +23,20 @@ def analyte_table(path: Path | None = None) -> AnalyteTable:
     return validate(AnalyteTable, read_yaml(path), path)
 
 
-@cache
-def analytes_by_code() -> dict[str, Analyte]:
-    """Every accepted code (contract code or LOINC) mapped to its analyte."""
+def by_code(analytes: Iterable[Analyte]) -> dict[str, Analyte]:
+    """Every accepted code (contract code or LOINC) of ``analytes`` mapped to its analyte."""
     index: dict[str, Analyte] = {}
-    for analyte in analyte_table().analytes:
+    for analyte in analytes:
         index[analyte.code] = analyte
         for loinc in analyte.loinc:
             index[loinc] = analyte
     return index
+
+
+@cache
+def analytes_by_code() -> dict[str, Analyte]:
+    """The bundled catalogue by code (see :func:`by_code`)."""
+    return by_code(analyte_table().analytes)
 
 
 @cache

@@ -19,6 +19,7 @@ from cdss.models._base import (
     format_loc,
     input_error,
 )
+from cdss.models.catalogue import Analytes
 from cdss.models.labs import LabResult
 from cdss.models.patient import Patient
 from cdss.models.prescription import Prescription
@@ -74,8 +75,12 @@ class Encounter(Model):
     history: History | None = None
 
     @classmethod
-    def parse(cls, data: Encounter | dict[str, Any] | str | bytes) -> Encounter:
+    def parse(cls, data: Encounter | dict[str, Any] | str | bytes, *,
+              analytes: Analytes | None = None) -> Encounter:
         """Read an encounter from a model, a dict or a JSON text.
+
+        ``analytes``: the catalogue lab values and glucose are converted with (an
+        engine passes its knowledge's; default: :mod:`cdss.models.catalogue`).
 
         A JSON text is read within the limits of :mod:`cdss.limits` (size, nesting,
         number length); every field within its own.
@@ -91,7 +96,7 @@ class Encounter(Model):
             raise InputError([FieldProblem("$", f"expected a JSON object, got "
                                                 f"{type(data).__name__}")])
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, context={"analytes": analytes})
         except ValidationError as exc:
             raise input_error(exc) from None
         except UnicodeError:  # pydantic-core cannot take a lone surrogate ("\ud800")

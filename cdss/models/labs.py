@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from cdss import limits, units
-from cdss.kb.analytes import analytes_by_code
 from cdss.models._base import Code, InRange, Model
+from cdss.models.catalogue import analytes
 
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 
@@ -18,13 +18,13 @@ _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 class LabResult(Model):
     """One lab result. ``code`` is a contract code or a LOINC code.
 
-    Known analytes are converted to their canonical unit (``unit``) with the bundled
-    analyte table, which also checks the unit's dimension; an unknown code is kept as
-    sent (``known`` is false) and reported as a note, not an error. A result without
-    a value (a test ordered, no result yet) is kept with ``value`` None and is not
-    used (a note). The number and unit as sent are kept (``sent_value``,
-    ``sent_unit``) so that an engine with its own knowledge converts them with its
-    own analyte table.
+    Known analytes are converted to their canonical unit (``unit``) with the analyte
+    catalogue passed to the parse (:mod:`cdss.models.catalogue`), which also checks
+    the unit's dimension; an unknown code is kept as sent (``known`` is false) and
+    reported as a note, not an error. A result without a value (a test ordered, no
+    result yet) is kept with ``value`` None and is not used (a note). The number and
+    unit as sent are kept (``sent_value``, ``sent_unit``): derive converts them with
+    the engine's knowledge.
     """
 
     code: Code = Field(min_length=1)
@@ -42,10 +42,10 @@ class LabResult(Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _normalise_code(cls, data: Any) -> Any:
+    def _normalise_code(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict) or not isinstance(data.get("code"), str):
             return data
-        analyte = analytes_by_code().get(data["code"].strip())
+        analyte = analytes(info).get(data["code"].strip())
         data = dict(data)
         data["sent_value"], data["sent_unit"] = _sent(data.get("value"))
         if analyte is None:
@@ -74,7 +74,7 @@ class LabResult(Model):
     @classmethod
     def _convert(cls, raw: Any, info: ValidationInfo) -> Any:
         code = info.data.get("code")
-        analyte = analytes_by_code().get(code) if isinstance(code, str) else None
+        analyte = analytes(info).get(code) if isinstance(code, str) else None
         if raw is None:
             return None  # no result: kept, not used (derive notes it)
         if analyte is None:  # kept as sent: a number, or a short text

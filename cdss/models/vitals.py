@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, ValidationInfo
 
 from cdss import units
-from cdss.kb.analytes import analytes_by_code
 from cdss.models._base import Celsius, Flag, MmHg, Model, Percent, PerMinute
+from cdss.models.catalogue import analytes
 
 #: the contract's words as Chinese EMRs write them (ACVPU; glucose timing)
 _WORDS = {"清醒": "alert", "神清": "alert", "意识清楚": "alert", "空腹": "fasting",
@@ -25,10 +25,12 @@ GlucoseContext = Annotated[Literal["fasting", "random", "2h_postprandial"],
                            BeforeValidator(_word)]
 
 
-def _glucose(raw: Any) -> Any:
+def _glucose(raw: Any, info: ValidationInfo) -> Any:
     if raw is None:
         return None
-    analyte = analytes_by_code()["glucose"]
+    analyte = analytes(info).get("glucose")
+    if analyte is None:
+        raise ValueError("the knowledge in use has no glucose analyte to read it with")
     return units.to_canonical(
         raw, units.Dimension("a glucose concentration", analyte.canonical),
         molar_mass=analyte.molar_mass,
