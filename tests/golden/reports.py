@@ -47,11 +47,17 @@ def encounters() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def fingerprint(engine: cdss.Engine, enc: dict[str, Any]) -> str:
-    """One hash over the JSON, CDS Hooks and text forms of the report in zh and en."""
+    """One hash over the JSON (without the knowledge version's hash), CDS Hooks and
+    text forms of the report in zh and en."""
     digest = hashlib.sha256()
     for lang in LANGS:
         report = engine.check(enc, lang=lang)
-        digest.update(report.to_json().encode())
+        as_json = report.to_dict()
+        # the knowledge version is a hash of the knowledge files: any edit of knowledge/
+        # changes it in every report, which would hide what else changed
+        as_json["engine"] = {k: v for k, v in as_json["engine"].items()
+                             if k != "knowledge_version"}
+        digest.update(json.dumps(as_json, ensure_ascii=False, indent=2).encode())
         digest.update(json.dumps(report.to_cds_hooks(), ensure_ascii=False,
                                  sort_keys=True).encode())
         digest.update(report.to_text().encode())

@@ -1,0 +1,44 @@
+"""Clinical choices live in knowledge/, not in Python: changing the data changes the
+behaviour (issue #13)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+import cdss
+from cdss._resources import knowledge_dir
+
+TEEN = {"id": "t", "time": "2026-11-20T09:00:00+08:00",
+        "patient": {"id": "p", "sex": "male", "birth_date": "2009-06-01", "weight": "60 kg"},
+        "labs": [{"code": "creatinine", "value": "80 umol/L"}]}
+
+
+def _knowledge(tmp_path: Path, min_age: int | None) -> Path:
+    target = tmp_path / "knowledge"
+    shutil.copytree(knowledge_dir(), target)
+    path = target / "formulas.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for formula in data["formulas"]:
+        if formula["id"] in ("ckd_epi_2021", "cockcroft_gault"):
+            if min_age is None:
+                formula["constants"].pop("min_age")
+            else:
+                formula["constants"]["min_age"] = min_age
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+def test_the_renal_equations_minimum_age_is_read_from_knowledge(tmp_path) -> None:
+    assert "egfr" not in cdss.Engine(lang="en").check(TEEN).derived  # 17: not an adult
+    engine = cdss.Engine(lang="en", knowledge_dir=_knowledge(tmp_path, 16))
+    derived = engine.check(TEEN).derived
+    assert "egfr" in derived and "crcl" in derived
+
+
+def test_knowledge_without_a_minimum_age_computes_no_renal_function(tmp_path) -> None:
+    engine = cdss.Engine(lang="en", knowledge_dir=_knowledge(tmp_path, None))
+    adult = dict(TEEN, patient=dict(TEEN["patient"], birth_date="1960-01-01"))
+    assert "egfr" not in engine.check(adult).derived  # never assumed to be 18
