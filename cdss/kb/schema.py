@@ -476,11 +476,15 @@ class SymptomMatching(Frozen):
     """Settings of the matcher (cdss.kb.symptoms), kept with the words they govern."""
 
     #: units (a Chinese character or an English word) a negation may stand before a term
-    negation_reach: Gap = 4
+    negation_reach: Gap
     #: default largest gap between a composition's site and qualifier
-    max_gap: Gap = 4
+    max_gap: Gap
     #: units before a composition match in which its ``exclude`` words count
-    exclude_reach: Gap = 2
+    exclude_reach: Gap
+    #: where free text splits into clauses (a negation or onset word does not cross them)
+    clause_separators: tuple[LexWord, ...] = Field(min_length=1)
+    #: where a clause splits into list items (a negation carries along them)
+    item_separators: tuple[LexWord, ...] = ()
     #: phrases that hold a negation word but negate nothing ("无明显诱因", "无力")
     not_negations: tuple[LexWord, ...] = ()
     #: words of sudden onset: needed by ``onset`` compositions, override ``chronic``
@@ -508,7 +512,7 @@ class SymptomMatching(Frozen):
 
 class SymptomLexicon(Frozen):
     negations: tuple[LexWord, ...] = ()
-    matching: SymptomMatching = SymptomMatching()
+    matching: SymptomMatching
     symptoms: tuple[Symptom, ...] = ()
 
     @model_validator(mode="after")
