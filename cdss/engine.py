@@ -99,7 +99,7 @@ class Engine:
 
         :raises cdss.InputError: naming every bad field.
         """
-        return Encounter.parse(encounter, analytes=self._analytes)
+        return Encounter.parse(encounter, analytes=self._analytes, words=self.kb.prescribing)
 
     def check(self, encounter: EncounterInput, *, lang: str | None = None,
               explain_missing: bool = True) -> Report:

@@ -42,3 +42,47 @@ def test_knowledge_without_a_minimum_age_computes_no_renal_function(tmp_path) ->
     engine = cdss.Engine(lang="en", knowledge_dir=_knowledge(tmp_path, None))
     adult = dict(TEEN, patient=dict(TEEN["patient"], birth_date="1960-01-01"))
     assert "egfr" not in engine.check(adult).derived  # never assumed to be 18
+
+
+def _prescribing(tmp_path: Path, change) -> Path:
+    target = tmp_path / "knowledge"
+    shutil.copytree(knowledge_dir(), target)
+    path = target / "prescribing.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+VISIT = {"id": "v", "time": "2026-11-20T09:00:00+08:00",
+         "patient": {"id": "p", "sex": "male", "birth_date": "1960-01-01"},
+         "prescriptions": [{"drug": "ibuprofen", "dose": "800 mg", "frequency": "tid"}]}
+
+
+def test_frequency_words_are_read_from_the_engines_knowledge(tmp_path) -> None:
+    def four_times(data) -> None:
+        data["frequencies"]["tid"] = 4
+    engine = cdss.Engine(lang="en", knowledge_dir=_prescribing(tmp_path, four_times))
+    assert engine.parse(VISIT).prescriptions[0].frequency.times_per_day == 4
+    assert cdss.Engine(lang="en").parse(VISIT).prescriptions[0].frequency.times_per_day == 3
+
+
+def test_the_default_route_is_read_from_knowledge(tmp_path) -> None:
+    """A prescription without a route is checked against the knowledge's default route:
+    with none that a drug has limits for, its dose limit is not evaluated."""
+    def no_oral_default(data) -> None:
+        data["default_route"] = "rectal"
+    engine = cdss.Engine(lang="en", knowledge_dir=_prescribing(tmp_path, no_oral_default))
+    too_much = dict(VISIT, prescriptions=[{"drug": "ibuprofen", "dose": "1200 mg",
+                                           "frequency": "qid"}])
+    bundled = {s.rule_id for s in cdss.Engine(lang="en").check(too_much).suggestions}
+    changed = {s.rule_id for s in engine.check(too_much).suggestions}
+    assert any(r.startswith("dosing.dose_high") for r in bundled)
+    assert not any(r.startswith("dosing.dose_high") for r in changed)
+
+
+def test_dosage_form_words_are_read_from_knowledge(tmp_path) -> None:
+    engine = cdss.Engine(lang="en", knowledge_dir=_prescribing(
+        tmp_path, lambda d: d.update(formulations=[["长效", "extended_release"]])))
+    assert engine.kb.formulation_of("某药长效片") == "extended_release"
+    assert cdss.Engine(lang="en").kb.formulation_of("某药长效片") is None

@@ -26,9 +26,12 @@ import cdss
 from cdss._resources import knowledge_dir
 from cdss.derive.facts import build_facts
 from cdss.derive.scores import band_score, partial_band_score
+from cdss.kb.prescribing import bundled_words
 from cdss.kb.schema import Band, ScoredParameter
-from cdss.models import FREQUENCIES, Encounter, Frequency, LabResult
+from cdss.models import Encounter, Frequency, LabResult
 from cdss.models.prescription import frequency_key
+
+FREQUENCIES = bundled_words().frequencies
 
 
 def visit(labs: list[dict[str, Any]] | None = None, time: str = "2026-11-20T09:00:00+08:00",

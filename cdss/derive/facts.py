@@ -114,8 +114,9 @@ def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str,
                     fs: FactSet, weight: float | None) -> dict[str, Any]:
     """Fields of an rx fact joined from the drug's knowledge, in the dose's unit."""
     values: dict[str, Any] = {"chronic": drug.chronic}
-    limit = kb.dose_limit(drug, rx.route, rx.formulation_code)
-    route = rx.route or "oral"
+    formulation = kb.formulation_of(rx.formulation) or kb.formulation_of(rx.drug)
+    limit = kb.dose_limit(drug, rx.route, formulation)
+    route = rx.route or kb.prescribing.default_route
     if limit is not None and rx.dose is not None and limit.unit == rx.dose.unit:
         values.update(max_single=limit.max_single, max_daily=limit.max_daily,
                       min_daily=limit.min_daily)

@@ -53,6 +53,7 @@ from cdss.kb.schema import (
     Interaction,
     InteractionTable,
     PlausibilityTable,
+    PrescribingWords,
     ScoreTable,
     SymptomLexicon,
 )
@@ -64,9 +65,6 @@ CLASS_PREFIX = "class:"
 #: the form of a WHO ICD-10 prefix in knowledge tables: a category (I10) or subdivision (K92.0)
 _ICD10_PREFIX = re.compile(r"[A-Z][0-9]{2}(\.[0-9]{1,2})?")
 
-#: formulation codes that are interchangeable for dose limits
-MODIFIED_RELEASE = frozenset({"controlled_release", "sustained_release", "extended_release",
-                              "modified_release"})
 
 
 def _norm(name: str) -> str:
@@ -96,6 +94,8 @@ class KnowledgeBase:
     indications: tuple[Indication, ...]
     #: drug class -> condition group a prescription of it is evidence of
     implied: tuple[ImpliedCondition, ...]
+    #: words of prescriptions (frequencies, routes, dosage forms) and prescribing defaults
+    prescribing: PrescribingWords
     _drug_names: dict[str, str] = field(repr=False)
     _class_names: dict[str, str] = field(repr=False)
     _symptom_matcher: SymptomMatcher = field(repr=False, compare=False)
@@ -178,23 +178,35 @@ class KnowledgeBase:
         return (drug.id, *(CLASS_PREFIX + c for c in drug.classes),
                 *(CLASS_PREFIX + dc.class_ for dc in drug.dose_classes))
 
+    def formulation_of(self, text: str | None) -> str | None:
+        """The formulation code a drug name or formulation text names, if any."""
+        if not text:
+            return None
+        low = f" {text.strip().lower()} "
+        for word, code in self.prescribing.formulations:
+            if word in low:
+                return code
+        return low.strip().replace(" ", "_") if "_" in low else None
+
     def dose_limit(self, drug: Drug, route: str | None, formulation: str | None = None
                    ) -> DoseLimit | None:
-        """The adult dose limit for ``route`` (oral when not written) and formulation.
+        """The adult dose limit for ``route`` (the knowledge's default route when not
+        written) and formulation.
 
-        A formulation's own entry wins; modified-release forms (controlled, sustained,
-        extended, modified) stand in for each other; otherwise the general entry.
+        A formulation's own entry wins; the knowledge's modified-release forms stand in
+        for each other; otherwise the general entry.
         """
-        wanted = route or "oral"
+        wanted = route or self.prescribing.default_route
+        family = self.prescribing.modified_release
         entries = [d for d in drug.doses if d.route == wanted and d.population == "adult"]
         if formulation:
             exact = [d for d in entries if d.formulation == formulation]
             if exact:
                 return exact[0]
-            if formulation in MODIFIED_RELEASE:
-                family = [d for d in entries if d.formulation in MODIFIED_RELEASE]
-                if family:
-                    return family[0]
+            if formulation in family:
+                stand_in = [d for d in entries if d.formulation in family]
+                if stand_in:
+                    return stand_in[0]
         general = [d for d in entries if d.formulation is None]
         return general[0] if general else None
 
@@ -382,6 +394,8 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
     implied_path = p("implied_conditions.yaml")
     implied = (validate(ImpliedConditionTable, read_yaml(implied_path), implied_path).implied
                if implied_path.exists() else ())
+    prescribing = validate(PrescribingWords, read_yaml(p("prescribing.yaml")),
+                           p("prescribing.yaml"))
     symptoms = (validate(SymptomLexicon, read_yaml(p("symptoms.yaml")), p("symptoms.yaml"))
                 if p("symptoms.yaml").exists() else SymptomLexicon())
     keys = [s.key for s in symptoms.symptoms]
@@ -482,6 +496,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
         followup=followup.programmes,
         indications=tuple(indications),
         implied=tuple(implied),
+        prescribing=prescribing,
         _drug_names=drug_names,
         _class_names=class_names,
         _symptom_matcher=SymptomMatcher(symptoms),

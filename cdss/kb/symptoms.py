@@ -115,6 +115,9 @@ class SymptomMatcher:
 
     def __init__(self, lexicon: SymptomLexicon) -> None:
         m = lexicon.matching
+        if m is None:  # no lexicon: nothing is named
+            self._any = None
+            return
         self.reach = m.negation_reach
         self._clauses = _separators(m.clause_separators)
         self._items = _separators(m.item_separators)

@@ -19,7 +19,7 @@ from cdss.models._base import (
     format_loc,
     input_error,
 )
-from cdss.models.catalogue import Analytes
+from cdss.models.catalogue import Analytes, WordsLike
 from cdss.models.labs import LabResult
 from cdss.models.patient import Patient
 from cdss.models.prescription import Prescription
@@ -76,11 +76,12 @@ class Encounter(Model):
 
     @classmethod
     def parse(cls, data: Encounter | dict[str, Any] | str | bytes, *,
-              analytes: Analytes | None = None) -> Encounter:
+              analytes: Analytes | None = None, words: WordsLike | None = None) -> Encounter:
         """Read an encounter from a model, a dict or a JSON text.
 
-        ``analytes``: the catalogue lab values and glucose are converted with (an
-        engine passes its knowledge's; default: :mod:`cdss.models.catalogue`).
+        ``analytes``: the catalogue lab values and glucose are converted with;
+        ``words``: the frequency and route words of prescriptions (an engine passes its
+        knowledge's; default: :mod:`cdss.models.catalogue`).
 
         A JSON text is read within the limits of :mod:`cdss.limits` (size, nesting,
         number length); every field within its own.
@@ -96,7 +97,7 @@ class Encounter(Model):
             raise InputError([FieldProblem("$", f"expected a JSON object, got "
                                                 f"{type(data).__name__}")])
         try:
-            return cls.model_validate(data, context={"analytes": analytes})
+            return cls.model_validate(data, context={"analytes": analytes, "words": words})
         except ValidationError as exc:
             raise input_error(exc) from None
         except UnicodeError:  # pydantic-core cannot take a lone surrogate ("\ud800")
