@@ -115,7 +115,7 @@ class Engine:
         enc = self.parse(encounter)
         facts = build_facts(enc, self.kb)
         suggestions, reasoned = self._findings(facts, evidence=True, undecided=explain_missing)
-        kept = deduplicate(suggestions)
+        kept = deduplicate(suggestions, self.ruleset.keep)
         not_evaluated = (self._explainer.not_evaluated(reasoned.undecided, facts)
                          if explain_missing else [])
         return Report(
@@ -139,7 +139,8 @@ class Engine:
         :raises cdss.InputError: if the encounter cannot be read.
         """
         facts = build_facts(self.parse(encounter), self.kb)
-        return deduplicate(self._findings(facts, evidence=evidence, undecided=False)[0])
+        return deduplicate(self._findings(facts, evidence=evidence, undecided=False)[0],
+                           self.ruleset.keep)
 
     def _findings(self, facts: FactSet, *, evidence: bool, undecided: bool
                   ) -> tuple[list[Suggestion], Reasoned]:

@@ -82,17 +82,23 @@ class Suggestion:
         return f"<Suggestion rule={self.rule_id!r} severity={self.severity!r}>"
 
 
-def deduplicate(suggestions: list[Suggestion]) -> list[Suggestion]:
+#: the orders a finding policy may keep by (``rules/findings.yaml``)
+_KEEP_ORDERS: dict[str, Any] = {
+    "specificity": lambda s: s.specificity,
+    "severity": lambda s: SEVERITY_RANK[s.severity],
+}
+
+
+def deduplicate(suggestions: list[Suggestion], keep: tuple[str, ...]) -> list[Suggestion]:
     """One suggestion per finding, in the contract's order.
 
     Two matches of a rule on the same facts (a symmetric join found both ways) are one
-    finding; rules sharing a ``group`` describe one finding, of which the most specific
-    (fewest drug-class keys) and then the most severe is kept.
+    finding; rules sharing a ``group`` describe one finding, of which the first by the
+    rule set's ``keep`` orders (``rules/findings.yaml``: specificity, then severity) is
+    kept.
     """
-    # within a group the most specific rule wins (a drug-level knowledge row is a
-    # deliberate exception to its class row), then the most severe
-    ordered = sorted(suggestions, key=lambda s: (s.specificity, SEVERITY_RANK[s.severity],
-                                                 s.sort_key()))
+    orders = [_KEEP_ORDERS[name] for name in keep]
+    ordered = sorted(suggestions, key=lambda s: (*(o(s) for o in orders), s.sort_key()))
     seen: set[tuple[Any, ...]] = set()
     out = []
     for s in ordered:

@@ -15,13 +15,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cdss._resources import rules_dir as bundled_rules_dir
 from cdss.derive.schema import FactType, fact_types
 from cdss.errors import KnowledgeError, RuleSpecError
 from cdss.kb import KnowledgeBase
 from cdss.kb._files import read_yaml, validation_message
 from cdss.rulelang import ir, params
 from cdss.rulelang.parse import ConditionProblem, parse_when
-from cdss.rulelang.spec import RuleFile, RuleSpec, TemplateSpec
+from cdss.rulelang.spec import FindingPolicy, RuleFile, RuleSpec, TemplateSpec
 
 #: a ``{pattern.field}`` placeholder in a rule's texts (checked here, rendered by the
 #: explainer)
@@ -54,6 +55,8 @@ class RuleSet:
 
     rules: tuple[CompiledRule, ...]
     by_action: dict[str, CompiledRule] = field(repr=False)
+    #: which suggestion of a group is kept for one finding (``rules/findings.yaml``)
+    keep: tuple[str, ...]
     #: fact type -> (field, values): every pattern on the type requires the field to
     #: equal one of these literals, so other facts of the type can match nothing
     prune: dict[str, tuple[str, frozenset[Any]]] = field(default_factory=dict, repr=False)
@@ -261,7 +264,26 @@ def build_ruleset(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None
         raise RuleSpecError(problems[0].file, problems[0].rule_id,
                             problems[0].problem + f" (and {len(problems) - 1} more problems; "
                             "run `cdss rules lint`)")
-    return RuleSet(tuple(compiled), {r.action: r for r in compiled}, _pruning(compiled))
+    policy = finding_policy(rules_dir)
+    return RuleSet(tuple(compiled), {r.action: r for r in compiled}, policy.keep,
+                   _pruning(compiled))
+
+
+#: which suggestion of a group is kept, beside the ``<category>/`` folders
+FINDINGS_FILE = "findings.yaml"
+
+
+def finding_policy(rules_dir: Path) -> FindingPolicy:
+    """The finding policy of a rules folder (the bundled one when it has none)."""
+    path = rules_dir / FINDINGS_FILE
+    if not path.is_file():
+        path = bundled_rules_dir() / FINDINGS_FILE
+    try:
+        return FindingPolicy.model_validate(read_yaml(path) or {})
+    except ValidationError as exc:
+        raise RuleSpecError(str(path), None, validation_message(exc)) from None
+    except KnowledgeError as exc:
+        raise RuleSpecError(str(path), None, exc.problem) from None
 
 
 def _pruning(rules: list[CompiledRule]) -> dict[str, tuple[str, frozenset[Any]]]:
