@@ -8,6 +8,7 @@ outside their plausibility bounds are withheld and become ``implausible`` facts.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,8 +54,8 @@ class FactSet:
         for key, value in values.items():
             if value is None:
                 continue
-            if type(value) is float or isinstance(value, list):  # what _engine_safe changes
-                value = _engine_safe(value)
+            if type(value) is float or isinstance(value, list):  # what fact_value changes
+                value = fact_value(value)
                 if value is None:
                     continue
             fact[key] = value
@@ -69,11 +70,20 @@ class FactSet:
         self.notes.append({"field": field_path, "message": message_en, "message_zh": message_zh})
 
 
-def _engine_safe(value: Any) -> Any:
-    """Numbers the rules engine reads exactly: 4 decimals, never an exponent form."""
+#: decimals a fact keeps of a number (the fact schema's normal form)
+FACT_DECIMALS = 4
+#: numbers at or beyond this size are no fact: JSON would write them with an exponent
+FACT_NUMBER_LIMIT = 1e15
+
+
+def fact_value(value: Any) -> Any:
+    """A value in the fact schema's normal form, which every backend and the evidence
+    read alike: a float to :data:`FACT_DECIMALS` decimals (so a backend never sees a
+    number the others round differently), None (the field left absent) for one JSON
+    cannot write without an exponent; a list copied."""
     if type(value) is float:
-        value = round(value, 4)
-        if abs(value) >= 1e15:  # json would write an exponent (durable-rules error 204)
+        value = round(value, FACT_DECIMALS)
+        if abs(value) >= FACT_NUMBER_LIMIT:
             return None
         return value + 0.0
     if isinstance(value, list):
@@ -344,12 +354,25 @@ def _note_unpaired(kb: KnowledgeBase, fs: FactSet, unpaired: dict[str, list[int]
                 f"重复用药和禁忌核查以其前{PAIRED_PER_KEY}项处方为准")
 
 
-def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
-    """All facts of ``enc``; pure (the encounter is not modified)."""
-    fs = FactSet()
-    p = enc.patient
+@dataclass
+class _Visit:
+    """What one fact builder leaves for the next ones (age, body, problems, vitals, labs)."""
 
-    # -- patient ------------------------------------------------------------------
+    enc: Encounter
+    kb: KnowledgeBase
+    fs: FactSet
+    age: int | None = None
+    weight: float | None = None
+    height: float | None = None
+    problem_groups: list[str] = field(default_factory=list)
+    vitals: dict[str, Any] = field(default_factory=dict)
+    vitals_fact: Fact = field(default_factory=dict)
+    lab_values: dict[str, float] = field(default_factory=dict)
+
+
+def _patient(c: _Visit) -> None:
+    """The ``patient`` fact: age, sex, pregnancy (stated or inferred), body, problems."""
+    enc, kb, fs, p = c.enc, c.kb, c.fs, c.enc.patient
     age = body.age_years(p.birth_date, enc.time)
     if not isinstance(age, Missing):
         fs.derived["patient.age"] = Derived(
@@ -360,8 +383,8 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
         if age.reason:
             fs.note("patient.birth_date", age.reason, "出生日期晚于就诊日期")
         age = None
-    weight = _plausible(kb, fs, "patient.weight", p.weight, "kg")
-    height = _plausible(kb, fs, "patient.height", p.height, "cm")
+    c.weight = weight = _plausible(kb, fs, "patient.weight", p.weight, "kg")
+    c.height = height = _plausible(kb, fs, "patient.height", p.height, "cm")
     pregnant, lactating = p.pregnant, p.lactating
     if p.sex == "male":
         pregnant = False if pregnant is None else pregnant
@@ -401,7 +424,12 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     for name, how in inferred.items():
         fs.inferred[(fact["id"], name)] = how
 
-    # -- vitals -------------------------------------------------------------------
+    c.age, c.problem_groups = age, problem_groups
+
+
+def _vitals(c: _Visit) -> None:
+    """The ``vitals`` fact: each measured value in range, or withheld as implausible."""
+    enc, kb, fs = c.enc, c.kb, c.fs
     v = enc.vitals
     vitals: dict[str, Any] = {}
     if v is not None:
@@ -413,12 +441,16 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                                       None if raw is None else round(raw, 2), unit)
         vitals.update(consciousness=v.consciousness, on_oxygen=v.on_oxygen,
                       glucose_context=v.glucose_context)
-    vitals_fact = fs.add("vitals", "vitals", vitals)
+    c.vitals, c.vitals_fact = vitals, fs.add("vitals", "vitals", vitals)
 
-    # -- labs ---------------------------------------------------------------------
+
+
+def _labs(c: _Visit) -> None:
+    """The ``labs`` fact: the latest usable result of each analyte."""
+    enc, kb, fs, vitals_fact = c.enc, c.kb, c.fs, c.vitals_fact
     # converted with the engine's knowledge; unknown codes, results without a value or
     # with a unit it cannot convert are notes (cdss.derive.labs)
-    lab_values: dict[str, float] = {}
+    lab_values = c.lab_values
     labs_fact_id = "labs#0"
     usable, unusable = labs.usable_labs(enc.labs, kb, fs)
     for code, result in labs.latest(usable, enc.time).items():
@@ -442,7 +474,12 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
         fs.field_paths[(vitals_fact["id"], "glucose")] = fs.field_paths[(labs_fact_id,
                                                                           "glucose")]
 
-    # -- derived ------------------------------------------------------------------
+
+
+def _derived(c: _Visit) -> None:
+    """The ``derived`` fact: BMI, renal function, scores and their lower bounds."""
+    kb, fs, p = c.kb, c.fs, c.enc.patient
+    age, weight, height, vitals, lab_values = c.age, c.weight, c.height, c.vitals, c.lab_values
     formulas = kb.formulas
     sex = p.sex
     derived: dict[str, Derived | Missing] = {
@@ -492,7 +529,11 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                                                                   ("vitals",))
     fs.add("derived", "derived", derived_values)
 
-    # -- record -------------------------------------------------------------------
+
+
+def _record(c: _Visit) -> None:
+    """The ``record`` and ``encounter`` facts: what the medical record holds."""
+    enc, kb, fs = c.enc, c.kb, c.fs
     r = enc.record
     record: dict[str, Any] = {}
     if r is not None:
@@ -510,10 +551,16 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
     fs.add("encounter", "", {"visit_type": enc.visit_type,
                              "prescription_count": len(enc.prescriptions)})
 
-    # -- chronic-disease follow-up -------------------------------------------------
-    _followups(enc, kb, fs, set(problem_groups), vitals, age)
 
-    # -- symptoms -----------------------------------------------------------------
+
+def _programmes(c: _Visit) -> None:
+    """One ``followup`` fact per chronic-disease programme the patient is in."""
+    _followups(c.enc, c.kb, c.fs, set(c.problem_groups), c.vitals, c.age)
+
+
+def _symptoms(c: _Visit) -> None:
+    """One ``symptom`` fact per red flag a symptom text names (negated ones: a note)."""
+    enc, kb, fs = c.enc, c.kb, c.fs
     for i, text in enumerate(enc.symptoms):
         keys, negated = kb.symptom_keys(text)
         if negated:
@@ -524,8 +571,12 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
             # one finding per red flag, however many symptom texts name it
             fs.subjects[fact["id"]] = f"symptoms:{key}"
 
-    # -- conditions ---------------------------------------------------------------
-    coded = [("conditions", f"patient.conditions[{i}]", c) for i, c in
+
+
+def _conditions(c: _Visit) -> None:
+    """One ``condition`` fact per coded problem-list entry and diagnosis."""
+    kb, fs, p, r = c.kb, c.fs, c.enc.patient, c.enc.record
+    coded = [("conditions", f"patient.conditions[{i}]", entry) for i, entry in
              enumerate(p.conditions or [])]
     if r is not None:
         coded += [("diagnoses", f"record.diagnoses[{i}]", d) for i, d in enumerate(r.diagnoses)]
@@ -534,7 +585,12 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                                    "code_valid": kb.icd10_form_ok(cond.code),
                                    "groups": list(kb.groups_of(cond.code))})
 
-    # -- prescriptions ------------------------------------------------------------
+
+
+def _prescriptions(c: _Visit) -> None:
+    """``rx`` facts with their knowledge, and the ``rx_key``/``rx_renal``/``rx_hepatic``
+    facts of each known drug."""
+    enc, kb, fs, p, r, weight = c.enc, c.kb, c.fs, c.enc.patient, c.enc.record, c.weight
     # codes that may indicate a drug: only when the record has diagnoses (a record
     # without any is its own finding)
     dx_codes = ([*(d.code for d in r.diagnoses), *(c.code for c in p.conditions or [])]
@@ -603,7 +659,12 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
 
     _note_unpaired(kb, fs, unpaired)
 
-    # -- allergies ----------------------------------------------------------------
+
+
+def _allergies(c: _Visit) -> None:
+    """``allergy_key`` facts of each recorded allergy and, when there are any, the
+    ``rx_allergen`` facts of each prescription."""
+    enc, kb, fs, p = c.enc, c.kb, c.fs, c.enc.patient
     for i, allergy in enumerate(p.allergies):
         keys = kb.allergy_keys(allergy.substance)
         if not keys:
@@ -622,4 +683,17 @@ def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
                     fs.add("rx_allergen", f"prescriptions[{i}]",
                            {"rx": i, "key": key, "drug": drug.id, "name_zh": drug.name.zh,
                             "name_en": drug.name.en})
-    return fs
+
+
+#: the fact builders, in order: each may read what the ones before it left in ``_Visit``
+BUILDERS: tuple[Callable[[_Visit], None], ...] = (
+    _patient, _vitals, _labs, _derived, _record, _programmes, _symptoms, _conditions,
+    _prescriptions, _allergies)
+
+
+def build_facts(enc: Encounter, kb: KnowledgeBase) -> FactSet:
+    """All facts of ``enc``; pure (the encounter is not modified)."""
+    visit = _Visit(enc, kb, FactSet())
+    for build in BUILDERS:
+        build(visit)
+    return visit.fs
