@@ -13,6 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cdss._resources import knowledge_dir
 from cdss.errors import KnowledgeError
@@ -358,49 +359,83 @@ def _unique(items, what: str, path: Path) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class _Table:
+    """One knowledge table: its file (or a folder of files, ending in ``/``), its schema,
+    the attribute that holds its rows, whether ids must be unique, and whether a
+    knowledge folder may leave it out."""
+
+    file: str
+    model: type
+    rows: str | None = None
+    #: "class", "drug"...: its rows' ids are unique (named in the error)
+    unique: str | None = None
+    required: bool = True
+
+
+#: every table, by the name ``load_knowledge`` reads it under: each path written once
+TABLES: dict[str, _Table] = {
+    "analytes": _Table("analytes.yaml", AnalyteTable),
+    "plausibility": _Table("plausibility.yaml", PlausibilityTable),
+    "classes": _Table("drug_classes.yaml", ClassTable, "classes", "class"),
+    "drugs": _Table("drugs/", DrugTable, "drugs", "drug"),
+    "interactions": _Table("interactions/", InteractionTable, "interactions", "interaction"),
+    "duplicates": _Table("duplicate_classes.yaml", DuplicateTable, "duplicates", "row"),
+    "allergy_cross": _Table("allergy_cross.yaml", AllergyCrossTable, "cross_reactions", "row"),
+    "contraindications": _Table("contraindications.yaml", ContraindicationTable,
+                                "contraindications", "row"),
+    "formulas": _Table("formulas.yaml", FormulaTable, "formulas", "formula"),
+    "groups": _Table("condition_groups.yaml", ConditionGroupTable, "groups", "group"),
+    "icd10": _Table("icd10.yaml", IcdTable),
+    "followup": _Table("followup.yaml", FollowupTable),
+    "indications": _Table("indications.yaml", IndicationTable, "indications", "indication"),
+    "implied": _Table("implied_conditions.yaml", ImpliedConditionTable, "implied",
+                      required=False),
+    "prescribing": _Table("prescribing.yaml", PrescribingWords),
+    "symptoms": _Table("symptoms.yaml", SymptomLexicon, required=False),
+}
+
+
+def _read_table(root: Path, table: _Table) -> Any:
+    """A table validated: the model, or its rows (a dict by id when ids are unique)."""
+    path = root / table.file.rstrip("/")
+    if table.file.endswith("/"):
+        files = sorted(path.glob("*.yaml"))
+    elif path.exists() or table.required:
+        files = [path]
+    else:  # an optional table left out: empty
+        return table.model() if table.rows is None else ({} if table.unique else ())
+    models = [validate(table.model, read_yaml(f), f) for f in files]
+    if table.rows is None:
+        return models[0]
+    rows = [row for m in models for row in getattr(m, table.rows)]
+    if table.unique is None:
+        return tuple(rows)
+    return _unique(rows, table.unique, path)
+
+
 def load_knowledge(root: Path | None = None) -> KnowledgeBase:
     """Load, validate and cross-check every table under ``root`` (default: bundled)."""
     root = Path(root) if root else knowledge_dir()
     p = root.joinpath
-    analytes = validate(AnalyteTable, read_yaml(p("analytes.yaml")), p("analytes.yaml"))
-    plaus = validate(PlausibilityTable, read_yaml(p("plausibility.yaml")), p("plausibility.yaml"))
-    classes = _unique(validate(ClassTable, read_yaml(p("drug_classes.yaml")),
-                               p("drug_classes.yaml")).classes, "class", p("drug_classes.yaml"))
-    drugs = _unique([d for path in sorted((root / "drugs").glob("*.yaml"))
-                     for d in validate(DrugTable, read_yaml(path), path).drugs],
-                    "drug", root / "drugs")
-    interactions = tuple(row for path in sorted((root / "interactions").glob("*.yaml"))
-                         for row in validate(InteractionTable, read_yaml(path),
-                                             path).interactions)
-    _unique(interactions, "interaction", root / "interactions")
-    duplicates = validate(DuplicateTable, read_yaml(p("duplicate_classes.yaml")),
-                          p("duplicate_classes.yaml")).duplicates
-    allergy_cross = validate(AllergyCrossTable, read_yaml(p("allergy_cross.yaml")),
-                             p("allergy_cross.yaml")).cross_reactions
-    contraindications = validate(ContraindicationTable, read_yaml(p("contraindications.yaml")),
-                                 p("contraindications.yaml")).contraindications
-    for table in (duplicates, allergy_cross, contraindications):
-        _unique(table, "row", root)
-    formulas = _unique(validate(FormulaTable, read_yaml(p("formulas.yaml")),
-                                p("formulas.yaml")).formulas, "formula", p("formulas.yaml"))
-    groups = _unique(validate(ConditionGroupTable, read_yaml(p("condition_groups.yaml")),
-                              p("condition_groups.yaml")).groups, "group",
-                     p("condition_groups.yaml"))
-    icd10 = validate(IcdTable, read_yaml(p("icd10.yaml")), p("icd10.yaml"))
-    followup = validate(FollowupTable, read_yaml(p("followup.yaml")), p("followup.yaml"))
-    indications = validate(IndicationTable, read_yaml(p("indications.yaml")),
-                           p("indications.yaml")).indications
-    _unique(indications, "indication", p("indications.yaml"))
-    implied_path = p("implied_conditions.yaml")
-    implied = (validate(ImpliedConditionTable, read_yaml(implied_path), implied_path).implied
-               if implied_path.exists() else ())
-    prescribing = validate(PrescribingWords, read_yaml(p("prescribing.yaml")),
-                           p("prescribing.yaml"))
-    symptoms = (validate(SymptomLexicon, read_yaml(p("symptoms.yaml")), p("symptoms.yaml"))
-                if p("symptoms.yaml").exists() else SymptomLexicon())
+
+    def where(name: str) -> str:
+        return str(root / TABLES[name].file.rstrip("/"))
+
+    read = {name: _read_table(root, table) for name, table in TABLES.items()}
+    analytes, plaus, classes, drugs = (read["analytes"], read["plausibility"],
+                                       read["classes"], read["drugs"])
+    interactions = tuple(read["interactions"].values())
+    duplicates = tuple(read["duplicates"].values())
+    allergy_cross = tuple(read["allergy_cross"].values())
+    contraindications = tuple(read["contraindications"].values())
+    formulas, groups, icd10, followup = (read["formulas"], read["groups"], read["icd10"],
+                                         read["followup"])
+    indications = tuple(read["indications"].values())
+    implied, prescribing, symptoms = read["implied"], read["prescribing"], read["symptoms"]
     keys = [s.key for s in symptoms.symptoms]
     for key in {k for k in keys if keys.count(k) > 1}:
-        raise KnowledgeError(str(p("symptoms.yaml")), key, "duplicate symptom key")
+        raise KnowledgeError(where("symptoms"), key, "duplicate symptom key")
     scores = {}
     for path in sorted((root / "scores").glob("*.yaml")):
         table = validate(ScoreTable, read_yaml(path), path)
@@ -409,7 +444,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
     for drug in drugs.values():
         for c in (*drug.classes, *(dc.class_ for dc in drug.dose_classes)):
             if c not in classes:
-                raise KnowledgeError(str(root / "drugs"), drug.id, f"unknown class {c!r}")
+                raise KnowledgeError(where("drugs"), drug.id, f"unknown class {c!r}")
     keys = frozenset(drugs) | frozenset(CLASS_PREFIX + c for c in classes)
 
     def known(key: str, file: str, entry: str) -> None:
@@ -419,40 +454,40 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
             raise KnowledgeError(file, entry, f"unknown drug or class {key!r}{extra}")
 
     for row in interactions:
-        known(row.a, str(root / "interactions"), row.id)
-        known(row.b, str(root / "interactions"), row.id)
+        known(row.a, where("interactions"), row.id)
+        known(row.b, where("interactions"), row.id)
     for dup in duplicates:
-        known(dup.key, str(p("duplicate_classes.yaml")), dup.id)
+        known(dup.key, where("duplicates"), dup.id)
     for cross in allergy_cross:
-        known(cross.allergy, str(p("allergy_cross.yaml")), cross.id)
-        known(cross.drug, str(p("allergy_cross.yaml")), cross.id)
+        known(cross.allergy, where("allergy_cross"), cross.id)
+        known(cross.drug, where("allergy_cross"), cross.id)
     for programme in followup.programmes:
         for g in programme.groups:
             if g not in groups:
-                raise KnowledgeError(str(p("followup.yaml")), programme.id,
+                raise KnowledgeError(where("followup"), programme.id,
                                      f"unknown condition group {g!r}")
     for row in implied:
         entry = f"{row.class_} -> {row.group}"
         if row.class_.removeprefix(CLASS_PREFIX) not in classes:
-            raise KnowledgeError(str(implied_path), entry, f"unknown drug class {row.class_!r}")
+            raise KnowledgeError(where("implied"), entry, f"unknown drug class {row.class_!r}")
         if row.group not in groups:
-            raise KnowledgeError(str(implied_path), entry,
+            raise KnowledgeError(where("implied"), entry,
                                  f"unknown condition group {row.group!r}")
     for ci in contraindications:
-        known(ci.drug, str(p("contraindications.yaml")), ci.id)
+        known(ci.drug, where("contraindications"), ci.id)
         if ci.condition_group not in groups:
-            raise KnowledgeError(str(p("contraindications.yaml")), ci.id,
+            raise KnowledgeError(where("contraindications"), ci.id,
                                  f"unknown condition group {ci.condition_group!r}")
 
     for row in indications:
-        known(row.drug, str(p("indications.yaml")), row.id)
+        known(row.drug, where("indications"), row.id)
         for g in row.groups:
             if g not in groups:
-                raise KnowledgeError(str(p("indications.yaml")), row.id,
+                raise KnowledgeError(where("indications"), row.id,
                                      f"unknown condition group {g!r}")
         for code in row.codes:
             if not _ICD10_PREFIX.fullmatch(code):
-                raise KnowledgeError(str(p("indications.yaml")), row.id,
+                raise KnowledgeError(where("indications"), row.id,
                                      f"malformed ICD-10 prefix {code!r}")
 
     inference = load_inference(root)
@@ -468,7 +503,7 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
             key = _norm(name)
             other = drug_names.get(key)
             if other is not None and other != drug.id:
-                raise KnowledgeError(str(root / "drugs"), drug.id,
+                raise KnowledgeError(where("drugs"), drug.id,
                                      f"name {name!r} also names drug {other!r}")
             drug_names[key] = drug.id
     class_names: dict[str, str] = {}
