@@ -288,9 +288,10 @@ def cmd_rules_lint(args: argparse.Namespace) -> int:
 def facts_markdown() -> str:
     """The fact catalogue rule conditions can read, as a Markdown table."""
     from cdss.derive import fact_types
+    from cdss.kb import load_knowledge
 
     lines = ["| fact | field | kind | unit | from | notes |", "|---|---|---|---|---|---|"]
-    for t in fact_types().values():
+    for t in fact_types(load_knowledge()).values():
         for name, spec in t.fields.items():
             notes = spec.description + (f" (values: {spec.vocabulary})" if spec.vocabulary
                                          else "")

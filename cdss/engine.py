@@ -20,7 +20,7 @@ from cdss import backends
 from cdss._resources import rules_dir as _bundled_rules
 from cdss._version import __version__
 from cdss.backends import Backend, Match
-from cdss.derive import FactSet, build_facts
+from cdss.derive import FactSet, build_facts, fact_types
 from cdss.derive.facts import consistent
 from cdss.explain import Explainer
 from cdss.kb import KnowledgeBase, load_knowledge
@@ -85,7 +85,8 @@ class Engine:
         self._backend.prepare(self.ruleset)
         self._explainer = Explainer(self.kb)
         kb = self.kb
-        self._reasoner = Reasoner(self.ruleset.rules, lambda fact: consistent(fact, kb))
+        self._reasoner = Reasoner(self.ruleset.rules, fact_types(kb),
+                                  lambda fact: consistent(fact, kb))
         self._info = {"version": __version__, "knowledge_version": self.kb.version,
                       "rules": len(self.ruleset.rules)}
 

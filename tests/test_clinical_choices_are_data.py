@@ -86,3 +86,25 @@ def test_dosage_form_words_are_read_from_knowledge(tmp_path) -> None:
         tmp_path, lambda d: d.update(formulations=[["长效", "extended_release"]])))
     assert engine.kb.formulation_of("某药长效片") == "extended_release"
     assert cdss.Engine(lang="en").kb.formulation_of("某药长效片") is None
+
+
+def test_an_analyte_of_a_sites_own_knowledge_can_be_read_by_its_rules(tmp_path) -> None:
+    """The fact schema's lab fields come from the engine's knowledge, not the bundled
+    table: a site that adds an analyte can write a rule on it."""
+    from conftest import minimal_rule, write_rules
+
+    root = tmp_path / "knowledge"
+    shutil.copytree(knowledge_dir(), root)
+    path = root / "analytes.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["analytes"].append({"code": "ferritin", "name": {"zh": "铁蛋白", "en": "ferritin"},
+                             "loinc": ["2276-4"], "canonical": "ug/L",
+                             "source": {"title": "test analyte", "verification": "K"}})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    rule = minimal_rule("diagnosis.test.low_ferritin", category="diagnosis",
+                        kind="workup", when={"l": {"fact": "labs",
+                                                   "if": {"ferritin": {"lt": 15}}}})
+    rules = write_rules(tmp_path / "r", [rule], category="diagnosis")
+    engine = cdss.Engine(lang="en", rules_dir=rules, knowledge_dir=root)
+    report = engine.check({**TEEN, "labs": [{"code": "ferritin", "value": "9 ug/L"}]})
+    assert [s.rule_id for s in report.suggestions] == ["diagnosis.test.low_ferritin"]

@@ -545,7 +545,7 @@ def _record(c: _Visit) -> None:
         if r.signed_at is not None:
             record["signed_minutes_after_visit"] = _minutes_between(enc.time, r.signed_at)
     else:
-        for name in fact_types()["record"].fields:
+        for name in fact_types(kb)["record"].fields:
             fs.missing[f"record.{name}"] = ("record",)
     fs.add("record", "record", record)
     fs.add("encounter", "", {"visit_type": enc.visit_type,

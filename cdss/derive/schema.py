@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
+from cdss.kb import KnowledgeBase
 from cdss.models.record import TEXT_SECTIONS
 
 Kind = Literal["number", "string", "bool", "list"]
@@ -65,15 +66,23 @@ def _of_prescription() -> dict[str, FieldSpec]:
             "name_zh": _f("string", "drug"), "name_en": _f("string", "drug")}
 
 
-def _lab_fields() -> dict[str, FieldSpec]:
-    from cdss.kb.analytes import analyte_table
+#: (code, canonical unit) of each analyte of a knowledge base: the ``labs`` fact's fields
+LabUnits = tuple[tuple[str, str], ...]
 
-    return {a.code: _f("number", a.code, a.canonical) for a in analyte_table().analytes}
+
+def lab_units(kb: KnowledgeBase) -> LabUnits:
+    """The analytes of ``kb`` as the ``labs`` fact's fields."""
+    return tuple((a.code, a.canonical) for a in kb.analytes.values())
+
+
+def fact_types(kb: KnowledgeBase) -> dict[str, FactType]:
+    """Every fact type and its fields for the knowledge ``kb`` (its analytes are the
+    ``labs`` fact's fields); built once per set of analytes."""
+    return _fact_types(lab_units(kb))
 
 
 @cache
-def fact_types() -> dict[str, FactType]:
-    """Every fact type and its fields (built once per process)."""
+def _fact_types(labs: LabUnits) -> dict[str, FactType]:
     record_fields = {f"{s}_chars": _f("number", s, "characters",
                                       description=f"non-blank characters in {s}")
                      for s in TEXT_SECTIONS}
@@ -117,7 +126,7 @@ def fact_types() -> dict[str, FactType]:
             "glucose": _f("number", "glucose", "mmol/L"),
             "glucose_context": _f("string", "glucose_context", context=True),
         }, "vital signs of this visit (implausible values withheld)"),
-        FactType("labs", False, _lab_fields(),
+        FactType("labs", False, {code: _f("number", code, unit) for code, unit in labs},
                  "latest value of each lab, canonical units (implausible values withheld)"),
         FactType("derived", False, {
             "bmi": _f("number", "bmi", "kg/m²"),

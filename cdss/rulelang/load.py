@@ -210,7 +210,7 @@ def compile_all(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None
                 ) -> tuple[list[CompiledRule], list[RuleSpecError]]:
     """Compile every rule, collecting every problem instead of stopping at the first;
     ``check`` (a backend's ``validate``) adds what the backend cannot run."""
-    types = fact_types()
+    types = fact_types(kb)
     compiled: list[CompiledRule] = []
     problems: list[RuleSpecError] = []
     seen: dict[str, str] = {}

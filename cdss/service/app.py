@@ -99,7 +99,7 @@ def create_app(engine: Any = None, *, db_url: str | None = None,
 
     settings = settings or Settings.from_env()
     engine = engine or cdss.Engine(lang=settings.lang, backend=settings.backend)
-    services: dict[str, ServiceDef] = build_services(engine.rules)
+    services: dict[str, ServiceDef] = build_services(engine.rules, engine.kb)
     rule_category = {r.spec.id: r.spec.category for r in engine.rules}
     store = FeedbackStore(db_url or settings.db_url or default_db_url())
     verifier = Verifier(settings)

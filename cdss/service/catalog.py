@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cdss.derive.schema import fact_types
+from cdss.kb import KnowledgeBase
 from cdss.rulelang.ir import fields_read
 
 #: prefetch key -> FHIR query template (CDS Hooks prefetch tokens); ``{codes}`` is
@@ -93,11 +95,8 @@ class ServiceDef:
         return out
 
 
-def _encounter_paths(rule: Any) -> set[str]:
+def _encounter_paths(rule: Any, types: Any) -> set[str]:
     """Encounter paths a compiled rule reads, from its patterns and the fact schema."""
-    from cdss.derive.schema import fact_types
-
-    types = fact_types()
     paths: set[str] = set()
     for pattern in rule.patterns:
         base = _FACT_PATH.get(pattern.fact_type)
@@ -131,15 +130,14 @@ def _key(path: str) -> str | None:
     return None
 
 
-def prefetch_for(rules: Any, categories: tuple[str, ...], *,
+def prefetch_for(rules: Any, kb: KnowledgeBase, categories: tuple[str, ...], *,
                  with_encounter: bool) -> dict[str, str]:
     """Prefetch templates for the rules of ``categories``: one per FHIR query needed."""
-    from cdss.kb.analytes import analyte_table
-
+    types = fact_types(kb)
     paths: set[str] = {"patient"}
     for rule in rules:
         if rule.spec.category in categories:
-            paths |= _encounter_paths(rule)
+            paths |= _encounter_paths(rule, types)
     keys = {k for k in map(_key, paths) if k}
     if not with_encounter:
         keys -= {"encounter", "record"}
@@ -148,7 +146,7 @@ def prefetch_for(rules: Any, categories: tuple[str, ...], *,
     for key in sorted(keys, key=list(_PART_QUERY).index):
         template = _PART_QUERY[key]
         if key == "labs":
-            by_code = {a.code: a for a in analyte_table().analytes}
+            by_code = kb.analytes
             codes = [f"http://loinc.org|{c}" for name in labs if name in by_code
                      for c in by_code[name].loinc]
             if not codes:
@@ -192,12 +190,13 @@ _SERVICES = {
 }
 
 
-def build_services(rules: Any) -> dict[str, ServiceDef]:
-    """The four services, their prefetch derived from ``rules`` (``engine.rules``)."""
+def build_services(rules: Any, kb: KnowledgeBase) -> dict[str, ServiceDef]:
+    """The four services, their prefetch derived from ``rules`` (``engine.rules``) and
+    the engine's knowledge ``kb``."""
     out = {}
     for sid, (hook, cats, required, ctx) in _SERVICES.items():
         title, desc = _TEXT[hook]
-        prefetch = prefetch_for(rules, cats, with_encounter="encounterId" in ctx)
+        prefetch = prefetch_for(rules, kb, cats, with_encounter="encounterId" in ctx)
         out[sid] = ServiceDef(sid, hook, title, desc, cats,
                               tuple(k for k in required if k in prefetch), ctx, prefetch)
     return out
