@@ -108,3 +108,19 @@ def test_an_analyte_of_a_sites_own_knowledge_can_be_read_by_its_rules(tmp_path) 
     engine = cdss.Engine(lang="en", rules_dir=rules, knowledge_dir=root)
     report = engine.check({**TEEN, "labs": [{"code": "ferritin", "value": "9 ug/L"}]})
     assert [s.rule_id for s in report.suggestions] == ["diagnosis.test.low_ferritin"]
+
+
+def test_every_score_table_of_the_knowledge_is_computed(tmp_path) -> None:
+    """Which scores are computed, and from which inputs, is the score tables' data: a
+    table added to knowledge/scores is computed without code."""
+    root = tmp_path / "knowledge"
+    shutil.copytree(knowledge_dir(), root)
+    data = yaml.safe_load((root / "scores" / "qsofa.yaml").read_text(encoding="utf-8"))
+    data["id"] = "qsofa_site"
+    (root / "scores" / "qsofa_site.yaml").write_text(yaml.safe_dump(data, allow_unicode=True),
+                                                     encoding="utf-8")
+    engine = cdss.Engine(lang="en", knowledge_dir=root)
+    visit = {**TEEN, "vitals": {"sbp": 90, "dbp": 60, "resp_rate": 24,
+                                "consciousness": "confusion"}}
+    derived = engine.check(visit).derived
+    assert derived["qsofa_site"]["value"] == derived["qsofa"]["value"] == 3

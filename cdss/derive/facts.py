@@ -488,12 +488,12 @@ def _derived(c: _Visit) -> None:
                                         formulas["ckd_epi_2021"]),
         "crcl": renal.crcl_cockcroft_gault(lab_values.get("creatinine"), age, weight, sex,
                                            formulas["cockcroft_gault"]),
-        "news2": scores.band_score(kb.scores["news2"], vitals),
-        "qsofa": scores.band_score(kb.scores["qsofa"], vitals),
-        "crb65": scores.band_score(kb.scores["crb65"], {**vitals, "age": age}),
-        "curb65": scores.band_score(kb.scores["curb65"], {**vitals, "age": age,
-                                                          "labs.urea": lab_values.get("urea")}),
     }
+    # every score table of the knowledge, on what the visit measured: its parameters
+    # name their inputs (a vital sign, ``age``, ``labs.<code>``)
+    score_inputs = {**vitals, "age": age, **{f"labs.{k}": v for k, v in lab_values.items()}}
+    for name, table in kb.scores.items():
+        derived[name] = scores.band_score(table, score_inputs)
     derived_values: dict[str, Any] = {}
     for name, result in derived.items():
         if isinstance(result, Missing):

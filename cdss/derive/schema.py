@@ -78,11 +78,11 @@ def lab_units(kb: KnowledgeBase) -> LabUnits:
 def fact_types(kb: KnowledgeBase) -> dict[str, FactType]:
     """Every fact type and its fields for the knowledge ``kb`` (its analytes are the
     ``labs`` fact's fields); built once per set of analytes."""
-    return _fact_types(lab_units(kb))
+    return _fact_types(lab_units(kb), tuple(kb.scores))
 
 
 @cache
-def _fact_types(labs: LabUnits) -> dict[str, FactType]:
+def _fact_types(labs: LabUnits, scores: tuple[str, ...]) -> dict[str, FactType]:
     record_fields = {f"{s}_chars": _f("number", s, "characters",
                                       description=f"non-blank characters in {s}")
                      for s in TEXT_SECTIONS}
@@ -129,6 +129,10 @@ def _fact_types(labs: LabUnits) -> dict[str, FactType]:
         FactType("labs", False, {code: _f("number", code, unit) for code, unit in labs},
                  "latest value of each lab, canonical units (implausible values withheld)"),
         FactType("derived", False, {
+            # every score table of the knowledge (knowledge/scores/*.yaml); the bundled
+            # ones are declared below with their descriptions
+            **{name: _f("number", name, description=f"the {name} score table")
+               for name in scores},
             "bmi": _f("number", "bmi", "kg/m²"),
             "egfr": _f("number", "egfr", "mL/min/1.73m²"),
             "egfr_rounded": _f("number", "egfr", "mL/min/1.73m²",
