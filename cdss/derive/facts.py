@@ -130,11 +130,16 @@ def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str,
     if limit is not None and rx.dose is not None and limit.unit == rx.dose.unit:
         values.update(max_single=limit.max_single, max_daily=limit.max_daily,
                       min_daily=limit.min_daily)
+    unchecked = limit is not None and rx.dose is not None and limit.unit != rx.dose.unit
+    if unchecked:  # a volume of a liquid without its strength (5 mL of a suspension)
+        values["limit_unit"] = limit.unit
     if limit is not None:
         values["max_times_per_day"] = limit.max_times_per_day
     for name in ("max_single", "max_daily"):
         if values.get(name) is None:
-            fs.missing[f"{path}.{name}"] = (f"knowledge.drugs.{drug.id}.{route}.{name}",)
+            fs.missing[f"{path}.{name}"] = (
+                (f"{path}.dose (in {rx.dose.unit}; the limits are in {limit.unit})",)
+                if unchecked else (f"knowledge.drugs.{drug.id}.{route}.{name}",))
     for name, status in (("pregnancy", drug.pregnancy), ("lactation", drug.lactation)):
         values[name] = status.status if status else None
     # the Beers list is explicit: a drug that is not on it is "none", not unknown

@@ -176,6 +176,9 @@ def _fact_types(labs: LabUnits, scores: tuple[str, ...]) -> dict[str, FactType]:
             "max_daily": _f("number", "max_daily", description="knowledge: adult max daily dose"),
             "min_daily": _f("number", "min_daily",
                             description="knowledge: lowest usual daily dose"),
+            "limit_unit": _f("string", "max_daily", description=(
+                "knowledge: the unit of the drug's dose limits, present only when the dose "
+                "is written in another (mL of a liquid without its strength)")),
             "max_times_per_day": _f("number", "max_times_per_day",
                                     description="knowledge: most administrations per day"),
             "chronic": _f("bool", "drug", description="knowledge: a long-term drug"),
