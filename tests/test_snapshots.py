@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 
-import cdss
 from golden.snapshots import SNAPSHOTS, fingerprints
+
+import cdss
 
 
 def test_facts_and_every_rendering_match_their_snapshots() -> None:
