@@ -545,13 +545,16 @@ def test_analytics_frame_and_plot(tmp_path: Path) -> None:
 
 
 def test_the_documented_curl_line_gets_cards_back(client) -> None:
-    """docs/service.md's curl line (and README's) must keep working."""
+    """docs/service.md's and README's curl lines must keep working."""
     import re as _re
 
-    docs = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
-    body = _re.search(r"curl -s \S+/cds-services/cdss-order-sign .* -d '(\{.*\})'", docs)
-    assert body, "no curl line in docs/service.md"
-    cards = client.post("/cds-services/cdss-order-sign", json=json.loads(body.group(1)),
-                        headers={"Accept-Language": "en"}).json()["cards"]
-    assert any(c["source"]["topic"]["code"].startswith("dosing.interaction") for c in cards), \
-        [c["summary"] for c in cards]
+    for doc in ("docs/service.md", "README.md"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        bodies = _re.findall(r"^curl -s \S+/cds-services/cdss-order-sign .* -d '(\{.*\})'$",
+                             text, _re.M)
+        assert bodies, f"no order-sign curl line in {doc}"
+        for body in bodies:
+            cards = client.post("/cds-services/cdss-order-sign", json=json.loads(body),
+                                headers={"Accept-Language": "en"}).json()["cards"]
+            assert any(c["source"]["topic"]["code"].startswith("dosing.interaction")
+                       for c in cards), [c["summary"] for c in cards]
