@@ -16,7 +16,8 @@ from typing import Any
 
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 _CARD_NAMESPACE = uuid.UUID("6f1f0a52-8a54-4bde-9d0c-3c2b1f0c5d11")
-_SUMMARY_MAX = 140
+#: the longest card summary: CDS Hooks 2.0 requires fewer than 140 characters
+_SUMMARY_MAX = 139
 LANGS = ("zh", "en")
 
 
@@ -213,8 +214,7 @@ class Report:
         for s in self.suggestions:
             t = s.texts[self.lang]
             summary = plain_text(t["title"])
-            if len(summary) > _SUMMARY_MAX:
-                summary = summary[: _SUMMARY_MAX - 1] + "…"
+            summary = _short_summary(summary)
             # CDS Hooks 2.0: a short source label; the citation goes to detail and links
             source: dict[str, Any] = {"label": "cdss", "topic": {
                 "system": "https://github.com/cdss/cdss/rules", "code": s.rule_id}}
@@ -238,8 +238,7 @@ class Report:
             cards.append({
                 "uuid": str(uuid.uuid5(_CARD_NAMESPACE, f"{self.encounter_id}|missing|"
                                        + "|".join(m.field for m in self.missing_data))),
-                "summary": summary[: _SUMMARY_MAX - 1] + "…" if len(summary) > _SUMMARY_MAX
-                else summary,
+                "summary": _short_summary(summary),
                 "indicator": "info",
                 "detail": _markdown_escape(summary) + "\n\n" + (
                     "补充后可评估：" if self.lang == "zh" else "Would settle: ")
@@ -341,6 +340,11 @@ def _html(text: str) -> str:
 #: ``:`` and ``@`` too: GFM's autolink extension links ``https://x`` and ``a@b.c`` in
 #: plain text even when their dots are escaped
 _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$&:@"})
+
+
+def _short_summary(text: str) -> str:
+    """A card summary within the spec's limit, cut with an ellipsis when longer."""
+    return text if len(text) <= _SUMMARY_MAX else text[: _SUMMARY_MAX - 1] + "…"
 
 
 def _markdown_escape(text: str) -> str:
