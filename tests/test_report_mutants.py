@@ -56,3 +56,13 @@ def test_card_summaries_stay_under_140_characters(report, length, shown) -> None
     (card,) = long.to_cds_hooks()["cards"]
     assert len(card["summary"]) == shown
     assert card["summary"].endswith("…") == (length > 139)
+
+
+@pytest.mark.parametrize(("text", "span"), [
+    ("a", "`a`"), ("a`b", "``a`b``"), ("`a", "`` `a ``"), ("a`", "`` a` ``")])
+def test_evidence_in_a_code_span_survives_backticks_at_either_end(text, span) -> None:
+    """CommonMark: a code span starting or ending with a backtick needs a space inside
+    its fence, or the user's backtick closes it."""
+    from cdss.report import _code_span
+
+    assert _code_span(text) == span
