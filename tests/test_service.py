@@ -558,3 +558,96 @@ def test_the_documented_curl_line_gets_cards_back(client) -> None:
                                 headers={"Accept-Language": "en"}).json()["cards"]
             assert any(c["source"]["topic"]["code"].startswith("dosing.interaction")
                        for c in cards), [c["summary"] for c in cards]
+
+
+class _FhirServer:
+    """A minimal FHIR server on loopback (stdlib http.server in a thread) that serves
+    ``Patient/<id>`` and records the Authorization header it was sent."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        seen: list[str | None] = []
+        self.seen = seen
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.headers.get("Authorization"))
+                if self.path.rstrip("/").endswith(f"/Patient/{PATIENT['id']}"):
+                    body, status = json.dumps(PATIENT).encode(), 200
+                else:
+                    body, status = b'{"resourceType": "OperationOutcome"}', 404
+                self.send_response(status)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/fhir"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_prefetch_left_out_is_read_from_the_fhir_server(client) -> None:
+    """No prefetch, a fhirServer and its token: the service reads the patient there
+    (with the bearer token) and screens the draft orders."""
+    fhir = _FhirServer()
+    try:
+        body = order_sign(med("w1", "warfarin", 3, 1), med("i1", "ibuprofen", 400, 3),
+                          prefetch={})
+        body["fhirServer"] = fhir.url
+        body["fhirAuthorization"] = {"access_token": "tok-1", "token_type": "Bearer",
+                                     "expires_in": 300, "scope": "user/Patient.read",
+                                     "subject": "cdss"}
+        r = client.post("/cds-services/cdss-order-sign", json=body)
+    finally:
+        fhir.close()
+    assert r.status_code == 200, r.text
+    assert "Bearer tok-1" in fhir.seen
+    assert any(c["source"]["topic"]["code"].startswith("dosing.interaction")
+               for c in r.json()["cards"])
+
+
+def test_a_jwks_given_by_url_is_fetched_and_its_keys_verify(keys) -> None:
+    """An issuer registered with a JWKS URL: the key is fetched over HTTP (a real
+    loopback server) and a token signed with it verifies; an unknown kid does not."""
+    import http.server
+    import threading
+
+    from cdss.service.auth import AuthError, Verifier
+    from cdss.service.settings import Settings
+
+    body = json.dumps(keys["jwks"]).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json"
+        verifier = Verifier(Settings(require_auth=True, issuers={ISSUER: url}))
+        aud = "http://cdss.test/cds-services/cdss-order-sign"
+        claims = verifier.verify(f"Bearer {_token(keys, aud)}", aud)
+        assert claims["iss"] == ISSUER
+        with pytest.raises(AuthError):
+            verifier.verify(f"Bearer {_token(keys, aud, kid='nope')}", aud)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
