@@ -108,3 +108,12 @@ def test_dose_per_kg_keeps_its_derivation_under_its_name() -> None:
 def test_signing_delay_mixes_a_zoneless_time_as_local_clock_time() -> None:
     record = {"chief_complaint": "头晕", "signed_at": "2026-11-20T09:10:30"}
     assert _one(_facts(record=record), "record")["signed_minutes_after_visit"] == 10.5
+
+
+def test_a_result_timed_at_midnight_is_later_than_the_previous_days_date_only_one() -> None:
+    """A date without a time is the whole day: it ends at the next midnight, before
+    anything timed on the next day, midnight itself included."""
+    labs = [{"code": "potassium", "value": "6.0 mmol/L", "time": "2026-11-02T00:00:00+08:00"},
+            {"code": "potassium", "value": "4.0 mmol/L", "time": "2026-11-01"}]
+    assert _one(_facts(labs=labs), "labs")["potassium"] == 6.0
+    assert _one(_facts(labs=labs[::-1]), "labs")["potassium"] == 6.0
