@@ -125,7 +125,7 @@ def main() -> dict[str, Any]:
             t2 = time.perf_counter()
             facts = build_facts(model, engine.kb)
             t3 = time.perf_counter()
-            engine._backend.run(engine.ruleset.name, engine.ruleset.relevant(facts.facts))
+            engine._backend.run(engine.ruleset.relevant(facts.facts))
             t4 = time.perf_counter()
             baseline(facts.facts, interactions)
             t5 = time.perf_counter()

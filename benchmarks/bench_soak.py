@@ -59,8 +59,7 @@ def main() -> int:
     rng = random.Random(args.seed)
     good = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(SAMPLES.glob("*.json"))]
     engine = cdss.Engine()
-    backend = engine._backend
-    assert backend is not None
+    backend = engine._backend.host
     t0 = time.perf_counter()
     for enc in good * 5:
         engine.check(enc)
@@ -117,7 +116,7 @@ def main() -> int:
                   f"{time.perf_counter() - start:>7.1f}")
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     live = backend.live_states()
-    in_engine = backend.states_in_engine(engine.ruleset.name)
+    in_engine = backend.states_in_engine(engine._backend.ruleset_name)
     print(f"ended: {ended}; interrupts fired {fired}, surfaced as KeyboardInterrupt "
           f"{ended['interrupted']}, lost in CPython's unraisable hook {unraisable}")
     print(f"states: created {backend.created:,}, deleted {backend.deleted:,}, live {live}, "

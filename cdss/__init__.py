@@ -22,9 +22,16 @@ from cdss.errors import (
     RuleEvaluationError,
     RuleSpecError,
 )
+from cdss.kb.analytes import analytes_by_code
+from cdss.kb.prescribing import bundled_words
 from cdss.lookup import LookupResult, Monograph
 from cdss.models import Encounter
+from cdss.models.catalogue import set_default_provider
 from cdss.report import NotEvaluated, Report, Suggestion
+
+# the catalogue and prescription words an Encounter.parse without an engine reads with
+# (the models read no knowledge themselves: cdss.models.catalogue)
+set_default_provider(analytes_by_code, bundled_words)
 
 __all__ = [
     "AuditResult",

@@ -21,23 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cdss import audit_views
+from cdss.audit_views import DIMENSIONS as DIMENSIONS  # re-exported (moved)
+from cdss.audit_views import RECORD_COLUMNS, ROW_COLUMNS
 from cdss.batch import BadLine, numbered_lines, record_error
 from cdss.models import Encounter
 from cdss.report import require_lang
 
 if TYPE_CHECKING:
-    from cdss.engine import Engine
+    from cdss.engine import Checker
     from cdss.report import Suggestion
 
-#: columns of ``to_pandas()``: one row per suggestion
-ROW_COLUMNS = ("encounter_id", "physician", "site", "rule_id", "category", "kind", "severity",
-               "codes", "drugs", "title")
-#: columns of ``encounters_frame()``: one row per checked encounter (``compliant`` is
-#: None when the encounter came without a medical record)
-RECORD_COLUMNS = ("encounter_id", "physician", "site", "suggestions", "compliant",
-                  "quality_findings")
-#: what ``summary()`` and the counters group by
-DIMENSIONS = ("rule", "kind", "category", "severity", "physician", "site")
 UNKNOWN = ""  # physician or site not recorded
 
 
@@ -235,7 +228,7 @@ def _is_missing(value: Any) -> bool:
 # The audit loop
 # ---------------------------------------------------------------------------------
 
-def audit(engine: Engine, source: Iterable[Any] | str | Path, *, lang: str | None = None,
+def audit(engine: Checker, source: Iterable[Any] | str | Path, *, lang: str | None = None,
           progress: bool | None = None, keep_rows: bool = True) -> AuditResult:
     """Check every encounter of ``source``; bad inputs go to ``errors`` with why.
 
@@ -247,7 +240,7 @@ def audit(engine: Engine, source: Iterable[Any] | str | Path, *, lang: str | Non
                        keep_rows=keep_rows, total=count_hint(source))
 
 
-def audit_items(engine: Engine, inputs: Iterable[tuple[str, Any]], *, lang: str | None = None,
+def audit_items(engine: Checker, inputs: Iterable[tuple[str, Any]], *, lang: str | None = None,
                 progress: bool | None = False, keep_rows: bool = True,
                 total: int | None = None) -> AuditResult:
     """The audit of labelled inputs ``(label, raw encounter)``; see :func:`audit`."""
@@ -259,8 +252,7 @@ def audit_items(engine: Engine, inputs: Iterable[tuple[str, Any]], *, lang: str 
                 result.errors.append({"input": where, "encounter_id": None,
                                       "error": raw.message(shown)})
                 continue
-            # parsed once, with the engine's analytes: physician and site read from it
-            encounter = Encounter.parse(raw, engine.kb.analyte_index)
+            encounter = engine.parse(raw)  # parsed once: physician and site read from it
             # the suggestions of engine.check; the rows show no evidence, so none is made
             suggestions = engine.findings(encounter, evidence=False)
             titles = [s.text("title", shown) for s in suggestions] if keep_rows else []

@@ -23,6 +23,15 @@ from cdss.report import plain_text
 if TYPE_CHECKING:
     from cdss.audit import AuditResult
 
+#: columns of ``AuditResult.to_pandas()``: one row per suggestion
+ROW_COLUMNS = ("encounter_id", "physician", "site", "rule_id", "category", "kind", "severity",
+               "codes", "drugs", "title")
+#: columns of ``AuditResult.encounters_frame()``: one row per checked encounter
+#: (``compliant`` is None when the encounter came without a medical record)
+RECORD_COLUMNS = ("encounter_id", "physician", "site", "suggestions", "compliant",
+                  "quality_findings")
+#: what ``summary()`` and the audit's counters group by
+DIMENSIONS = ("rule", "kind", "category", "severity", "physician", "site")
 TOP_RULES = 15
 SEVERITIES = ("critical", "warning", "info")
 #: list-valued columns, joined with this in CSV files
@@ -56,7 +65,6 @@ def _in_notebook() -> bool:
 def summary_rows(result: AuditResult) -> dict[str, list[dict[str, Any]]]:
     """Per dimension, one row per value: suggestions, encounters with one, and their
     rate among checked encounters; physician and site rows add compliance."""
-    from cdss.audit import DIMENSIONS
 
     checked = result.checked or 1
     out: dict[str, list[dict[str, Any]]] = {}
@@ -103,7 +111,6 @@ def frame(rows: list[dict[str, Any]], columns: tuple[str, ...], kept: bool) -> A
 
 
 def _tables(result: AuditResult) -> Iterator[tuple[str, tuple[str, ...], list[dict]]]:
-    from cdss.audit import RECORD_COLUMNS, ROW_COLUMNS
 
     if result.keep_rows:
         yield "suggestions", ROW_COLUMNS, result.rows

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from cdss import backends
 from cdss._resources import knowledge_dir, rules_dir, samples_dir
 from cdss._version import __version__
 from cdss.errors import CdssError, FieldProblem, InputError, KnowledgeError, RuleSpecError
@@ -75,7 +76,7 @@ def _engine(args: argparse.Namespace):
 
     return Engine(lang=getattr(args, "lang", "zh"), rules_dir=getattr(args, "rules", None),
                   knowledge_dir=getattr(args, "knowledge", None),
-                  backend=getattr(args, "backend", "durable"))
+                  backend=getattr(args, "backend", backends.DEFAULT))
 
 
 def _render(report, fmt: str) -> str:
@@ -260,10 +261,12 @@ def engine_problem(rules: Path, knowledge: str | None, timeout: float) -> str | 
 def cmd_rules_lint(args: argparse.Namespace) -> int:
     from cdss.kb import load_knowledge
     from cdss.rulelang import compile_all
+    from cdss.rulelang.params import repeated_thresholds
 
     folder = Path(args.rules) if args.rules else rules_dir()
     kb = load_knowledge(Path(args.knowledge) if args.knowledge else None)
-    rules, problems = compile_all(folder, kb)
+    # what every registered backend cannot run is a problem of the pack
+    rules, problems = compile_all(folder, kb, backends.validate_all)
     if not rules and len(problems) == 1 and problems[0].file == str(folder):
         raise problems[0]  # no folder, or no rules in it: not a pack (exit 3)
     messages = [str(problem) for problem in problems]
@@ -273,6 +276,10 @@ def cmd_rules_lint(args: argparse.Namespace) -> int:
             messages.append(f"{folder}: {trouble}")
     for message in messages:
         print(f"error: {message}")
+    for rule in rules:  # a number written twice can drift from its condition
+        for where in repeated_thresholds(rule.spec):
+            print(f"warning: {rule.file}: rule '{rule.id}': {where} repeats a threshold of "
+                  "the rule's own condition; render it from `params` ({$name})")
     status = "ok" if not messages else f"{len(messages)} problem(s)"
     print(f"{len(rules)} rules compiled, knowledge {kb.version}: {status}")
     return EXIT_LINT if messages else 0
@@ -281,9 +288,10 @@ def cmd_rules_lint(args: argparse.Namespace) -> int:
 def facts_markdown() -> str:
     """The fact catalogue rule conditions can read, as a Markdown table."""
     from cdss.derive import fact_types
+    from cdss.kb import load_knowledge
 
     lines = ["| fact | field | kind | unit | from | notes |", "|---|---|---|---|---|---|"]
-    for t in fact_types().values():
+    for t in fact_types(load_knowledge()).values():
         for name, spec in t.fields.items():
             notes = spec.description + (f" (values: {spec.vocabulary})" if spec.vocabulary
                                          else "")
@@ -308,6 +316,17 @@ def cmd_rules_facts(args: argparse.Namespace) -> int:
         raise InputError([FieldProblem(args.write, "has no <!-- facts:start --> marker")])
     path.write_text(head + FACTS_MARKERS[0] + table + FACTS_MARKERS[1] + tail, encoding="utf-8")
     print(f"updated {path}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from cdss.service import serve
+    except ImportError as exc:
+        print(f"cdss serve needs the service extra: pip install 'cdss[service]' ({exc})",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    serve(args.host, args.port, args.db)
     return 0
 
 
@@ -343,8 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "HTML report with plots in --out DIR")
     aud.add_argument("file", help="one encounter JSON per line (.jsonl)")
     aud.add_argument("--out", required=True, metavar="DIR", help="folder for the report")
-    aud.add_argument("--backend", choices=("python", "durable"), default="python",
-                     help="python (default: fast, same results) or durable (durable-rules)")
+    aud.add_argument("--backend", choices=backends.names(), default="python",
+                     help="python (default: fast, same results), durable (durable-rules) "
+                     "or another registered backend")
     aud.add_argument("--counts-only", action="store_true", help="keep counts, not one row "
                      "per suggestion (flat memory on very long files)")
     aud.add_argument("--no-progress", dest="progress", action="store_false",
@@ -382,6 +402,15 @@ def build_parser() -> argparse.ArgumentParser:
     facts.add_argument("--write", metavar="DOC", help="replace the table between the "
                        "facts markers of a Markdown file")
     facts.set_defaults(func=cmd_rules_facts)
+
+    srv = sub.add_parser("serve", help="run the CDS Hooks 2.0 service (needs cdss[service]; "
+                         "see docs/service.md)")
+    srv.add_argument("--host", default="127.0.0.1", help="bind address (JWT auth is on for "
+                     "any address but loopback)")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--db", default=None, metavar="URL", help="feedback database URL "
+                     "(default: an embedded SQLite file; postgresql://... for a county)")
+    srv.set_defaults(func=cmd_serve)
     return parser
 
 

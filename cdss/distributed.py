@@ -21,13 +21,11 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cdss.audit import AuditResult, audit_items
 from cdss.batch import LINE_LABEL, numbered_lines, split_lines
-
-if TYPE_CHECKING:
-    from cdss.engine import Engine
+from cdss.engine import Engine
 
 MIB = 1 << (4 * 5)
 #: bytes per block (sixteen MiB): some fifteen thousand encounters, a minute or so of checking
@@ -45,8 +43,6 @@ def worker_engine(options: Mapping[str, Any]) -> Engine:
     key = tuple(sorted(options.items()))
     with _engines_lock:  # a worker with several threads still builds one engine
         if key not in _engines:
-            from cdss.engine import Engine
-
             _engines[key] = Engine(**options)
             _builds += 1
         return _engines[key]

@@ -1,30 +1,55 @@
-"""The public engine: checks encounters against the compiled rules."""
+"""The public engine: checks encounters against the compiled rules.
+
+An :class:`Engine` does three things: :meth:`~Engine.check` (the report),
+:meth:`~Engine.findings` (its suggestions alone) and :meth:`~Engine.matches` (the
+backend's rule matches). Batch audits, screening and knowledge look-up are apps built
+on it (``cdss.audit``, ``cdss.screen``, ``cdss.lookup``), which need only a
+:class:`Checker`. ``Engine.audit/screen/lookup`` forward to them: that forwarding is
+the one upward arrow of the package, a function-level import in :func:`_apps` (so
+loading the engine never loads its apps), listed in the import contract
+(``pyproject.toml``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from cdss import backends
 from cdss._resources import rules_dir as _bundled_rules
 from cdss._version import __version__
-from cdss.audit import AuditResult, audit
-from cdss.backends.durable.host import DurableBackend, Match
-from cdss.backends.python.matcher import PythonMatcher
-from cdss.derive import FactSet, build_facts
+from cdss.backends import Backend, Match
+from cdss.derive import FactSet, build_facts, fact_types
 from cdss.derive.facts import consistent
-from cdss.errors import RuleSpecError
 from cdss.explain import Explainer
 from cdss.kb import KnowledgeBase, load_knowledge
-from cdss.lookup import LookupResult, lookup
+from cdss.kb.analytes import by_code as analytes_by_code
 from cdss.models import Encounter
 from cdss.reasoning import Reasoned, Reasoner
 from cdss.report import SEVERITY_RANK, Report, Suggestion, deduplicate, require_lang
 from cdss.rulelang import CompiledRule, RuleSet, build_ruleset
-from cdss.screen import ScreenResult, screen
+
+if TYPE_CHECKING:
+    from cdss.audit import AuditResult
+    from cdss.lookup import LookupResult
+    from cdss.screen import ScreenResult
 
 EncounterInput = Encounter | dict[str, Any] | str | bytes
-#: where rule matches are found (see :class:`Engine`)
-BACKENDS = ("durable", "python")
+
+
+class Checker(Protocol):
+    """What the apps need of an engine: its language, its reports and findings."""
+
+    lang: str
+
+    def parse(self, encounter: EncounterInput) -> Encounter: ...
+
+    def check(self, encounter: EncounterInput, *, lang: str | None = None,
+              explain_missing: bool = True) -> Report: ...
+
+    def findings(self, encounter: EncounterInput, *, evidence: bool = True
+                 ) -> list[Suggestion]: ...
 
 
 class Engine:
@@ -33,17 +58,18 @@ class Engine:
     :param lang: language of messages, ``"zh"`` (default) or ``"en"``.
     :param rules_dir: a folder of rule files (default: the bundled ``rules/``).
     :param knowledge_dir: a folder of knowledge tables (default: bundled ``knowledge/``).
-    :param backend: ``"durable"`` (default: durable-rules finds the matches) or
-        ``"python"`` (the same compiled rules evaluated in Python: identical reports,
-        checked by a differential property test, and several times faster; meant for
-        batch audits).
+    :param backend: a registered backend (``cdss.backends.names()``): ``"durable"``
+        (default: durable-rules finds the matches) or ``"python"`` (the same compiled
+        rules evaluated in Python: identical reports, checked by a differential test
+        over every registered backend, and several times faster; meant for batch
+        audits).
     """
 
     def __init__(self, lang: str = "zh", *, rules_dir: str | Path | None = None,
-                 knowledge_dir: str | Path | None = None, backend: str = "durable") -> None:
+                 knowledge_dir: str | Path | None = None,
+                 backend: str = backends.DEFAULT) -> None:
         require_lang(lang)
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self._backend: Backend = backends.create(backend)
         self.lang = lang
         self.backend = backend
         self.options: dict[str, Any] = {
@@ -51,23 +77,16 @@ class Engine:
             "rules_dir": str(rules_dir) if rules_dir else None,
             "knowledge_dir": str(knowledge_dir) if knowledge_dir else None}
         self.kb: KnowledgeBase = load_knowledge(Path(knowledge_dir) if knowledge_dir else None)
+        self._analytes = analytes_by_code(self.kb.analytes.values())
         # a missing folder, a file, or a pack of 0 rules is a RuleSpecError (issue #12: it
         # used to switch checking off silently)
         rules_path = Path(rules_dir) if rules_dir else _bundled_rules()
-        self.ruleset: RuleSet = build_ruleset(rules_path, self.kb)
+        self.ruleset: RuleSet = build_ruleset(rules_path, self.kb, self._backend.validate)
+        self._backend.prepare(self.ruleset)
         self._explainer = Explainer(self.kb)
         kb = self.kb
-        self._reasoner = Reasoner(self.ruleset.rules, lambda fact: consistent(fact, kb))
-        self._order = {rule.action: n for n, rule in enumerate(self.ruleset.rules)}
-        self._python = PythonMatcher(self.ruleset.rules) if backend == "python" else None
-        self._backend: DurableBackend | None = None
-        if self._python is None:
-            self._backend = DurableBackend.instance()
-            try:
-                self._backend.register(self.ruleset.name, self.ruleset.durable)
-            except Exception as exc:  # a raw durable-rules error: the pack is at fault
-                raise RuleSpecError(str(rules_path), None, "durable-rules refused the rule "
-                                    f"set: {type(exc).__name__}: {exc}") from None
+        self._reasoner = Reasoner(self.ruleset.rules, fact_types(kb),
+                                  lambda fact: consistent(fact, kb))
         self._info = {"version": __version__, "knowledge_version": self.kb.version,
                       "rules": len(self.ruleset.rules)}
 
@@ -75,6 +94,13 @@ class Engine:
     def rules(self) -> tuple[CompiledRule, ...]:
         """Every compiled rule, in file order."""
         return self.ruleset.rules
+
+    def parse(self, encounter: EncounterInput) -> Encounter:
+        """Read an encounter, its lab values converted with this engine's knowledge.
+
+        :raises cdss.InputError: naming every bad field.
+        """
+        return Encounter.parse(encounter, analytes=self._analytes, words=self.kb.prescribing)
 
     def check(self, encounter: EncounterInput, *, lang: str | None = None,
               explain_missing: bool = True) -> Report:
@@ -87,10 +113,10 @@ class Engine:
         :raises cdss.RuleEvaluationError: if the rules engine fails (never silently).
         """
         shown = require_lang(lang or self.lang)
-        enc = Encounter.parse(encounter, self.kb.analyte_index)
+        enc = self.parse(encounter)
         facts = build_facts(enc, self.kb)
         suggestions, reasoned = self._findings(facts, evidence=True, undecided=explain_missing)
-        kept = deduplicate(suggestions)
+        kept = deduplicate(suggestions, self.ruleset.keep)
         not_evaluated = (self._explainer.not_evaluated(reasoned.undecided, facts)
                          if explain_missing else [])
         return Report(
@@ -113,8 +139,9 @@ class Engine:
 
         :raises cdss.InputError: if the encounter cannot be read.
         """
-        facts = build_facts(Encounter.parse(encounter, self.kb.analyte_index), self.kb)
-        return deduplicate(self._findings(facts, evidence=evidence, undecided=False)[0])
+        facts = build_facts(self.parse(encounter), self.kb)
+        return deduplicate(self._findings(facts, evidence=evidence, undecided=False)[0],
+                           self.ruleset.keep)
 
     def _findings(self, facts: FactSet, *, evidence: bool, undecided: bool
                   ) -> tuple[list[Suggestion], Reasoned]:
@@ -140,22 +167,17 @@ class Engine:
     def matches(self, facts: list[dict[str, Any]]) -> list[Match]:
         """Every rule match over derived facts, in one order whatever the backend (by
         rule, then by the ids of the matched facts)."""
-        relevant = self.ruleset.relevant(facts)
-        if self._python is not None:
-            return self._python.run(relevant)
-        assert self._backend is not None
-        found = self._backend.run(self.ruleset.name, relevant)
-        return sorted(found, key=lambda m: (self._order[m[0]], sorted(m[1].items())))
+        return self._backend.run(self.ruleset.relevant(facts))
 
     def lookup(self, query: str, *, lang: str | None = None) -> LookupResult:
         """Knowledge look-up: the monograph of the drug(s) a query names (知识检索)."""
-        return lookup(query, self.kb, self.ruleset.rules, lang or self.lang)
+        return _apps()[1](query, self.kb, self.ruleset.rules, lang or self.lang)
 
     def screen(self, patients: Any, *, as_of: Any, lang: str | None = None) -> ScreenResult:
         """Population screening: managed patients overdue or uncontrolled as of a date,
         most urgent first (``patients``: an iterable of ``{patient, history}``, a JSON
         list file or a JSONL file)."""
-        return screen(self, patients, as_of, lang)
+        return _apps()[2](self, patients, as_of, lang)
 
     def audit(self, source: Any, *, lang: str | None = None, progress: bool | None = None,
               keep_rows: bool = True) -> AuditResult:
@@ -166,8 +188,20 @@ class Engine:
         tqdm bar (None: only in a terminal or notebook); ``keep_rows=False``: counts
         and errors only, for long streams (see :mod:`cdss.audit`).
         """
-        return audit(self, source, lang=lang, progress=progress, keep_rows=keep_rows)
+        return _apps()[0](self, source, lang=lang, progress=progress, keep_rows=keep_rows)
 
     def __repr__(self) -> str:
         return (f"<Engine rules={len(self.ruleset.rules)} lang={self.lang!r} "
                 f"backend={self.backend!r}>")
+
+
+def _apps() -> tuple[Callable[..., AuditResult], Callable[..., LookupResult],
+                     Callable[..., ScreenResult]]:
+    """``cdss.audit.audit``, ``cdss.lookup.lookup`` and ``cdss.screen.screen``, for the
+    shims of :class:`Engine`: the one documented upward import of the package (see the
+    module docstring), made when a shim is first called."""
+    from cdss.audit import audit
+    from cdss.lookup import lookup
+    from cdss.screen import screen
+
+    return audit, lookup, screen

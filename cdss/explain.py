@@ -96,7 +96,7 @@ class Explainer:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
-        self.types = fact_types()
+        self.types = fact_types(kb)
         self._static: dict[str, _RuleStatics] = {}
 
     # ---- paths -----------------------------------------------------------------

@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cdss.derive import FactSet, fact_types
+from cdss.derive import FactSet
+from cdss.derive.schema import FactType
 from cdss.rulelang import CompiledRule, ir
 from cdss.rulelang.evaluate import Env, eval_node, evaluate_rule, explain, missing_fields
 from cdss.rulelang.ops import is_number
@@ -86,10 +87,10 @@ Reads = tuple[tuple[str, frozenset[str]], ...]
 class Reasoner:
     """Completes missing data for one rule set (plans are built once per rule set)."""
 
-    def __init__(self, rules: tuple[CompiledRule, ...],
+    def __init__(self, rules: tuple[CompiledRule, ...], types: dict[str, FactType],
                  consistent: Callable[[Fact], bool] | None = None) -> None:
         self.rules = rules
-        self.types = fact_types()
+        self.types = types
         self._consistent = consistent or (lambda fact: True)
         grouped: dict[Reads, list[CompiledRule]] = {}
         for rule in rules:

@@ -16,7 +16,8 @@ from typing import Any
 
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 _CARD_NAMESPACE = uuid.UUID("6f1f0a52-8a54-4bde-9d0c-3c2b1f0c5d11")
-_SUMMARY_MAX = 140
+#: the longest card summary: CDS Hooks 2.0 requires fewer than 140 characters
+_SUMMARY_MAX = 139
 LANGS = ("zh", "en")
 
 
@@ -82,17 +83,23 @@ class Suggestion:
         return f"<Suggestion rule={self.rule_id!r} severity={self.severity!r}>"
 
 
-def deduplicate(suggestions: list[Suggestion]) -> list[Suggestion]:
+#: the orders a finding policy may keep by (``rules/findings.yaml``)
+_KEEP_ORDERS: dict[str, Any] = {
+    "specificity": lambda s: s.specificity,
+    "severity": lambda s: SEVERITY_RANK[s.severity],
+}
+
+
+def deduplicate(suggestions: list[Suggestion], keep: tuple[str, ...]) -> list[Suggestion]:
     """One suggestion per finding, in the contract's order.
 
     Two matches of a rule on the same facts (a symmetric join found both ways) are one
-    finding; rules sharing a ``group`` describe one finding, of which the most specific
-    (fewest drug-class keys) and then the most severe is kept.
+    finding; rules sharing a ``group`` describe one finding, of which the first by the
+    rule set's ``keep`` orders (``rules/findings.yaml``: specificity, then severity) is
+    kept.
     """
-    # within a group the most specific rule wins (a drug-level knowledge row is a
-    # deliberate exception to its class row), then the most severe
-    ordered = sorted(suggestions, key=lambda s: (s.specificity, SEVERITY_RANK[s.severity],
-                                                 s.sort_key()))
+    orders = [_KEEP_ORDERS[name] for name in keep]
+    ordered = sorted(suggestions, key=lambda s: (*(o(s) for o in orders), s.sort_key()))
     seen: set[tuple[Any, ...]] = set()
     out = []
     for s in ordered:
@@ -207,32 +214,31 @@ class Report:
         for s in self.suggestions:
             t = s.texts[self.lang]
             summary = plain_text(t["title"])
-            if len(summary) > _SUMMARY_MAX:
-                summary = summary[: _SUMMARY_MAX - 1] + "…"
-            ref = s.references[0] if s.references else {"title": "cdss"}
-            source: dict[str, Any] = {"label": ref["title"][:200], "topic": {
+            summary = _short_summary(summary)
+            # CDS Hooks 2.0: a short source label; the citation goes to detail and links
+            source: dict[str, Any] = {"label": "cdss", "topic": {
                 "system": "https://github.com/cdss/cdss/rules", "code": s.rule_id}}
-            if ref.get("url"):
-                source["url"] = ref["url"]
             card_id = uuid.uuid5(_CARD_NAMESPACE,
                                  f"{self.encounter_id}|{s.rule_id}|{'|'.join(s.subject)}")
-            cards.append({
+            card: dict[str, Any] = {
                 "uuid": str(card_id),
                 "summary": summary,
                 "indicator": s.severity,
                 "detail": _markdown_detail(s, self.lang),
                 "source": source,
-                "links": [{"label": r["title"][:100], "url": r["url"], "type": "absolute"}
-                          for r in s.references if r.get("url")],
-            })
+            }
+            links = [{"label": r["title"][:100], "url": r["url"], "type": "absolute"}
+                     for r in s.references if r.get("url")]
+            if links:  # the spec forbids empty arrays
+                card["links"] = links
+            cards.append(card)
         if self.missing_data:  # one short card: the data that would settle the rest
             summary = missing_summary(self.missing_data, self.lang)
             rules = sorted({r for m in self.missing_data for r in m.rules})
             cards.append({
                 "uuid": str(uuid.uuid5(_CARD_NAMESPACE, f"{self.encounter_id}|missing|"
                                        + "|".join(m.field for m in self.missing_data))),
-                "summary": summary[: _SUMMARY_MAX - 1] + "…" if len(summary) > _SUMMARY_MAX
-                else summary,
+                "summary": _short_summary(summary),
                 "indicator": "info",
                 "detail": _markdown_escape(summary) + "\n\n" + (
                     "补充后可评估：" if self.lang == "zh" else "Would settle: ")
@@ -331,7 +337,14 @@ def _html(text: str) -> str:
     return html.escape(plain_text(text))
 
 
-_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$&"})
+#: ``:`` and ``@`` too: GFM's autolink extension links ``https://x`` and ``a@b.c`` in
+#: plain text even when their dots are escaped
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~$&:@"})
+
+
+def _short_summary(text: str) -> str:
+    """A card summary within the spec's limit, cut with an ellipsis when longer."""
+    return text if len(text) <= _SUMMARY_MAX else text[: _SUMMARY_MAX - 1] + "…"
 
 
 def _markdown_escape(text: str) -> str:
@@ -355,5 +368,8 @@ def _markdown_detail(s: Suggestion, lang: str) -> str:
     evidence = "\n".join(f"- {_code_span(_evidence_text(e))}" for e in s.evidence)
     heading = "依据" if lang == "zh" else "Evidence"
     todo = "建议" if lang == "zh" else "Recommendation"
+    sources = "来源" if lang == "zh" else "Source"
+    cited = "; ".join(_markdown_escape(r["title"]) for r in s.references)
     return (f"{_markdown_escape(t['message'])}\n\n**{todo}**: "
-            f"{_markdown_escape(t['recommendation'])}\n\n**{heading}**:\n{evidence}")
+            f"{_markdown_escape(t['recommendation'])}\n\n**{heading}**:\n{evidence}"
+            + (f"\n\n**{sources}**: {cited}" if cited else ""))

@@ -19,7 +19,7 @@ from cdss.errors import FieldProblem, InputError
 from cdss.report import SEVERITY_RANK, require_lang
 
 if TYPE_CHECKING:
-    from cdss.engine import Engine
+    from cdss.engine import Checker
 
 COLUMNS = ("patient_id", "programme", "kind", "severity", "due_date", "days_overdue",
            "rule_id", "why")
@@ -118,7 +118,7 @@ def _entry(raw: Any) -> Any:
     return dict(raw) if isinstance(raw, Mapping) else raw
 
 
-def _screen_one(engine: Engine, where: str, raw: Any, moment: datetime,
+def _screen_one(engine: Checker, where: str, raw: Any, moment: datetime,
                 lang: str | None) -> list[dict[str, Any]]:
     """The rows of one entry; raises whatever goes wrong with it."""
     entry = _entry(raw)
@@ -148,7 +148,7 @@ def _screen_one(engine: Engine, where: str, raw: Any, moment: datetime,
     return rows
 
 
-def screen(engine: Engine, patients: Iterable[Any] | str | Path | bytes, as_of: date | str,
+def screen(engine: Checker, patients: Iterable[Any] | str | Path | bytes, as_of: date | str,
            lang: str | None = None) -> ScreenResult:
     """Screen a registry of managed patients (``{patient, history}`` entries): an
     iterable, a JSONL or JSON list file, or the bytes of a JSON list. Whatever goes wrong

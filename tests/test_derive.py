@@ -140,7 +140,7 @@ def test_facts_withhold_implausible_values_and_name_them(kb) -> None:
 def test_facts_never_carry_none_and_use_declared_fields(kb) -> None:
     from cdss.derive import fact_types
 
-    types = fact_types()
+    types = fact_types(kb)
     e = Encounter.parse({"id": "e", "time": "2026-11-20T09:00:00", "patient": {"id": "p"},
                          "prescriptions": [{"drug": "warfarin", "dose": "3 mg"}]})
     for fact in build_facts(e, kb).facts:

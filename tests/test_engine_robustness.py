@@ -50,7 +50,7 @@ def test_random_signal_interrupts_leak_no_state_and_all_surface() -> None:
     from cdss.errors import RuleEvaluationError
     enc = json.loads({json.dumps(json.dumps(ENC))})
     engine = cdss.Engine()
-    backend = engine._backend
+    backend = engine._backend.host
     t0 = time.perf_counter()
     for _ in range(50):
         engine.check(enc)
@@ -77,7 +77,7 @@ def test_random_signal_interrupts_leak_no_state_and_all_surface() -> None:
     assert fired > 1100, fired
     assert caught == fired and wrong == 0, (fired, caught, wrong)
     assert backend.live_states() == 0, backend.live_states()
-    assert backend.states_in_engine(engine.ruleset.name) == 0
+    assert backend.states_in_engine(engine._backend.ruleset_name) == 0
     assert backend.created == backend.deleted > 0, (backend.created, backend.deleted)
     # the engine still works, and still finds the allergy
     report = engine.check(enc)
@@ -95,7 +95,7 @@ def test_async_interrupts_from_a_thread_leak_no_state() -> None:
     from cdss.errors import RuleEvaluationError
     enc = json.loads({json.dumps(json.dumps(ENC))})
     engine = cdss.Engine()
-    backend = engine._backend
+    backend = engine._backend.host
     main = threading.get_ident()
     t0 = time.perf_counter()
     for _ in range(50):
@@ -124,7 +124,7 @@ def test_async_interrupts_from_a_thread_leak_no_state() -> None:
             wrong += 1
     assert caught == fired > 1000 and wrong == 0, (fired, caught, wrong)
     assert backend.live_states() == 0
-    assert backend.states_in_engine(engine.ruleset.name) == 0
+    assert backend.states_in_engine(engine._backend.ruleset_name) == 0
     engine.check(enc)
     print("OK", fired)
     """)
@@ -132,9 +132,9 @@ def test_async_interrupts_from_a_thread_leak_no_state() -> None:
 
 def test_an_action_raising_an_interrupt_propagates_it_and_deletes_the_state() -> None:
     _ok("""
-    from cdss.backends.durable.host import DurableBackend
+    from cdss.backends.durable.host import DurableHost
     from cdss.errors import RuleEvaluationError
-    backend = DurableBackend.instance()
+    backend = DurableHost.instance()
     def stop(bound):
         raise KeyboardInterrupt
     def leave(bound):
@@ -210,10 +210,12 @@ def test_regex_limits_are_rule_spec_errors_naming_file_rule_field(
         tmp_path: Path, pattern: str, problem: str) -> None:
     rules = _regex_pack(tmp_path, pattern)
     with pytest.raises(RuleSpecError, match=problem) as info:
-        cdss.Engine(rules_dir=rules, backend="python")
+        cdss.Engine(rules_dir=rules, backend="durable")
     err = info.value
     assert err.file.endswith("test.yaml") and err.rule_id == "quality.missing.test_rule"
     assert "rx.drug" in err.problem or ".drug." in err.problem, err.problem
+    # durable's own limits (its regex automaton): the python backend runs the pattern
+    assert cdss.Engine(rules_dir=rules, backend="python").rules
 
 
 def test_regexes_at_the_limits_build_and_match_in_durable(tmp_path: Path) -> None:
@@ -244,7 +246,7 @@ def test_alternatives_multiplied_out_are_bounded(tmp_path: Path) -> None:
                                      {"any": [{"chief_complaint_chars": {"in": [1, 2, 3]}},
                                               {"chief_complaint_chars": 4}]}]})
     with pytest.raises(RuleSpecError, match="240 alternatives"):
-        cdss.Engine(rules_dir=rules, backend="python")
+        cdss.Engine(rules_dir=rules, backend="durable")
 
 
 def test_in_lists_across_rules_cannot_hang_registration(tmp_path: Path) -> None:
@@ -254,7 +256,7 @@ def test_in_lists_across_rules_cannot_hang_registration(tmp_path: Path) -> None:
             "chief_complaint_chars": {"in": list(range(100 * k, 100 * k + 60))}}}})
         for k in range(9)])
     with pytest.raises(RuleSpecError, match="540 distinct conditions"):
-        cdss.Engine(rules_dir=rules, backend="python")
+        cdss.Engine(rules_dir=rules, backend="durable")
 
 
 def test_condition_nesting_is_bounded(tmp_path: Path) -> None:
@@ -344,12 +346,12 @@ def test_knowledge_files_get_the_same_protection(tmp_path: Path) -> None:
 
 
 def test_raw_durable_errors_at_registration_are_rule_spec_errors(monkeypatch) -> None:
-    from cdss import engine as engine_module
+    from cdss.backends.durable import host
 
     def refuse(self, name, body, actions=None):
         raise RuntimeError("Could not create ruleset, error code: 504")
 
-    monkeypatch.setattr(engine_module.DurableBackend, "register", refuse)
+    monkeypatch.setattr(host.DurableHost, "register", refuse)
     with pytest.raises(RuleSpecError, match="error code: 504"):
         cdss.Engine()
 

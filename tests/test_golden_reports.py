@@ -12,8 +12,10 @@ import json
 import pytest
 from golden.reports import MANIFEST, changed, compute
 
+from cdss import backends
 
-@pytest.mark.parametrize("backend", ["durable", "python"])
+
+@pytest.mark.parametrize("backend", backends.names())
 def test_reports_match_the_golden_fingerprints(backend: str) -> None:
     manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
     diff = changed(compute(backend), manifest)

@@ -34,12 +34,13 @@ import yaml
 import cdss
 from cdss._resources import rules_dir
 from cdss.kb.base import CLASS_PREFIX, KnowledgeBase, load_knowledge
-from cdss.models.prescription import FREQUENCIES
+from cdss.kb.prescribing import bundled_words
 from cdss.report import SEVERITY_RANK
 
 from _encounters import encounter, rx
 
 KB: KnowledgeBase = load_knowledge()
+FREQUENCIES = bundled_words().frequencies
 
 # ------------------------------------------------------------------ ordinary doses
 #: An ordinary adult regimen per drug: (dose, frequency, route). Aspirin has two: the

@@ -146,3 +146,11 @@ def test_compiled_rules_and_operators_pickle_by_name() -> None:
     assert pickle.loads(pickle.dumps(OPERATORS["matches"])) is OPERATORS["matches"]
     leaf = next(ir.leaves(again[0].patterns[-1].condition))
     assert leaf.operator is OPERATORS[leaf.op] and leaf.id
+
+
+def test_the_durable_backend_names_every_operator_and_combinator() -> None:
+    """A new operator of the rule language must say how durable-rules writes it."""
+    from cdss.backends.durable.emit import DURABLE_NAMES
+    from cdss.rulelang.ops import COMBINATORS, OPERATORS
+
+    assert set(DURABLE_NAMES) == set(OPERATORS) | set(COMBINATORS)

@@ -13,12 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cdss
+from cdss import backends
 from cdss.derive.facts import build_facts
 from cdss.rulelang.evaluate import evaluate_rule
 from cdss.testing import strategies as cst
 
-ENGINE = cdss.Engine()
-PYTHON_ENGINE = cdss.Engine(backend="python")
+ENGINE = cdss.Engine()  # the default backend: the reference the others are compared to
+#: an engine on every registered backend (the differential tests run over all of them)
+ENGINES = {name: cdss.Engine(backend=name) for name in backends.names()}
+OTHER_BACKENDS = [name for name in backends.names() if name != backends.DEFAULT]
 
 SEVERITY_RANK = {None: 0, "info": 1, "warning": 2, "critical": 3}
 
@@ -229,24 +232,27 @@ JOIN_DRUGS = ["warfarin", "ibuprofen", "aspirin", "simvastatin", "clarithromycin
               "clopidogrel", "omeprazole", "amoxicillin", "cefuroxime", "losartan", "enalapril"]
 
 
-def durable_and_python(enc: dict[str, Any]) -> tuple[set[Firing], set[Firing]]:
-    """Matches found by durable-rules (on every fact, unpruned) and by the evaluator;
-    the python backend (compiled tests over pruned facts) must find the evaluator's."""
+def backends_and_evaluator(enc: dict[str, Any]) -> tuple[dict[str, set[Firing]], set[Firing]]:
+    """Matches found by every registered backend (on every fact, unpruned, and through
+    ``Engine.matches`` on the pruned facts: both must agree) and by the evaluator."""
     facts = build_facts(cdss.Encounter.parse(enc), ENGINE.kb)
-    matches = ENGINE._backend.run(ENGINE.ruleset.name, facts.facts)
-    durable = {(ENGINE.ruleset.by_action[action].id, frozenset(bound.values()))
-               for action, bound in matches}
     by_type: dict[str, list[dict[str, Any]]] = {}
     for fact in facts.facts:
         by_type.setdefault(fact["t"], []).append(fact)
-    python = {(rule.id, frozenset(f["id"] for f in env.values()))
-              for rule in ENGINE.rules
-              for env in evaluate_rule(rule.patterns, by_type).fired}
-    backend = [(PYTHON_ENGINE.ruleset.by_action[action].id, frozenset(bound.values()))
-               for action, bound in PYTHON_ENGINE.matches(facts.facts)]
-    assert set(backend) == python, {"only backend": set(backend) - python,
-                                    "only evaluator": python - set(backend)}
-    return durable, python
+    evaluator = {(rule.id, frozenset(f["id"] for f in env.values()))
+                 for rule in ENGINE.rules
+                 for env in evaluate_rule(rule.patterns, by_type).fired}
+    found: dict[str, set[Firing]] = {}
+    for name, engine in ENGINES.items():
+        unpruned = engine._backend.run(facts.facts)
+        pruned = engine.matches(facts.facts)
+        assert pruned == unpruned, (name, "pruning changed the matches")
+        assert unpruned == sorted(unpruned, key=lambda m: (
+            [r.action for r in engine.rules].index(m[0]), sorted(m[1].items()))), \
+            (name, "matches not in the canonical order")
+        found[name] = {(engine.ruleset.by_action[action].id, frozenset(bound.values()))
+                       for action, bound in unpruned}
+    return found, evaluator
 
 
 def _merge(enc: dict[str, Any], rxs: list[dict[str, Any]], allergies: list[dict[str, Any]],
@@ -283,16 +289,18 @@ join_encounters = st.builds(
 
 @budget(500)
 @given(st.one_of(cst.encounters(), join_encounters))
-def test_durable_rules_agrees_with_the_python_evaluator(enc: dict[str, Any]) -> None:
-    durable, python = durable_and_python(enc)
-    assert durable == python, {"only durable": durable - python,
-                               "only python": python - durable}
+def test_every_backend_agrees_with_the_python_evaluator(enc: dict[str, Any]) -> None:
+    found, evaluator = backends_and_evaluator(enc)
+    for name, matches in found.items():
+        assert matches == evaluator, {"backend": name, "only backend": matches - evaluator,
+                                      "only evaluator": evaluator - matches}
 
 
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
 @FEW
-@given(st.one_of(cst.encounters(), join_encounters))
-def test_both_backends_give_the_same_report(enc: dict[str, Any]) -> None:
-    assert PYTHON_ENGINE.check(enc).to_json() == ENGINE.check(enc).to_json()
+@given(enc=st.one_of(cst.encounters(), join_encounters))
+def test_every_backend_gives_the_reference_report(backend: str, enc: dict[str, Any]) -> None:
+    assert ENGINES[backend].check(enc).to_json() == ENGINE.check(enc).to_json()
 
 
 @pytest.mark.parametrize("enc", [
@@ -306,10 +314,10 @@ def test_both_backends_give_the_same_report(enc: dict[str, Any]) -> None:
                        {"drug": "clopidogrel"}, {"drug": "omeprazole"},
                        {"drug": "amoxicillin", "dose": "5 g", "frequency": "tid"}]},
 ], ids=["all-joins"])
-def test_durable_rules_agrees_on_a_known_rich_encounter(enc: dict[str, Any]) -> None:
-    durable, python = durable_and_python(enc)
-    assert durable == python
-    fired = {rule_id for rule_id, _ in durable}
+def test_every_backend_agrees_on_a_known_rich_encounter(enc: dict[str, Any]) -> None:
+    found, evaluator = backends_and_evaluator(enc)
+    assert all(matches == evaluator for matches in found.values()), found
+    fired = {rule_id for rule_id, _ in evaluator}
     assert {"dosing.allergy.same_drug_or_class", "dosing.dose_high.max_daily",
             "diagnosis.hypertension.urgent_referral"} <= fired
     assert sum(1 for rule_id in fired if rule_id.startswith("dosing.interaction.")) >= 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -64,6 +65,9 @@ def test_dose_evidence_carries_threshold_and_derivation(engine) -> None:
     assert ev["derivation"]["inputs"] == {"dose": "1000 mg", "frequency": "tid (3/d)"}
 
 
+KEEP = ("specificity", "severity")
+
+
 def test_symmetric_and_grouped_findings_give_one_suggestion() -> None:
     def s(rule_id, severity, subject, group=None, specificity=0):
         return Suggestion(rule_id, "1", "dosing", "interaction", severity,
@@ -73,12 +77,25 @@ def test_symmetric_and_grouped_findings_give_one_suggestion() -> None:
     out = deduplicate([s("dosing.interaction.b_class", "warning", pair, "i", 1),
                        s("dosing.interaction.a_drug", "warning", pair, "i", 0),
                        s("dosing.interaction.c", "critical", pair, "i", 2),
-                       s("dosing.x", "info", pair), s("dosing.x", "info", pair[::-1])])
+                       s("dosing.x", "info", pair), s("dosing.x", "info", pair[::-1])],
+                      KEEP)
     # the most specific row wins within a group (a drug row is an exception to its class)
     assert [x.rule_id for x in out] == ["dosing.interaction.a_drug", "dosing.x"]
     out = deduplicate([s("dosing.interaction.b_class", "warning", pair, "i", 1),
-                       s("dosing.interaction.a_drug", "warning", pair, "i", 0)])
+                       s("dosing.interaction.a_drug", "warning", pair, "i", 0)], KEEP)
     assert [x.rule_id for x in out] == ["dosing.interaction.a_drug"]
+    # the policy is data: severity first keeps the critical class row instead
+    out = deduplicate([s("dosing.interaction.c", "critical", pair, "i", 2),
+                       s("dosing.interaction.a_drug", "warning", pair, "i", 0)],
+                      ("severity", "specificity"))
+    assert [x.rule_id for x in out] == ["dosing.interaction.c"]
+
+
+def test_the_bundled_finding_policy_lets_specificity_beat_severity() -> None:
+    from cdss._resources import rules_dir
+    from cdss.rulelang.load import finding_policy
+
+    assert finding_policy(rules_dir()).keep == KEEP
 
 
 def test_warfarin_aspirin_reports_the_drug_row_not_the_class_row(engine) -> None:
@@ -193,3 +210,40 @@ def test_an_83_year_old_with_a_cold_and_chest_tightness_gets_an_ecg(engine) -> N
     assert ecg and ecg[0].severity == "warning" and "心电图" in ecg[0].text("title", "zh")
     assert ecg[0].evidence[0] == {"field": "symptoms[1]", "value": "有点胸闷",
                                   "condition": "names chest_pain", "clause": "s"}
+
+
+def test_cds_hooks_cards_follow_the_spec_on_labels_links_and_autolinks(engine_en) -> None:
+    """CDS Hooks 2.0: a short source label, the citation in detail/links, no empty arrays;
+    user text cannot become a link (GFM autolinks ``https://`` and ``a@b``)."""
+    from conftest import sample
+
+    enc = sample("enc-001")
+    enc["prescriptions"] = [{"drug": "https://evil.example a@b.cn", "dose": "5 mg",
+                             "frequency": "qd"}]
+    cards = engine_en.check(enc).to_cds_hooks()["cards"]
+    assert any("evil" in card["detail"] for card in cards)  # the user text does reach it
+    for card in cards:
+        assert card["source"]["label"] == "cdss"
+        assert "links" not in card or card["links"]
+        assert all(v != [] for v in card.values())
+        prose = re.sub(r"(`+)[^`]*?\1", "", card["detail"])  # code spans never link
+        assert "https://evil" not in prose and "a@b" not in prose
+
+
+def test_a_rules_folder_reads_its_own_finding_policy(tmp_path) -> None:
+    from cdss import RuleSpecError
+    from cdss.kb import load_knowledge
+    from cdss.rulelang import build_ruleset
+
+    from conftest import minimal_rule, write_rules
+
+    kb = load_knowledge()
+    rules_dir = write_rules(tmp_path, [minimal_rule()])
+    assert build_ruleset(rules_dir, kb).keep == KEEP  # none of its own: the bundled one
+    (rules_dir / "findings.yaml").write_text("keep: [severity]\nreason: a county's choice\n",
+                                             encoding="utf-8")
+    assert build_ruleset(rules_dir, kb).keep == ("severity",)
+    (rules_dir / "findings.yaml").write_text("keep: [severity, severity]\nreason: x\n",
+                                             encoding="utf-8")
+    with pytest.raises(RuleSpecError, match=r"findings\.yaml"):
+        build_ruleset(rules_dir, kb)

@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 import cdss
+from cdss import backends
 
 from _encounters import encounter, rx, with_rx
 
@@ -124,11 +125,14 @@ def test_rule_case(engine: cdss.Engine, case: dict[str, Any]) -> None:
         assert others == sorted(case["also"]), f"unexpected other suggestions\n{detail}"
 
 
-def test_the_python_backend_gives_the_same_report_on_every_case(engine: cdss.Engine) -> None:
-    """Every case encounter, on both backends: byte-identical reports."""
-    python = cdss.Engine(lang="en", backend="python")
+@pytest.mark.parametrize("backend", [n for n in backends.names() if n != backends.DEFAULT])
+def test_every_backend_gives_the_same_report_on_every_case(engine: cdss.Engine,
+                                                           backend: str) -> None:
+    """Every case encounter, on every registered backend: byte-identical reports to the
+    default backend's (``engine``)."""
+    other = cdss.Engine(lang="en", backend=backend)
     differ = [_case_id(c) for c in CASES
-              if python.check(encounter(c.get("encounter") or {})).to_json()
+              if other.check(encounter(c.get("encounter") or {})).to_json()
               != engine.check(encounter(c.get("encounter") or {})).to_json()]
     assert not differ, differ
 

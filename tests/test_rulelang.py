@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import cdss
-from cdss import RuleSpecError
+from cdss import RuleSpecError, backends
+from cdss.backends.durable.ruleset import emit_ruleset
 from cdss.cli import main
 from cdss.kb import load_knowledge
 from cdss.rulelang import build_ruleset, compile_all
@@ -17,20 +18,22 @@ KB = load_knowledge()
 
 def compile_one(tmp_path, rule=None, **kw):
     rules_dir = write_rules(tmp_path, [rule or minimal_rule(**kw)])
-    return build_ruleset(rules_dir, KB)
+    return build_ruleset(rules_dir, KB, backends.validate_all)
 
 
 def problems_of(tmp_path, rules, category="quality", templates=None) -> list[str]:
-    _, problems = compile_all(write_rules(tmp_path, rules, category, templates), KB)
+    _, problems = compile_all(write_rules(tmp_path, rules, category, templates), KB,
+                              backends.validate_all)
     return [str(p) for p in problems]
 
 
 def test_a_minimal_rule_compiles_to_durable_json(tmp_path) -> None:
     ruleset = compile_one(tmp_path)
     (rule,) = ruleset.rules
-    body = ruleset.durable[rule.action]
+    _, durable = emit_ruleset(ruleset.rules)
+    body = durable[rule.action]
     assert body["all"] == [{"r": {"$and": [{"t": "record"}, {"chief_complaint_chars": 0}]}}]
-    assert "__sentinel__" in ruleset.durable
+    assert "__sentinel__" in durable
 
 
 @pytest.mark.parametrize(("when", "message"), [

@@ -26,9 +26,12 @@ import cdss
 from cdss._resources import knowledge_dir
 from cdss.derive.facts import build_facts
 from cdss.derive.scores import band_score, partial_band_score
+from cdss.kb.prescribing import bundled_words
 from cdss.kb.schema import Band, ScoredParameter
-from cdss.models import FREQUENCIES, Encounter, Frequency, LabResult
+from cdss.models import Encounter, Frequency, LabResult
 from cdss.models.prescription import frequency_key
+
+FREQUENCIES = bundled_words().frequencies
 
 
 def visit(labs: list[dict[str, Any]] | None = None, time: str = "2026-11-20T09:00:00+08:00",
@@ -81,14 +84,10 @@ def test_newer_lab_without_value_does_not_hide_an_older_value(kb) -> None:
     assert "labs.creatinine" not in fs.missing
 
 
-def test_lab_value_still_needs_a_unit_of_the_right_dimension(engine_en) -> None:
+def test_lab_value_still_needs_a_unit_of_the_right_dimension() -> None:
     for value in ("80 mmHg", 80):
         with pytest.raises(cdss.InputError) as exc:
-            Encounter.parse(visit([{"code": "creatinine", "value": value}]),
-                            engine_en.kb.analyte_index)
-        assert exc.value.problems[0].path == "labs[0].value"
-        with pytest.raises(cdss.InputError) as exc:
-            engine_en.check(visit([{"code": "creatinine", "value": value}]))
+            Encounter.parse(visit([{"code": "creatinine", "value": value}]))
         assert exc.value.problems[0].path == "labs[0].value"
 
 
@@ -351,7 +350,7 @@ def test_analyte_missing_from_the_engines_knowledge_is_a_note(engine_without_pla
         {"code": "2160-0", "value": "1.2 mg/dL"},      # still converted by molar mass
         {"code": "glucose", "value": "126 mg/dL"}]))
     notes = report.to_dict()["notes"]
-    # the code as sent: this knowledge does not know the LOINC code either
+    # the engine's own knowledge reads the code (a LOINC code it lacks is not renamed)
     assert {"field": "labs[0].code",
             "message": f"unknown lab code {code!r}: not used by any rule"} in notes
     assert report.derived["egfr"]["inputs"]["creatinine"].startswith("106.082 umol/L")
@@ -377,3 +376,23 @@ def test_engines_own_units_are_used(tmp_path) -> None:
     assert "wbc" not in lab_fact(fs)
     assert [n["field"] for n in fs.notes] == ["labs[1].value"]
     assert fs.missing["labs.wbc"] == ("labs[1].value (unit)",)
+
+
+def test_a_glucose_the_engines_knowledge_cannot_read_is_an_input_error(tmp_path) -> None:
+    """Knowledge is passed, never read from a global: an engine whose knowledge has no
+    glucose analyte names the field (it used to be a bare KeyError, or the bundled
+    table silently used)."""
+    def drop(analytes: list[dict[str, Any]]) -> None:
+        analytes[:] = [a for a in analytes if a["code"] != "glucose"]
+    try:
+        engine = cdss.Engine(lang="en", knowledge_dir=custom_knowledge(tmp_path, drop))
+    except cdss.KnowledgeError as exc:  # the knowledge itself may require glucose
+        pytest.skip(f"this knowledge cannot drop glucose: {exc}")
+    with pytest.raises(cdss.InputError, match=r"vitals\.glucose"):
+        engine.check(visit(vitals={"glucose": "7.0 mmol/L"}))
+
+
+def test_a_parse_with_no_catalogue_keeps_every_lab_as_sent() -> None:
+    enc = Encounter.parse(visit([{"code": "creatinine", "value": "98 umol/L"}]), analytes={})
+    (lab,) = enc.labs
+    assert lab.known is False and lab.sent_value == 98 and lab.sent_unit == "umol/L"

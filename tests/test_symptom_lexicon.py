@@ -172,3 +172,25 @@ def test_matching_is_fast(kb) -> None:
             kb.symptom_keys(text)
     per_text = (time.perf_counter() - start) / (20 * len(texts))
     assert per_text < 2e-4, f"{per_text * 1e6:.0f} µs per text"
+
+
+def test_clause_separators_are_read_from_the_lexicon(tmp_path) -> None:
+    """The clause separators are knowledge: with ；removed, "否认胸痛；心悸" keeps the
+    negation across it (one clause), so palpitations are no longer named."""
+    text = "否认胸痛；心悸"
+    before = load_knowledge(knowledge_dir()).symptom_keys(text)
+    root = _copy(tmp_path)
+
+    def drop(data) -> None:
+        data["matching"]["clause_separators"] = [
+            s for s in data["matching"]["clause_separators"] if s != "；"]
+    _edit_lexicon(root, drop)
+    after = load_knowledge(root).symptom_keys(text)
+    assert before != after, (before, after)
+
+
+def test_the_matcher_settings_have_no_python_defaults(tmp_path) -> None:
+    root = _copy(tmp_path)
+    _edit_lexicon(root, lambda d: d["matching"].pop("negation_reach"))
+    with pytest.raises(KnowledgeError, match="negation_reach"):
+        load_knowledge(root)

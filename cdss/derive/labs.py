@@ -1,11 +1,10 @@
 """Lab values for the rules: converted with the engine's knowledge, latest per analyte.
 
-The input models convert lab values only when parsed with an analyte catalogue (the
-engine parses with its own, which checks each unit's dimension at parse time); here each
-result, and the visit's glucose, is converted from the number and unit as sent with the
-analyte table of the engine's own knowledge. A code that knowledge does not know, a
-result without a value, or a unit that knowledge cannot convert is a note naming the
-field, and the value is not used: never an exception.
+The input models convert lab values with the bundled analyte table (which checks the
+unit's dimension at parse time); here each result is converted again, from the number
+and unit as sent, with the analyte table of the engine's own knowledge. A code that
+knowledge does not know, a result without a value, or a unit that knowledge cannot
+convert is a note and the result is not used: never an exception.
 """
 
 from __future__ import annotations
@@ -20,10 +19,7 @@ from cdss.kb.schema import Analyte
 from cdss.models import LabResult
 
 if TYPE_CHECKING:
-    from cdss.derive.factset import FactSet
-
-#: the analyte of the visit's (point-of-care) glucose and of past follow-ups' glucose
-GLUCOSE = "glucose"
+    from cdss.derive.facts import FactSet
 
 
 def analyte_of(kb: KnowledgeBase, lab: LabResult) -> Analyte | None:
@@ -50,33 +46,6 @@ def convert(analyte: Analyte, lab: LabResult) -> float | None:
     except units.UnitProblem:
         return None
     return a * value + b
-
-
-def glucose(kb: KnowledgeBase, sent: tuple[float, str | None] | None, path: str,
-            fs: FactSet) -> float | None:
-    """A glucose as sent (number, unit) in the canonical unit of the engine's glucose
-    analyte; None, with a note on ``path`` and the field missing, when the knowledge
-    has no glucose analyte or cannot convert the unit."""
-    if sent is None:
-        return None
-    analyte = kb.analytes.get(GLUCOSE)
-    if analyte is None:
-        fs.note(path, f"this knowledge has no analyte {GLUCOSE!r}: the value is not used "
-                "by any rule", f"本知识库无检验项目 {GLUCOSE!r}：该数值未用于任何规则")
-        fs.missing.setdefault(path, (f"{path} (not in knowledge)",))
-        return None
-    value, unit = sent
-    try:
-        if unit is None:
-            raise units.UnitProblem("needs a unit")
-        a, b = units.linear_map(unit, analyte.canonical, analyte.molar_mass)
-        return units.bounded(a * value + b)
-    except units.UnitProblem:
-        fs.note(path, f"the value cannot be converted to {analyte.canonical} with this "
-                "knowledge: not used by any rule",
-                f"该数值无法按本知识库换算为 {analyte.canonical}：未用于任何规则")
-        fs.missing.setdefault(path, (f"{path} (unit)",))
-        return None
 
 
 def sort_key(when: datetime | date | None, at: datetime, zone: tzinfo | None

@@ -23,7 +23,9 @@ def egfr_ckd_epi_2021(scr_umol: float | None, age: int | None, sex: str,
         return Missing("egfr", tuple(absent))
     assert scr_umol is not None and age is not None
     c = formula.constants
-    if age < c.get("min_age", 18):
+    if "min_age" not in c:  # the knowledge must say for whom the equation holds
+        return Missing("egfr", ("knowledge.formulas.ckd_epi_2021.min_age",))
+    if age < c["min_age"]:
         return Missing("egfr", ("patient.birth_date",), "CKD-EPI is for adults")
     female = sex == "female"
     scr = scr_umol / c["umol_per_mg_dl"]
@@ -49,7 +51,9 @@ def crcl_cockcroft_gault(scr_umol: float | None, age: int | None, weight_kg: flo
         return Missing("crcl", tuple(absent))
     assert scr_umol is not None and age is not None and weight_kg is not None
     c = formula.constants
-    if age < c.get("min_age", 18):
+    if "min_age" not in c:  # the knowledge must say for whom the equation holds
+        return Missing("crcl", ("knowledge.formulas.cockcroft_gault.min_age",))
+    if age < c["min_age"]:
         return Missing("crcl", ("patient.birth_date",), "Cockcroft-Gault is for adults")
     scr = scr_umol / c["umol_per_mg_dl"]
     value = (c["age_offset"] - age) * weight_kg / (c["denominator"] * scr)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import re
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Verification = Literal["V", "S", "K", "UNVERIFIED"]
 
@@ -476,11 +483,15 @@ class SymptomMatching(Frozen):
     """Settings of the matcher (cdss.kb.symptoms), kept with the words they govern."""
 
     #: units (a Chinese character or an English word) a negation may stand before a term
-    negation_reach: Gap = 4
+    negation_reach: Gap
     #: default largest gap between a composition's site and qualifier
-    max_gap: Gap = 4
+    max_gap: Gap
     #: units before a composition match in which its ``exclude`` words count
-    exclude_reach: Gap = 2
+    exclude_reach: Gap
+    #: where free text splits into clauses (a negation or onset word does not cross them)
+    clause_separators: tuple[LexWord, ...] = Field(min_length=1)
+    #: where a clause splits into list items (a negation carries along them)
+    item_separators: tuple[LexWord, ...] = ()
     #: phrases that hold a negation word but negate nothing ("无明显诱因", "无力")
     not_negations: tuple[LexWord, ...] = ()
     #: words of sudden onset: needed by ``onset`` compositions, override ``chronic``
@@ -508,15 +519,18 @@ class SymptomMatching(Frozen):
 
 class SymptomLexicon(Frozen):
     negations: tuple[LexWord, ...] = ()
-    matching: SymptomMatching = SymptomMatching()
+    #: required when there are symptoms (a knowledge folder without a lexicon has none)
+    matching: SymptomMatching | None = None
     symptoms: tuple[Symptom, ...] = ()
 
     @model_validator(mode="after")
     def _settings_present(self) -> SymptomLexicon:
+        if self.symptoms and self.matching is None:
+            raise ValueError("matching: the matcher's settings are required with symptoms")
         for s in self.symptoms:
-            if s.exclude_chronic and not self.matching.chronic:
+            if s.exclude_chronic and not self.matching.chronic:  # type: ignore[union-attr]
                 raise ValueError(f"symptom {s.key!r}: exclude_chronic needs matching.chronic")
-            if any(c.onset for c in s.compositions) and not self.matching.onset:
+            if any(c.onset for c in s.compositions) and not self.matching.onset:  # type: ignore[union-attr]
                 raise ValueError(f"symptom {s.key!r}: an onset composition needs "
                                  "matching.onset")
         return self
@@ -600,3 +614,33 @@ class ImpliedConditionTable(Frozen):
         if dupes:
             raise ValueError(f"duplicate rows: {dupes}")
         return self
+
+
+def _per_day(value: Any) -> Any:
+    """A frequency's administrations per day: a number, ``"1/7"`` (exactly 1/7) or null."""
+    if isinstance(value, str) and "/" in value:
+        top, _, bottom = value.partition("/")
+        try:
+            return int(top) / int(bottom)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"{value!r}: expected a number or a fraction such as '1/7'") from None
+    return value
+
+
+PerDay = Annotated[Annotated[float, Field(gt=0)] | None, BeforeValidator(_per_day)]
+
+
+class PrescribingWords(Frozen):
+    """Words of prescriptions and the prescribing defaults (knowledge/prescribing.yaml)."""
+
+    #: frequency word -> administrations per day (None: as needed)
+    frequencies: dict[LexWord, PerDay] = Field(min_length=1)
+    #: route spelling -> route code of the drug tables
+    routes: dict[LexWord, LexWord] = Field(min_length=1)
+    #: (dosage-form word, formulation code), the first that occurs wins
+    formulations: tuple[tuple[LexWord, LexWord], ...] = ()
+    #: formulation codes interchangeable for a dose limit
+    modified_release: frozenset[str] = frozenset()
+    #: the route of a prescription that does not say
+    default_route: LexWord
+    source: Source

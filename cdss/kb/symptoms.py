@@ -1,7 +1,8 @@
 """Red-flag symptom matching: plain terms and site + qualifier compositions.
 
-A free-text symptom is lower-cased and split into clauses (at ，,;；。/ and the word
-"and"); a clause is split into list items at 、. Within an item a key is matched by
+A free-text symptom is lower-cased and split into clauses (at the knowledge's
+``clause_separators``: ，,;；。/ and the word "and"); a clause is split into list items at
+its ``item_separators`` (、). Within an item a key is matched by
 
 * a plain term ("胸痛", "chest pain"), or
 * a composition: a site word and a qualifier word in either order with at most
@@ -29,9 +30,6 @@ from dataclasses import dataclass
 
 from cdss.kb.schema import SymptomComposition, SymptomLexicon
 
-#: clause separators of free text (a list item separator, 、, is handled apart)
-CLAUSES = re.compile(r"[，,;；。/]|\band\b")
-ITEMS = "、"
 #: one unit of distance: an English word (or number) or any other visible character
 _UNIT = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
 _DIGIT = re.compile(r"[0-9０-９]")
@@ -73,6 +71,13 @@ def _alternation(words) -> _Words | None:
     return _Words(words) if words else None
 
 
+def _separators(words) -> re.Pattern[str]:
+    """Split at any of ``words``: a punctuation mark anywhere, an English word as a word."""
+    parts = [rf"\b{re.escape(w)}\b" if w[:1].isascii() and w[:1].isalnum() else re.escape(w)
+             for w in sorted(words, key=lambda w: (-len(w), w))]
+    return re.compile("|".join(parts)) if parts else re.compile(r"(?!)")
+
+
 def _units(text: str) -> int:
     return len(_UNIT.findall(text))
 
@@ -110,7 +115,12 @@ class SymptomMatcher:
 
     def __init__(self, lexicon: SymptomLexicon) -> None:
         m = lexicon.matching
+        if m is None:  # no lexicon: nothing is named
+            self._any = None
+            return
         self.reach = m.negation_reach
+        self._clauses = _separators(m.clause_separators)
+        self._items = _separators(m.item_separators)
         self.exclude_reach = m.exclude_reach
         self._negations = _alternation(lexicon.negations)
         self._not_negations = _alternation(m.not_negations)
@@ -142,7 +152,7 @@ class SymptomMatcher:
         if self._any is None or self._any.search(norm) is None:
             return (), ()
         found: dict[str, bool] = {}  # key -> negated everywhere it occurs
-        for clause in CLAUSES.split(norm):
+        for clause in self._clauses.split(norm):
             if not clause or self._any.search(clause) is None:
                 continue
             self._clause(clause, found)
@@ -156,7 +166,7 @@ class SymptomMatcher:
                    and self._chronic.search(clause) is not None)
         past = not recent and self._past is not None and self._past.search(clause) is not None
         carried = False  # a negation carried along a 、 list
-        for item in clause.split(ITEMS):
+        for item in self._items.split(clause):
             negs = self._negation_ends(item)
             inherits = carried and not _DIGIT.search(item) and not (
                 self._onset is not None and self._onset.search(item))

@@ -3,12 +3,11 @@
 from cdss.models.encounter import Encounter, Followup, History
 from cdss.models.labs import LabResult
 from cdss.models.patient import Allergy, Condition, Patient
-from cdss.models.prescription import FREQUENCIES, Dose, Frequency, Prescription
+from cdss.models.prescription import Dose, Frequency, Prescription
 from cdss.models.record import TEXT_SECTIONS, MedicalRecord
 from cdss.models.vitals import VitalSigns
 
 __all__ = [
-    "FREQUENCIES",
     "TEXT_SECTIONS",
     "Allergy",
     "Condition",

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    ValidationError,
-    ValidationInfo,
-)
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic import StringConstraints as Length
 
 from cdss import limits, units
@@ -26,38 +18,6 @@ class Model(BaseModel):
     model_config = ConfigDict(
         frozen=True, extra="ignore", allow_inf_nan=False, str_strip_whitespace=True
     )
-
-
-class AnalyteInfo(Protocol):
-    """What the models read of an analyte (:class:`cdss.kb.schema.Analyte` has it)."""
-
-    code: str
-    canonical: str
-    molar_mass: float | None
-    bare_ok: bool
-    alt_units: Mapping[str, Any]
-    name: Any
-
-
-#: the validation-context key of the analyte catalogue: contract or LOINC code ->
-#: analyte (``Encounter.parse(data, analytes=kb.analyte_index)``)
-ANALYTES = "analytes"
-
-
-def analyte_catalogue(info: ValidationInfo) -> Mapping[str, AnalyteInfo] | None:
-    """The analyte catalogue the input is parsed with; None when parsed without one."""
-    context = info.context
-    return context.get(ANALYTES) if isinstance(context, Mapping) else None
-
-
-def sent_quantity(raw: Any) -> tuple[float, str | None] | None:
-    """The number and unit of a value as sent; None if it is not a quantity."""
-    if raw is None:
-        return None
-    try:
-        return units.split_quantity(raw)
-    except units.UnitProblem:
-        return None
 
 
 def _quantity(dimension: units.Dimension, *, bare_ok: bool):

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, ValidationError
 
 from cdss import limits
 from cdss.errors import FieldProblem, InputError
 from cdss.models._base import (
-    ANALYTES,
-    AnalyteInfo,
     Date,
     DateTime,
     Id,
@@ -22,11 +19,12 @@ from cdss.models._base import (
     format_loc,
     input_error,
 )
+from cdss.models.catalogue import Analytes, WordsLike
 from cdss.models.labs import LabResult
 from cdss.models.patient import Patient
 from cdss.models.prescription import Prescription
 from cdss.models.record import MedicalRecord
-from cdss.models.vitals import Glucose, SentGlucose, VitalSigns, keep_sent_glucose
+from cdss.models.vitals import Glucose, VitalSigns
 
 
 def _visit_type(value: Any) -> Any:
@@ -48,13 +46,6 @@ class Followup(Model):
     #: the fasting glucose of that follow-up (also read as ``fpg`` or ``fasting_glucose``)
     glucose: Glucose | None = Field(
         default=None, validation_alias=AliasChoices("glucose", "fpg", "fasting_glucose"))
-    #: the glucose as sent (see :data:`cdss.models.vitals.Glucose`)
-    glucose_sent: SentGlucose = Field(default=None, repr=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _sent(cls, data: Any) -> Any:
-        return keep_sent_glucose(data, "glucose", "fpg", "fasting_glucose")
 
 
 class History(Model):
@@ -84,15 +75,13 @@ class Encounter(Model):
     history: History | None = None
 
     @classmethod
-    def parse(cls, data: Encounter | dict[str, Any] | str | bytes,
-              analytes: Mapping[str, AnalyteInfo] | None = None) -> Encounter:
+    def parse(cls, data: Encounter | dict[str, Any] | str | bytes, *,
+              analytes: Analytes | None = None, words: WordsLike | None = None) -> Encounter:
         """Read an encounter from a model, a dict or a JSON text.
 
-        ``analytes`` (contract or LOINC code -> analyte; ``KnowledgeBase.analyte_index``)
-        converts labs and glucose to canonical units and checks their units' dimensions
-        (a bad unit is an InputError); without it they are kept as sent, and the facts
-        convert them with the engine's knowledge (a bad unit is then a note). An
-        encounter already parsed is returned as it is.
+        ``analytes``: the catalogue lab values and glucose are converted with;
+        ``words``: the frequency and route words of prescriptions (an engine passes its
+        knowledge's; default: :mod:`cdss.models.catalogue`).
 
         A JSON text is read within the limits of :mod:`cdss.limits` (size, nesting,
         number length); every field within its own.
@@ -108,8 +97,7 @@ class Encounter(Model):
             raise InputError([FieldProblem("$", f"expected a JSON object, got "
                                                 f"{type(data).__name__}")])
         try:
-            return cls.model_validate(
-                data, context=None if analytes is None else {ANALYTES: analytes})
+            return cls.model_validate(data, context={"analytes": analytes, "words": words})
         except ValidationError as exc:
             raise input_error(exc) from None
         except UnicodeError:  # pydantic-core cannot take a lone surrogate ("\ud800")

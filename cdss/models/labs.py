@@ -1,4 +1,4 @@
-"""Laboratory results, converted by the analyte catalogue parsed with into canonical units."""
+"""Laboratory results, converted by the analyte catalogue into canonical units."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from cdss import limits, units
-from cdss.models._base import Code, InRange, Model, analyte_catalogue, sent_quantity
+from cdss.models._base import Code, InRange, Model
+from cdss.models.catalogue import analytes
 
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 
@@ -17,14 +18,13 @@ _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 class LabResult(Model):
     """One lab result. ``code`` is a contract code or a LOINC code.
 
-    Parsed with an analyte catalogue (``Encounter.parse(data, analytes=...)``, as the
-    engine does with its own knowledge), a known analyte is converted to its canonical
-    unit (``unit``), which also checks the unit's dimension; a code the catalogue does
-    not know, or any code when parsed without a catalogue, is kept as sent (``known``
-    is false). A result without a value (a test ordered, no result yet) is kept with
-    ``value`` None and is not used (a note). The number and unit as sent are kept
-    (``sent_value``, ``sent_unit``): the facts are converted from them with the
-    engine's knowledge (:mod:`cdss.derive.labs`), where an unknown code is a note.
+    Known analytes are converted to their canonical unit (``unit``) with the analyte
+    catalogue passed to the parse (:mod:`cdss.models.catalogue`), which also checks
+    the unit's dimension; an unknown code is kept as sent (``known`` is false) and
+    reported as a note, not an error. A result without a value (a test ordered, no
+    result yet) is kept with ``value`` None and is not used (a note). The number and
+    unit as sent are kept (``sent_value``, ``sent_unit``): derive converts them with
+    the engine's knowledge.
     """
 
     code: Code = Field(min_length=1)
@@ -32,8 +32,6 @@ class LabResult(Model):
     unit: Code | None = None
     #: a date without a time ("2026-11-01") stays a date: a day, not midnight
     time: Annotated[datetime | date | None, InRange] = None
-    #: the code is in the analyte catalogue the result was parsed with (False when
-    #: parsed without one)
     known: bool = True
     #: the code as sent, when it was a LOINC code
     source_code: str | None = None
@@ -47,9 +45,9 @@ class LabResult(Model):
     def _normalise_code(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict) or not isinstance(data.get("code"), str):
             return data
-        analyte = (analyte_catalogue(info) or {}).get(data["code"].strip())
+        analyte = analytes(info).get(data["code"].strip())
         data = dict(data)
-        data["sent_value"], data["sent_unit"] = sent_quantity(data.get("value")) or (None, None)
+        data["sent_value"], data["sent_unit"] = _sent(data.get("value"))
         if analyte is None:
             data["known"] = False
             data.setdefault("unit", None)
@@ -76,8 +74,7 @@ class LabResult(Model):
     @classmethod
     def _convert(cls, raw: Any, info: ValidationInfo) -> Any:
         code = info.data.get("code")
-        analyte = ((analyte_catalogue(info) or {}).get(code)
-                   if isinstance(code, str) else None)
+        analyte = analytes(info).get(code) if isinstance(code, str) else None
         if raw is None:
             return None  # no result: kept, not used (derive notes it)
         if analyte is None:  # kept as sent: a number, or a short text
@@ -104,3 +101,13 @@ def _as_text(raw: Any) -> str:
             isinstance(v, str | int | float) and not isinstance(v, bool) for v in raw.values()):
         return str(raw)
     raise ValueError("expected a number, a quantity such as '5 mmol/L' or a short text")
+
+
+def _sent(raw: Any) -> tuple[float | None, str | None]:
+    """The number and unit of a value as sent; (None, None) if it is not a quantity."""
+    if raw is None:
+        return None, None
+    try:
+        return units.split_quantity(raw)
+    except units.UnitProblem:
+        return None, None

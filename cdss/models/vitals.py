@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, model_validator
+from pydantic import BeforeValidator, ValidationInfo
 
 from cdss import units
-from cdss.models._base import (
-    Celsius,
-    Flag,
-    MmHg,
-    Model,
-    Percent,
-    PerMinute,
-    analyte_catalogue,
-    sent_quantity,
-)
+from cdss.models._base import Celsius, Flag, MmHg, Model, Percent, PerMinute
+from cdss.models.catalogue import analytes
 
 #: the contract's words as Chinese EMRs write them (ACVPU; glucose timing)
 _WORDS = {"清醒": "alert", "神清": "alert", "意识清楚": "alert", "空腹": "fasting",
@@ -33,17 +25,12 @@ GlucoseContext = Annotated[Literal["fasting", "random", "2h_postprandial"],
                            BeforeValidator(_word)]
 
 
-#: the analyte code of a glucose value (the catalogue's canonical unit and molar mass)
-GLUCOSE = "glucose"
-
-
 def _glucose(raw: Any, info: ValidationInfo) -> Any:
-    """In the catalogue's canonical unit, when parsed with an analyte catalogue that has
-    glucose (its dimension checked); otherwise None, and only ``glucose_sent`` is kept
-    (the facts convert it with the engine's knowledge)."""
-    analyte = (analyte_catalogue(info) or {}).get(GLUCOSE)
-    if raw is None or analyte is None:
+    if raw is None:
         return None
+    analyte = analytes(info).get("glucose")
+    if analyte is None:
+        raise ValueError("the knowledge in use has no glucose analyte to read it with")
     return units.to_canonical(
         raw, units.Dimension("a glucose concentration", analyte.canonical),
         molar_mass=analyte.molar_mass,
@@ -51,17 +38,7 @@ def _glucose(raw: Any, info: ValidationInfo) -> Any:
 
 
 #: Glucose must carry its unit (mg/dL and mmol/L are both common).
-Glucose = Annotated[float | None, BeforeValidator(_glucose)]
-#: a glucose as sent: (number, unit), None if it is not a quantity
-SentGlucose = tuple[float, str | None] | None
-
-
-def keep_sent_glucose(data: Any, *names: str) -> Any:
-    """``data`` with ``glucose_sent`` set from the first of ``names`` present."""
-    if not isinstance(data, dict):
-        return data
-    raw = next((data[n] for n in names if n in data), None)
-    return {**data, "glucose_sent": sent_quantity(raw)}
+Glucose = Annotated[float, BeforeValidator(_glucose)]
 
 
 class VitalSigns(Model):
@@ -77,10 +54,3 @@ class VitalSigns(Model):
     on_oxygen: Flag | None = None
     glucose: Glucose | None = None
     glucose_context: GlucoseContext | None = None
-    #: the glucose as sent (see :data:`Glucose`)
-    glucose_sent: SentGlucose = Field(default=None, repr=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _sent(cls, data: Any) -> Any:
-        return keep_sent_glucose(data, "glucose")

@@ -1,4 +1,5 @@
-"""The rule language: YAML specs -> IR -> durable-rules JSON (and a Python evaluator)."""
+"""The rule language: YAML specs -> IR, checked against the facts and the knowledge (the
+backends in ``cdss.backends`` run it)."""
 
 from cdss.rulelang.load import CompiledRule, RuleSet, build_ruleset, compile_all
 from cdss.rulelang.spec import KINDS, SEVERITIES, RuleSpec

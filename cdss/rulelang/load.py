@@ -1,31 +1,29 @@
-"""Load rule files: validate, expand templates, lower to IR, emit durable-rules JSON.
+"""Load rule files: validate, expand templates, lower to IR.
 
 Every problem is reported as a :class:`cdss.errors.RuleSpecError` naming the file,
-the rule and the problem. Nothing in a rule file is evaluated as Python.
+the rule and the problem. Nothing in a rule file is evaluated as Python. What a
+backend cannot run is that backend's to say: its ``validate`` is passed in (``check``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from cdss.backends.durable import emit
+from cdss._resources import rules_dir as bundled_rules_dir
 from cdss.derive.schema import FactType, fact_types
 from cdss.errors import KnowledgeError, RuleSpecError
 from cdss.kb import KnowledgeBase
 from cdss.kb._files import read_yaml, validation_message
 from cdss.rulelang import ir, params
 from cdss.rulelang.parse import ConditionProblem, parse_when
-from cdss.rulelang.spec import RuleFile, RuleSpec, TemplateSpec
+from cdss.rulelang.spec import FindingPolicy, RuleFile, RuleSpec, TemplateSpec
 
-SENTINEL_TYPE = "__sentinel__"
-SENTINEL_ACTION = "__sentinel__"
 #: a ``{pattern.field}`` placeholder in a rule's texts (checked here, rendered by the
 #: explainer)
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -38,7 +36,7 @@ MAX_TEMPLATE_NODES = 2_000
 
 @dataclass(frozen=True)
 class CompiledRule:
-    """A validated rule with its IR and the name of its durable-rules action."""
+    """A validated rule with its IR and its action: the name its matches carry."""
 
     spec: RuleSpec
     patterns: tuple[ir.Pattern, ...]
@@ -52,12 +50,13 @@ class CompiledRule:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """Every compiled rule, and the durable-rules ruleset emitted from them."""
+    """Every compiled rule, by action, and what lets facts that no rule can match be
+    dropped before matching."""
 
     rules: tuple[CompiledRule, ...]
-    name: str
-    durable: dict[str, Any] = field(repr=False)
     by_action: dict[str, CompiledRule] = field(repr=False)
+    #: which suggestion of a group is kept for one finding (``rules/findings.yaml``)
+    keep: tuple[str, ...]
     #: fact type -> (field, values): every pattern on the type requires the field to
     #: equal one of these literals, so other facts of the type can match nothing
     prune: dict[str, tuple[str, frozenset[Any]]] = field(default_factory=dict, repr=False)
@@ -195,10 +194,6 @@ def compile_rule(raw: dict[str, Any], file: str, kb: KnowledgeBase,
     except ConditionProblem as exc:
         raise RuleSpecError(file, spec.id, str(exc)) from None
     _check_placeholders(spec, types, file)
-    try:
-        emit.emit_rule(patterns, action, f"{file} rule '{spec.id}'")
-    except emit.LimitProblem as exc:
-        raise RuleSpecError(file, spec.id, str(exc)) from None
     return CompiledRule(spec, patterns, file, action)
 
 
@@ -207,10 +202,15 @@ def rule_files(rules_dir: Path) -> list[Path]:
     return sorted(rules_dir.glob("*/*.yaml"))
 
 
-def compile_all(rules_dir: Path, kb: KnowledgeBase) -> tuple[list[CompiledRule],
-                                                             list[RuleSpecError]]:
-    """Compile every rule, collecting every problem instead of stopping at the first."""
-    types = fact_types()
+#: a backend's ``validate``: what it cannot run of the compiled rules
+Check = Callable[[Sequence[CompiledRule]], list[RuleSpecError]]
+
+
+def compile_all(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None
+                ) -> tuple[list[CompiledRule], list[RuleSpecError]]:
+    """Compile every rule, collecting every problem instead of stopping at the first;
+    ``check`` (a backend's ``validate``) adds what the backend cannot run."""
+    types = fact_types(kb)
     compiled: list[CompiledRule] = []
     problems: list[RuleSpecError] = []
     seen: dict[str, str] = {}
@@ -244,33 +244,46 @@ def compile_all(rules_dir: Path, kb: KnowledgeBase) -> tuple[list[CompiledRule],
             if name.partition("@")[0] not in names:
                 problems.append(RuleSpecError(rule.file, rule.id, f"supersedes {name!r}: no "
                                               "rule or group of that name"))
-    if compiled:
-        try:
-            emit.check_limits([(r.id, r.patterns) for r in compiled])
-        except emit.LimitProblem as exc:
-            problems.append(RuleSpecError(str(rules_dir), None, str(exc)))
-    elif not problems:  # a pack of 0 rules would check nothing, silently
+    if compiled and check is not None:
+        problems.extend(check(compiled))
+    elif not compiled and not problems:  # a pack of 0 rules would check nothing, silently
         problems.append(RuleSpecError(str(rules_dir), None, "no rules found (expected "
                                       "<category>/<name>.yaml files with rules)"))
     return compiled, problems
 
 
-def build_ruleset(rules_dir: Path, kb: KnowledgeBase) -> RuleSet:
-    """Compile every rule file; raise the first problem (``cdss rules lint`` lists all)."""
-    compiled, problems = compile_all(rules_dir, kb)
+def build_ruleset(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None) -> RuleSet:
+    """Compile every rule file; raise the first problem (``cdss rules lint`` lists all).
+
+    ``check``: a backend's ``validate`` (see :func:`compile_all`).
+    """
+    compiled, problems = compile_all(rules_dir, kb, check)
     if problems:
         if len(problems) == 1:
             raise problems[0]
         raise RuleSpecError(problems[0].file, problems[0].rule_id,
                             problems[0].problem + f" (and {len(problems) - 1} more problems; "
                             "run `cdss rules lint`)")
-    body: dict[str, Any] = {
-        SENTINEL_ACTION: {"all": [{"m": {"t": SENTINEL_TYPE}}], "run": SENTINEL_ACTION}}
-    for rule in compiled:
-        body[rule.action] = emit.emit_rule(rule.patterns, rule.action, rule.id)
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
-    return RuleSet(tuple(compiled), f"cdss_{digest}", body, {r.action: r for r in compiled},
+    policy = finding_policy(rules_dir)
+    return RuleSet(tuple(compiled), {r.action: r for r in compiled}, policy.keep,
                    _pruning(compiled))
+
+
+#: which suggestion of a group is kept, beside the ``<category>/`` folders
+FINDINGS_FILE = "findings.yaml"
+
+
+def finding_policy(rules_dir: Path) -> FindingPolicy:
+    """The finding policy of a rules folder (the bundled one when it has none)."""
+    path = rules_dir / FINDINGS_FILE
+    if not path.is_file():
+        path = bundled_rules_dir() / FINDINGS_FILE
+    try:
+        return FindingPolicy.model_validate(read_yaml(path) or {})
+    except ValidationError as exc:
+        raise RuleSpecError(str(path), None, validation_message(exc)) from None
+    except KnowledgeError as exc:
+        raise RuleSpecError(str(path), None, exc.problem) from None
 
 
 def _pruning(rules: list[CompiledRule]) -> dict[str, tuple[str, frozenset[Any]]]:

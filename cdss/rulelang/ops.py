@@ -3,7 +3,7 @@
 A rule writes ``{field: {<operator>: <operand>}}``. Each :class:`Operator` below says
 what its YAML name is, which IR node it builds, what it means in Python (as
 durable-rules compares JSON values: numbers across int and float, a bool is not a
-number), its complement, durable-rules' name for it, and how explanations word it.
+number), its complement, and how explanations word it.
 The parser, the three-valued evaluator, the durable emitter, the Python matcher, the
 rule tables, the evidence and the reasoning under missing data all read it from here;
 to add an operator, see docs/rule-language.md ("Adding an operator").
@@ -63,9 +63,6 @@ class Operator:
     holds: Holds
     #: the operator true exactly when this one is false, on a present field
     complement: str | None = None
-    #: durable-rules' name for it; None: written as ``{field: value}`` (eq) or
-    #: expanded into other operators by the emitter (in, not_in)
-    durable: str | None = None
     #: the argument as ``holds`` takes it (computed once per clause)
     prepare: Callable[[Any], Any] = _same
     #: its meaning on two numbers (``gte``: ``>=``) when a value that is not a number
@@ -93,38 +90,38 @@ _SYMBOLIC = {"zh": "{label}{symbol}{value}", "en": "{label} {symbol} {value}"}
 
 
 def _comparison(name: str, symbol: str, order: Callable[[Any, Any], bool] | None,
-                complement: str, durable: str | None, holds: Holds | None = None,
+                complement: str, holds: Holds | None = None,
                 said: Mapping[str, str] = _SYMBOLIC) -> Operator:
     """eq and ne (``holds`` given) or an ordering (``holds`` made from ``order``)."""
     return Operator(name, "Compare", holds or _ordered(order),  # type: ignore[arg-type]
-                    complement, durable, order=order, ordered=holds is None,
+                    complement, order=order, ordered=holds is None,
                     symbol=symbol, evidence=symbol, said=said)
 
 
 OPERATORS: dict[str, Operator] = {op.name: op for op in (
-    _comparison("eq", "=", operator.eq, "ne", None, holds=equal,
+    _comparison("eq", "=", operator.eq, "ne", holds=equal,
                 said={"zh": "{label}为{value}", "en": "{label} is {value}"}),
-    _comparison("ne", "≠", None, "eq", "$neq", holds=lambda a, b: not equal(a, b)),
-    _comparison("gt", ">", operator.gt, "lte", "$gt"),
-    _comparison("gte", "≥", operator.ge, "lt", "$gte"),
-    _comparison("lt", "<", operator.lt, "gte", "$lt"),
-    _comparison("lte", "≤", operator.le, "gt", "$lte"),
+    _comparison("ne", "≠", None, "eq", holds=lambda a, b: not equal(a, b)),
+    _comparison("gt", ">", operator.gt, "lte"),
+    _comparison("gte", "≥", operator.ge, "lt"),
+    _comparison("lt", "<", operator.lt, "gte"),
+    _comparison("lte", "≤", operator.le, "gt"),
     Operator("in", "InList", lambda a, values: any(equal(a, v) for v in values), "not_in",
              symbol="in", evidence="in", joins={"zh": "或", "en": " or "}),
     Operator("not_in", "InList", lambda a, values: not any(equal(a, v) for v in values), "in",
              symbol="not in", evidence="not in"),
-    Operator("contains", "Contains", lambda a, item: item in a, "not_contains", "$iany",
+    Operator("contains", "Contains", lambda a, item: item in a, "not_contains",
              symbol="has", evidence="contains",
              said={"zh": "已诊断{value}", "en": "{value} is already diagnosed"}),
-    Operator("not_contains", "Contains", lambda a, item: item not in a, "contains", "$iall",
+    Operator("not_contains", "Contains", lambda a, item: item not in a, "contains",
              symbol="lacks", evidence="does not contain",
              said={"zh": "尚未诊断{value}", "en": "{value} is not already diagnosed"}),
-    Operator("matches", "Matches", _matches, durable="$mt", prepare=regex.to_python,
+    Operator("matches", "Matches", _matches, prepare=regex.to_python,
              symbol="matches", evidence="matches"),
     # NOTE: exists reads whether the field is there, not its value: holds(present, None)
-    Operator("exists", "Exists", lambda present, _: present, "absent", "$ex",
+    Operator("exists", "Exists", lambda present, _: present, "absent",
              symbol="present", evidence="present"),
-    Operator("absent", "Exists", lambda present, _: not present, "exists", "$nex",
+    Operator("absent", "Exists", lambda present, _: not present, "exists",
              symbol="absent",
              evidence="absent", yaml=False),
 )}
@@ -143,12 +140,11 @@ class Combinator:
 
     name: str
     node: str
-    durable: str
     #: the word between its conditions in rule tables
     symbol: str
 
 
 COMBINATORS: dict[str, Combinator] = {c.name: c for c in (
-    Combinator("all", "All", "$and", "and"),
-    Combinator("any", "Any_", "$or", "or"),
+    Combinator("all", "All", "and"),
+    Combinator("any", "Any_", "or"),
 )}

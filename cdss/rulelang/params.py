@@ -35,6 +35,13 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 PARAM_REF = re.compile(rf"\$({_NAME})")
 #: ``{$name}`` in a text
 TEXT_PARAM = re.compile(rf"\{{\$({_NAME})\}}")
+#: ``{$band:l.hemoglobin}`` in a text: the rule's own condition on that field of that
+#: pattern, rendered (for templates, whose rows write bands of different shapes)
+TEXT_BAND = re.compile(rf"\{{\$band:({_NAME})\.({_NAME})\}}")
+#: a band's two ends joined, per language (``1至<3``, ``1 to <3``)
+_BAND_JOIN = {"zh": "{low}至{high}", "en": "{low} to {high}"}
+_BAND_SYMBOLS = {"gte": "", "gt": ">", "lt": "<", "lte": ""}
+_SINGLE_SYMBOLS = {"gte": "≥", "gt": ">", "lt": "<", "lte": "≤"}
 TEXTS = ("title", "message", "recommendation", "description")
 #: the texts a report shows (the lint checks these)
 REPORTED = ("title", "message", "recommendation")
@@ -78,6 +85,67 @@ def render(text: str, params: Mapping[str, Any], lang: str) -> str:
         return format_number(value, lang) if isinstance(value, int | float) else str(value)
 
     return TEXT_PARAM.sub(one, text)
+
+
+def _field_bounds(cond: Any, field: str, out: dict[str, Any]) -> None:
+    """The comparisons a condition makes on ``field`` when every one must hold (at the
+    top level or under ``all``); under ``any`` a band would not be one range."""
+    if isinstance(cond, list):
+        for item in cond:
+            _field_bounds(item, field, out)
+        return
+    if not isinstance(cond, dict):
+        return
+    for key, value in cond.items():
+        if key == field:
+            if not isinstance(value, dict) or not set(value) <= set(_BAND_SYMBOLS):
+                raise _Problem(f"{{$band:…{field}}}: the condition on {field} is not a "
+                               "range of gte/gt/lt/lte")
+            for op, number in value.items():
+                if op in out:
+                    raise _Problem(f"{{$band:…{field}}}: {field} is bounded twice by {op}")
+                out[op] = number
+        elif key == "all":
+            _field_bounds(value, field, out)
+        elif key == "any" and _mentions(value, field):
+            raise _Problem(f"{{$band:…{field}}}: {field} is compared under `any`, not one band")
+
+
+def _mentions(cond: Any, field: str) -> bool:
+    if isinstance(cond, list):
+        return any(_mentions(c, field) for c in cond)
+    return isinstance(cond, dict) and any(k == field or _mentions(v, field)
+                                          for k, v in cond.items())
+
+
+def render_band(bounds: Mapping[str, Any], lang: str) -> str:
+    """``{gte: 1, lt: 3}`` as ``1至<3`` / ``1 to <3``; one end alone as ``<3``."""
+    low = [(op, bounds[op]) for op in ("gte", "gt") if op in bounds]
+    high = [(op, bounds[op]) for op in ("lt", "lte") if op in bounds]
+    if len(low) > 1 or len(high) > 1 or not (low or high):
+        raise _Problem(f"cannot render {dict(bounds)} as one band")
+    if low and high:
+        return _BAND_JOIN[lang].format(
+            low=_BAND_SYMBOLS[low[0][0]] + format_number(low[0][1], lang),
+            high=_BAND_SYMBOLS[high[0][0]] + format_number(high[0][1], lang))
+    op, number = (low or high)[0]
+    return _SINGLE_SYMBOLS[op] + format_number(number, lang)
+
+
+def render_bands(text: str, when: Mapping[str, Any], lang: str) -> str:
+    """Replace every ``{$band:pattern.field}`` with the rule's condition on it."""
+
+    def one(m: re.Match[str]) -> str:
+        pattern, field = m.groups()
+        if not isinstance(when.get(pattern), dict):
+            raise _Problem(f"{m.group(0)}: no pattern {pattern!r}")
+        bounds: dict[str, Any] = {}
+        _field_bounds(when[pattern].get("if"), field, bounds)
+        if not bounds:
+            raise _Problem(f"{m.group(0)}: pattern {pattern!r} compares no {field}")
+        return render_band(bounds, lang)
+
+    return TEXT_BAND.sub(one, text)
 
 
 def _known(params: Mapping[str, Any]) -> str:
@@ -242,11 +310,12 @@ def expand_rule(raw: Any, definitions: Mapping[str, Definition], file: str) -> A
         for part in TEXTS:
             text = rule.get(part)
             if isinstance(text, dict):
-                rule[part] = {lang: _render_part(text[lang], params, used, f"{part}.{lang}")
+                rule[part] = {lang: _render_part(text[lang], params, used, f"{part}.{lang}",
+                                                 rule.get("when"))
                               if lang in LANGS and isinstance(text[lang], str) else text[lang]
                               for lang in text}
             elif isinstance(text, str):
-                rule[part] = _render_part(text, params, used, part)
+                rule[part] = _render_part(text, params, used, part, rule.get("when"))
         unused = [name for name in params if name not in used]
         if unused:
             raise _Problem(f"params: {', '.join(unused)} declared but used nowhere")
@@ -255,10 +324,13 @@ def expand_rule(raw: Any, definitions: Mapping[str, Definition], file: str) -> A
     return rule
 
 
-def _render_part(text: str, params: Mapping[str, Any], used: set[str], where: str) -> str:
+def _render_part(text: str, params: Mapping[str, Any], used: set[str], where: str,
+                 when: Any) -> str:
     used.update(m.group(1) for m in TEXT_PARAM.finditer(text))
     lang = where.rpartition(".")[2] if "." in where else "en"
     try:
+        if TEXT_BAND.search(text):
+            text = render_bands(text, when if isinstance(when, dict) else {}, lang)
         return render(text, params, lang)
     except _Problem as exc:
         raise _Problem(f"{where}: {exc}") from None

@@ -135,3 +135,17 @@ class RuleFile(Spec):
     define: dict[str, DefinitionSpec] = Field(default_factory=dict)
     rules: tuple[dict[str, Any], ...] = ()
     templates: tuple[TemplateSpec, ...] = ()
+
+
+class FindingPolicy(Spec):
+    """``rules/findings.yaml``: which suggestion of a group is kept for one finding."""
+
+    keep: tuple[Literal["specificity", "severity"], ...] = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+    @field_validator("keep")
+    @classmethod
+    def _once_each(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("each order at most once")
+        return v

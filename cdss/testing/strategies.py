@@ -33,6 +33,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from cdss.kb.analytes import analyte_table, plausibility_table
+
 __all__ = [
     "CONDITION_CODES",
     "DIMENSIONS",
@@ -52,6 +54,11 @@ __all__ = [
 # ---------------------------------------------------------------------------------
 # Tables
 # ---------------------------------------------------------------------------------
+
+#: the bundled analyte catalogue and plausibility ranges: codes, LOINC codes, molar
+#: masses and ranges are read from knowledge/, never copied here
+_BUNDLED = {a.code: a for a in analyte_table().analytes}
+_PLAUSIBLE = plausibility_table()
 
 @dataclass(frozen=True)
 class _Unit:
@@ -76,7 +83,10 @@ _DIMENSIONS: dict[str, _Dimension] = {
     "mass": _Dimension("mg", (_Unit("mg", 1), _Unit("g", 1e-3), _Unit("ug", 1e3)), 0.01, 10000),
     "volume": _Dimension("mL", (_Unit("mL", 1), _Unit("L", 1e-3)), 0.1, 2000),
     "activity": _Dimension("IU", (_Unit("IU", 1), _Unit("U", 1)), 1, 1000),
-    "glucose": _Dimension("mmol/L", (_Unit("mmol/L", 1), _Unit("mg/dL", 18.016)), 0.1, 100),
+    # mg/dL per mmol/L: the molar mass of glucose in knowledge/analytes.yaml / 10
+    "glucose": _Dimension("mmol/L", (_Unit("mmol/L", 1),
+                                     _Unit("mg/dL", _BUNDLED["glucose"].molar_mass / 10)),
+                          0.1, 100),
     "pressure": _Dimension("mmHg", (_Unit("mmHg", 1), _Unit("kPa", 0.133322)), 0, 400),
     "rate": _Dimension("/min", (_Unit("/min", 1), _Unit("1/min", 1), _Unit("bpm", 1)), 0, 350),
     "temperature": _Dimension("degC", (_Unit("degC", 1), _Unit("℃", 1),
@@ -97,12 +107,6 @@ FREQUENCY_CODES: tuple[str, ...] = (
     "QD", "b.i.d.", "每日一次", "每日2次",
 )
 
-#: Lab codes of the contract (section 2).
-LAB_CODES: tuple[str, ...] = (
-    "creatinine", "urea", "potassium", "sodium", "glucose", "hba1c", "hemoglobin", "alt",
-    "ast", "total_cholesterol", "ldl_c", "triglycerides", "uacr", "inr", "troponin", "wbc",
-    "platelets",
-)
 
 #: ICD-10 codes drawn for conditions and diagnoses; includes malformed codes on purpose.
 CONDITION_CODES: tuple[str, ...] = (
@@ -131,17 +135,27 @@ _LAB_UNITS: dict[str, tuple[tuple[str, float, float], ...]] = {
     "platelets": (("1/nL", 1, 1500),),
 }
 
-_LOINC: dict[str, str] = {"creatinine": "2160-0", "potassium": "2823-3", "glucose": "2345-7",
-                          "hba1c": "4548-4", "inr": "6301-6"}
+#: Lab codes of the bundled analyte catalogue (knowledge/analytes.yaml) that
+#: :func:`labs` has units and ranges for.
+LAB_CODES: tuple[str, ...] = tuple(code for code in _BUNDLED if code in _LAB_UNITS)
 
-# (name, low, high, unit dimension or None for bare-only), plausible and broad ranges
+#: a LOINC code of each analyte, from the bundled catalogue (labs are also sent by LOINC)
+_LOINC: dict[str, str] = {code: a.loinc[0] for code, a in _BUNDLED.items() if a.loinc}
+
+def _plausible(name: str) -> tuple[float, float]:
+    bound = _PLAUSIBLE.vitals[f"vitals.{name}"]
+    return bound.low, bound.high
+
+
+# (unit dimension, plausible range from knowledge/plausibility.yaml, broad range that
+# includes implausible values on purpose)
 _VITALS: dict[str, tuple[str, tuple[float, float], tuple[float, float]]] = {
-    "sbp": ("pressure", (50, 300), (0, 400)),
-    "dbp": ("pressure", (20, 200), (0, 300)),
-    "heart_rate": ("rate", (20, 300), (0, 350)),
-    "resp_rate": ("rate", (4, 80), (0, 100)),
-    "temperature": ("temperature", (30, 45), (20, 50)),
-    "spo2": ("percent", (50, 100), (0, 100)),
+    "sbp": ("pressure", _plausible("sbp"), (0, 400)),
+    "dbp": ("pressure", _plausible("dbp"), (0, 300)),
+    "heart_rate": ("rate", _plausible("heart_rate"), (0, 350)),
+    "resp_rate": ("rate", _plausible("resp_rate"), (0, 100)),
+    "temperature": ("temperature", _plausible("temperature"), (20, 50)),
+    "spo2": ("percent", _plausible("spo2"), (0, 100)),
 }
 
 _ALLERGENS: tuple[str, ...] = ("青霉素", "penicillin", "阿莫西林", "磺胺", "阿司匹林",

@@ -47,11 +47,17 @@ def encounters() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def fingerprint(engine: cdss.Engine, enc: dict[str, Any]) -> str:
-    """One hash over the JSON, CDS Hooks and text forms of the report in zh and en."""
+    """One hash over the JSON (without the engine's metadata), CDS Hooks and text forms
+    of the report in zh and en."""
     digest = hashlib.sha256()
     for lang in LANGS:
         report = engine.check(enc, lang=lang)
-        digest.update(report.to_json().encode())
+        as_json = report.to_dict()
+        # the engine's metadata (versions, the knowledge files' hash, the number of
+        # rules) changes in every report with any edit of rules/ or knowledge/, which
+        # would hide what else changed: it is left out
+        as_json.pop("engine", None)
+        digest.update(json.dumps(as_json, ensure_ascii=False, indent=2).encode())
         digest.update(json.dumps(report.to_cds_hooks(), ensure_ascii=False,
                                  sort_keys=True).encode())
         digest.update(report.to_text().encode())

@@ -12,9 +12,8 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from cdss.rulelang import ir
-from cdss.rulelang.ops import COMBINATORS, OPERATORS
 
-#: Appended to every list field of a fact (see ``cdss.engine``): durable-rules
+#: Appended to every list field of a fact (see ``host.py``): durable-rules
 #: treats "all items" of an empty list as false, so ``not_contains`` on an empty
 #: list needs one item that is never a real value.
 LIST_PLACEHOLDER = "$none"
@@ -49,50 +48,59 @@ def _operand(op: ir.Operand, where: str) -> Any:
     return {op.pattern: op.field}
 
 
-_EXISTS = OPERATORS["exists"].durable
-_NOT_EQUAL = OPERATORS["ne"].durable
+#: durable-rules' name of each operator of the rule language (``cdss.rulelang.ops``);
+#: None: written as ``{field: value}`` (eq) or expanded into other operators below (in,
+#: not_in). A new operator without an entry here fails ``test_ops``.
+DURABLE_NAMES: dict[str, str | None] = {
+    "eq": None, "ne": "$neq", "gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte",
+    "in": None, "not_in": None, "contains": "$iany", "not_contains": "$iall",
+    "matches": "$mt", "exists": "$ex", "absent": "$nex",
+    "all": "$and", "any": "$or"}
+_EXISTS = DURABLE_NAMES["exists"]
+_NOT_EQUAL = DURABLE_NAMES["ne"]
+_AND, _OR = DURABLE_NAMES["all"], DURABLE_NAMES["any"]
 
 
 class _Emitter(ir.Visitor[dict[str, Any]]):
     """One IR node as a durable-rules condition (each method takes ``where``), with
-    durable-rules' names of the operators from the operator table."""
+    durable-rules' names of the operators (``DURABLE_NAMES``)."""
 
     def visit_all(self, node: ir.All, where: str) -> dict[str, Any]:
-        return {COMBINATORS["all"].durable: [c.accept(self, where) for c in node.children]}
+        return {_AND: [c.accept(self, where) for c in node.children]}
 
     def visit_any(self, node: ir.Any_, where: str) -> dict[str, Any]:
-        return {COMBINATORS["any"].durable: [c.accept(self, where) for c in node.children]}
+        return {_OR: [c.accept(self, where) for c in node.children]}
 
     def visit_compare(self, node: ir.Compare, where: str) -> dict[str, Any]:
         operand = _operand(node.operand, where)
-        durable = node.operator.durable
+        durable = DURABLE_NAMES[node.operator.name]
         cond = {node.field: operand} if durable is None else {durable: {node.field: operand}}
         if isinstance(node.operand, ir.SameFact):
             # durable-rules may compare with a stale value when the other field is
             # absent (seen here: a prescription without max_daily matched daily > max)
-            return {COMBINATORS["all"].durable: [{_EXISTS: {node.operand.field: 1}}, cond]}
+            return {_AND: [{_EXISTS: {node.operand.field: 1}}, cond]}
         return cond
 
     def visit_in_list(self, node: ir.InList, where: str) -> dict[str, Any]:
         # durable-rules has no list membership: in is an or of equalities, not_in an and
         # of inequalities
         if node.negate:
-            return {COMBINATORS["all"].durable: [{_NOT_EQUAL: {node.field: _number(v, where)}}
+            return {_AND: [{_NOT_EQUAL: {node.field: _number(v, where)}}
                                                  for v in node.values]}
-        return {COMBINATORS["any"].durable: [{node.field: _number(v, where)}
+        return {_OR: [{node.field: _number(v, where)}
                                              for v in node.values]}
 
     def visit_contains(self, node: ir.Contains, where: str) -> dict[str, Any]:
         item = {"$i": node.value}
         if node.negate:  # every item differs from the value
-            return {node.operator.durable: {node.field: {_NOT_EQUAL: item}}}
-        return {node.operator.durable: {node.field: item}}
+            return {DURABLE_NAMES[node.operator.name]: {node.field: {_NOT_EQUAL: item}}}
+        return {DURABLE_NAMES[node.operator.name]: {node.field: item}}
 
     def visit_matches(self, node: ir.Matches, where: str) -> dict[str, Any]:
-        return {node.operator.durable: {node.field: node.pattern}}
+        return {DURABLE_NAMES[node.operator.name]: {node.field: node.pattern}}
 
     def visit_exists(self, node: ir.Exists, where: str) -> dict[str, Any]:
-        return {node.operator.durable: {node.field: 1}}
+        return {DURABLE_NAMES[node.operator.name]: {node.field: 1}}
 
     def visit_leaf(self, node: ir.Leaf, where: str) -> dict[str, Any]:
         raise LimitProblem(f"{where}: unsupported node {type(node).__name__}")
@@ -128,7 +136,7 @@ def emit_pattern(pattern: ir.Pattern, where: str, required: set[str] | None = No
     parts += [{_EXISTS: {name: 1}} for name in sorted(required or ())]
     if pattern.condition is not None:
         parts.append(emit_node(pattern.condition, where))
-    return {pattern.name: {COMBINATORS["all"].durable: parts}}
+    return {pattern.name: {_AND: parts}}
 
 
 def emit_rule(patterns: tuple[ir.Pattern, ...], action: str, where: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The durable-rules backend: the only module that imports ``durable``.
+"""The durable-rules host: the only module that imports ``durable``.
 
 Built to the embedding recipe of the reference notes, because durable-rules can
 kill the host process on ordinary inputs:
@@ -16,6 +16,17 @@ kill the host process on ordinary inputs:
   its KeyboardInterrupt reaches the caller unchanged;
 * facts are asserted one at a time, each with its own ``id`` (batches lose matches;
   content-hashed ids collide).
+
+durable's private API, used here and nowhere else (durable-rules 2.0.28 is pinned and
+unmaintained, so these cannot move under us; a new version must re-check each):
+
+* ``Host._run`` (overridden: no timer threads) and ``Host.get_action`` (overridden:
+  every action is our recorder);
+* ``Ruleset._handle``, the C handle, for the C functions of ``durable_rules_engine``:
+  ``assert_fact`` (without the exception objects of ``Host.assert_fact``),
+  ``get_state``, ``start_action`` and ``delete_state`` (safe state deletion);
+* ``Ruleset.do_actions`` (run the actions synchronously) and ``c._m``, the facts an
+  action matched.
 """
 
 from __future__ import annotations
@@ -33,18 +44,16 @@ from typing import Any
 import durable_rules_engine as _engine_c
 from durable import engine as _durable
 
+from cdss.backends.base import Match
 from cdss.backends.durable.emit import LIST_PLACEHOLDER
+from cdss.backends.durable.ruleset import SENTINEL_ACTION, SENTINEL_TYPE
 from cdss.errors import RuleEvaluationError
-from cdss.rulelang.load import SENTINEL_ACTION, SENTINEL_TYPE
-
-#: one recorded match: (action name, {pattern name: fact id})
-Match = tuple[str, dict[str, str]]
 
 
 class _Host(_durable.Host):
     """A durable Host without background threads whose actions all record."""
 
-    def __init__(self, backend: DurableBackend) -> None:
+    def __init__(self, backend: DurableHost) -> None:
         self._backend = backend
         super().__init__()
 
@@ -74,7 +83,7 @@ class _Job:
         self.cancelled = False
 
 
-class DurableBackend:
+class DurableHost:
     """One per process (see :meth:`instance`); thread-safe.
 
     Every call into durable-rules runs on one private worker thread. Python delivers
@@ -85,7 +94,7 @@ class DurableBackend:
     interrupt in six used to leak a state, and 1,024 leaked states stop the engine).
     """
 
-    _instance: DurableBackend | None = None
+    _instance: DurableHost | None = None
     _instance_lock = threading.Lock()
 
     def __init__(self) -> None:
@@ -108,7 +117,7 @@ class DurableBackend:
         self._actions: dict[str, Callable[[dict[str, Any]], None]] = {}
 
     @classmethod
-    def instance(cls) -> DurableBackend:
+    def instance(cls) -> DurableHost:
         """The process-wide backend, created on first use."""
         with cls._instance_lock:
             if cls._instance is None:
