@@ -15,7 +15,7 @@ import cdss
 from cdss._resources import knowledge_dir
 from cdss.derive import build_facts
 from cdss.derive.facts import BUILDERS
-from cdss.derive.facttype import FactType, field, normal_number
+from cdss.derive.facttype import FactType, fact_value, field
 from cdss.derive.schema import fact_types
 from cdss.kb import load_knowledge
 from cdss.kb.base import TABLES
@@ -34,7 +34,7 @@ def visit(**extra: Any) -> dict[str, Any]:
 
 
 def facts_of(kb, data: dict[str, Any]):
-    return build_facts(Encounter.parse(data, kb.analyte_index), kb)
+    return build_facts(Encounter.parse(data), kb)
 
 
 def one(fs, t: str) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def one(fs, t: str) -> dict[str, Any]:
     (123456789.123456, 123456789.1235),
 ])
 def test_numbers_have_one_normal_form(value: float, expected: float | None) -> None:
-    got = normal_number(value)
+    got = fact_value(value)
     assert got == expected
     if got is not None:
         assert "e" not in repr(got) and str(got) != "-0.0"
@@ -78,7 +78,7 @@ def test_a_builder_out_of_step_with_its_declaration_fails(values, message) -> No
 
 
 def test_every_builder_makes_only_declared_fields(kb) -> None:
-    types = fact_types(kb.analytes)
+    types = fact_types(kb)
     fs = facts_of(kb, visit(
         vitals={"sbp": 250, "resp_rate": 24, "glucose": "7 mmol/L", "glucose_context": "fasting"},
         labs=[{"code": "creatinine", "value": "100 umol/L"},
@@ -95,8 +95,8 @@ def test_every_builder_makes_only_declared_fields(kb) -> None:
     assert len(BUILDERS) == 11
 
 
-def test_the_catalogue_of_fact_types_is_unchanged_in_order() -> None:
-    assert list(fact_types()) == [
+def test_the_catalogue_of_fact_types_is_unchanged_in_order(kb) -> None:
+    assert list(fact_types(kb)) == [
         "patient", "vitals", "labs", "derived", "record", "encounter", "rx", "rx_renal",
         "rx_hepatic", "rx_key", "rx_allergen", "allergy_key", "condition", "followup",
         "symptom", "implausible"]
@@ -192,43 +192,25 @@ def knowledge_without(tmp_path: Path, code: str) -> Path:
 
 
 def test_a_lab_the_engines_knowledge_lacks_is_a_note(tmp_path) -> None:
-    engine = cdss.Engine(lang="en", knowledge_dir=knowledge_without(tmp_path, "potassium"))
-    assert "potassium" not in engine.kb.analytes
-    data = visit(labs=[{"code": "potassium", "value": "6.5 mmol/L"},
+    engine = cdss.Engine(lang="en", knowledge_dir=knowledge_without(tmp_path, "alt"))
+    assert "alt" not in engine.kb.analytes
+    data = visit(labs=[{"code": "alt", "value": "80 U/L"},
                        {"code": "creatinine", "value": "100 umol/L"}])
     report = engine.check(data)
     assert {"field": "labs[0].code",
-            "message": "unknown lab code 'potassium': not used by any rule"} in \
+            "message": "unknown lab code 'alt': not used by any rule"} in \
         report.to_dict()["notes"]
     assert report.derived["egfr"]["inputs"]["creatinine"].startswith("100 umol/L")
-    fs = build_facts(Encounter.parse(data, engine.kb.analyte_index), engine.kb)
-    assert "potassium" not in one(fs, "labs")
-    assert "potassium" not in fact_types(engine.kb.analytes)["labs"].fields
+    fs = build_facts(engine.parse(data), engine.kb)
+    assert "alt" not in one(fs, "labs") and one(fs, "labs")["creatinine"] == 100.0
+    assert "alt" not in fact_types(engine.kb)["labs"].fields
     # the bundled engine reads it
-    assert one(build_facts(Encounter.parse(data), load_knowledge()), "labs")["potassium"] == 6.5
+    assert one(build_facts(Encounter.parse(data), load_knowledge()), "labs")["alt"] == 80.0
 
 
-def test_a_glucose_the_engines_knowledge_cannot_read_is_a_note(tmp_path) -> None:
-    engine = cdss.Engine(lang="en", knowledge_dir=knowledge_without(tmp_path, "glucose"))
-    data = visit(vitals={"glucose": "126 mg/dL", "sbp": 120},
-                 history={"followups": [{"date": "2026-10-01", "fpg": "9 mmol/L"}]})
-    report = engine.check(data)  # no KeyError
-    notes = report.to_dict()["notes"]
-    assert {"field": "vitals.glucose", "message": "this knowledge has no analyte 'glucose': "
-            "the value is not used by any rule"} in notes
-    fs = build_facts(Encounter.parse(data, engine.kb.analyte_index), engine.kb)
-    assert "glucose" not in one(fs, "vitals") and one(fs, "vitals")["sbp"] == 120
-    assert fs.missing["vitals.glucose"] == ("vitals.glucose (not in knowledge)",)
-
-
-def test_glucose_is_converted_with_the_engines_knowledge(kb) -> None:
-    data = visit(vitals={"glucose": "126 mg/dL"})
-    parsed = Encounter.parse(data, kb.analyte_index)
-    assert parsed.vitals.glucose == pytest.approx(6.9938, abs=1e-4)
-    bare = Encounter.parse(data)  # no catalogue: kept as sent, converted by derive
-    assert bare.vitals.glucose is None and bare.vitals.glucose_sent == (126.0, "mg/dL")
-    assert one(build_facts(bare, kb), "vitals")["glucose"] == \
-        one(build_facts(parsed, kb), "vitals")["glucose"] == 6.99
+def test_rules_reading_a_lab_the_engines_knowledge_lacks_are_refused_by_name(tmp_path) -> None:
+    with pytest.raises(cdss.RuleSpecError, match=r"unknown field labs\.potassium"):
+        cdss.Engine(knowledge_dir=knowledge_without(tmp_path, "potassium"))
 
 
 def test_a_bad_unit_is_an_input_error_with_the_engines_catalogue(engine_en) -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import Any
 
 from cdss.derive import body, renal, scores
 from cdss.derive.factset import Context
-from cdss.derive.facttype import FactType
+from cdss.derive.facttype import FactType, FieldSpec
 from cdss.derive.facttype import field as f
 from cdss.derive.values import Derived, Missing
 
-DERIVED = FactType("derived", False, {
+#: the derived fields besides one per score table of the knowledge
+_FIELDS: dict[str, FieldSpec] = {
     "bmi": f("number", "bmi", "kg/m²"),
     "egfr": f("number", "egfr", "mL/min/1.73m²"),
     "egfr_rounded": f("number", "egfr", "mL/min/1.73m²",
@@ -31,7 +33,17 @@ DERIVED = FactType("derived", False, {
         "least it can be")),
     "crb65": f("number", "crb65", description="CURB-65 without urea"),
     "curb65": f("number", "curb65", description="CRB-65 plus urea"),
-}, "values computed from the encounter (each keeps its derivation)")
+}
+
+
+@cache
+def derived_type(scores: tuple[str, ...]) -> FactType:
+    """The ``derived`` fact of a knowledge base whose score tables are ``scores``:
+    one field per table (knowledge/scores/*.yaml; the bundled ones keep their
+    descriptions above), then the others."""
+    return FactType("derived", False, {
+        **{name: f("number", name, description=f"the {name} score table") for name in scores},
+        **_FIELDS}, "values computed from the encounter (each keeps its derivation)")
 
 
 def build(ctx: Context) -> None:
@@ -49,26 +61,26 @@ def build(ctx: Context) -> None:
     _egfr_rounded(ctx, values)
     _news2_bounds(ctx, values)
     _qsofa_bound(ctx, values)
-    ctx.fs.add(DERIVED, "derived", values)
+    ctx.fs.add(derived_type(tuple(ctx.kb.scores)), "derived", values)
 
 
 def _computed(ctx: Context) -> dict[str, Derived | Missing]:
-    """BMI, kidney function and the band scores, from the plausible values."""
-    kb, vitals, labs, age, sex = (ctx.kb, ctx.vitals, ctx.lab_values, ctx.age,
-                                  ctx.enc.patient.sex)
+    """BMI, kidney function and every score table of the knowledge, from the plausible
+    values: a table's parameters name their inputs (a vital sign, ``age``,
+    ``labs.<code>``)."""
+    kb, labs, age, sex = ctx.kb, ctx.lab_values, ctx.age, ctx.enc.patient.sex
     formulas = kb.formulas
-    return {
+    derived: dict[str, Derived | Missing] = {
         "bmi": body.bmi(ctx.weight, ctx.height, formulas["bmi"].source.title),
         "egfr": renal.egfr_ckd_epi_2021(labs.get("creatinine"), age, sex,
                                         formulas["ckd_epi_2021"]),
         "crcl": renal.crcl_cockcroft_gault(labs.get("creatinine"), age, ctx.weight, sex,
                                            formulas["cockcroft_gault"]),
-        "news2": scores.band_score(kb.scores["news2"], vitals),
-        "qsofa": scores.band_score(kb.scores["qsofa"], vitals),
-        "crb65": scores.band_score(kb.scores["crb65"], {**vitals, "age": age}),
-        "curb65": scores.band_score(kb.scores["curb65"], {**vitals, "age": age,
-                                                          "labs.urea": labs.get("urea")}),
     }
+    inputs = {**ctx.vitals, "age": age, **{f"labs.{k}": v for k, v in labs.items()}}
+    for name, table in kb.scores.items():
+        derived[name] = scores.band_score(table, inputs)
+    return derived
 
 
 def _egfr_rounded(ctx: Context, values: dict[str, Any]) -> None:

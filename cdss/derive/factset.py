@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdss.derive.facttype import Fact, FactType
+from cdss.derive.facttype import Fact, FactType, fact_value
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
 from cdss.models import Encounter
@@ -35,11 +35,19 @@ class FactSet:
     notes: list[dict[str, str]] = field(default_factory=list)
     _counts: dict[str, int] = field(default_factory=dict, repr=False)
 
-    def add(self, t: FactType, path: str, values: dict[str, Any]) -> Fact:
-        """A new fact of type ``t`` from input ``path`` (:meth:`FactType.make`)."""
-        n = self._counts.get(t.name, 0)
-        self._counts[t.name] = n + 1
-        fact = t.make(f"{t.name}#{n}", values)
+    def add(self, t: FactType | str, path: str, values: dict[str, Any]) -> Fact:
+        """A new fact of type ``t`` from input ``path``: made by its declaration
+        (:meth:`FactType.make`, fields checked); a type given by name alone (a test's
+        own fact) only has its values put in their normal form."""
+        name = t.name if isinstance(t, FactType) else t
+        n = self._counts.get(name, 0)
+        self._counts[name] = n + 1
+        if isinstance(t, FactType):
+            fact = t.make(f"{name}#{n}", values)
+        else:
+            fact = {"t": name, "id": f"{name}#{n}"}
+            fact.update((k, v) for k, v in ((k, fact_value(v)) for k, v in values.items())
+                        if v is not None)
         self.facts.append(fact)
         self.paths[fact["id"]] = path
         return fact

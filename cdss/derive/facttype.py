@@ -5,10 +5,10 @@ the declaration and the builder cannot drift; :func:`cdss.derive.schema.fact_typ
 collects them. A fact is a flat dict; :meth:`FactType.make` builds it and refuses a
 field the type does not declare or a value of the wrong kind.
 
-Numbers in facts have one normal form (:func:`normal_number`), read alike by every
-backend and by the evidence: at most :data:`NUMBER_DECIMALS` decimals, and never a
-number that JSON writes with an exponent (such a value is left out of the fact, as if
-absent: no engine can compare it exactly).
+Values in facts have one normal form (:func:`fact_value`), read alike by every backend
+and by the evidence: a number keeps at most :data:`FACT_DECIMALS` decimals, and a number
+that JSON would write with an exponent is no fact (the field is left absent: no backend
+could compare it exactly). It is a property of the fact schema, not of any backend.
 """
 
 from __future__ import annotations
@@ -19,20 +19,25 @@ from typing import Any, Literal
 Kind = Literal["number", "string", "bool", "list"]
 Fact = dict[str, Any]
 
-#: decimals a number in a fact keeps
-NUMBER_DECIMALS = 4
-#: the magnitude from which a number is left out of a fact: Python's JSON writes
-#: 1e16 and above with an exponent, which durable-rules cannot read (its error 204)
-NUMBER_LIMIT = 1e15
+#: decimals a fact keeps of a number (the fact schema's normal form)
+FACT_DECIMALS = 4
+#: numbers at or beyond this size are no fact: JSON would write them with an exponent
+FACT_NUMBER_LIMIT = 1e15
 
 
-def normal_number(value: float) -> float | None:
-    """A float in the facts' normal form: rounded to :data:`NUMBER_DECIMALS` decimals,
-    positive zero for zero, None (left out) from :data:`NUMBER_LIMIT`."""
-    value = round(value, NUMBER_DECIMALS)
-    if abs(value) >= NUMBER_LIMIT:
-        return None
-    return value + 0.0
+def fact_value(value: Any) -> Any:
+    """A value in the fact schema's normal form, which every backend and the evidence
+    read alike: a float to :data:`FACT_DECIMALS` decimals (so a backend never sees a
+    number the others round differently), None (the field left absent) for one JSON
+    cannot write without an exponent; a list copied; anything else as it is."""
+    if type(value) is float:
+        value = round(value, FACT_DECIMALS)
+        if abs(value) >= FACT_NUMBER_LIMIT:
+            return None
+        return value + 0.0
+    if isinstance(value, list):
+        return list(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ class FactType:
 
     def make(self, fact_id: str, values: dict[str, Any]) -> Fact:
         """The fact ``{"t", "id", field: value ...}``: absent (None) values left out,
-        numbers in their normal form, lists copied.
+        values in their normal form (:func:`fact_value`).
 
         :raises ValueError: a field this type does not declare, or a value of another
             kind (a builder out of step with its declaration).
@@ -97,13 +102,9 @@ class FactType:
                     spec.kind == "number" and isinstance(value, bool)):
                 raise ValueError(f"{self.name}.{key} is a {spec.kind}, not "
                                  f"{type(value).__name__} {value!r}")
-            if type(value) is float:
-                value = normal_number(value)
-                if value is None:
-                    continue
-            elif isinstance(value, list):
-                value = list(value)
-            fact[key] = value
+            value = fact_value(value)
+            if value is not None:
+                fact[key] = value
         return fact
 
 

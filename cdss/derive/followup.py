@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from cdss.derive import body, labs
+from cdss.derive import body
 from cdss.derive.factset import Context
 from cdss.derive.facttype import FactType, Headline
 from cdss.derive.facttype import field as f
@@ -123,11 +123,9 @@ def _since_last(ctx: Context, programme: FollowupProgramme, history: list[Follow
     last = mine[-1]
     then = body.age_years(enc.patient.birth_date,
                           datetime.combine(last.date, datetime.min.time()))
-    index = next(i for i, f in enumerate(history) if f is last)
-    glucose = labs.glucose(kb, last.glucose_sent, f"history.followups[{index}].glucose", fs)
     last_controlled, _, _ = _target_verdict(
         programme, None if isinstance(then, Missing) else then,
-        {"sbp": last.sbp, "dbp": last.dbp, "fasting_glucose": glucose})
+        {"sbp": last.sbp, "dbp": last.dbp, "fasting_glucose": last.glucose})
     interval = (programme.after_uncontrolled_days if last_controlled is False
                 else programme.routine_interval_days)
     if last_controlled is None and isinstance(then, Missing) and programme.age_targets:

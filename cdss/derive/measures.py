@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from cdss.derive import labs
@@ -10,7 +10,7 @@ from cdss.derive.factset import Context
 from cdss.derive.facttype import FactType
 from cdss.derive.facttype import field as f
 from cdss.derive.plausible import implausible, plausible
-from cdss.kb.schema import Analyte
+from cdss.kb import KnowledgeBase
 
 VITALS = FactType("vitals", False, {
     "sbp": f("number", "sbp", "mmHg"),
@@ -27,13 +27,22 @@ VITALS = FactType("vitals", False, {
 
 #: vitals in their canonical units (the plausibility table's unit when it has none)
 _MEASURED = (("sbp", "mmHg"), ("dbp", "mmHg"), ("heart_rate", "/min"), ("resp_rate", "/min"),
-             ("temperature", "degC"), ("spo2", "%"))
+             ("temperature", "degC"), ("spo2", "%"), ("glucose", "mmol/L"))
+
+#: (code, canonical unit) of each analyte of a knowledge base: the ``labs`` fact's fields
+LabUnits = tuple[tuple[str, str], ...]
 
 
-def labs_type(analytes: Mapping[str, Analyte]) -> FactType:
-    """The ``labs`` fact of a knowledge base: one number field per analyte."""
-    return FactType("labs", False,
-                    {a.code: f("number", a.code, a.canonical) for a in analytes.values()},
+def lab_units(kb: KnowledgeBase) -> LabUnits:
+    """The analytes of ``kb`` as the ``labs`` fact's fields."""
+    return tuple((a.code, a.canonical) for a in kb.analytes.values())
+
+
+@cache
+def labs_type(labs: LabUnits) -> FactType:
+    """The ``labs`` fact of a knowledge base: one number field per analyte (its own
+    knowledge's: a site's own analyte can be read by its rules)."""
+    return FactType("labs", False, {code: f("number", code, unit) for code, unit in labs},
                     "latest value of each lab, canonical units (implausible values withheld)")
 
 
@@ -46,9 +55,6 @@ def build_vitals(ctx: Context) -> None:
             raw = getattr(v, name)
             vitals[name] = plausible(ctx, f"vitals.{name}",
                                      None if raw is None else round(raw, 2), unit)
-        glucose = labs.glucose(ctx.kb, v.glucose_sent, "vitals.glucose", ctx.fs)
-        vitals["glucose"] = plausible(ctx, "vitals.glucose",
-                                      None if glucose is None else round(glucose, 2), "mmol/L")
         vitals.update(consciousness=v.consciousness, on_oxygen=v.on_oxygen,
                       glucose_context=v.glucose_context)
     ctx.vitals = vitals
@@ -74,7 +80,7 @@ def build_labs(ctx: Context) -> None:
     for code, path in unusable.items():
         if code not in lab_values:
             fs.missing.setdefault(f"labs.{code}", (path,))
-    fs.add(labs_type(ctx.kb.analytes), "labs", lab_values)
+    fs.add(labs_type(lab_units(ctx.kb)), "labs", lab_values)
     if "glucose" in lab_values and "glucose" not in ctx.vitals_fact:
         # a laboratory glucose, when the visit has no point-of-care one: the glucose
         # rules read the visit's glucose (its timing stays as recorded, or unknown)

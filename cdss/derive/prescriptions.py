@@ -31,6 +31,9 @@ RX = FactType("rx", True, {
     "max_daily": f("number", "max_daily", description="knowledge: adult max daily dose"),
     "min_daily": f("number", "min_daily",
                    description="knowledge: lowest usual daily dose"),
+    "limit_unit": f("string", "max_daily", description=(
+        "knowledge: the unit of the drug's dose limits, present only when the dose "
+        "is written in another (mL of a liquid without its strength)")),
     "max_times_per_day": f("number", "max_times_per_day",
                            description="knowledge: most administrations per day"),
     "chronic": f("bool", "drug", description="knowledge: a long-term drug"),
@@ -196,16 +199,22 @@ def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str,
                     fs: FactSet, weight: float | None) -> dict[str, Any]:
     """Fields of an rx fact joined from the drug's knowledge, in the dose's unit."""
     values: dict[str, Any] = {"chronic": drug.chronic}
-    limit = kb.dose_limit(drug, rx.route, rx.formulation_code)
-    route = rx.route or "oral"
+    formulation = kb.formulation_of(rx.formulation) or kb.formulation_of(rx.drug)
+    limit = kb.dose_limit(drug, rx.route, formulation)
+    route = rx.route or kb.prescribing.default_route
     if limit is not None and rx.dose is not None and limit.unit == rx.dose.unit:
         values.update(max_single=limit.max_single, max_daily=limit.max_daily,
                       min_daily=limit.min_daily)
+    unchecked = limit is not None and rx.dose is not None and limit.unit != rx.dose.unit
+    if unchecked:  # a volume of a liquid without its strength (5 mL of a suspension)
+        values["limit_unit"] = limit.unit
     if limit is not None:
         values["max_times_per_day"] = limit.max_times_per_day
     for name in ("max_single", "max_daily"):
         if values.get(name) is None:
-            fs.missing[f"{path}.{name}"] = (f"knowledge.drugs.{drug.id}.{route}.{name}",)
+            fs.missing[f"{path}.{name}"] = (
+                (f"{path}.dose (in {rx.dose.unit}; the limits are in {limit.unit})",)
+                if unchecked else (f"knowledge.drugs.{drug.id}.{route}.{name}",))
     for name, status in (("pregnancy", drug.pregnancy), ("lactation", drug.lactation)):
         values[name] = status.status if status else None
     # the Beers list is explicit: a drug that is not on it is "none", not unknown
