@@ -19,7 +19,7 @@ from cdss.kb.schema import Analyte
 from cdss.models import LabResult
 
 if TYPE_CHECKING:
-    from cdss.derive.facts import FactSet
+    from cdss.derive.factset import FactSet
 
 
 def analyte_of(kb: KnowledgeBase, lab: LabResult) -> Analyte | None:

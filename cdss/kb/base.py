@@ -10,22 +10,19 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from cdss._resources import knowledge_dir
 from cdss.errors import KnowledgeError
 from cdss.kb._files import read_yaml, validate
-from cdss.kb.labels import (
-    DrugNaming,
-    FieldLabels,
-    Inference,
-    load_inference,
-    load_labels,
-    load_naming,
-)
+from cdss.kb.labels import DrugNaming, FieldLabels, Inference
 from cdss.kb.schema import (
     AllergyCross,
     AllergyCrossTable,
@@ -350,193 +347,197 @@ def _files_digest(root: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def _unique(items, what: str, path: Path) -> dict:
-    out: dict = {}
-    for item in items:
-        if item.id in out:
-            raise KnowledgeError(str(path), item.id, f"duplicate {what} id")
-        out[item.id] = item
-    return out
-
-
 @dataclass(frozen=True)
-class _Table:
-    """One knowledge table: its file (or a folder of files, ending in ``/``), its schema,
-    the attribute that holds its rows, whether ids must be unique, and whether a
-    knowledge folder may leave it out."""
+class Table:
+    """One knowledge table: where it lives, its schema, what is kept and checked.
 
+    ``file`` is relative to the knowledge root; a name ending in ``/`` is a folder whose
+    ``*.yaml`` files (sorted) are read and their rows joined.
+    """
+
+    #: the :class:`KnowledgeBase` field (and the key of :func:`load_tables`' result)
+    name: str
     file: str
-    model: type
+    model: type[BaseModel]
+    #: the model's field holding the rows; None: the validated table is the one row
     rows: str | None = None
-    #: "class", "drug"...: its rows' ids are unique (named in the error)
+    #: what is kept: the validated table, its rows as a tuple, or rows indexed by ``key``
+    keep: Literal["table", "rows", "index"] = "rows"
+    #: the row field that identifies a row
+    key: str = "id"
+    #: refuse two rows with the same ``key``; the words of the error ("duplicate <unique>")
     unique: str | None = None
-    required: bool = True
+    #: a missing file is an empty table (otherwise "file not found")
+    optional: bool = False
+    #: (dotted row field, what it must name: a kind of :func:`_reference_checks`)
+    refs: tuple[tuple[str, str], ...] = ()
+    #: how an error names a row
+    entry: Callable[[Any], str] = operator.attrgetter("id")
+
+    def path(self, root: Path) -> Path:
+        return root / self.file.rstrip("/")
 
 
-#: every table, by the name ``load_knowledge`` reads it under: each path written once
-TABLES: dict[str, _Table] = {
-    "analytes": _Table("analytes.yaml", AnalyteTable),
-    "plausibility": _Table("plausibility.yaml", PlausibilityTable),
-    "classes": _Table("drug_classes.yaml", ClassTable, "classes", "class"),
-    "drugs": _Table("drugs/", DrugTable, "drugs", "drug"),
-    "interactions": _Table("interactions/", InteractionTable, "interactions", "interaction"),
-    "duplicates": _Table("duplicate_classes.yaml", DuplicateTable, "duplicates", "row"),
-    "allergy_cross": _Table("allergy_cross.yaml", AllergyCrossTable, "cross_reactions", "row"),
-    "contraindications": _Table("contraindications.yaml", ContraindicationTable,
-                                "contraindications", "row"),
-    "formulas": _Table("formulas.yaml", FormulaTable, "formulas", "formula"),
-    "groups": _Table("condition_groups.yaml", ConditionGroupTable, "groups", "group"),
-    "icd10": _Table("icd10.yaml", IcdTable),
-    "followup": _Table("followup.yaml", FollowupTable),
-    "indications": _Table("indications.yaml", IndicationTable, "indications", "indication"),
-    "implied": _Table("implied_conditions.yaml", ImpliedConditionTable, "implied",
-                      required=False),
-    "prescribing": _Table("prescribing.yaml", PrescribingWords),
-    "symptoms": _Table("symptoms.yaml", SymptomLexicon, required=False),
-}
+#: every knowledge table, each path written once; references are checked in this order
+TABLES: tuple[Table, ...] = (
+    Table("analytes", "analytes.yaml", AnalyteTable, keep="table"),
+    Table("plausibility", "plausibility.yaml", PlausibilityTable, keep="table"),
+    Table("classes", "drug_classes.yaml", ClassTable, "classes", "index", unique="class id"),
+    Table("drugs", "drugs/", DrugTable, "drugs", "index", unique="drug id",
+          refs=(("classes", "class"), ("dose_classes.class_", "class"))),
+    Table("interactions", "interactions/", InteractionTable, "interactions",
+          unique="interaction id", refs=(("a", "drug"), ("b", "drug"))),
+    Table("duplicates", "duplicate_classes.yaml", DuplicateTable, "duplicates",
+          unique="row id", refs=(("key", "drug"),)),
+    Table("allergy_cross", "allergy_cross.yaml", AllergyCrossTable, "cross_reactions",
+          unique="row id", refs=(("allergy", "drug"), ("drug", "drug"))),
+    Table("contraindications", "contraindications.yaml", ContraindicationTable,
+          "contraindications", unique="row id",
+          refs=(("drug", "drug"), ("condition_group", "group"))),
+    Table("formulas", "formulas.yaml", FormulaTable, "formulas", "index",
+          unique="formula id"),
+    Table("condition_groups", "condition_groups.yaml", ConditionGroupTable, "groups",
+          "index", unique="group id"),
+    Table("icd10", "icd10.yaml", IcdTable, keep="table"),
+    Table("prescribing", "prescribing.yaml", PrescribingWords, keep="table"),
+    Table("followup", "followup.yaml", FollowupTable, "programmes",
+          refs=(("groups", "group"),)),
+    Table("implied", "implied_conditions.yaml", ImpliedConditionTable, "implied",
+          optional=True, refs=(("class_", "drug class"), ("group", "group")),
+          entry=lambda row: f"{row.class_} -> {row.group}"),
+    Table("indications", "indications.yaml", IndicationTable, "indications",
+          unique="indication id",
+          refs=(("drug", "drug"), ("groups", "group"), ("codes", "icd10 prefix"))),
+    Table("symptoms", "symptoms.yaml", SymptomLexicon, "symptoms", "table", key="key",
+          unique="symptom key", optional=True),
+    Table("scores", "scores/", ScoreTable, keep="index"),
+    Table("labels", "field_labels.yaml", FieldLabels, keep="table", optional=True),
+    Table("inference", "inference.yaml", Inference, keep="table", optional=True,
+          refs=(("ckd_risk.groups", "group"),), entry=lambda _: "ckd_risk"),
+    Table("naming", "drug_names.yaml", DrugNaming, keep="table", optional=True),
+)
 
 
-def _read_table(root: Path, table: _Table) -> Any:
-    """A table validated: the model, or its rows (a dict by id when ids are unique)."""
-    path = root / table.file.rstrip("/")
+def _read_table(root: Path, table: Table) -> tuple[Any, tuple]:
+    """The validated table (None for a folder) and its rows."""
+    path = table.path(root)
     if table.file.endswith("/"):
-        files = sorted(path.glob("*.yaml"))
-    elif path.exists() or table.required:
-        files = [path]
-    else:  # an optional table left out: empty
-        return table.model() if table.rows is None else ({} if table.unique else ())
-    models = [validate(table.model, read_yaml(f), f) for f in files]
-    if table.rows is None:
-        return models[0]
-    rows = [row for m in models for row in getattr(m, table.rows)]
-    if table.unique is None:
-        return tuple(rows)
-    return _unique(rows, table.unique, path)
+        tables = [validate(table.model, read_yaml(p), p) for p in sorted(path.glob("*.yaml"))]
+        return None, tuple(row for t in tables
+                           for row in (getattr(t, table.rows) if table.rows else (t,)))
+    if table.optional and not path.exists():
+        return (table.model() if table.keep == "table" else None), ()
+    validated = validate(table.model, read_yaml(path), path)
+    return validated, (tuple(getattr(validated, table.rows)) if table.rows else (validated,))
+
+
+def _kept(table: Table, validated: Any, rows: tuple, root: Path) -> Any:
+    """What :class:`KnowledgeBase` holds of a table, duplicates refused."""
+    if table.keep != "index" and not table.unique:
+        return validated if table.keep == "table" else rows
+    index: dict = {}
+    for row in rows:
+        key = getattr(row, table.key)
+        if table.unique and key in index:
+            raise KnowledgeError(str(table.path(root)), key, f"duplicate {table.unique}")
+        index[key] = row
+    return {"table": validated, "rows": rows, "index": index}[table.keep]
+
+
+def load_tables(root: Path) -> dict[str, Any]:
+    """Read and validate every table of :data:`TABLES`, then check their references."""
+    loaded: dict[str, Any] = {}
+    rows: dict[str, tuple] = {}
+    for table in TABLES:
+        validated, rows[table.name] = _read_table(root, table)
+        loaded[table.name] = _kept(table, validated, rows[table.name], root)
+    checks = _reference_checks(loaded)
+    for table in TABLES:
+        for row in rows[table.name]:
+            for field_path, kind in table.refs:
+                for value in _values(row, field_path):
+                    problem = checks[kind](value)
+                    if problem:
+                        raise KnowledgeError(str(table.path(root)), table.entry(row), problem)
+    return loaded
+
+
+def _values(row: Any, field_path: str) -> list[str]:
+    """The names at a dotted field path of a row (fields may hold one name or a tuple)."""
+    values = [row]
+    for part in field_path.split("."):
+        nxt: list = []
+        for v in values:
+            got = getattr(v, part)
+            if got is None:
+                continue
+            nxt.extend(got if isinstance(got, tuple) else (got,))
+        values = nxt
+    return values
+
+
+def _reference_checks(loaded: dict[str, Any]) -> dict[str, Callable[[str], str | None]]:
+    """Kind of reference -> the problem with a value (None when it is fine).
+
+    class: a drug class id; drug class: ``class:<id>``; drug: a drug id or
+    ``class:<id>``; group: a condition group; icd10 prefix: the form of an ICD-10 prefix.
+    """
+    classes, groups = loaded["classes"], loaded["condition_groups"]
+    keys = frozenset(loaded["drugs"]) | frozenset(CLASS_PREFIX + c for c in classes)
+
+    def drug(key: str) -> str | None:
+        if key in keys:
+            return None
+        hint = difflib.get_close_matches(key, list(keys), n=1)
+        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        return f"unknown drug or class {key!r}{extra}"
+
+    checks: dict[str, Callable[[str], str | None]] = {
+        "class": lambda c: None if c in classes else f"unknown class {c!r}",
+        "drug class": lambda c: (None if c.removeprefix(CLASS_PREFIX) in classes
+                                 else f"unknown drug class {c!r}"),
+        "drug": drug,
+        "group": lambda g: None if g in groups else f"unknown condition group {g!r}",
+        "icd10 prefix": lambda code: (None if _ICD10_PREFIX.fullmatch(code)
+                                      else f"malformed ICD-10 prefix {code!r}"),
+    }
+    return checks
+
+
+def _drug_name_index(drugs: dict[str, Drug], root: Path) -> dict[str, str]:
+    """Normalised name, alias or ATC code -> drug id; a name naming two drugs is refused."""
+    names: dict[str, str] = {}
+    for drug in drugs.values():
+        for name in (drug.id, drug.name.zh, drug.name.en, *drug.aliases, *drug.atc):
+            key = _norm(name)
+            other = names.get(key)
+            if other is not None and other != drug.id:
+                raise KnowledgeError(str(root / "drugs"), drug.id,
+                                     f"name {name!r} also names drug {other!r}")
+            names[key] = drug.id
+    return names
+
+
+def _class_name_index(classes: dict[str, DrugClass]) -> dict[str, str]:
+    """Normalised name or alias -> class id (the first class wins)."""
+    names: dict[str, str] = {}
+    for cls in classes.values():
+        for name in (cls.id, cls.name.zh, cls.name.en, *cls.aliases):
+            names.setdefault(_norm(name), cls.id)
+    return names
 
 
 def load_knowledge(root: Path | None = None) -> KnowledgeBase:
     """Load, validate and cross-check every table under ``root`` (default: bundled)."""
     root = Path(root) if root else knowledge_dir()
-    p = root.joinpath
-
-    def where(name: str) -> str:
-        return str(root / TABLES[name].file.rstrip("/"))
-
-    read = {name: _read_table(root, table) for name, table in TABLES.items()}
-    analytes, plaus, classes, drugs = (read["analytes"], read["plausibility"],
-                                       read["classes"], read["drugs"])
-    interactions = tuple(read["interactions"].values())
-    duplicates = tuple(read["duplicates"].values())
-    allergy_cross = tuple(read["allergy_cross"].values())
-    contraindications = tuple(read["contraindications"].values())
-    formulas, groups, icd10, followup = (read["formulas"], read["groups"], read["icd10"],
-                                         read["followup"])
-    indications = tuple(read["indications"].values())
-    implied, prescribing, symptoms = read["implied"], read["prescribing"], read["symptoms"]
-    keys = [s.key for s in symptoms.symptoms]
-    for key in {k for k in keys if keys.count(k) > 1}:
-        raise KnowledgeError(where("symptoms"), key, "duplicate symptom key")
-    scores = {}
-    for path in sorted((root / "scores").glob("*.yaml")):
-        table = validate(ScoreTable, read_yaml(path), path)
-        scores[table.id] = table
-
-    for drug in drugs.values():
-        for c in (*drug.classes, *(dc.class_ for dc in drug.dose_classes)):
-            if c not in classes:
-                raise KnowledgeError(where("drugs"), drug.id, f"unknown class {c!r}")
-    keys = frozenset(drugs) | frozenset(CLASS_PREFIX + c for c in classes)
-
-    def known(key: str, file: str, entry: str) -> None:
-        if key not in keys:
-            hint = difflib.get_close_matches(key, list(keys), n=1)
-            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise KnowledgeError(file, entry, f"unknown drug or class {key!r}{extra}")
-
-    for row in interactions:
-        known(row.a, where("interactions"), row.id)
-        known(row.b, where("interactions"), row.id)
-    for dup in duplicates:
-        known(dup.key, where("duplicates"), dup.id)
-    for cross in allergy_cross:
-        known(cross.allergy, where("allergy_cross"), cross.id)
-        known(cross.drug, where("allergy_cross"), cross.id)
-    for programme in followup.programmes:
-        for g in programme.groups:
-            if g not in groups:
-                raise KnowledgeError(where("followup"), programme.id,
-                                     f"unknown condition group {g!r}")
-    for row in implied:
-        entry = f"{row.class_} -> {row.group}"
-        if row.class_.removeprefix(CLASS_PREFIX) not in classes:
-            raise KnowledgeError(where("implied"), entry, f"unknown drug class {row.class_!r}")
-        if row.group not in groups:
-            raise KnowledgeError(where("implied"), entry,
-                                 f"unknown condition group {row.group!r}")
-    for ci in contraindications:
-        known(ci.drug, where("contraindications"), ci.id)
-        if ci.condition_group not in groups:
-            raise KnowledgeError(where("contraindications"), ci.id,
-                                 f"unknown condition group {ci.condition_group!r}")
-
-    for row in indications:
-        known(row.drug, where("indications"), row.id)
-        for g in row.groups:
-            if g not in groups:
-                raise KnowledgeError(where("indications"), row.id,
-                                     f"unknown condition group {g!r}")
-        for code in row.codes:
-            if not _ICD10_PREFIX.fullmatch(code):
-                raise KnowledgeError(where("indications"), row.id,
-                                     f"malformed ICD-10 prefix {code!r}")
-
-    inference = load_inference(root)
-    if inference.ckd_risk is not None:
-        for g in inference.ckd_risk.groups:
-            if g not in groups:
-                raise KnowledgeError(str(p("inference.yaml")), "ckd_risk",
-                                     f"unknown condition group {g!r}")
-
-    drug_names: dict[str, str] = {}
-    for drug in drugs.values():
-        for name in (drug.id, drug.name.zh, drug.name.en, *drug.aliases, *drug.atc):
-            key = _norm(name)
-            other = drug_names.get(key)
-            if other is not None and other != drug.id:
-                raise KnowledgeError(where("drugs"), drug.id,
-                                     f"name {name!r} also names drug {other!r}")
-            drug_names[key] = drug.id
-    class_names: dict[str, str] = {}
-    for cls in classes.values():
-        for name in (cls.id, cls.name.zh, cls.name.en, *cls.aliases):
-            class_names.setdefault(_norm(name), cls.id)
-
-    declared = analytes.version
+    t = load_tables(root)
+    analytes = t.pop("analytes")
     return KnowledgeBase(
         root=root,
-        version=f"{declared}+{_files_digest(root)}",
+        version=f"{analytes.version}+{_files_digest(root)}",
         analytes={a.code: a for a in analytes.analytes},
-        plausibility=plaus,
-        classes=classes,
-        drugs=drugs,
-        interactions=tuple(interactions),
-        duplicates=tuple(duplicates),
-        allergy_cross=tuple(allergy_cross),
-        contraindications=tuple(contraindications),
-        scores=scores,
-        formulas=formulas,
-        condition_groups=groups,
-        icd10=icd10,
-        symptoms=symptoms,
-        followup=followup.programmes,
-        indications=tuple(indications),
-        implied=tuple(implied),
-        prescribing=prescribing,
-        _drug_names=drug_names,
-        _class_names=class_names,
-        _symptom_matcher=SymptomMatcher(symptoms),
-        labels=load_labels(root),
-        inference=inference,
-        naming=load_naming(root),
+        _drug_names=_drug_name_index(t["drugs"], root),
+        _class_names=_class_name_index(t["classes"]),
+        _symptom_matcher=SymptomMatcher(t["symptoms"]),
+        **t,
     )
-

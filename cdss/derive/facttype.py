@@ -1,0 +1,113 @@
+"""The vocabulary of the fact schema: fact types, their fields, and the number form.
+
+Each fact type is declared (:class:`FactType`) in the module that builds its facts, so
+the declaration and the builder cannot drift; :func:`cdss.derive.schema.fact_types`
+collects them. A fact is a flat dict; :meth:`FactType.make` builds it and refuses a
+field the type does not declare or a value of the wrong kind.
+
+Values in facts have one normal form (:func:`fact_value`), read alike by every backend
+and by the evidence: a number keeps at most :data:`FACT_DECIMALS` decimals, and a number
+that JSON would write with an exponent is no fact (the field is left absent: no backend
+could compare it exactly). It is a property of the fact schema, not of any backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["number", "string", "bool", "list"]
+Fact = dict[str, Any]
+
+#: decimals a fact keeps of a number (the fact schema's normal form)
+FACT_DECIMALS = 4
+#: numbers at or beyond this size are no fact: JSON would write them with an exponent
+FACT_NUMBER_LIMIT = 1e15
+
+
+def fact_value(value: Any) -> Any:
+    """A value in the fact schema's normal form, which every backend and the evidence
+    read alike: a float to :data:`FACT_DECIMALS` decimals (so a backend never sees a
+    number the others round differently), None (the field left absent) for one JSON
+    cannot write without an exponent; a list copied; anything else as it is."""
+    if type(value) is float:
+        value = round(value, FACT_DECIMALS)
+        if abs(value) >= FACT_NUMBER_LIMIT:
+            return None
+        return value + 0.0
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One fact field: its value kind, display unit and input path."""
+
+    kind: Kind
+    #: where the value comes from, relative to the fact's path ("" = the fact path itself)
+    source: str
+    unit: str = ""
+    #: evidence shows this other field's value (a flag is explained by what it flags)
+    shows: str | None = None
+    #: vocabulary a literal compared with this field must belong to (checked by lint)
+    vocabulary: Literal["drug_key", "condition_group", "analyte", None] = None
+    description: str = ""
+    #: the field is context, not a measurement ("is it already diagnosed?", "was the
+    #: glucose fasting?"): a finding that holds only for some of its values is still
+    #: reported, as conditional on it (cdss.reasoning)
+    context: bool = False
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The field that always heads the evidence of a fact a rule matched (the drug of a
+    prescription, the text of a symptom), with an optional condition label filled from
+    the fact (``"names {key}"``)."""
+
+    field: str
+    condition: str | None = None
+
+
+#: the Python types a value of each kind may have (bool is not a number)
+_KIND_TYPES: dict[str, tuple[type, ...]] = {
+    "number": (int, float), "string": (str,), "bool": (bool,), "list": (list,)}
+
+
+@dataclass(frozen=True)
+class FactType:
+    """A kind of fact; ``many`` facts of a type may exist per encounter."""
+
+    name: str
+    many: bool
+    fields: dict[str, FieldSpec]
+    description: str
+    headline: Headline | None = None
+
+    def make(self, fact_id: str, values: dict[str, Any]) -> Fact:
+        """The fact ``{"t", "id", field: value ...}``: absent (None) values left out,
+        values in their normal form (:func:`fact_value`).
+
+        :raises ValueError: a field this type does not declare, or a value of another
+            kind (a builder out of step with its declaration).
+        """
+        fact: Fact = {"t": self.name, "id": fact_id}
+        for key, value in values.items():
+            if value is None:
+                continue
+            spec = self.fields.get(key)
+            if spec is None:
+                raise ValueError(f"fact {self.name!r} has no field {key!r}")
+            if not isinstance(value, _KIND_TYPES[spec.kind]) or (
+                    spec.kind == "number" and isinstance(value, bool)):
+                raise ValueError(f"{self.name}.{key} is a {spec.kind}, not "
+                                 f"{type(value).__name__} {value!r}")
+            value = fact_value(value)
+            if value is not None:
+                fact[key] = value
+        return fact
+
+
+def field(kind: Kind, source: str, unit: str = "", **kw: Any) -> FieldSpec:
+    """Shorthand of :class:`FieldSpec` for declarations."""
+    return FieldSpec(kind, source, unit, **kw)

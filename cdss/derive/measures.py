@@ -1,0 +1,89 @@
+"""The ``vitals`` and ``labs`` facts: this visit's measurements, canonical units."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from cdss.derive import labs
+from cdss.derive.factset import Context
+from cdss.derive.facttype import FactType
+from cdss.derive.facttype import field as f
+from cdss.derive.plausible import implausible, plausible
+from cdss.kb import KnowledgeBase
+
+VITALS = FactType("vitals", False, {
+    "sbp": f("number", "sbp", "mmHg"),
+    "dbp": f("number", "dbp", "mmHg"),
+    "heart_rate": f("number", "heart_rate", "/min"),
+    "resp_rate": f("number", "resp_rate", "/min"),
+    "temperature": f("number", "temperature", "°C"),
+    "spo2": f("number", "spo2", "%"),
+    "consciousness": f("string", "consciousness"),
+    "on_oxygen": f("bool", "on_oxygen"),
+    "glucose": f("number", "glucose", "mmol/L"),
+    "glucose_context": f("string", "glucose_context", context=True),
+}, "vital signs of this visit (implausible values withheld)")
+
+#: vitals in their canonical units (the plausibility table's unit when it has none)
+_MEASURED = (("sbp", "mmHg"), ("dbp", "mmHg"), ("heart_rate", "/min"), ("resp_rate", "/min"),
+             ("temperature", "degC"), ("spo2", "%"), ("glucose", "mmol/L"))
+
+#: (code, canonical unit) of each analyte of a knowledge base: the ``labs`` fact's fields
+LabUnits = tuple[tuple[str, str], ...]
+
+
+def lab_units(kb: KnowledgeBase) -> LabUnits:
+    """The analytes of ``kb`` as the ``labs`` fact's fields."""
+    return tuple((a.code, a.canonical) for a in kb.analytes.values())
+
+
+@cache
+def labs_type(labs: LabUnits) -> FactType:
+    """The ``labs`` fact of a knowledge base: one number field per analyte (its own
+    knowledge's: a site's own analyte can be read by its rules)."""
+    return FactType("labs", False, {code: f("number", code, unit) for code, unit in labs},
+                    "latest value of each lab, canonical units (implausible values withheld)")
+
+
+def build_vitals(ctx: Context) -> None:
+    """The vitals fact (one, empty without vitals); sets ``ctx.vitals``, ``vitals_fact``."""
+    v = ctx.enc.vitals
+    vitals: dict[str, Any] = {}
+    if v is not None:
+        for name, unit in _MEASURED:
+            raw = getattr(v, name)
+            vitals[name] = plausible(ctx, f"vitals.{name}",
+                                     None if raw is None else round(raw, 2), unit)
+        vitals.update(consciousness=v.consciousness, on_oxygen=v.on_oxygen,
+                      glucose_context=v.glucose_context)
+    ctx.vitals = vitals
+    ctx.vitals_fact = ctx.fs.add(VITALS, "vitals", vitals)
+
+
+def build_labs(ctx: Context) -> None:
+    """The labs fact: the latest plausible result of each analyte, converted with the
+    engine's knowledge (:mod:`cdss.derive.labs`); sets ``ctx.lab_values``. A laboratory
+    glucose stands in for a visit without a point-of-care one."""
+    fs, lab_values = ctx.fs, ctx.lab_values
+    labs_fact_id = "labs#0"
+    usable, unusable = labs.usable_labs(ctx.enc.labs, ctx.kb, fs)
+    for code, result in labs.latest(usable, ctx.enc.time).items():
+        i, value, bound = result.index, round(result.value, 4), result.analyte.plausible
+        if bound is not None and not bound.low <= value <= bound.high:
+            implausible(ctx, f"labs[{i}].value", value, bound.low, bound.high,
+                        result.analyte.canonical)
+            fs.missing[f"labs.{code}"] = (f"labs[{i}].value (implausible)",)
+            continue
+        lab_values[code] = value
+        fs.field_paths[(labs_fact_id, code)] = f"labs[{i}].value"
+    for code, path in unusable.items():
+        if code not in lab_values:
+            fs.missing.setdefault(f"labs.{code}", (path,))
+    fs.add(labs_type(lab_units(ctx.kb)), "labs", lab_values)
+    if "glucose" in lab_values and "glucose" not in ctx.vitals_fact:
+        # a laboratory glucose, when the visit has no point-of-care one: the glucose
+        # rules read the visit's glucose (its timing stays as recorded, or unknown)
+        ctx.vitals_fact["glucose"] = lab_values["glucose"]
+        fs.field_paths[(ctx.vitals_fact["id"], "glucose")] = fs.field_paths[(labs_fact_id,
+                                                                              "glucose")]

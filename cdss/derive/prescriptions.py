@@ -1,0 +1,337 @@
+"""The facts of prescriptions and allergies: ``rx`` (with the drug's knowledge joined),
+``rx_key``, ``rx_renal``, ``rx_hepatic``, ``allergy_key`` and ``rx_allergen``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdss.derive.factset import Context, FactSet
+from cdss.derive.facttype import FactType, FieldSpec, Headline
+from cdss.derive.facttype import field as f
+from cdss.derive.values import Derived
+from cdss.kb import KnowledgeBase
+from cdss.kb.schema import Drug
+from cdss.models import Prescription
+
+RX = FactType("rx", True, {
+    "index": f("number", ""),
+    "drug": f("string", "drug", vocabulary="drug_key",
+              description="INN id when known, else the name as written"),
+    "known": f("bool", "drug"),
+    "name_zh": f("string", "drug"),
+    "name_en": f("string", "drug"),
+    "route": f("string", "route"),
+    "dose": f("number", "dose"),
+    "dose_unit": f("string", "dose"),
+    "times_per_day": f("number", "frequency", "/d"),
+    "daily_dose": f("number", "daily_dose", description="dose × times per day"),
+    "duration_days": f("number", "duration", "d"),
+    "max_single": f("number", "max_single",
+                    description="knowledge: adult max single dose"),
+    "max_daily": f("number", "max_daily", description="knowledge: adult max daily dose"),
+    "min_daily": f("number", "min_daily",
+                   description="knowledge: lowest usual daily dose"),
+    "limit_unit": f("string", "max_daily", description=(
+        "knowledge: the unit of the drug's dose limits, present only when the dose "
+        "is written in another (mL of a liquid without its strength)")),
+    "max_times_per_day": f("number", "max_times_per_day",
+                           description="knowledge: most administrations per day"),
+    "chronic": f("bool", "drug", description="knowledge: a long-term drug"),
+    "pregnancy": f("string", "drug", description=(
+        "knowledge: contraindicated | avoid | caution | compatible")),
+    "lactation": f("string", "drug", description="knowledge: as pregnancy"),
+    "beers": f("string", "drug", description="knowledge: avoid | caution | dose_limit"),
+    "geriatric_max_daily": f("number", "geriatric_max_daily",
+                             description="knowledge: Beers daily maximum"),
+    "ped_min_age": f("number", "ped_min_age", "y",
+                     description="knowledge: youngest labelled age"),
+    "ped_max_mg_kg_day": f("number", "ped_max_mg_kg_day", "mg/kg/d",
+                           description="knowledge: children's weight-based maximum"),
+    "ped_max_daily": f("number", "ped_max_daily", "mg/d",
+                       description="knowledge: children's absolute daily maximum"),
+    "mg_per_kg_day": f("number", "mg_per_kg_day", "mg/kg/d",
+                       description="daily dose / body weight"),
+    "indicated": f("bool", "drug", shows="diagnoses_checked", description=(
+        "a diagnosis of this visit or a problem-list code is among the drug's "
+        "labelled indications (knowledge/indications.yaml); absent without an "
+        "indication row or without diagnoses")),
+    "diagnoses_checked": f("string", "drug", description=(
+        "the visit's diagnoses and problem-list codes that were checked")),
+    "indication_codes": f("string", "drug", description=(
+        "knowledge: ICD-10 prefixes of the labelled indications")),
+    "indications_zh": f("string", "drug",
+                        description="knowledge: the labelled indications in words"),
+    "indications_en": f("string", "drug"),
+}, "one prescription; dose limits joined from knowledge in the dose's unit",
+    Headline("drug"))
+
+
+def _of_prescription() -> dict[str, FieldSpec]:
+    """Fields every fact derived from one prescription carries: which, and its names."""
+    return {"rx": f("number", ""), "drug": f("string", "drug", vocabulary="drug_key"),
+            "name_zh": f("string", "drug"), "name_en": f("string", "drug")}
+
+
+RX_RENAL = FactType("rx_renal", True, {
+    **_of_prescription(),
+    "measure": f("string", "", description="egfr | crcl"),
+    "below": f("number", "renal.below", description="knowledge: threshold"),
+    "action": f("string", "", description="contraindicated | avoid | reduce | caution"),
+    "renal_max_daily": f("number", "renal.max_daily"),
+    "test_first": f("string", "", description="knowledge: always | at_risk (a missing "
+                                              "kidney function matters for everyone, "
+                                              "or for patients at risk of CKD)"),
+    "text_zh": f("string", ""),
+    "text_en": f("string", ""),
+}, "one kidney-function rule of a prescribed drug (knowledge)", Headline("drug"))
+
+RX_HEPATIC = FactType("rx_hepatic", True, {
+    **_of_prescription(),
+    "applies_to": f("string", "", vocabulary="condition_group"),
+    "action": f("string", ""),
+    "text_zh": f("string", ""),
+    "text_en": f("string", ""),
+}, "one liver-disease rule of a prescribed drug (knowledge)", Headline("drug"))
+
+RX_KEY = FactType("rx_key", True, {
+    **_of_prescription(),
+    "key": f("string", "drug", vocabulary="drug_key"),
+}, "one key (drug id or class:<id>) of a prescription, for joins", Headline("drug"))
+
+RX_ALLERGEN = FactType("rx_allergen", True, {
+    **_of_prescription(),
+    "key": f("string", "drug", vocabulary="drug_key"),
+}, "one key of a prescription for allergy checks: every class of the drug whatever "
+   "the dose (low-dose aspirin is still an NSAID allergen); only when allergies "
+   "are recorded", Headline("drug"))
+
+ALLERGY_KEY = FactType("allergy_key", True, {
+    "allergy": f("number", ""),
+    "key": f("string", "substance", vocabulary="drug_key"),
+    "substance": f("string", "substance"),
+}, "one key a recorded allergy matches (drug id or class:<id>)",
+    Headline("substance"))
+
+#: rx fields joined from the knowledge (absent for a drug the knowledge does not know)
+KNOWLEDGE_RX_FIELDS = ("max_single", "max_daily", "min_daily", "max_times_per_day", "chronic",
+                       "pregnancy", "lactation", "beers", "geriatric_max_daily", "ped_min_age",
+                       "ped_max_mg_kg_day", "ped_max_daily", "indicated")
+
+#: prescriptions of one drug that take part, for each of its keys, in the rules joining
+#: two prescriptions (interactions, duplicates) and in the drug-disease rules: the first
+#: two; a further one adds no new pair (the drug is already paired with every other drug
+#: and flagged as prescribed twice), only a quadratic number of repeated findings
+#: (docs/performance.md, "Bounded pairwise work"). Its own checks (dose, renal, hepatic,
+#: allergy) are made as for any prescription.
+PAIRED_PER_KEY = 2
+
+
+def build_prescriptions(ctx: Context) -> None:
+    """Per prescription: its rx fact, then its rx_key, rx_renal and rx_hepatic facts;
+    a note per drug prescribed more than :data:`PAIRED_PER_KEY` times."""
+    enc, kb = ctx.enc, ctx.kb
+    r, p = enc.record, enc.patient
+    # codes that may indicate a drug: only when the record has diagnoses (a record
+    # without any is its own finding)
+    dx_codes = ([*(d.code for d in r.diagnoses), *(c.code for c in p.conditions or [])]
+                if r is not None and r.diagnoses else None)
+    paired: dict[tuple[str, str], int] = {}
+    unpaired: dict[str, list[int]] = {}
+    for i, rx in enumerate(enc.prescriptions):
+        drug = kb.resolve_drug(rx.drug)
+        rx_fact(ctx, i, rx, drug, dx_codes)
+        if drug is not None:
+            mg_daily = rx.daily_dose if rx.dose is not None and rx.dose.unit == "mg" else None
+            rx_keys(ctx, i, drug, mg_daily, paired, unpaired)
+            rx_renal(ctx, i, drug, mg_daily)
+            rx_hepatic(ctx, i, drug)
+    _note_unpaired(kb, ctx.fs, unpaired)
+
+
+def _names(drug: Drug) -> dict[str, str]:
+    return {"drug": drug.id, "name_zh": drug.name.zh, "name_en": drug.name.en}
+
+
+def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
+            dx_codes: list[str] | None) -> None:
+    """The rx fact of prescription ``i``: as written, its daily dose, and the drug's
+    knowledge joined (every knowledge field missing for a drug the knowledge lacks)."""
+    fs, path = ctx.fs, f"prescriptions[{i}]"
+    values: dict[str, Any] = {"index": i, "drug": drug.id if drug else rx.drug,
+                              "known": drug is not None,
+                              "name_zh": drug.name.zh if drug else rx.drug,
+                              "name_en": drug.name.en if drug else rx.drug,
+                              "route": rx.route, "duration_days": rx.duration}
+    if rx.dose is not None:
+        values.update(dose=round(rx.dose.value, 4), dose_unit=rx.dose.unit)
+    if rx.frequency is not None:
+        values["times_per_day"] = (None if rx.frequency.times_per_day is None
+                                   else round(rx.frequency.times_per_day, 4))
+    values.update(_daily_dose(fs, path, rx))
+    if drug is None:
+        for name in KNOWLEDGE_RX_FIELDS:
+            fs.missing[f"{path}.{name}"] = (f"{path}.drug (not in knowledge)",)
+    else:
+        values.update(_drug_knowledge(ctx.kb, drug, rx, path, fs, ctx.weight))
+        values.update(_indication(ctx.kb, drug, path, fs, dx_codes))
+    fact = fs.add(RX, path, values)
+    if "indicated" in fact:
+        fs.field_paths[(fact["id"], "indicated")] = "record.diagnoses"
+
+
+def _daily_dose(fs: FactSet, path: str, rx: Prescription) -> dict[str, Any]:
+    """``daily_dose`` (dose × times per day) with its derivation; missing without both."""
+    daily = rx.daily_dose
+    if daily is not None and rx.dose is not None and rx.frequency is not None:
+        fs.derived[f"{path}.daily_dose"] = Derived(
+            "daily_dose", round(daily, 4), "dose × times per day",
+            {"dose": f"{rx.dose.value:g} {rx.dose.unit}",
+             "frequency": f"{rx.frequency.code} ({rx.frequency.times_per_day:g}/d)"},
+            unit=f"{rx.dose.unit}/d")
+        return {"daily_dose": round(daily, 4)}
+    reason = (f"{path}.frequency" if rx.frequency is None or
+              rx.frequency.times_per_day is None else f"{path}.dose")
+    fs.missing[f"{path}.daily_dose"] = (reason,)
+    return {}
+
+
+def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str,
+                    fs: FactSet, weight: float | None) -> dict[str, Any]:
+    """Fields of an rx fact joined from the drug's knowledge, in the dose's unit."""
+    values: dict[str, Any] = {"chronic": drug.chronic}
+    formulation = kb.formulation_of(rx.formulation) or kb.formulation_of(rx.drug)
+    limit = kb.dose_limit(drug, rx.route, formulation)
+    route = rx.route or kb.prescribing.default_route
+    if limit is not None and rx.dose is not None and limit.unit == rx.dose.unit:
+        values.update(max_single=limit.max_single, max_daily=limit.max_daily,
+                      min_daily=limit.min_daily)
+    unchecked = limit is not None and rx.dose is not None and limit.unit != rx.dose.unit
+    if unchecked:  # a volume of a liquid without its strength (5 mL of a suspension)
+        values["limit_unit"] = limit.unit
+    if limit is not None:
+        values["max_times_per_day"] = limit.max_times_per_day
+    for name in ("max_single", "max_daily"):
+        if values.get(name) is None:
+            fs.missing[f"{path}.{name}"] = (
+                (f"{path}.dose (in {rx.dose.unit}; the limits are in {limit.unit})",)
+                if unchecked else (f"knowledge.drugs.{drug.id}.{route}.{name}",))
+    for name, status in (("pregnancy", drug.pregnancy), ("lactation", drug.lactation)):
+        values[name] = status.status if status else None
+    # the Beers list is explicit: a drug that is not on it is "none", not unknown
+    values["beers"] = drug.geriatric.beers if drug.geriatric is not None else "none"
+    if drug.geriatric is not None:
+        values["geriatric_max_daily"] = drug.geriatric.max_daily
+    ped = next((x for x in drug.pediatric if x.route == route), None)
+    if ped is not None:
+        values.update(ped_min_age=ped.min_age_years, ped_max_mg_kg_day=ped.max_mg_per_kg_day,
+                      ped_max_daily=ped.max_daily)
+    daily = rx.daily_dose
+    if daily is not None and rx.dose is not None and rx.dose.unit == "mg":
+        if weight:
+            values["mg_per_kg_day"] = round(daily / weight, 2)
+            fs.derived[f"{path}.mg_per_kg_day"] = Derived(
+                "mg_per_kg_day", round(daily / weight, 2), "daily dose / body weight",
+                {"daily_dose": f"{daily:g} mg/d", "weight": f"{weight:g} kg"}, unit="mg/kg/d")
+        else:
+            fs.missing[f"{path}.mg_per_kg_day"] = ("patient.weight",)
+    return values
+
+
+def _indication(kb: KnowledgeBase, drug: Drug, path: str, fs: FactSet,
+                codes: list[str] | None) -> dict[str, Any]:
+    """rx fields saying whether a diagnosis or problem-list code is a labelled indication.
+
+    ``indicated`` is left absent without an indication row, without diagnoses (``codes``
+    None: its own finding), or when only a code that is not ICD-10 could be the one.
+    """
+    prefixes = kb.indication_prefixes(drug)
+    if not prefixes:
+        fs.missing[f"{path}.indicated"] = (f"knowledge.indications.{drug.id}",)
+        return {}
+    rows = kb.indication_rows(drug)
+    values: dict[str, Any] = {"indication_codes": ", ".join(prefixes),
+                              "indications_zh": "；".join(r.text.zh for r in rows),
+                              "indications_en": "; ".join(r.text.en for r in rows)}
+    if codes is None:
+        fs.missing[f"{path}.indicated"] = ("record.diagnoses",)
+        return values
+    readable = [c.strip().upper() for c in codes if kb.icd10_form_ok(c)]
+    indicated = any(c.startswith(prefixes) for c in readable)
+    if not indicated and len(readable) < len(codes):
+        fs.missing[f"{path}.indicated"] = ("record.diagnoses (not an ICD-10 code)",)
+        return values
+    return {**values, "indicated": indicated,
+            "diagnoses_checked": ", ".join(c.strip() for c in codes)}
+
+
+def rx_keys(ctx: Context, i: int, drug: Drug, mg_daily: float | None,
+            paired: dict[tuple[str, str], int], unpaired: dict[str, list[int]]) -> None:
+    """The rx_key facts of prescription ``i``: its drug id and classes (dose-dependent
+    ones by the daily dose), at most :data:`PAIRED_PER_KEY` prescriptions per drug and key
+    (pairwise rules join two rx_key facts); the others are kept in ``unpaired``."""
+    for key in ctx.kb.drug_keys(drug, mg_daily):
+        seen = paired.get((drug.id, key), 0)
+        if seen >= PAIRED_PER_KEY:
+            if i not in unpaired.setdefault(drug.id, []):
+                unpaired[drug.id].append(i)
+            continue
+        paired[(drug.id, key)] = seen + 1
+        ctx.fs.add(RX_KEY, f"prescriptions[{i}]", {"rx": i, "key": key, **_names(drug)})
+
+
+def rx_renal(ctx: Context, i: int, drug: Drug, mg_daily: float | None) -> None:
+    """One rx_renal fact per kidney-function rule of the drug that applies at this dose
+    (a dose-dependent rule, aspirin as an NSAID, only above its dose)."""
+    for rule in drug.renal:
+        if rule.above_daily is not None and mg_daily is not None \
+                and mg_daily <= rule.above_daily:
+            continue
+        ctx.fs.add(RX_RENAL, f"prescriptions[{i}]", {
+            "rx": i, **_names(drug), "measure": rule.measure, "below": rule.below,
+            "action": rule.action, "renal_max_daily": rule.max_daily,
+            "test_first": rule.test_first, "text_zh": rule.text.zh, "text_en": rule.text.en})
+
+
+def rx_hepatic(ctx: Context, i: int, drug: Drug) -> None:
+    """One rx_hepatic fact per liver-disease rule of the drug."""
+    for rule in drug.hepatic:
+        ctx.fs.add(RX_HEPATIC, f"prescriptions[{i}]", {
+            "rx": i, **_names(drug), "applies_to": rule.applies_to, "action": rule.action,
+            "text_zh": rule.text.zh, "text_en": rule.text.en})
+
+
+def _note_unpaired(kb: KnowledgeBase, fs: FactSet, unpaired: dict[str, list[int]]) -> None:
+    """One note per drug prescribed more than :data:`PAIRED_PER_KEY` times."""
+    for drug_id, indices in unpaired.items():
+        drug = kb.drugs[drug_id]
+        items = ", ".join(str(i) for i in indices[:20]) + (" …" if len(indices) > 20 else "")
+        fs.note(f"prescriptions[{indices[0]}]",
+                f"{drug.name.en} is prescribed more than {PAIRED_PER_KEY} times: items "
+                f"{items} (counted from 0) are checked for interactions, duplicates and "
+                f"contraindications through its first {PAIRED_PER_KEY} prescriptions",
+                f"{drug.name.zh}开具超过{PAIRED_PER_KEY}次：第 {items} 项（从0计）的相互作用、"
+                f"重复用药和禁忌核查以其前{PAIRED_PER_KEY}项处方为准")
+
+
+def build_allergies(ctx: Context) -> None:
+    """One allergy_key fact per key a recorded allergy matches (an allergy to no known
+    drug or class is a note); when there is one, rx_allergen facts for every key of
+    every known prescribed drug."""
+    fs, kb = ctx.fs, ctx.kb
+    for i, allergy in enumerate(ctx.enc.patient.allergies):
+        keys = kb.allergy_keys(allergy.substance)
+        if not keys:
+            fs.note(f"patient.allergies[{i}].substance",
+                    f"allergy to {allergy.substance!r} is not a known drug or class: "
+                    "not used by drug checks",
+                    f"过敏原“{allergy.substance}”不是已知药物或药物类别：未用于用药核查")
+        for key in keys:
+            fs.add(ALLERGY_KEY, f"patient.allergies[{i}]",
+                   {"allergy": i, "key": key, "substance": allergy.substance})
+    if not fs.of_type("allergy_key"):
+        return
+    for i, rx in enumerate(ctx.enc.prescriptions):
+        drug = kb.resolve_drug(rx.drug)
+        if drug is not None:
+            for key in kb.all_drug_keys(drug):
+                fs.add(RX_ALLERGEN, f"prescriptions[{i}]", {"rx": i, "key": key, **_names(drug)})
