@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from cdss.derive.facts import consistent, fact_value
@@ -117,3 +119,41 @@ def test_a_result_timed_at_midnight_is_later_than_the_previous_days_date_only_on
             {"code": "potassium", "value": "4.0 mmol/L", "time": "2026-11-01"}]
     assert _one(_facts(labs=labs), "labs")["potassium"] == 6.0
     assert _one(_facts(labs=labs[::-1]), "labs")["potassium"] == 6.0
+
+
+# -- chronic-disease follow-up history ----------------------------------------------
+HTN = {"patient": {**BASE["patient"], "conditions": [{"code": "I10", "name": "高血压"}]}}
+
+
+def _htn_followup(history, **extra):
+    fs = _facts(**HTN, history={"followups": history}, **extra)
+    (fact,) = [f for f in fs.of_type("followup") if "hypertension" in fs.subjects[f["id"]]]
+    return fact, fs
+
+
+def test_a_follow_up_on_the_visit_day_counts_and_a_later_one_does_not() -> None:
+    fact, _ = _htn_followup([{"date": "2026-11-20", "condition": "I10"},
+                             {"date": "2026-11-25", "condition": "I10"}])
+    assert (fact["followups_recorded"], fact["days_since_last"]) == (1, 0)
+
+
+def test_only_this_programmes_follow_ups_count() -> None:
+    fact, _ = _htn_followup([{"date": "2026-10-01", "condition": "E11"},   # diabetes
+                             {"date": "2026-09-01", "condition": "I10"},
+                             {"date": "2026-08-01"}])                      # no condition
+    assert fact["followups_recorded"] == 2
+    assert fact["days_since_last"] == (date(2026, 11, 20) - date(2026, 9, 1)).days
+
+
+def test_the_last_follow_up_is_the_latest_by_date_not_by_list_order() -> None:
+    fact, _ = _htn_followup([{"date": "2026-10-01", "condition": "I10"},
+                             {"date": "2026-06-01", "condition": "I10"}])
+    assert fact["days_since_last"] == (date(2026, 11, 20) - date(2026, 10, 1)).days
+
+
+def test_without_an_age_an_age_dependent_target_leaves_control_undecided() -> None:
+    fs = _facts(patient={"id": "p", "sex": "male", "conditions": [{"code": "I10"}]},
+                vitals={"sbp": 145, "dbp": 85})
+    programme = next(p for p in KB.followup if "hypertension" in p.groups)
+    if programme.age_targets:
+        assert fs.missing["history.followups.now_controlled"] == ("patient.birth_date",)
