@@ -177,3 +177,49 @@ def test_prescription_dose_bounds_are_respected(data: st.DataObject) -> None:
     parsed = Prescription.model_validate(rx)
     if parsed.dose is not None:
         assert low - 1e-6 <= parsed.dose.value <= high + 1e-6
+
+
+def test_plausible_patients_read_their_ranges_from_the_plausibility_table(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Weight, height and glucose bounds come from knowledge/plausibility.yaml, not copies:
+    narrowing the table narrows what is drawn."""
+    table = cst._PLAUSIBLE
+    narrowed = dict(table.vitals)
+    for path, (low, high) in {"patient.weight": (70, 71), "patient.height": (160, 161),
+                              "vitals.glucose": (5, 6)}.items():
+        narrowed[path] = narrowed[path].model_copy(update={"low": low, "high": high})
+    monkeypatch.setattr(cst, "_PLAUSIBLE", table.model_copy(update={"vitals": narrowed}))
+    seen = {"weight": set(), "height": set(), "glucose": set()}
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(cst.patients(allow_implausible=False), cst.vital_signs(allow_implausible=False))
+    def check(patient: dict[str, Any], vitals: dict[str, Any]) -> None:
+        parsed = cdss.models.Patient.model_validate(patient)
+        for name in ("weight", "height"):
+            if getattr(parsed, name) is not None:
+                seen[name].add(getattr(parsed, name))
+        if "glucose" in vitals:
+            seen["glucose"].add(VitalSigns.model_validate({"glucose": vitals["glucose"]}).glucose)
+
+    check()
+    assert seen["weight"] and all(70 - 1e-6 <= w <= 71 + 1e-6 for w in seen["weight"])
+    assert seen["height"] and all(160 - 1e-6 <= h <= 161 + 1e-6 for h in seen["height"])
+    assert seen["glucose"] and all(5 - 1e-3 <= g <= 6 + 1e-3 for g in seen["glucose"])
+
+
+@pytest.mark.parametrize(("dimension", "unit", "canonical"), [
+    ("pressure", "kPa", units.PRESSURE), ("temperature", "degF", units.TEMPERATURE),
+    ("body_weight", "lb", units.BODY_WEIGHT)])
+def test_non_metric_units_are_written_with_the_models_own_factors(
+        dimension: str, unit: str, canonical: units.Dimension) -> None:
+    """A value written in kPa, degF or lb reads back as the canonical value drawn (the
+    factors come from the package's pint registry, not copies)."""
+    written = set()
+
+    @settings(max_examples=30, deadline=None)
+    @given(cst.quantities(dimension, min_value=37, max_value=37, units=[unit]))
+    def collect(q: Any) -> None:
+        written.add(round(units.to_canonical(q, canonical), 6))
+
+    collect()
+    assert written == {37.0}

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from cdss.kb.analytes import analyte_table, plausibility_table
+from cdss.units import linear_map
 
 __all__ = [
     "CONDITION_CODES",
@@ -60,6 +61,14 @@ __all__ = [
 _BUNDLED = {a.code: a for a in analyte_table().analytes}
 _PLAUSIBLE = plausibility_table()
 
+
+def _plausible(path: str) -> tuple[float, float]:
+    """The plausible range of ``path`` (``vitals.sbp``, ``patient.weight``) in
+    knowledge/plausibility.yaml."""
+    bound = _PLAUSIBLE.vitals[path]
+    return bound.low, bound.high
+
+
 @dataclass(frozen=True)
 class _Unit:
     """A unit a value may be written in: ``written = scale * canonical + offset``."""
@@ -67,6 +76,13 @@ class _Unit:
     name: str
     scale: float
     offset: float = 0.0
+
+
+def _pint_unit(name: str, canonical: str) -> _Unit:
+    """``name`` with its factor and offset from the package's pint registry (the one
+    the models convert with), not a copied constant."""
+    scale, offset = linear_map(canonical, name)
+    return _Unit(name, scale, offset)
 
 
 @dataclass(frozen=True)
@@ -87,12 +103,12 @@ _DIMENSIONS: dict[str, _Dimension] = {
     "glucose": _Dimension("mmol/L", (_Unit("mmol/L", 1),
                                      _Unit("mg/dL", _BUNDLED["glucose"].molar_mass / 10)),
                           0.1, 100),
-    "pressure": _Dimension("mmHg", (_Unit("mmHg", 1), _Unit("kPa", 0.133322)), 0, 400),
+    "pressure": _Dimension("mmHg", (_Unit("mmHg", 1), _pint_unit("kPa", "mmHg")), 0, 400),
     "rate": _Dimension("/min", (_Unit("/min", 1), _Unit("1/min", 1), _Unit("bpm", 1)), 0, 350),
     "temperature": _Dimension("degC", (_Unit("degC", 1), _Unit("℃", 1),
-                                       _Unit("degF", 1.8, 32)), 20, 50),
+                                       _pint_unit("degF", "degC")), 20, 50),
     "percent": _Dimension("%", (_Unit("%", 1),), 0, 100),
-    "body_weight": _Dimension("kg", (_Unit("kg", 1), _Unit("g", 1000), _Unit("lb", 2.20462)),
+    "body_weight": _Dimension("kg", (_Unit("kg", 1), _Unit("g", 1000), _pint_unit("lb", "kg")),
                               0.2, 400),
     "length": _Dimension("cm", (_Unit("cm", 1), _Unit("m", 0.01), _Unit("mm", 10)), 10, 300),
     "duration": _Dimension("d", (_Unit("d", 1), _Unit("day", 1), _Unit("wk", 1 / 7)), 1, 365),
@@ -142,20 +158,15 @@ LAB_CODES: tuple[str, ...] = tuple(code for code in _BUNDLED if code in _LAB_UNI
 #: a LOINC code of each analyte, from the bundled catalogue (labs are also sent by LOINC)
 _LOINC: dict[str, str] = {code: a.loinc[0] for code, a in _BUNDLED.items() if a.loinc}
 
-def _plausible(name: str) -> tuple[float, float]:
-    bound = _PLAUSIBLE.vitals[f"vitals.{name}"]
-    return bound.low, bound.high
-
-
 # (unit dimension, plausible range from knowledge/plausibility.yaml, broad range that
 # includes implausible values on purpose)
 _VITALS: dict[str, tuple[str, tuple[float, float], tuple[float, float]]] = {
-    "sbp": ("pressure", _plausible("sbp"), (0, 400)),
-    "dbp": ("pressure", _plausible("dbp"), (0, 300)),
-    "heart_rate": ("rate", _plausible("heart_rate"), (0, 350)),
-    "resp_rate": ("rate", _plausible("resp_rate"), (0, 100)),
-    "temperature": ("temperature", _plausible("temperature"), (20, 50)),
-    "spo2": ("percent", _plausible("spo2"), (0, 100)),
+    "sbp": ("pressure", _plausible("vitals.sbp"), (0, 400)),
+    "dbp": ("pressure", _plausible("vitals.dbp"), (0, 300)),
+    "heart_rate": ("rate", _plausible("vitals.heart_rate"), (0, 350)),
+    "resp_rate": ("rate", _plausible("vitals.resp_rate"), (0, 100)),
+    "temperature": ("temperature", _plausible("vitals.temperature"), (20, 50)),
+    "spo2": ("percent", _plausible("vitals.spo2"), (0, 100)),
 }
 
 _ALLERGENS: tuple[str, ...] = ("青霉素", "penicillin", "阿莫西林", "磺胺", "阿司匹林",
@@ -249,7 +260,7 @@ def quantities(dimension: str = "mass", *, min_value: float | None = None,
     unit (mg, mL, IU, mmol/L, mmHg, /min, degC, %, kg, cm, d), which is drawn with
     ``places`` decimals and then written in one of ``units`` (default: every unit
     known for the dimension, e.g. mg, g and ug for ``"mass"``; mmol/L and mg/dL for
-    ``"glucose"``, converted by 180.16 g/mol).
+    ``"glucose"``, converted by the molar mass in knowledge/analytes.yaml).
 
     Examples from this strategy shrink towards ``min_value`` written as a string in
     the canonical unit.
@@ -379,7 +390,7 @@ def vital_signs(*, allow_implausible: bool = True) -> st.SearchStrategy[dict[str
             quantities(dimension, min_value=low, max_value=high, places=1,
                        units=[_DIMENSIONS[dimension].units[0].name]),
         )
-    glucose_range = (0.2, 80) if allow_implausible else (0.5, 60)
+    glucose_range = (0.2, 80) if allow_implausible else _plausible("vitals.glucose")
     optional.update(
         consciousness=st.sampled_from(["alert", "confusion", "voice", "pain", "unresponsive"]),
         on_oxygen=st.booleans(),
@@ -454,8 +465,8 @@ def patients(*, allow_implausible: bool = True,
     _check_bool("allow_implausible", allow_implausible)
     _check_size("max_allergies", max_allergies)
     _check_size("max_conditions", max_conditions)
-    weight = (0.2, 400) if allow_implausible else (0.3, 300)
-    height = (10, 300) if allow_implausible else (20, 250)
+    weight = (0.2, 400) if allow_implausible else _plausible("patient.weight")
+    height = (10, 300) if allow_implausible else _plausible("patient.height")
     allergy = st.fixed_dictionaries({"substance": st.sampled_from(_ALLERGENS)},
                                     optional={"reaction": st.sampled_from(["皮疹", "rash"])})
     return st.fixed_dictionaries(
