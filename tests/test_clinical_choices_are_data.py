@@ -124,3 +124,56 @@ def test_every_score_table_of_the_knowledge_is_computed(tmp_path) -> None:
                                 "consciousness": "confusion"}}
     derived = engine.check(visit).derived
     assert derived["qsofa_site"]["value"] == derived["qsofa"]["value"] == 3
+
+
+def _edited(tmp_path: Path, name: str, change) -> Path:
+    """A copy of the bundled knowledge with ``name`` edited by ``change``."""
+    target = tmp_path / "knowledge"
+    shutil.copytree(knowledge_dir(), target)
+    path = target / name
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+def test_the_modified_release_family_is_read_from_knowledge(tmp_path) -> None:
+    """Glipizide has a controlled-release limit (20 mg/day) and a general one (30): a
+    sustained-release tablet takes the controlled-release limit only while both forms
+    are in the knowledge's modified-release family."""
+    def limit(kb) -> float | None:
+        row = kb.dose_limit(kb.drugs["glipizide"], "oral", "sustained_release")
+        return None if row is None else row.max_daily
+
+    assert limit(cdss.Engine(lang="en").kb) == 20
+    engine = cdss.Engine(lang="en", knowledge_dir=_edited(
+        tmp_path, "prescribing.yaml", lambda d: d.update(modified_release=[])))
+    assert limit(engine.kb) == 30
+
+
+def test_route_spellings_are_read_from_knowledge(tmp_path) -> None:
+    visit = dict(VISIT, prescriptions=[dict(VISIT["prescriptions"][0], route="经口")])
+    assert cdss.Engine(lang="en").parse(visit).prescriptions[0].route == "经口"  # kept as is
+    engine = cdss.Engine(lang="en", knowledge_dir=_edited(
+        tmp_path, "prescribing.yaml", lambda d: d["routes"].update({"经口": "oral"})))
+    assert engine.parse(visit).prescriptions[0].route == "oral"
+
+
+def test_the_list_item_separators_are_read_from_the_lexicon(tmp_path) -> None:
+    """In 无发热、胸痛2小时 the item with a number stops the negation's carry along the 、
+    list; without 、 as an item separator the clause is one item and 无 reaches 胸痛."""
+    text = "无发热、胸痛2小时"
+    assert cdss.Engine(lang="en").kb.symptom_keys(text) == (("chest_pain",), ("fever",))
+    engine = cdss.Engine(lang="en", knowledge_dir=_edited(
+        tmp_path, "symptoms.yaml", lambda d: d["matching"].update(item_separators=[])))
+    assert engine.kb.symptom_keys(text) == ((), ("chest_pain", "fever"))
+
+
+def test_the_negation_reach_is_read_from_the_lexicon(tmp_path) -> None:
+    """否认 ends three units (有明显) before 胸痛: negated with the bundled reach (4), not
+    with a reach of 2."""
+    text = "否认有明显胸痛"
+    assert cdss.Engine(lang="en").kb.symptom_keys(text) == ((), ("chest_pain",))
+    engine = cdss.Engine(lang="en", knowledge_dir=_edited(
+        tmp_path, "symptoms.yaml", lambda d: d["matching"].update(negation_reach=2)))
+    assert engine.kb.symptom_keys(text) == (("chest_pain",), ())
