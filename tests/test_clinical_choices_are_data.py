@@ -177,3 +177,19 @@ def test_the_negation_reach_is_read_from_the_lexicon(tmp_path) -> None:
     engine = cdss.Engine(lang="en", knowledge_dir=_edited(
         tmp_path, "symptoms.yaml", lambda d: d["matching"].update(negation_reach=2)))
     assert engine.kb.symptom_keys(text) == (("chest_pain",), ())
+
+
+def test_a_childrens_limit_without_a_route_is_refused(tmp_path) -> None:
+    """No route is assumed for a children's dose limit (it was oral by a Python default)."""
+    import pytest
+
+    from cdss.errors import KnowledgeError
+    from cdss.kb import load_knowledge
+
+    def drop_route(data) -> None:
+        row = next(d for d in data["drugs"] if d.get("pediatric"))
+        row["pediatric"][0].pop("route")
+
+    root = _edited(tmp_path, "drugs/antidiabetic_antiinfective.yaml", drop_route)
+    with pytest.raises(KnowledgeError, match="route"):
+        load_knowledge(root)

@@ -113,7 +113,8 @@ class DoseLimit(Frozen):
 class PediatricLimit(Frozen):
     """Children: youngest labelled age and weight-based daily limits."""
 
-    route: Route = "oral"
+    #: stated in every row: the knowledge, not Python, says which route a limit is for
+    route: Route
     #: below this age (years) the drug is not labelled / not recommended
     min_age_years: float | None = Field(default=None, ge=0)
     max_mg_per_kg_day: float | None = Field(default=None, gt=0)
