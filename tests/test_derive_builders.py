@@ -259,3 +259,35 @@ def test_a_lab_time_without_a_zone_is_read_in_the_encounters_zone(kb) -> None:
         {"code": "potassium", "value": "5.9 mmol/L", "time": "2026-11-20T00:45:00Z"},
         {"code": "potassium", "value": "4.1 mmol/L", "time": "2026-11-20T08:30:00"}]))
     assert one(fs, "labs")["potassium"] == 5.9
+
+
+@pytest.mark.parametrize("time", [None, "2026-11-20T08:00:00+08:00", "2026-11-19"])
+def test_of_two_results_at_the_same_time_the_last_sent_is_used(kb, time) -> None:
+    labs = [{"code": "potassium", "value": "5.9 mmol/L"},
+            {"code": "potassium", "value": "4.1 mmol/L"}]
+    for lab in labs:
+        if time is not None:
+            lab["time"] = time
+    fs = facts_of(kb, visit(labs=labs))
+    assert one(fs, "labs")["potassium"] == 4.1
+    assert fs.field_paths[("labs#0", "potassium")] == "labs[1].value"
+
+
+def test_a_result_without_a_time_counts_as_taken_at_the_visit(kb) -> None:
+    # the visit is 09:00+08:00: an untimed result is later than 08:59 and earlier than 09:01
+    def latest(time: str) -> float:
+        fs = facts_of(kb, visit(labs=[
+            {"code": "potassium", "value": "4.1 mmol/L"},
+            {"code": "potassium", "value": "5.9 mmol/L", "time": time}]))
+        return one(fs, "labs")["potassium"]
+
+    assert latest("2026-11-20T08:59:00+08:00") == 4.1
+    assert latest("2026-11-20T01:01:00Z") == 5.9
+
+
+def test_an_untimed_result_ties_with_one_timed_at_the_visit(kb) -> None:
+    # both count as taken at 09:00+08:00: the last sent is used, whichever it is
+    timed = {"code": "potassium", "value": "5.9 mmol/L", "time": "2026-11-20T01:00:00Z"}
+    untimed = {"code": "potassium", "value": "4.1 mmol/L"}
+    assert one(facts_of(kb, visit(labs=[timed, untimed])), "labs")["potassium"] == 4.1
+    assert one(facts_of(kb, visit(labs=[untimed, timed])), "labs")["potassium"] == 5.9

@@ -7,7 +7,7 @@ from typing import Any
 
 from cdss.derive import labs
 from cdss.derive.factset import Context
-from cdss.derive.facttype import FactType
+from cdss.derive.facttype import FACT_DECIMALS, FactType
 from cdss.derive.facttype import field as f
 from cdss.derive.plausible import implausible, plausible
 from cdss.kb import KnowledgeBase
@@ -69,7 +69,9 @@ def build_labs(ctx: Context) -> None:
     labs_fact_id = "labs#0"
     usable, unusable = labs.usable_labs(ctx.enc.labs, ctx.kb, fs)
     for code, result in labs.latest(usable, ctx.enc.time).items():
-        i, value, bound = result.index, round(result.value, 4), result.analyte.plausible
+        # compared with its bounds in the fact's own number form
+        i, bound = result.index, result.analyte.plausible
+        value = round(result.value, FACT_DECIMALS)
         if bound is not None and not bound.low <= value <= bound.high:
             implausible(ctx, f"labs[{i}].value", value, bound.low, bound.high,
                         result.analyte.canonical)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cdss.derive.factset import Context, FactSet
-from cdss.derive.facttype import FactType, FieldSpec, Headline
+from cdss.derive.facttype import FACT_DECIMALS, FactType, FieldSpec, Headline
 from cdss.derive.facttype import field as f
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
@@ -163,10 +163,10 @@ def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
                               "name_en": drug.name.en if drug else rx.drug,
                               "route": rx.route, "duration_days": rx.duration}
     if rx.dose is not None:
-        values.update(dose=round(rx.dose.value, 4), dose_unit=rx.dose.unit)
+        values.update(dose=round(rx.dose.value, FACT_DECIMALS), dose_unit=rx.dose.unit)
     if rx.frequency is not None:
         values["times_per_day"] = (None if rx.frequency.times_per_day is None
-                                   else round(rx.frequency.times_per_day, 4))
+                                   else round(rx.frequency.times_per_day, FACT_DECIMALS))
     values.update(_daily_dose(fs, path, rx))
     if drug is None:
         for name in KNOWLEDGE_RX_FIELDS:
@@ -184,11 +184,11 @@ def _daily_dose(fs: FactSet, path: str, rx: Prescription) -> dict[str, Any]:
     daily = rx.daily_dose
     if daily is not None and rx.dose is not None and rx.frequency is not None:
         fs.derived[f"{path}.daily_dose"] = Derived(
-            "daily_dose", round(daily, 4), "dose × times per day",
+            "daily_dose", round(daily, FACT_DECIMALS), "dose × times per day",
             {"dose": f"{rx.dose.value:g} {rx.dose.unit}",
              "frequency": f"{rx.frequency.code} ({rx.frequency.times_per_day:g}/d)"},
             unit=f"{rx.dose.unit}/d")
-        return {"daily_dose": round(daily, 4)}
+        return {"daily_dose": round(daily, FACT_DECIMALS)}
     reason = (f"{path}.frequency" if rx.frequency is None or
               rx.frequency.times_per_day is None else f"{path}.dose")
     fs.missing[f"{path}.daily_dose"] = (reason,)
