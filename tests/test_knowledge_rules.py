@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,86 +47,17 @@ FREQUENCIES = bundled_words().frequencies
 #: An ordinary adult regimen per drug: (dose, frequency, route). Aspirin has two: the
 #: antiplatelet dose (not an NSAID, <= 325 mg/day) and an analgesic dose (an NSAID).
 #: ``test_ordinary_doses_are_within_adult_limits`` checks them against the knowledge.
-DOSES: dict[str, list[tuple[str, str, str]]] = {
-    "acarbose": [("50 mg", "tid", "oral")],
-    "allopurinol": [("100 mg", "qd", "oral")],
-    "alprazolam": [("0.4 mg", "tid", "oral")],
-    "amiodarone": [("200 mg", "qd", "oral")],
-    "amlodipine": [("5 mg", "qd", "oral")],
-    "amoxicillin": [("500 mg", "tid", "oral")],
-    "amoxicillin_clavulanate": [("500 mg", "bid", "oral")],
-    "ampicillin": [("1 g", "q6h", "iv")],
-    "aspirin": [("100 mg", "qd", "oral"), ("500 mg", "tid", "oral")],
-    "atenolol": [("50 mg", "qd", "oral")],
-    "atorvastatin": [("20 mg", "qn", "oral")],
-    "azithromycin": [("500 mg", "qd", "oral")],
-    "benazepril": [("10 mg", "qd", "oral")],
-    "benzylpenicillin": [("800000 IU", "bid", "im")],
-    "bisoprolol": [("5 mg", "qd", "oral")],
-    "budesonide": [("0.2 mg", "bid", "inhaled")],
-    "captopril": [("25 mg", "bid", "oral")],
-    "cefaclor": [("250 mg", "tid", "oral")],
-    "cefixime": [("100 mg", "bid", "oral")],
-    "ceftriaxone": [("1 g", "qd", "iv")],
-    "cefuroxime": [("250 mg", "bid", "oral")],
-    "celecoxib": [("200 mg", "qd", "oral")],
-    "cephalexin": [("500 mg", "qid", "oral")],
-    "chlorphenamine": [("4 mg", "tid", "oral")],
-    "ciprofloxacin": [("500 mg", "bid", "oral")],
-    "clarithromycin": [("250 mg", "bid", "oral")],
-    "clopidogrel": [("75 mg", "qd", "oral")],
-    "colchicine": [("0.5 mg", "bid", "oral")],
-    "dexamethasone": [("0.75 mg", "bid", "oral")],
-    "diazepam": [("2.5 mg", "bid", "oral")],
-    "diclofenac": [("50 mg", "bid", "oral")],
-    "digoxin": [("0.125 mg", "qd", "oral")],
-    "diphenhydramine": [("25 mg", "bid", "oral")],
-    "doxycycline": [("100 mg", "bid", "oral")],
-    "enalapril": [("10 mg", "qd", "oral")],
-    "erythromycin": [("250 mg", "qid", "oral")],
-    "esomeprazole": [("20 mg", "qd", "oral")],
-    "estazolam": [("1 mg", "qn", "oral")],
-    "felodipine": [("5 mg", "qd", "oral")],
-    "fluconazole": [("150 mg", "qd", "oral")],
-    "furosemide": [("20 mg", "qd", "oral")],
-    "glibenclamide": [("2.5 mg", "qd", "oral")],
-    "gliclazide": [("80 mg", "bid", "oral")],
-    "glimepiride": [("2 mg", "qd", "oral")],
-    "glipizide": [("5 mg", "qd", "oral")],
-    "hydrochlorothiazide": [("25 mg", "qd", "oral")],
-    "ibuprofen": [("200 mg", "tid", "oral")],
-    "indapamide": [("2.5 mg", "qd", "oral")],
-    "insulin_glargine": [("10 IU", "qn", "sc")],
-    "insulin_human_regular": [("4 IU", "tid", "sc")],
-    "irbesartan": [("150 mg", "qd", "oral")],
-    "isosorbide_mononitrate": [("60 mg", "qd", "oral")],
-    "itraconazole": [("200 mg", "qd", "oral")],
-    "levofloxacin": [("500 mg", "qd", "oral")],
-    "levothyroxine": [("0.05 mg", "qd", "oral")],
-    "losartan": [("50 mg", "qd", "oral")],
-    "meloxicam": [("7.5 mg", "qd", "oral")],
-    "metformin": [("500 mg", "bid", "oral")],
-    "metoprolol": [("25 mg", "bid", "oral")],
-    "metronidazole": [("400 mg", "tid", "oral")],
-    "nifedipine": [("30 mg", "qd", "oral")],
-    "nitroglycerin": [("0.5 mg", "qd", "sublingual")],
-    "omeprazole": [("20 mg", "qd", "oral")],
-    "pantoprazole": [("40 mg", "qd", "oral")],
-    "paracetamol": [("500 mg", "tid", "oral")],
-    "potassium_chloride": [("1 g", "bid", "oral")],
-    "prednisone": [("10 mg", "qd", "oral")],
-    "promethazine": [("12.5 mg", "tid", "oral")],
-    "propranolol": [("10 mg", "tid", "oral")],
-    "rosuvastatin": [("10 mg", "qd", "oral")],
-    "salbutamol": [("2 mg", "tid", "oral")],
-    "sildenafil": [("50 mg", "qd", "oral")],
-    "simvastatin": [("20 mg", "qn", "oral")],
-    "spironolactone": [("20 mg", "bid", "oral")],
-    "sulfamethoxazole_trimethoprim": [("800 mg", "bid", "oral")],
-    "telmisartan": [("40 mg", "qd", "oral")],
-    "valsartan": [("80 mg", "qd", "oral")],
-    "warfarin": [("3 mg", "qd", "oral")],
-}
+def _load_doses() -> dict[str, list[tuple[str, str, str]]]:
+    """Ordinary regimens from ``tests/data/ordinary_doses/*.yaml`` (a drug in one file only)."""
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for path in sorted((Path(__file__).parent / "data" / "ordinary_doses").glob("*.yaml")):
+        for drug, options in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+            assert drug not in out, f"{path.name}: {drug} already has ordinary regimens"
+            out[drug] = [tuple(option) for option in options]
+    return out
+
+
+DOSES: dict[str, list[tuple[str, str, str]]] = _load_doses()
 
 #: Drugs tried first for the "something else" half of a near miss, in this order.
 PLAIN_DRUGS = ("paracetamol", "amlodipine", "metformin", "omeprazole", "losartan")

@@ -230,7 +230,25 @@ def _panel() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-PANEL = _panel()
+def _panel_files() -> list[tuple[str, dict[str, Any]]]:
+    """More ordinary encounters from ``tests/data/negative_panel/*.yaml``.
+
+    Each entry: ``name``, ``prescriptions`` (``[drug, dose, frequency]`` or a full
+    prescription object) and optional ``patient`` / ``vitals`` / ``labs`` overrides of the
+    normal encounter (``_encounters.py``).
+    """
+    out = []
+    for path in sorted((Path(__file__).parent / "data" / "negative_panel").glob("*.yaml")):
+        for entry in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+            items = [item if isinstance(item, dict) else rx(*item)
+                     for item in entry.get("prescriptions", [])]
+            overrides = {k: entry[k] for k in ("patient", "vitals", "labs", "symptoms")
+                         if k in entry}
+            out.append((f"{path.stem}: {entry['name']}", with_rx(*items, **overrides)))
+    return out
+
+
+PANEL = _panel() + _panel_files()
 
 
 @pytest.mark.parametrize("enc", [p[1] for p in PANEL], ids=[p[0] for p in PANEL])

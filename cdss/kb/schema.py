@@ -218,6 +218,9 @@ class Interaction(Frozen):
     effect: Text
     mechanism: Text
     action: Text
+    #: W3C PDDI minimum information model: what makes the interaction worse or milder
+    #: (dose, duration, patient factors). Optional: not every source states them.
+    modifying_factors: Text | None = None
     source: Source
 
 
