@@ -245,11 +245,11 @@ def test_each_knowledge_table_is_declared_once() -> None:
 def test_a_duplicate_row_names_its_file(tmp_path) -> None:
     root = tmp_path / "knowledge"
     shutil.copytree(knowledge_dir(), root)
-    path = root / "allergy_cross.yaml"
+    path = root / "allergy_cross/core.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["cross_reactions"].append(dict(data["cross_reactions"][0]))
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(cdss.KnowledgeError, match=r"allergy_cross\.yaml.*duplicate row id"):
+    with pytest.raises(cdss.KnowledgeError, match=r"allergy_cross/core\.yaml.*duplicate row id"):
         load_knowledge(root)
 
 

@@ -111,7 +111,7 @@ def test_a_name_shared_by_two_drugs_is_refused(tmp_path) -> None:
 
 def test_duplicate_ids_are_refused(tmp_path) -> None:
     root = _copy(tmp_path)
-    _edit(root / "drug_classes.yaml", lambda d: d["classes"].append(d["classes"][0]))
+    _edit(root / "drug_classes/core.yaml", lambda d: d["classes"].append(d["classes"][0]))
     with pytest.raises(KnowledgeError, match="duplicate class id"):
         load_knowledge(root)
 
@@ -126,7 +126,7 @@ def test_knowledge_version_changes_with_content(tmp_path, kb) -> None:
 
 def test_a_duplicate_allowance_the_rules_cannot_honour_is_refused(tmp_path) -> None:
     root = _copy(tmp_path)
-    _edit(root / "duplicate_classes.yaml", lambda d: d["duplicates"][0].update(allowed=2))
+    _edit(root / "duplicate_classes/core.yaml", lambda d: d["duplicates"][0].update(allowed=2))
     with pytest.raises(KnowledgeError, match="allowed"):
         load_knowledge(root)
 
@@ -150,11 +150,11 @@ def test_indication_prefixes_merge_codes_and_groups(kb) -> None:
 
 @pytest.mark.parametrize(("change", "message"), [
     (lambda d: d["indications"][0].update(drug="amlodipin"),
-     r"indications\.yaml.*amlodipine.*unknown drug or class 'amlodipin'"),
+     r"indications/core\.yaml.*amlodipine.*unknown drug or class 'amlodipin'"),
     (lambda d: d["indications"][0].update(drug="class:statins"),
      r"unknown drug or class 'class:statins'"),
     (lambda d: d["indications"][0].update(codes=["I1O"]),
-     r"indications\.yaml.*amlodipine.*malformed ICD-10 prefix 'I1O'"),
+     r"indications/core\.yaml.*amlodipine.*malformed ICD-10 prefix 'I1O'"),
     (lambda d: d["indications"][0].update(codes=["i10"]), r"malformed ICD-10 prefix 'i10'"),
     (lambda d: d["indications"][0].update(groups=["hypertensoin"]),
      r"unknown condition group 'hypertensoin'"),
@@ -163,7 +163,7 @@ def test_indication_prefixes_merge_codes_and_groups(kb) -> None:
 ])
 def test_a_bad_indication_row_is_refused_with_file_and_row(tmp_path, change, message) -> None:
     root = _copy(tmp_path)
-    _edit(root / "indications.yaml", change)
+    _edit(root / "indications/core.yaml", change)
     with pytest.raises(KnowledgeError, match=message):
         load_knowledge(root)
 

@@ -53,7 +53,7 @@ RX = FactType("rx", True, {
                        description="daily dose / body weight"),
     "indicated": f("bool", "drug", shows="diagnoses_checked", description=(
         "a diagnosis of this visit or a problem-list code is among the drug's "
-        "labelled indications (knowledge/indications.yaml); absent without an "
+        "labelled indications (knowledge/indications/); absent without an "
         "indication row or without diagnoses")),
     "diagnoses_checked": f("string", "drug", description=(
         "the visit's diagnoses and problem-list codes that were checked")),

@@ -382,16 +382,16 @@ class Table:
 TABLES: tuple[Table, ...] = (
     Table("analytes", "analytes.yaml", AnalyteTable, keep="table"),
     Table("plausibility", "plausibility.yaml", PlausibilityTable, keep="table"),
-    Table("classes", "drug_classes.yaml", ClassTable, "classes", "index", unique="class id"),
+    Table("classes", "drug_classes/", ClassTable, "classes", "index", unique="class id"),
     Table("drugs", "drugs/", DrugTable, "drugs", "index", unique="drug id",
           refs=(("classes", "class"), ("dose_classes.class_", "class"))),
     Table("interactions", "interactions/", InteractionTable, "interactions",
           unique="interaction id", refs=(("a", "drug"), ("b", "drug"))),
-    Table("duplicates", "duplicate_classes.yaml", DuplicateTable, "duplicates",
+    Table("duplicates", "duplicate_classes/", DuplicateTable, "duplicates",
           unique="row id", refs=(("key", "drug"),)),
-    Table("allergy_cross", "allergy_cross.yaml", AllergyCrossTable, "cross_reactions",
+    Table("allergy_cross", "allergy_cross/", AllergyCrossTable, "cross_reactions",
           unique="row id", refs=(("allergy", "drug"), ("drug", "drug"))),
-    Table("contraindications", "contraindications.yaml", ContraindicationTable,
+    Table("contraindications", "contraindications/", ContraindicationTable,
           "contraindications", unique="row id",
           refs=(("drug", "drug"), ("condition_group", "group"))),
     Table("formulas", "formulas.yaml", FormulaTable, "formulas", "index",
@@ -405,7 +405,7 @@ TABLES: tuple[Table, ...] = (
     Table("implied", "implied_conditions.yaml", ImpliedConditionTable, "implied",
           optional=True, refs=(("class_", "drug class"), ("group", "group")),
           entry=lambda row: f"{row.class_} -> {row.group}"),
-    Table("indications", "indications.yaml", IndicationTable, "indications",
+    Table("indications", "indications/", IndicationTable, "indications",
           unique="indication id",
           refs=(("drug", "drug"), ("groups", "group"), ("codes", "icd10 prefix"))),
     Table("symptoms", "symptoms.yaml", SymptomLexicon, "symptoms", "table", key="key",
@@ -418,28 +418,34 @@ TABLES: tuple[Table, ...] = (
 )
 
 
-def _read_table(root: Path, table: Table) -> tuple[Any, tuple]:
-    """The validated table (None for a folder) and its rows."""
+def _read_table(root: Path, table: Table) -> tuple[Any, tuple, tuple[Path, ...]]:
+    """The validated table (None for a folder), its rows and the file of each row."""
     path = table.path(root)
-    if table.file.endswith("/"):
-        tables = [validate(table.model, read_yaml(p), p) for p in sorted(path.glob("*.yaml"))]
-        return None, tuple(row for t in tables
-                           for row in (getattr(t, table.rows) if table.rows else (t,)))
+    files = sorted(path.glob("*.yaml")) if table.file.endswith("/") else [path]
     if table.optional and not path.exists():
-        return (table.model() if table.keep == "table" else None), ()
-    validated = validate(table.model, read_yaml(path), path)
-    return validated, (tuple(getattr(validated, table.rows)) if table.rows else (validated,))
+        return (table.model() if table.keep == "table" else None), (), ()
+    rows: list = []
+    origins: list[Path] = []
+    validated = None
+    for file in files:
+        validated = validate(table.model, read_yaml(file), file)
+        found = tuple(getattr(validated, table.rows)) if table.rows else (validated,)
+        rows.extend(found)
+        origins.extend([file] * len(found))
+    if table.file.endswith("/"):
+        validated = None
+    return validated, tuple(rows), tuple(origins)
 
 
-def _kept(table: Table, validated: Any, rows: tuple, root: Path) -> Any:
+def _kept(table: Table, validated: Any, rows: tuple, origins: tuple[Path, ...]) -> Any:
     """What :class:`KnowledgeBase` holds of a table, duplicates refused."""
     if table.keep != "index" and not table.unique:
         return validated if table.keep == "table" else rows
     index: dict = {}
-    for row in rows:
+    for row, origin in zip(rows, origins, strict=True):
         key = getattr(row, table.key)
         if table.unique and key in index:
-            raise KnowledgeError(str(table.path(root)), key, f"duplicate {table.unique}")
+            raise KnowledgeError(str(origin), key, f"duplicate {table.unique}")
         index[key] = row
     return {"table": validated, "rows": rows, "index": index}[table.keep]
 
@@ -448,17 +454,18 @@ def load_tables(root: Path) -> dict[str, Any]:
     """Read and validate every table of :data:`TABLES`, then check their references."""
     loaded: dict[str, Any] = {}
     rows: dict[str, tuple] = {}
+    origins: dict[str, tuple[Path, ...]] = {}
     for table in TABLES:
-        validated, rows[table.name] = _read_table(root, table)
-        loaded[table.name] = _kept(table, validated, rows[table.name], root)
+        validated, rows[table.name], origins[table.name] = _read_table(root, table)
+        loaded[table.name] = _kept(table, validated, rows[table.name], origins[table.name])
     checks = _reference_checks(loaded)
     for table in TABLES:
-        for row in rows[table.name]:
+        for row, origin in zip(rows[table.name], origins[table.name], strict=True):
             for field_path, kind in table.refs:
                 for value in _values(row, field_path):
                     problem = checks[kind](value)
                     if problem:
-                        raise KnowledgeError(str(table.path(root)), table.entry(row), problem)
+                        raise KnowledgeError(str(origin), table.entry(row), problem)
     return loaded
 
 
