@@ -396,7 +396,7 @@ TABLES: tuple[Table, ...] = (
           refs=(("drug", "drug"), ("condition_group", "group"))),
     Table("formulas", "formulas.yaml", FormulaTable, "formulas", "index",
           unique="formula id"),
-    Table("condition_groups", "condition_groups.yaml", ConditionGroupTable, "groups",
+    Table("condition_groups", "condition_groups/", ConditionGroupTable, "groups",
           "index", unique="group id"),
     Table("icd10", "icd10.yaml", IcdTable, keep="table"),
     Table("prescribing", "prescribing.yaml", PrescribingWords, keep="table"),
