@@ -94,6 +94,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from cdss.verify import load_report, verify
+
+    report_text = _read_text(args.report)
+    result = verify(load_report(report_text), _read_text(args.encounter),
+                    report_text=report_text, rules_dir=args.rules,
+                    knowledge_dir=args.knowledge)
+    print(result.to_text())
+    return 0 if result.reproduces else 1
+
+
 def _sample_files() -> list[Path]:
     return sorted(samples_dir().glob("*.json"))
 
@@ -346,6 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("json", "text", "cds-hooks"), default="json")
     common(check)
     check.set_defaults(func=cmd_check)
+
+    ver = sub.add_parser("verify", help="re-evaluate an encounter and say whether a report "
+                         "reproduces (exit 0), or not (exit 1: the differences and why)")
+    ver.add_argument("report", help="a report JSON written by 'cdss check'")
+    ver.add_argument("encounter", help="the encounter JSON it was computed from")
+    ver.add_argument("--rules", help=f"rules folder (default: {rules_dir()})")
+    ver.add_argument("--knowledge", help=f"knowledge folder (default: {knowledge_dir()})")
+    ver.set_defaults(func=cmd_verify)
 
     demo = sub.add_parser("demo", help="check the bundled sample encounters")
     common(demo)

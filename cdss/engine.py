@@ -17,16 +17,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cdss import backends
+from cdss._resources import knowledge_dir as _bundled_knowledge
 from cdss._resources import rules_dir as _bundled_rules
 from cdss._version import __version__
 from cdss.backends import Backend, Match
 from cdss.derive import FactSet, build_facts, fact_types
 from cdss.derive.facts import consistent
+from cdss.errors import KnowledgeError, RuleSpecError
 from cdss.explain import Explainer
 from cdss.kb import KnowledgeBase, load_knowledge
 from cdss.kb.analytes import by_code as analytes_by_code
 from cdss.models import Encounter
 from cdss.reasoning import Reasoned, Reasoner
+from cdss.receipt import Clock, Pins, knowledge_sha256, receipt, rules_sha256, system_clock
 from cdss.report import SEVERITY_RANK, Report, Suggestion, deduplicate, require_lang
 from cdss.rulelang import CompiledRule, RuleSet, build_ruleset
 
@@ -63,11 +66,19 @@ class Engine:
         rules evaluated in Python: identical reports, checked by a differential test
         over every registered backend, and several times faster; meant for batch
         audits).
+    :param clock: what gives the time of evaluation written in each report's receipt
+        (default: the wall clock; :func:`cdss.receipt.fixed_clock` for reproducible
+        reports). "Now" for the rules is always the encounter's own time.
+    :param pin_rules: a ``rules_sha256`` the compiled rules must have (a
+        :class:`~cdss.RuleSpecError` otherwise): a site pins the rule pack it validated.
+    :param pin_knowledge: a ``knowledge_sha256`` the knowledge must have (a
+        :class:`~cdss.KnowledgeError` otherwise).
     """
 
     def __init__(self, lang: str = "zh", *, rules_dir: str | Path | None = None,
                  knowledge_dir: str | Path | None = None,
-                 backend: str = backends.DEFAULT) -> None:
+                 backend: str = backends.DEFAULT, clock: Clock | None = None,
+                 pin_rules: str | None = None, pin_knowledge: str | None = None) -> None:
         require_lang(lang)
         self._backend: Backend = backends.create(backend)
         self.lang = lang
@@ -89,6 +100,12 @@ class Engine:
                                   lambda fact: consistent(fact, kb))
         self._info = {"version": __version__, "knowledge_version": self.kb.version,
                       "rules": len(self.ruleset.rules)}
+        self._clock: Clock = clock or system_clock
+        self.pins = Pins(version=__version__, backend=backend,
+                         rules_sha256=rules_sha256(self.ruleset),
+                         knowledge_sha256=knowledge_sha256(
+                             Path(knowledge_dir) if knowledge_dir else _bundled_knowledge()))
+        _check_pins(self.pins, rules_path, pin_rules, pin_knowledge)
 
     @property
     def rules(self) -> tuple[CompiledRule, ...]:
@@ -129,6 +146,7 @@ class Engine:
             lang=shown,
             missing_data=(self._explainer.missing_data(not_evaluated, reasoned.decisions, facts,
                                                        kept) if explain_missing else []),
+            receipt=receipt(self.pins, encounter, enc.time, self._clock()),
         )
 
     def findings(self, encounter: EncounterInput, *, evidence: bool = True) -> list[Suggestion]:
@@ -205,3 +223,16 @@ def _apps() -> tuple[Callable[..., AuditResult], Callable[..., LookupResult],
     from cdss.screen import screen
 
     return audit, lookup, screen
+
+
+def _check_pins(pins: Pins, rules_path: Path, pin_rules: str | None,
+                pin_knowledge: str | None) -> None:
+    """Refuse to build an engine whose rules or knowledge are not the pinned ones."""
+    if pin_rules is not None and pin_rules != pins.rules_sha256:
+        raise RuleSpecError(str(rules_path), None,
+                            f"the rules are not the pinned pack: rules_sha256 is "
+                            f"{pins.rules_sha256}, pinned {pin_rules}")
+    if pin_knowledge is not None and pin_knowledge != pins.knowledge_sha256:
+        raise KnowledgeError("knowledge", None,
+                             f"the knowledge is not the pinned one: knowledge_sha256 is "
+                             f"{pins.knowledge_sha256}, pinned {pin_knowledge}")

@@ -180,11 +180,14 @@ class Report:
     lang: str = "zh"
     #: the data worth collecting now (from the ``ask`` entries of ``not_evaluated``)
     missing_data: list[MissingData] = field(default_factory=list)
+    #: what the report was computed from (:mod:`cdss.receipt`); None when built by hand
+    receipt: dict[str, Any] | None = None
 
     def with_lang(self, lang: str) -> Report:
         """The same report shown in another language ("zh" or "en")."""
         return Report(self.encounter_id, self.engine, self.suggestions, self.not_evaluated,
-                      self.notes, self.derived, require_lang(lang), self.missing_data)
+                      self.notes, self.derived, require_lang(lang), self.missing_data,
+                      self.receipt)
 
     # ---- JSON ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -202,6 +205,7 @@ class Report:
             "missing_summary": missing_summary(self.missing_data, self.lang),
             "notes": notes,
             "derived": self.derived,
+            **({"receipt": dict(self.receipt)} if self.receipt is not None else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -11,6 +11,7 @@ override of ``None`` removes the key.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 #: Sentinel-free deletion: an override value of ``DELETE`` (or None) drops the key.
@@ -96,3 +97,11 @@ def rx(drug: str, dose: str, frequency: str = "qd", route: str = "oral",
 def with_rx(*prescriptions: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     """The normal encounter with these prescriptions (and any other overrides)."""
     return encounter(overrides, prescriptions=list(prescriptions))
+
+
+def without_backend(report: Any) -> str:
+    """A report's JSON without the receipt's backend name, to compare two backends."""
+    data = report.to_dict()
+    if "receipt" in data:
+        data["receipt"] = {k: v for k, v in data["receipt"].items() if k != "backend"}
+    return json.dumps(data, ensure_ascii=False, indent=2)

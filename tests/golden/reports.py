@@ -57,6 +57,7 @@ def fingerprint(engine: cdss.Engine, enc: dict[str, Any]) -> str:
         # rules) changes in every report with any edit of rules/ or knowledge/, which
         # would hide what else changed: it is left out
         as_json.pop("engine", None)
+        as_json.pop("receipt", None)  # hashes of files and the time of evaluation
         digest.update(json.dumps(as_json, ensure_ascii=False, indent=2).encode())
         digest.update(json.dumps(report.to_cds_hooks(), ensure_ascii=False,
                                  sort_keys=True).encode())
