@@ -21,6 +21,7 @@ from cdss import backends
 from cdss._resources import knowledge_dir, rules_dir, samples_dir
 from cdss._version import __version__
 from cdss.errors import CdssError, FieldProblem, InputError, KnowledgeError, RuleSpecError
+from cdss.rulelang.spec import STATUSES
 
 EXIT_INPUT = 2
 EXIT_CONFIG = 3
@@ -74,9 +75,11 @@ def _read_text(path: str) -> str:
 def _engine(args: argparse.Namespace):
     from cdss.engine import Engine
 
+    statuses = getattr(args, "status", None)
     return Engine(lang=getattr(args, "lang", "zh"), rules_dir=getattr(args, "rules", None),
                   knowledge_dir=getattr(args, "knowledge", None),
-                  backend=getattr(args, "backend", backends.DEFAULT))
+                  backend=getattr(args, "backend", backends.DEFAULT),
+                  **({"statuses": tuple(statuses)} if statuses else {}))
 
 
 def _render(report, fmt: str) -> str:
@@ -205,7 +208,11 @@ def cmd_rules_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps([{"id": r.id, "version": r.spec.version, "category": r.spec.category,
                            "kind": r.spec.kind, "severity": r.spec.severity,
-                           "status": r.spec.status, "file": r.file,
+                           "status": r.spec.status, "owner": r.spec.owner,
+                           "clinical_reviewer": r.spec.clinical_reviewer,
+                           "reviewed": r.spec.reviewed and r.spec.reviewed.isoformat(),
+                           "expires": r.spec.expires and r.spec.expires.isoformat(),
+                           "file": r.file,
                            "title": r.spec.title.get(args.lang)} for r in rows],
                          ensure_ascii=False, indent=2))
         return 0
@@ -269,9 +276,21 @@ def engine_problem(rules: Path, knowledge: str | None, timeout: float) -> str | 
         detail[-1] if detail else "no output")
 
 
+def _today(args: argparse.Namespace) -> date:
+    """The date lint judges review dates by (``--today``, default the local date)."""
+    if getattr(args, "today", None):
+        try:
+            return date.fromisoformat(args.today)
+        except ValueError:
+            raise InputError([FieldProblem("--today", f"not a date YYYY-MM-DD: "
+                                           f"{args.today!r}")]) from None
+    return date.today()
+
+
 def cmd_rules_lint(args: argparse.Namespace) -> int:
     from cdss.kb import load_knowledge
     from cdss.rulelang import compile_all
+    from cdss.rulelang.governance import governance_warnings
     from cdss.rulelang.params import repeated_thresholds
 
     folder = Path(args.rules) if args.rules else rules_dir()
@@ -291,6 +310,8 @@ def cmd_rules_lint(args: argparse.Namespace) -> int:
         for where in repeated_thresholds(rule.spec):
             print(f"warning: {rule.file}: rule '{rule.id}': {where} repeats a threshold of "
                   "the rule's own condition; render it from `params` ({$name})")
+    for warning in governance_warnings(rules, _today(args)):
+        print(f"warning: {warning}")
     status = "ok" if not messages else f"{len(messages)} problem(s)"
     print(f"{len(rules)} rules compiled, knowledge {kb.version}: {status}")
     return EXIT_LINT if messages else 0
@@ -351,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--lang", choices=("zh", "en"), default="zh", help="message language")
         p.add_argument("--rules", help=f"rules folder (default: {rules_dir()})")
         p.add_argument("--knowledge", help=f"knowledge folder (default: {knowledge_dir()})")
+        p.add_argument("--status", action="append", choices=STATUSES, metavar="STATUS",
+                       help="run only rules of this life-cycle status (repeatable; default: "
+                       "production and testing)")
 
     check = sub.add_parser("check", help="check one encounter JSON file ('-' for stdin)")
     check.add_argument("file")
@@ -410,6 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "then build the engine in a child process")
     lint.add_argument("--timeout", type=float, default=120.0, metavar="S",
                       help="seconds the child may take to build the engine (default 120)")
+    lint.add_argument("--today", metavar="YYYY-MM-DD",
+                      help="judge review and expiry dates as of this day (default: today)")
     common(lint)
     lint.set_defaults(func=cmd_rules_lint)
     doc = rsub.add_parser("doc", help="a Markdown table of the rules of a category")

@@ -12,7 +12,7 @@ loading the engine never loads its apps), listed in the import contract
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,6 +32,7 @@ from cdss.reasoning import Reasoned, Reasoner
 from cdss.receipt import Clock, Pins, knowledge_sha256, receipt, rules_sha256, system_clock
 from cdss.report import SEVERITY_RANK, Report, Suggestion, deduplicate, require_lang
 from cdss.rulelang import CompiledRule, RuleSet, build_ruleset
+from cdss.rulelang.load import DEFAULT_STATUSES
 
 if TYPE_CHECKING:
     from cdss.audit import AuditResult
@@ -73,12 +74,15 @@ class Engine:
         :class:`~cdss.RuleSpecError` otherwise): a site pins the rule pack it validated.
     :param pin_knowledge: a ``knowledge_sha256`` the knowledge must have (a
         :class:`~cdss.KnowledgeError` otherwise).
+    :param statuses: the life-cycle statuses of the rules that run (default production
+        and testing; ``("production",)`` restricts reports to production rules).
     """
 
     def __init__(self, lang: str = "zh", *, rules_dir: str | Path | None = None,
                  knowledge_dir: str | Path | None = None,
                  backend: str = backends.DEFAULT, clock: Clock | None = None,
-                 pin_rules: str | None = None, pin_knowledge: str | None = None) -> None:
+                 pin_rules: str | None = None, pin_knowledge: str | None = None,
+                 statuses: Collection[str] = DEFAULT_STATUSES) -> None:
         require_lang(lang)
         self._backend: Backend = backends.create(backend)
         self.lang = lang
@@ -86,13 +90,15 @@ class Engine:
         self.options: dict[str, Any] = {
             "lang": lang, "backend": backend,
             "rules_dir": str(rules_dir) if rules_dir else None,
-            "knowledge_dir": str(knowledge_dir) if knowledge_dir else None}
+            "knowledge_dir": str(knowledge_dir) if knowledge_dir else None,
+            "statuses": tuple(sorted(statuses))}
         self.kb: KnowledgeBase = load_knowledge(Path(knowledge_dir) if knowledge_dir else None)
         self._analytes = analytes_by_code(self.kb.analytes.values())
         # a missing folder, a file, or a pack of 0 rules is a RuleSpecError (issue #12: it
         # used to switch checking off silently)
         rules_path = Path(rules_dir) if rules_dir else _bundled_rules()
-        self.ruleset: RuleSet = build_ruleset(rules_path, self.kb, self._backend.validate)
+        self.ruleset: RuleSet = build_ruleset(rules_path, self.kb, self._backend.validate,
+                                              statuses=statuses)
         self._backend.prepare(self.ruleset)
         self._explainer = Explainer(self.kb)
         kb = self.kb

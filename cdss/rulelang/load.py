@@ -8,7 +8,7 @@ backend cannot run is that backend's to say: its ``validate`` is passed in (``ch
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from cdss.kb import KnowledgeBase
 from cdss.kb._files import read_yaml, validation_message
 from cdss.rulelang import ir, params
 from cdss.rulelang.parse import ConditionProblem, parse_when
-from cdss.rulelang.spec import FindingPolicy, RuleFile, RuleSpec, TemplateSpec
+from cdss.rulelang.spec import STATUSES, FindingPolicy, RuleFile, RuleSpec, TemplateSpec
 
 #: a ``{pattern.field}`` placeholder in a rule's texts (checked here, rendered by the
 #: explainer)
@@ -173,7 +173,11 @@ def _rule_dicts(path: Path, kb: KnowledgeBase) -> list[dict[str, Any]]:
                                           parsed.define, file)
     rules = [params.expand_rule(rule, definitions, file) for rule in rules]
     category = path.parent.name
+    defaults = (parsed.governance.model_dump(exclude_unset=True)
+                if parsed.governance is not None else {})
     for rule in rules:
+        for name, value in defaults.items():
+            rule.setdefault(name, value)
         rule.setdefault("category", category)
         if rule["category"] != category:
             raise RuleSpecError(file, str(rule.get("id")), f"category {rule['category']!r} "
@@ -252,11 +256,21 @@ def compile_all(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None
     return compiled, problems
 
 
-def build_ruleset(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None) -> RuleSet:
+#: the statuses whose rules an engine runs unless told otherwise
+DEFAULT_STATUSES: frozenset[str] = frozenset({"production", "testing"})
+
+
+def build_ruleset(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None, *,
+                  statuses: Collection[str] = DEFAULT_STATUSES) -> RuleSet:
     """Compile every rule file; raise the first problem (``cdss rules lint`` lists all).
 
-    ``check``: a backend's ``validate`` (see :func:`compile_all`).
+    ``check``: a backend's ``validate`` (see :func:`compile_all`); ``statuses``: the
+    life-cycle statuses of the rules kept (a pack keeping none is a ``RuleSpecError``).
     """
+    unknown = sorted(set(statuses) - set(STATUSES))
+    if unknown:
+        raise RuleSpecError(str(rules_dir), None, f"unknown rule status {unknown[0]!r} "
+                            f"(statuses: {', '.join(STATUSES)})")
     compiled, problems = compile_all(rules_dir, kb, check)
     if problems:
         if len(problems) == 1:
@@ -264,6 +278,10 @@ def build_ruleset(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None
         raise RuleSpecError(problems[0].file, problems[0].rule_id,
                             problems[0].problem + f" (and {len(problems) - 1} more problems; "
                             "run `cdss rules lint`)")
+    compiled = [rule for rule in compiled if rule.spec.status in statuses]
+    if not compiled:
+        raise RuleSpecError(str(rules_dir), None, "no rule has a status of "
+                            f"{', '.join(sorted(statuses))}")
     policy = finding_policy(rules_dir)
     return RuleSet(tuple(compiled), {r.action: r for r in compiled}, policy.keep,
                    _pruning(compiled))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -18,6 +19,11 @@ KINDS: dict[str, tuple[str, ...]] = {
     "followup": ("overdue", "uncontrolled", "due"),
 }
 SEVERITIES = ("info", "warning", "critical")
+
+#: a rule's life-cycle status (Arden Syntax maintenance slots; CDS Connect's artifact
+#: status): only ``production`` and ``testing`` rules run unless an engine asks otherwise
+Status = Literal["draft", "research", "testing", "production", "expired"]
+STATUSES: tuple[str, ...] = ("draft", "research", "testing", "production", "expired")
 
 
 class Spec(BaseModel):
@@ -49,6 +55,21 @@ class DefinitionsFile(Spec):
     define: dict[str, DefinitionSpec] = Field(default_factory=dict)
 
 
+class Governance(Spec):
+    """Who answers for a rule and until when (a rule file's ``governance:`` block gives
+    the defaults of its rules; a rule may override each field)."""
+
+    status: Status = "testing"
+    #: who maintains the rule (a person or a team)
+    owner: str | None = None
+    #: the clinician who last reviewed the rule's content
+    clinical_reviewer: str | None = None
+    #: the date of that review
+    reviewed: date | None = None
+    #: after this date the rule is due for review again (lint warns; it still runs)
+    expires: date | None = None
+
+
 class PatternSpec(Spec):
     """``<name>: {fact: <type>, if: <condition>}``: bind one fact of a type."""
 
@@ -64,7 +85,11 @@ class RuleSpec(Spec):
     category: Literal["diagnosis", "dosing", "quality", "followup"]
     kind: str
     severity: Literal["info", "warning", "critical"]
-    status: Literal["draft", "testing", "production"] = "testing"
+    status: Status = "testing"
+    owner: str | None = None
+    clinical_reviewer: str | None = None
+    reviewed: date | None = None
+    expires: date | None = None
     #: rules describing one clinical finding share a group: only the most severe
     #: suggestion of a group is kept for the same facts
     group: str | None = None
@@ -133,6 +158,8 @@ class RuleFile(Spec):
     """A rule file: named definitions, plain rules and templates."""
 
     define: dict[str, DefinitionSpec] = Field(default_factory=dict)
+    #: defaults of the governance fields of every rule of the file
+    governance: Governance | None = None
     rules: tuple[dict[str, Any], ...] = ()
     templates: tuple[TemplateSpec, ...] = ()
 
