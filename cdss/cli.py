@@ -223,6 +223,15 @@ def cmd_rules_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    from cdss.ruletest import load_cases, run_cases
+
+    cases = load_cases(Path(args.cases))
+    result = run_cases(_engine(args), cases)
+    print(result.to_text(all_rules=args.all))
+    return 0 if result.passed else EXIT_LINT
+
+
 def cmd_rules_doc(args: argparse.Namespace) -> int:
     from cdss.rulelang.describe import rules_markdown
 
@@ -438,6 +447,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="judge review and expiry dates as of this day (default: today)")
     common(lint)
     lint.set_defaults(func=cmd_rules_lint)
+    rtest = rsub.add_parser("test", help="run YAML rule cases (a site's or the project's "
+                            "tests/cases) and print which rules they cover; exit 1 on a "
+                            "failing case")
+    rtest.add_argument("cases", help="a folder of case files (*.yaml)")
+    rtest.add_argument("--all", action="store_true",
+                       help="list every rule in the coverage table, not only those lacking "
+                       "a firing case or a near miss")
+    common(rtest)
+    rtest.set_defaults(func=cmd_rules_test)
     doc = rsub.add_parser("doc", help="a Markdown table of the rules of a category")
     doc.add_argument("category", choices=("diagnosis", "dosing", "quality", "followup"))
     doc.add_argument("--write", metavar="FILE", help="write it to FILE")

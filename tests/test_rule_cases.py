@@ -1,16 +1,8 @@
 """Data-driven rule tests: every rule fires on a case and stays silent on a near miss.
 
-Cases live in ``tests/cases/*.yaml``; each is a dict with
-
-``rule``       the rule id the case is about
-``title``      what the case shows (with ``rule``, the pytest id)
-``fires``      true: the rule must be in ``report.suggestions``; false: it must not
-``encounter``  overrides deep-merged into the normal encounter of ``_encounters.py``
-``severity``   (optional, fires only) the suggestion's severity
-``codes`` / ``drugs``  (optional, fires only) the suggestion's codes / drugs
-``also``       (optional) the exact list of the OTHER rule ids of the same category the
-               report may hold (a dosing case does not pin diagnosis findings)
-``xfail``      (optional) a suspected engine bug: the case must fail (strict)
+Cases live in ``tests/cases/*.yaml`` and are read and judged by the rule test kit
+(:mod:`cdss.ruletest`, the format is in :mod:`cdss.ruletest.cases`), the same kit a site
+runs with ``cdss rules test DIR``.
 
 Besides the cases, a coverage test requires every rule of the engine to have at least
 one firing and one non-firing case, a negative panel of ordinary encounters must stay
@@ -20,6 +12,7 @@ quiet, and encounters with missing data must list the rules they could not evalu
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,43 +21,25 @@ import yaml
 
 import cdss
 from cdss import backends
+from cdss.receipt import fixed_clock
+from cdss.ruletest import Case, check_case, load_cases
+from cdss.ruletest.run import describe
 
-from _encounters import encounter, rx, with_rx
+from _encounters import encounter, rx, with_rx, without_backend
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
-CASE_KEYS = {"rule", "title", "fires", "encounter", "severity", "codes", "drugs", "also",
-             "xfail"}
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
-
-def _load_cases() -> list[dict[str, Any]]:
-    cases = []
-    for path in sorted(CASES_DIR.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-        assert isinstance(data, list), f"{path.name}: expected a list of cases"
-        for i, case in enumerate(data):
-            unknown = set(case) - CASE_KEYS
-            assert not unknown, f"{path.name} case {i}: unknown keys {sorted(unknown)}"
-            for key in ("rule", "title", "fires"):
-                assert key in case, f"{path.name} case {i}: missing {key!r}"
-            case = dict(case, file=path.name)
-            cases.append(case)
-    return cases
-
-
-CASES = _load_cases()
-
-
-def _case_id(case: dict[str, Any]) -> str:
-    return f"{case['rule']}: {case['title']}"
+#: the project's cases, read by the same kit as a site's (``cdss rules test``)
+CASES: list[Case] = load_cases(CASES_DIR)
 
 
 def _params() -> Iterator[Any]:
     for case in CASES:
         marks = []
-        if case.get("xfail"):
-            marks.append(pytest.mark.xfail(reason=str(case["xfail"]), strict=True))
-        yield pytest.param(case, id=_case_id(case), marks=marks)
+        if case.xfail:
+            marks.append(pytest.mark.xfail(reason=str(case.xfail), strict=True))
+        yield pytest.param(case, id=case.id, marks=marks)
 
 
 @pytest.fixture(scope="module")
@@ -72,68 +47,40 @@ def engine() -> cdss.Engine:
     return cdss.Engine(lang="en")
 
 
-def _describe(report: Any) -> str:
-    lines = [f"{s.rule_id} [{s.severity}] {s.text('title', 'en')}" for s in report.suggestions]
-    lines += [f"not evaluated: {n.rule_id} {list(n.missing)}" for n in report.not_evaluated]
-    return "\n  ".join(["report:", *lines]) if lines else "report: no suggestions"
+_describe = describe
 
 
 # --------------------------------------------------------------------------- cases
 def test_case_ids_are_unique() -> None:
-    ids = [_case_id(c) for c in CASES]
+    ids = [c.id for c in CASES]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     assert not dupes, f"duplicate case ids: {dupes}"
 
 
 def test_cases_name_existing_rules(engine: cdss.Engine) -> None:
     rule_ids = {r.id for r in engine.rules}
-    unknown = sorted({c["rule"] for c in CASES} - rule_ids)
+    unknown = sorted({c.rule for c in CASES} - rule_ids)
     assert not unknown, f"cases for rules the engine does not have: {unknown}"
 
 
 @pytest.mark.parametrize("case", list(_params()))
-def test_rule_case(engine: cdss.Engine, case: dict[str, Any]) -> None:
-    enc = encounter(case.get("encounter") or {})
-    report = engine.check(enc)
-    detail = _describe(report)
-    matching = [s for s in report.suggestions if s.rule_id == case["rule"]]
-
-    if case["fires"]:
-        assert matching, f"{case['rule']} did not fire\n{detail}"
-        for s in matching:
-            if "severity" in case:
-                assert s.severity == case["severity"], detail
-            assert s.evidence, f"{s.rule_id} has no evidence"
-            assert all("field" in e for e in s.evidence), s.evidence
-            if "codes" in case:
-                assert list(s.codes) == case["codes"], s.codes
-            if "drugs" in case:
-                assert sorted(s.drugs) == sorted(case["drugs"]), s.drugs
-            assert s.text("title", "en") and "{" not in s.text("title", "en"), \
-                f"unfilled title: {s.text('title', 'en')!r}"
-    else:
-        assert not matching, f"{case['rule']} fired on a near miss\n{detail}"
-
-    for s in report.suggestions:
-        assert len(s.references) >= 1, f"{s.rule_id} has no reference"
-        assert all(r.get("title") for r in s.references), s.references
-
-    if "also" in case:
-        category = case["rule"].split(".")[0]
-        others = sorted({s.rule_id for s in report.suggestions
-                         if s.category == category} - {case["rule"]})
-        assert others == sorted(case["also"]), f"unexpected other suggestions\n{detail}"
+def test_rule_case(engine: cdss.Engine, case: Case) -> None:
+    report = engine.check(case.build())
+    problems = check_case(case, report)
+    assert not problems, "\n".join([*problems, describe(report)])
 
 
 @pytest.mark.parametrize("backend", [n for n in backends.names() if n != backends.DEFAULT])
 def test_every_backend_gives_the_same_report_on_every_case(engine: cdss.Engine,
                                                            backend: str) -> None:
     """Every case encounter, on every registered backend: byte-identical reports to the
-    default backend's (``engine``)."""
-    other = cdss.Engine(lang="en", backend=backend)
-    differ = [_case_id(c) for c in CASES
-              if other.check(encounter(c.get("encounter") or {})).to_json()
-              != engine.check(encounter(c.get("encounter") or {})).to_json()]
+    default backend's (``engine``), but for the receipt's backend name and time."""
+    clock = fixed_clock(datetime(2026, 12, 1, tzinfo=UTC))
+    reference = cdss.Engine(lang="en", clock=clock)
+    other = cdss.Engine(lang="en", backend=backend, clock=clock)
+    differ = [c.id for c in CASES
+              if without_backend(other.check(c.build()))
+              != without_backend(reference.check(c.build()))]
     assert not differ, differ
 
 
@@ -150,10 +97,10 @@ def test_every_rule_has_firing_and_near_miss_cases(engine: cdss.Engine) -> None:
 
     rules = {r.id for r in engine.rules}
     # a strict-xfail case does not prove anything about the rule
-    proven = [c for c in CASES if not c.get("xfail")]
+    proven = [c for c in CASES if not c.xfail]
     generated = covered_rule_ids() | covered_with_test_drugs()
-    fires = {c["rule"] for c in proven if c["fires"]} | generated
-    silent = {c["rule"] for c in proven if not c["fires"]} | generated
+    fires = {c.rule for c in proven if c.fires} | generated
+    silent = {c.rule for c in proven if not c.fires} | generated
     lacking = {
         "no fires: true case": sorted(rules - fires),
         "no fires: false case": sorted(rules - silent),
