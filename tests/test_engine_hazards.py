@@ -153,7 +153,10 @@ def test_hazard5_facts_equal_by_content_hash_are_kept_apart_by_id() -> None:
 def test_hazard6_encounters_checked_from_threads_do_not_mix() -> None:
     _ok("""
     import glob, os
-    engine = cdss.Engine()
+    from datetime import UTC, datetime
+    from cdss.receipt import fixed_clock
+    # a fixed clock: the receipt's time of evaluation is the same in every report
+    engine = cdss.Engine(clock=fixed_clock(datetime(2026, 12, 1, tzinfo=UTC)))
     files = sorted(glob.glob(os.path.join(os.path.dirname(cdss.__file__), "samples", "*.json")))
     encs = [json.load(open(f, encoding="utf-8")) for f in files]
     alone = [engine.check(e).to_dict() for e in encs]
