@@ -188,7 +188,7 @@ class Engine:
             lang=shown,
             missing_data=(self._explainer.missing_data(not_evaluated, reasoned.decisions, facts,
                                                        kept) if explain_missing else []),
-            receipt=receipt(self.pins, encounter, enc.time, self._clock()),
+            receipt=receipt(self.pins, encounter, enc, self._clock()),
             hidden=hidden,
         )
 

@@ -53,24 +53,35 @@ def _sha256(data: bytes) -> str:
 
 
 def canonical_json(value: Any) -> bytes:
-    """JSON with sorted keys, no spaces, UTF-8: the form every hash is taken of."""
+    """JSON with sorted keys, no spaces, UTF-8: the form every hash is taken of (a lone
+    surrogate in a string is kept as its code point, not refused)."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                      default=str).encode("utf-8")
+                      default=str).encode("utf-8", "surrogatepass")
 
 
-def input_sha256(encounter: Any) -> str:
-    """The hash of an encounter as sent (dict, JSON text or bytes, or a parsed model)."""
+def input_sha256(encounter: Any, parsed: Encounter | None = None) -> str:
+    """The hash of an encounter as sent (dict, JSON text or bytes, or a parsed model).
+
+    An input JSON cannot hold (nested beyond the JSON encoder's depth, or with keys that
+    are not strings) is hashed as the encounter it was read as (``parsed``): those parts
+    were ignored by the check anyway.
+    """
     if isinstance(encounter, Encounter):
         value: Any = encounter.model_dump(mode="json")
     elif isinstance(encounter, str | bytes | bytearray):
         try:
             value = json.loads(encounter)
-        except ValueError:
-            return _sha256(bytes(encounter, "utf-8") if isinstance(encounter, str)
-                           else bytes(encounter))
+        except (ValueError, RecursionError):
+            return _sha256(encounter.encode("utf-8", "surrogatepass")
+                           if isinstance(encounter, str) else bytes(encounter))
     else:
         value = encounter
-    return _sha256(canonical_json(value))
+    try:
+        return _sha256(canonical_json(value))
+    except (ValueError, TypeError, RecursionError):
+        if parsed is None:
+            raise
+        return _sha256(b"parsed:" + canonical_json(parsed.model_dump(mode="json")))
 
 
 def rules_sha256(ruleset: RuleSet, policy: Any = None) -> str:
@@ -102,15 +113,17 @@ class Pins:
     knowledge_sha256: str
 
 
-def receipt(pins: Pins, encounter: Any, now: datetime, evaluated_at: datetime
+def receipt(pins: Pins, encounter: Any, parsed: Encounter, evaluated_at: datetime
             ) -> dict[str, Any]:
-    """The receipt of one evaluation (the ``receipt`` object of the report JSON)."""
+    """The receipt of one evaluation (the ``receipt`` object of the report JSON); "now"
+    is the parsed encounter's time."""
+    now = parsed.time
     return {
         "engine_version": pins.version,
         "backend": pins.backend,
         "rules_sha256": pins.rules_sha256,
         "knowledge_sha256": pins.knowledge_sha256,
-        "input_sha256": input_sha256(encounter),
+        "input_sha256": input_sha256(encounter, parsed),
         "now": now.isoformat(),
         "now_source": NOW_SOURCE,
         "evaluated_at": evaluated_at.isoformat(),

@@ -101,7 +101,7 @@ def verify(report: dict[str, Any], encounter: EncounterInput, *,
                     clock=fixed_clock(_instant(receipt["evaluated_at"])))
     now = {"engine_version": engine.pins.version, "rules_sha256": engine.pins.rules_sha256,
            "knowledge_sha256": engine.pins.knowledge_sha256,
-           "input_sha256": input_sha256(encounter)}
+           "input_sha256": input_sha256(encounter, engine.parse(encounter))}
     mismatches = [(name, receipt[name], value) for name, value in now.items()
                   if receipt[name] != value]
     again = engine.check(encounter)
