@@ -21,6 +21,7 @@ from cdss.errors import (
     KnowledgeError,
     RuleEvaluationError,
     RuleSpecError,
+    SiteError,
 )
 from cdss.kb.analytes import analytes_by_code
 from cdss.kb.prescribing import bundled_words
@@ -47,6 +48,7 @@ __all__ = [
     "Report",
     "RuleEvaluationError",
     "RuleSpecError",
+    "SiteError",
     "Suggestion",
     "__version__",
     "check",

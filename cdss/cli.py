@@ -79,6 +79,7 @@ def _engine(args: argparse.Namespace):
     return Engine(lang=getattr(args, "lang", "zh"), rules_dir=getattr(args, "rules", None),
                   knowledge_dir=getattr(args, "knowledge", None),
                   backend=getattr(args, "backend", backends.DEFAULT),
+                  site=getattr(args, "site", None),
                   **({"statuses": tuple(statuses)} if statuses else {}))
 
 
@@ -313,6 +314,14 @@ def cmd_rules_lint(args: argparse.Namespace) -> int:
         trouble = engine_problem(folder, args.knowledge, args.timeout)
         if trouble:
             messages.append(f"{folder}: {trouble}")
+    if getattr(args, "site", None) and not messages:  # the layers, on this rule pack
+        from cdss.site import load_site
+
+        try:
+            load_site(args.site)
+            _engine(args)
+        except (KnowledgeError, RuleSpecError) as exc:
+            messages.append(str(exc))
     for message in messages:
         print(f"error: {message}")
     for rule in rules:  # a number written twice can drift from its condition
@@ -381,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--lang", choices=("zh", "en"), default="zh", help="message language")
         p.add_argument("--rules", help=f"rules folder (default: {rules_dir()})")
         p.add_argument("--knowledge", help=f"knowledge folder (default: {knowledge_dir()})")
+        p.add_argument("--site", metavar="DIR", help="a site folder of layer files "
+                       "(province.yaml, county.yaml, clinic.yaml) stacked on the bundled "
+                       "content (docs/site-layers.md)")
         p.add_argument("--status", action="append", choices=STATUSES, metavar="STATUS",
                        help="run only rules of this life-cycle status (repeatable; default: "
                        "production and testing)")

@@ -12,7 +12,9 @@ loading the engine never loads its apps), listed in the import contract
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,6 +35,21 @@ from cdss.receipt import Clock, Pins, knowledge_sha256, receipt, rules_sha256, s
 from cdss.report import SEVERITY_RANK, Report, Suggestion, deduplicate, require_lang
 from cdss.rulelang import CompiledRule, RuleSet, build_ruleset
 from cdss.rulelang.load import DEFAULT_STATUSES
+from cdss.site import (
+    Alerting,
+    AlertPolicy,
+    Change,
+    OverrideStore,
+    Site,
+    SiteRules,
+    adjust_rules,
+    knowledge_edit,
+    load_policy,
+    load_site,
+)
+from cdss.site.apply import lower_stop
+from cdss.site.repeats import latest_repeat
+from cdss.site.spec import Suppression
 
 if TYPE_CHECKING:
     from cdss.audit import AuditResult
@@ -82,7 +99,9 @@ class Engine:
                  knowledge_dir: str | Path | None = None,
                  backend: str = backends.DEFAULT, clock: Clock | None = None,
                  pin_rules: str | None = None, pin_knowledge: str | None = None,
-                 statuses: Collection[str] = DEFAULT_STATUSES) -> None:
+                 statuses: Collection[str] = DEFAULT_STATUSES,
+                 site: str | Path | None = None,
+                 overrides: OverrideStore | None = None) -> None:
         require_lang(lang)
         self._backend: Backend = backends.create(backend)
         self.lang = lang
@@ -91,14 +110,27 @@ class Engine:
             "lang": lang, "backend": backend,
             "rules_dir": str(rules_dir) if rules_dir else None,
             "knowledge_dir": str(knowledge_dir) if knowledge_dir else None,
-            "statuses": tuple(sorted(statuses))}
-        self.kb: KnowledgeBase = load_knowledge(Path(knowledge_dir) if knowledge_dir else None)
-        self._analytes = analytes_by_code(self.kb.analytes.values())
+            "statuses": tuple(sorted(statuses)),
+            "site": str(site) if site is not None else None}
         # a missing folder, a file, or a pack of 0 rules is a RuleSpecError (issue #12: it
         # used to switch checking off silently)
         rules_path = Path(rules_dir) if rules_dir else _bundled_rules()
+        self.policy: AlertPolicy = load_policy(rules_path)
+        self.site: Site | None = load_site(site) if site is not None else None
+        #: every knowledge change the site's layers made (with provenance)
+        self.site_changes: list[Change] = []
+        site_rules = SiteRules()
+        self.kb: KnowledgeBase = load_knowledge(
+            Path(knowledge_dir) if knowledge_dir else None,
+            edit=knowledge_edit(self.site, self.site_changes) if self.site else None,
+            tag=f"+site:{self.site.sha256[:12]}" if self.site else "")
+        self._analytes = analytes_by_code(self.kb.analytes.values())
+        adjust = ((lambda rules: adjust_rules(rules, self.site, self.policy, site_rules))
+                  if self.site else None)
         self.ruleset: RuleSet = build_ruleset(rules_path, self.kb, self._backend.validate,
-                                              statuses=statuses)
+                                              statuses=statuses, adjust=adjust)
+        self._alerting = Alerting(self.policy, site_rules)
+        self._overrides = overrides
         self._backend.prepare(self.ruleset)
         self._explainer = Explainer(self.kb)
         kb = self.kb
@@ -107,10 +139,14 @@ class Engine:
         self._info = {"version": __version__, "knowledge_version": self.kb.version,
                       "rules": len(self.ruleset.rules)}
         self._clock: Clock = clock or system_clock
+        knowledge_hash = knowledge_sha256(
+            Path(knowledge_dir) if knowledge_dir else _bundled_knowledge())
+        if self.site is not None:  # the knowledge with the site's layers
+            knowledge_hash = hashlib.sha256(
+                f"{knowledge_hash}+site:{self.site.sha256}".encode()).hexdigest()
         self.pins = Pins(version=__version__, backend=backend,
-                         rules_sha256=rules_sha256(self.ruleset),
-                         knowledge_sha256=knowledge_sha256(
-                             Path(knowledge_dir) if knowledge_dir else _bundled_knowledge()))
+                         rules_sha256=rules_sha256(self.ruleset, self.policy.digest_data()),
+                         knowledge_sha256=knowledge_hash)
         _check_pins(self.pins, rules_path, pin_rules, pin_knowledge)
 
     @property
@@ -139,7 +175,7 @@ class Engine:
         enc = self.parse(encounter)
         facts = build_facts(enc, self.kb)
         suggestions, reasoned = self._findings(facts, evidence=True, undecided=explain_missing)
-        kept = deduplicate(suggestions, self.ruleset.keep)
+        kept, hidden = self._alert(deduplicate(suggestions, self.ruleset.keep), enc)
         not_evaluated = (self._explainer.not_evaluated(reasoned.undecided, facts)
                          if explain_missing else [])
         return Report(
@@ -153,6 +189,7 @@ class Engine:
             missing_data=(self._explainer.missing_data(not_evaluated, reasoned.decisions, facts,
                                                        kept) if explain_missing else []),
             receipt=receipt(self.pins, encounter, enc, self._clock()),
+            hidden=hidden,
         )
 
     def findings(self, encounter: EncounterInput, *, evidence: bool = True) -> list[Suggestion]:
@@ -163,9 +200,47 @@ class Engine:
 
         :raises cdss.InputError: if the encounter cannot be read.
         """
-        facts = build_facts(self.parse(encounter), self.kb)
-        return deduplicate(self._findings(facts, evidence=evidence, undecided=False)[0],
-                           self.ruleset.keep)
+        enc = self.parse(encounter)
+        facts = build_facts(enc, self.kb)
+        return self._alert(deduplicate(self._findings(facts, evidence=evidence,
+                                                      undecided=False)[0],
+                                       self.ruleset.keep), enc)[0]
+
+    def _alert(self, suggestions: list[Suggestion], enc: Encounter
+               ) -> tuple[list[Suggestion], list[dict[str, Any]]]:
+        """Stop levels, site changes and repeats on each suggestion; and those a site's
+        minimum severity keeps off the screen (listed, never dropped)."""
+        shown: list[Suggestion] = []
+        hidden: list[dict[str, Any]] = []
+        alerting = self._alerting
+        suppression = self._suppression()
+        for s in suggestions:
+            hiding = alerting.hiding(s.rule_id, s.category, s.kind, s.severity)
+            if hiding is not None:
+                hidden.append({"rule_id": s.rule_id, "severity": s.severity,
+                               "title": {lang: s.text("title", lang) for lang in ("zh", "en")},
+                               "hidden_by": hiding.to_dict()})
+                continue
+            stop = alerting.stop(s.rule_id, s.severity)
+            repeat = None
+            if suppression is not None and self._overrides is not None:
+                found = latest_repeat(self._overrides, enc.patient.id, s.rule_id, s.drugs,
+                                      enc.time, suppression.window_days, suppression.reasons)
+                if found is not None:
+                    repeat = {"overridden_at": found.at.isoformat(), "reason": found.reason,
+                              "window_days": suppression.window_days, "stop_was": stop}
+                    stop = lower_stop(stop)
+            shown.append(replace(s, stop=stop, repeat=repeat,
+                                 site=tuple(c.to_dict() for c in alerting.notes(s.rule_id))))
+        return shown, hidden
+
+    def _suppression(self) -> Suppression | None:
+        """The repeat suppression of the top layer that sets one."""
+        if self.site is None:
+            return None
+        found = [loaded.layer.suppression for loaded in self.site.layers
+                 if loaded.layer.suppression is not None]
+        return found[-1] if found else None
 
     def _findings(self, facts: FactSet, *, evidence: bool, undecided: bool
                   ) -> tuple[list[Suggestion], Reasoned]:

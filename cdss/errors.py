@@ -94,6 +94,15 @@ class KnowledgeError(CdssError, ValueError):
         return (type(self), (self.file, self.entry, self.problem))
 
 
+class SiteError(KnowledgeError):
+    """A site layer is invalid or asks for what no layer may do; names the layer file,
+    the path in it (``rules.disable[0].rule``) and the problem."""
+
+    def __str__(self) -> str:
+        path = f" at {self.entry}" if self.entry else ""
+        return f"{self.file}{path}: {self.problem}"
+
+
 class RuleEvaluationError(CdssError, RuntimeError):
     """The rules engine failed while checking an encounter (never silently)."""
 

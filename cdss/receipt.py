@@ -84,10 +84,12 @@ def input_sha256(encounter: Any, parsed: Encounter | None = None) -> str:
         return _sha256(b"parsed:" + canonical_json(parsed.model_dump(mode="json")))
 
 
-def rules_sha256(ruleset: RuleSet) -> str:
-    """The hash of the compiled rules: their specifications in order and the keep order."""
+def rules_sha256(ruleset: RuleSet, policy: Any = None) -> str:
+    """The hash of the compiled rules: their specifications in order, the keep order and
+    the alerting policy read with them (stop levels, never list)."""
     specs = [rule.spec.model_dump(mode="json", by_alias=True) for rule in ruleset.rules]
-    return _sha256(canonical_json({"rules": specs, "keep": list(ruleset.keep)}))
+    return _sha256(canonical_json({"rules": specs, "keep": list(ruleset.keep),
+                                   **({"policy": policy} if policy is not None else {})}))
 
 
 def knowledge_sha256(root: Path) -> str:

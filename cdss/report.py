@@ -21,6 +21,12 @@ _SUMMARY_MAX = 139
 LANGS = ("zh", "en")
 
 
+def _hidden_in(entry: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A hidden suggestion as shown in the report's language."""
+    return {"rule_id": entry["rule_id"], "severity": entry["severity"],
+            "title": entry["title"][lang], "hidden_by": dict(entry["hidden_by"])}
+
+
 def require_lang(lang: str) -> str:
     """``lang`` if it is one of LANGS; a ValueError naming it otherwise."""
     if lang not in LANGS:
@@ -58,6 +64,14 @@ class Suggestion:
     #: groups and rule ids (``@topic``: about that topic only) whose suggestions this one
     #: replaces when both are made
     supersedes: tuple[str, ...] = ()
+    #: how much the alert interrupts: "hard", "soft" or "none" (rules/alerting.yaml and
+    #: site layers); None for a suggestion not made by an engine
+    stop: str | None = None
+    #: what site layers changed about it: each {"level", "change", "reason", "author"}
+    site: tuple[dict[str, Any], ...] = ()
+    #: a repeat the patient already overrode: {"overridden_at", "reason", "window_days",
+    #: "stop_was"}
+    repeat: dict[str, Any] | None = None
 
     def sort_key(self) -> tuple[Any, ...]:
         return (SEVERITY_RANK[self.severity], self.category, self.rule_id, self.subject)
@@ -77,6 +91,9 @@ class Suggestion:
             "assumed": [{"field": a["field"], "label": a["label"][lang],
                          "assumed": a["assumed"][lang], "inferred": bool(a.get("inferred"))}
                         for a in self.assumptions],
+            **({"stop": self.stop} if self.stop is not None else {}),
+            **({"site": [dict(c) for c in self.site]} if self.site else {}),
+            **({"repeat": dict(self.repeat)} if self.repeat is not None else {}),
         }
 
     def __repr__(self) -> str:
@@ -182,12 +199,15 @@ class Report:
     missing_data: list[MissingData] = field(default_factory=list)
     #: what the report was computed from (:mod:`cdss.receipt`); None when built by hand
     receipt: dict[str, Any] | None = None
+    #: suggestions a site layer's minimum severity kept off the screen (never dropped):
+    #: each {"rule_id", "severity", "title", "hidden_by": {level, change, reason, author}}
+    hidden: list[dict[str, Any]] = field(default_factory=list)
 
     def with_lang(self, lang: str) -> Report:
         """The same report shown in another language ("zh" or "en")."""
         return Report(self.encounter_id, self.engine, self.suggestions, self.not_evaluated,
                       self.notes, self.derived, require_lang(lang), self.missing_data,
-                      self.receipt)
+                      self.receipt, self.hidden)
 
     # ---- JSON ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -205,6 +225,8 @@ class Report:
             "missing_summary": missing_summary(self.missing_data, self.lang),
             "notes": notes,
             "derived": self.derived,
+            **({"hidden": [_hidden_in(h, self.lang) for h in self.hidden]}
+               if self.hidden else {}),
             **({"receipt": dict(self.receipt)} if self.receipt is not None else {}),
         }
 

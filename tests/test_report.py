@@ -16,7 +16,7 @@ CONTRACT_SUGGESTION_KEYS = {"rule_id", "rule_version", "category", "kind", "seve
                             "message", "recommendation", "evidence", "codes", "drugs",
                             "references"}
 #: documented in docs/contract-additions.md (reasoning under missing data)
-EXTENSION_SUGGESTION_KEYS = {"certainty", "assumed"}
+EXTENSION_SUGGESTION_KEYS = {"certainty", "assumed", "stop"}  # "site", "repeat": with a site
 
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,10 @@ def _norm(name: str) -> str:
     return re.sub(r"\s+", " ", name.strip().lower())
 
 
+#: how drug names are compared (case and runs of spaces ignored)
+normalise_name = _norm
+
+
 @dataclass(frozen=True)
 class KnowledgeBase:
     """All knowledge tables, indexed for look-up. Picklable; holds no engine state."""
@@ -534,14 +538,25 @@ def _class_name_index(classes: dict[str, DrugClass]) -> dict[str, str]:
     return names
 
 
-def load_knowledge(root: Path | None = None) -> KnowledgeBase:
-    """Load, validate and cross-check every table under ``root`` (default: bundled)."""
+#: a change of the loaded tables (a site layer's): tables by name -> tables by name
+TableEdit = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def load_knowledge(root: Path | None = None, *, edit: TableEdit | None = None,
+                   tag: str = "") -> KnowledgeBase:
+    """Load, validate and cross-check every table under ``root`` (default: bundled).
+
+    ``edit`` changes the validated tables before they are indexed (site layers:
+    :mod:`cdss.site`); ``tag`` is appended to the version (``+site:<hash>``).
+    """
     root = Path(root) if root else knowledge_dir()
     t = load_tables(root)
+    if edit is not None:
+        t = edit(t)
     analytes = t.pop("analytes")
     return KnowledgeBase(
         root=root,
-        version=f"{analytes.version}+{_files_digest(root)}",
+        version=f"{analytes.version}+{_files_digest(root)}{tag}",
         analytes={a.code: a for a in analytes.analytes},
         _drug_names=_drug_name_index(t["drugs"], root),
         _class_names=_class_name_index(t["classes"]),

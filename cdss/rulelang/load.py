@@ -260,12 +260,18 @@ def compile_all(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None
 DEFAULT_STATUSES: frozenset[str] = frozenset({"production", "testing"})
 
 
+#: a change of the compiled rules before they run (a site's layers: cdss.site)
+Adjust = Callable[[list[CompiledRule]], list[CompiledRule]]
+
+
 def build_ruleset(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None, *,
-                  statuses: Collection[str] = DEFAULT_STATUSES) -> RuleSet:
+                  statuses: Collection[str] = DEFAULT_STATUSES,
+                  adjust: Adjust | None = None) -> RuleSet:
     """Compile every rule file; raise the first problem (``cdss rules lint`` lists all).
 
     ``check``: a backend's ``validate`` (see :func:`compile_all`); ``statuses``: the
-    life-cycle statuses of the rules kept (a pack keeping none is a ``RuleSpecError``).
+    life-cycle statuses of the rules kept (a pack keeping none is a ``RuleSpecError``);
+    ``adjust``: a change of the compiled rules (a site's disables and severities).
     """
     unknown = sorted(set(statuses) - set(STATUSES))
     if unknown:
@@ -278,6 +284,8 @@ def build_ruleset(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None
         raise RuleSpecError(problems[0].file, problems[0].rule_id,
                             problems[0].problem + f" (and {len(problems) - 1} more problems; "
                             "run `cdss rules lint`)")
+    if adjust is not None:  # disables and re-levels name any rule, whatever its status
+        compiled = adjust(compiled)
     compiled = [rule for rule in compiled if rule.spec.status in statuses]
     if not compiled:
         raise RuleSpecError(str(rules_dir), None, "no rule has a status of "
