@@ -23,7 +23,11 @@ from cdss.rulelang.ops import OPERATORS
 #: facts that exist because of something about this patient (a prescription, a
 #: symptom, a diagnosis): a rule bound to one is about this patient
 _PATIENT_SPECIFIC = frozenset({"rx", "rx_key", "rx_renal", "rx_hepatic", "rx_allergen",
-                               "allergy_key", "condition", "symptom", "followup"})
+                               "rx_skin_test", "rx_tier", "slip", "allergy_key",
+                               "condition", "symptom", "followup"})
+#: facts about one prescribed drug: their ``drug`` is listed in a suggestion's ``drugs``
+_OF_DRUG = ("rx", "rx_key", "rx_renal", "rx_hepatic", "rx_allergen", "rx_skin_test",
+            "rx_tier")
 #: facts of measurements: a rule one of whose clauses a measured value already meets
 #: is about this patient (SBP 150 with the DBP missing)
 _MEASURED = frozenset({"vitals", "labs", "derived"})
@@ -215,7 +219,7 @@ class Explainer:
         for fact in env.values():
             if fact["t"] == "condition" and fact.get("code") not in codes:
                 codes.append(fact["code"])
-            if fact["t"] in ("rx", "rx_key", "rx_renal", "rx_hepatic", "rx_allergen") and \
+            if fact["t"] in _OF_DRUG and \
                     fact.get("known", True):
                 drug = fact.get("drug")
                 if drug and not drug.startswith(CLASS_PREFIX) and drug not in drugs:
