@@ -129,7 +129,8 @@ class Engine:
                   if self.site else None)
         self.ruleset: RuleSet = build_ruleset(rules_path, self.kb, self._backend.validate,
                                               statuses=statuses, adjust=adjust)
-        self._alerting = Alerting(self.policy, site_rules)
+        #: stop levels, what the site hides and its rule changes (:mod:`cdss.site`)
+        self.alerting = Alerting(self.policy, site_rules)
         self._overrides = overrides
         self._backend.prepare(self.ruleset)
         self._explainer = Explainer(self.kb)
@@ -212,7 +213,7 @@ class Engine:
         minimum severity keeps off the screen (listed, never dropped)."""
         shown: list[Suggestion] = []
         hidden: list[dict[str, Any]] = []
-        alerting = self._alerting
+        alerting = self.alerting
         suppression = self._suppression()
         for s in suggestions:
             hiding = alerting.hiding(s.rule_id, s.category, s.kind, s.severity)
