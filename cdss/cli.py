@@ -417,7 +417,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"cdss serve needs the service extra: pip install 'cdss[service]' ({exc})",
               file=sys.stderr)
         return EXIT_CONFIG
-    serve(args.host, args.port, args.db)
+    from cdss.service.settings import Settings
+
+    settings = Settings.from_env(**({"site": args.site} if args.site else {}))
+    if settings.site:  # a bad layer is refused here, with its file and path
+        from cdss.site import load_site
+
+        load_site(settings.site)
+    serve(args.host, args.port, args.db, settings=settings)
     return 0
 
 
@@ -551,6 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=int, default=8000)
     srv.add_argument("--db", default=None, metavar="URL", help="feedback database URL "
                      "(default: an embedded SQLite file; postgresql://... for a county)")
+    srv.add_argument("--site", metavar="DIR", help="a site folder of layer files "
+                     "(docs/site-layers.md; or CDSS_SERVICE_SITE)")
     srv.set_defaults(func=cmd_serve)
     return parser
 

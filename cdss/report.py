@@ -27,6 +27,20 @@ def _hidden_in(entry: dict[str, Any], lang: str) -> dict[str, Any]:
             "title": entry["title"][lang], "hidden_by": dict(entry["hidden_by"])}
 
 
+def _card_extension(s: Suggestion) -> dict[str, Any]:
+    """What a card carries beyond the spec: how much it should interrupt (apart from
+    the indicator, cds-hooks/docs#22), a repeat the patient already overrode, and what
+    site layers changed."""
+    out: dict[str, Any] = {}
+    if s.stop is not None:
+        out["cdss.stop"] = s.stop
+    if s.repeat is not None:
+        out["cdss.repeat"] = dict(s.repeat)
+    if s.site:
+        out["cdss.site"] = [dict(c) for c in s.site]
+    return out
+
+
 def require_lang(lang: str) -> str:
     """``lang`` if it is one of LANGS; a ValueError naming it otherwise."""
     if lang not in LANGS:
@@ -257,6 +271,9 @@ class Report:
                      for r in s.references if r.get("url")]
             if links:  # the spec forbids empty arrays
                 card["links"] = links
+            extension = _card_extension(s)
+            if extension:  # namespaced keys, as the spec reserves `extension` for
+                card["extension"] = extension
             cards.append(card)
         if self.missing_data:  # one short card: the data that would settle the rest
             summary = missing_summary(self.missing_data, self.lang)

@@ -98,7 +98,8 @@ def create_app(engine: Any = None, *, db_url: str | None = None,
     import cdss
 
     settings = settings or Settings.from_env()
-    engine = engine or cdss.Engine(lang=settings.lang, backend=settings.backend)
+    engine = engine or cdss.Engine(lang=settings.lang, backend=settings.backend,
+                                   site=settings.site)
     services: dict[str, ServiceDef] = build_services(engine.rules, engine.kb)
     rule_category = {r.spec.id: r.spec.category for r in engine.rules}
     store = FeedbackStore(db_url or settings.db_url or default_db_url())
