@@ -133,7 +133,7 @@ class Engine:
         self.alerting = Alerting(self.policy, site_rules)
         self._overrides = overrides
         self._backend.prepare(self.ruleset)
-        self._explainer = Explainer(self.kb)
+        self._explainer = Explainer(self.kb, self.ruleset.rules)
         kb = self.kb
         self._reasoner = Reasoner(self.ruleset.rules, fact_types(kb),
                                   lambda fact: consistent(fact, kb))

@@ -86,6 +86,9 @@ class Suggestion:
     #: a repeat the patient already overrode: {"overridden_at", "reason", "window_days",
     #: "stop_was"}
     repeat: dict[str, Any] | None = None
+    #: what would clear it: alternatives, each {"all": [{field, op, value, unit, now}]}
+    #: (:mod:`cdss.clearing`); the words are ``texts[lang]["clear"]``
+    clear_when: tuple[dict[str, Any], ...] = ()
 
     def sort_key(self) -> tuple[Any, ...]:
         return (SEVERITY_RANK[self.severity], self.category, self.rule_id, self.subject)
@@ -105,6 +108,8 @@ class Suggestion:
             "assumed": [{"field": a["field"], "label": a["label"][lang],
                          "assumed": a["assumed"][lang], "inferred": bool(a.get("inferred"))}
                         for a in self.assumptions],
+            **({"clear_when": [{"all": [dict(c) for c in a["all"]]} for a in self.clear_when]}
+               if self.clear_when else {}),
             **({"stop": self.stop} if self.stop is not None else {}),
             **({"site": [dict(c) for c in self.site]} if self.site else {}),
             **({"repeat": dict(self.repeat)} if self.repeat is not None else {}),
@@ -304,6 +309,8 @@ class Report:
             lines.append(f"      → {t['recommendation']}")
             for e in s.evidence:
                 lines.append(f"      · {_evidence_text(e)}")
+            if t.get("clear"):
+                lines.append(f"      {'解除条件' if zh else 'Clears when'}: {t['clear']}")
         if self.missing_data:
             lines.append(f"  {missing_summary(self.missing_data, self.lang)}")
         if self.not_evaluated:
@@ -413,6 +420,8 @@ def _markdown_detail(s: Suggestion, lang: str) -> str:
     todo = "建议" if lang == "zh" else "Recommendation"
     sources = "来源" if lang == "zh" else "Source"
     cited = "; ".join(_markdown_escape(r["title"]) for r in s.references)
+    clears = "解除条件" if lang == "zh" else "Clears when"
     return (f"{_markdown_escape(t['message'])}\n\n**{todo}**: "
             f"{_markdown_escape(t['recommendation'])}\n\n**{heading}**:\n{evidence}"
+            + (f"\n\n**{clears}**: {_markdown_escape(t['clear'])}" if t.get("clear") else "")
             + (f"\n\n**{sources}**: {cited}" if cited else ""))
