@@ -33,7 +33,8 @@ def test_report_json_follows_the_contract(engine) -> None:
     assert data["engine"]["version"] == cdss.__version__
     assert {"suggestions", "not_evaluated", "notes"} <= set(data)
     for s in data["suggestions"]:
-        assert set(s) - OPTIONAL_SUGGESTION_KEYS == CONTRACT_SUGGESTION_KEYS | EXTENSION_SUGGESTION_KEYS
+        assert set(s) - OPTIONAL_SUGGESTION_KEYS == \
+            CONTRACT_SUGGESTION_KEYS | EXTENSION_SUGGESTION_KEYS
         assert s["certainty"] in ("complete", "regardless", "conditional")
         assert s["severity"] in ("info", "warning", "critical")
         assert s["evidence"] and all("field" in e and "value" in e for e in s["evidence"])
