@@ -27,7 +27,7 @@ def _hidden_in(entry: dict[str, Any], lang: str) -> dict[str, Any]:
             "title": entry["title"][lang], "hidden_by": dict(entry["hidden_by"])}
 
 
-def _card_extension(s: Suggestion) -> dict[str, Any]:
+def card_extension(s: Suggestion) -> dict[str, Any]:
     """What a card carries beyond the spec: how much it should interrupt (apart from
     the indicator, cds-hooks/docs#22), a repeat the patient already overrode, and what
     site layers changed."""
@@ -276,7 +276,7 @@ class Report:
                      for r in s.references if r.get("url")]
             if links:  # the spec forbids empty arrays
                 card["links"] = links
-            extension = _card_extension(s)
+            extension = card_extension(s)
             if extension:  # namespaced keys, as the spec reserves `extension` for
                 card["extension"] = extension
             cards.append(card)
