@@ -277,6 +277,8 @@ class Explainer:
                     dict.fromkeys(a["assumed"][lang] for a in inferred)) + (
                     "）" if lang == "zh" else ".)")
         clears: tuple[dict[str, Any], ...] = ()
+        for lang in texts:  # worked out with the evidence (a bare tally has neither)
+            texts[lang]["clear"] = ""
         if evidence:
             clears, labels = self.clear_when(rule, env, fs)
             for lang in texts:
