@@ -215,8 +215,8 @@ class Explainer:
         for fact in env.values():
             if fact["t"] == "condition" and fact.get("code") not in codes:
                 codes.append(fact["code"])
-            if fact["t"] in ("rx", "rx_key", "rx_renal", "rx_hepatic", "rx_allergen") and \
-                    fact.get("known", True):
+            if fact["t"] in ("rx", "rx_key", "rx_renal", "rx_hepatic", "rx_allergen",
+                             "rx_total") and fact.get("known", True):
                 drug = fact.get("drug")
                 if drug and not drug.startswith(CLASS_PREFIX) and drug not in drugs:
                     drugs.append(drug)

@@ -52,6 +52,8 @@ from cdss.kb.schema import (
     InteractionTable,
     PlausibilityTable,
     PrescribingWords,
+    Product,
+    ProductTable,
     ScoreTable,
     SymptomLexicon,
 )
@@ -109,6 +111,29 @@ class KnowledgeBase:
     inference: Inference = field(default_factory=Inference)
     #: product names reduced to drug names (knowledge/drug_names.yaml)
     naming: DrugNaming = field(default_factory=DrugNaming)
+    #: medicinal products and their ingredients' strengths (knowledge/products/)
+    products: dict[str, Product] = field(default_factory=dict)
+
+    # ---- products --------------------------------------------------------------
+    def resolve_product(self, name: str) -> Product | None:
+        """The product a prescription names (its name, a brand or another alias, as a
+        whole; also without a salt word: "盐酸二甲双胍片"), or None."""
+        index = self._product_names
+        if not index:
+            return None
+        key = _norm(name)
+        product_id = index.get(key)
+        if product_id is None:
+            for prefix in self.naming.salt_prefixes:
+                if key.startswith(prefix) and key[len(prefix):] in index:
+                    product_id = index[key[len(prefix):]]
+                    break
+        return self.products.get(product_id) if product_id else None
+
+    @functools.cached_property
+    def _product_names(self) -> dict[str, str]:
+        """Normalised product name or alias -> product id (checked unique at load)."""
+        return {_norm(n): p.id for p in self.products.values() for n in p.names}
 
     # ---- drugs -----------------------------------------------------------------
     def resolve_drug(self, name: str) -> Drug | None:
@@ -415,6 +440,8 @@ TABLES: tuple[Table, ...] = (
     Table("inference", "inference.yaml", Inference, keep="table", optional=True,
           refs=(("ckd_risk.groups", "group"),), entry=lambda _: "ckd_risk"),
     Table("naming", "drug_names.yaml", DrugNaming, keep="table", optional=True),
+    Table("products", "products/", ProductTable, "products", "index", unique="product id",
+          optional=True, refs=(("ingredients.drug", "drug id"),)),
 )
 
 
@@ -487,7 +514,8 @@ def _reference_checks(loaded: dict[str, Any]) -> dict[str, Callable[[str], str |
     """Kind of reference -> the problem with a value (None when it is fine).
 
     class: a drug class id; drug class: ``class:<id>``; drug: a drug id or
-    ``class:<id>``; group: a condition group; icd10 prefix: the form of an ICD-10 prefix.
+    ``class:<id>``; drug id: a drug id only (a product's ingredient); group: a condition
+    group; icd10 prefix: the form of an ICD-10 prefix.
     """
     classes, groups = loaded["classes"], loaded["condition_groups"]
     keys = frozenset(loaded["drugs"]) | frozenset(CLASS_PREFIX + c for c in classes)
@@ -504,6 +532,7 @@ def _reference_checks(loaded: dict[str, Any]) -> dict[str, Callable[[str], str |
         "drug class": lambda c: (None if c.removeprefix(CLASS_PREFIX) in classes
                                  else f"unknown drug class {c!r}"),
         "drug": drug,
+        "drug id": lambda d: None if d in loaded["drugs"] else f"unknown drug id {d!r}",
         "group": lambda g: None if g in groups else f"unknown condition group {g!r}",
         "icd10 prefix": lambda code: (None if _ICD10_PREFIX.fullmatch(code)
                                       else f"malformed ICD-10 prefix {code!r}"),
@@ -525,6 +554,27 @@ def _drug_name_index(drugs: dict[str, Drug], root: Path) -> dict[str, str]:
     return names
 
 
+def _check_product_names(products: dict[str, Product], drugs: dict[str, Drug],
+                         drug_names: dict[str, str], root: Path) -> None:
+    """A product name names one product; a product name that is also a drug's name or
+    alias must be a product of that drug alone ("芬必得": ibuprofen)."""
+    seen: dict[str, str] = {}
+    for product in products.values():
+        own = {i.drug for i in product.ingredients}
+        for name in product.names:
+            key = _norm(name)
+            other = seen.get(key)
+            if other is not None and other != product.id:
+                raise KnowledgeError(str(root / "products"), product.id,
+                                     f"name {name!r} also names product {other!r}")
+            seen[key] = product.id
+            drug_id = drug_names.get(key)
+            if drug_id is not None and own != {drug_id}:
+                raise KnowledgeError(str(root / "products"), product.id,
+                                     f"name {name!r} names drug {drug_id!r}, which is not "
+                                     "this product's only ingredient")
+
+
 def _class_name_index(classes: dict[str, DrugClass]) -> dict[str, str]:
     """Normalised name or alias -> class id (the first class wins)."""
     names: dict[str, str] = {}
@@ -539,11 +589,14 @@ def load_knowledge(root: Path | None = None) -> KnowledgeBase:
     root = Path(root) if root else knowledge_dir()
     t = load_tables(root)
     analytes = t.pop("analytes")
+    t["products"] = t["products"] or {}
+    drug_names = _drug_name_index(t["drugs"], root)
+    _check_product_names(t["products"], t["drugs"], drug_names, root)
     return KnowledgeBase(
         root=root,
         version=f"{analytes.version}+{_files_digest(root)}",
         analytes={a.code: a for a in analytes.analytes},
-        _drug_names=_drug_name_index(t["drugs"], root),
+        _drug_names=drug_names,
         _class_names=_class_name_index(t["classes"]),
         _symptom_matcher=SymptomMatcher(t["symptoms"]),
         **t,
