@@ -6,6 +6,7 @@ in dosage units gives the same suggestions as its ingredients written separately
 from __future__ import annotations
 
 import shutil
+import sys
 import typing
 from collections import Counter
 from pathlib import Path
@@ -30,7 +31,7 @@ PENDING = KNOWLEDGE / "products" / "pending.yaml.disabled"
 #: drug ids other helpers of issue #15 are adding (fixed up front): the pending
 #: products may name them before those drugs are merged
 OTHER_HELPERS_IDS = {"amantadine", "pseudoephedrine", "dextromethorphan", "sitagliptin",
-                     "levamlodipine"}
+                     "levamlodipine", "calcium_carbonate", "colecalciferol"}
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +263,31 @@ def test_a_product_in_dosage_units_is_its_ingredients_in_mg(engine, kb, data) ->
     by_product = check(engine, *as_product, *tail, patient=patient)
     by_drugs = check(engine, *as_drugs, *tail, patient=patient)
     assert _findings(by_product) == _findings(by_drugs)
+
+
+# ---------------------------------------------------------------- coverage
+def test_the_coverage_script_on_a_tiny_mix(tmp_path: Path, capsys) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "drug_coverage.py"
+    spec = importlib.util.spec_from_file_location("drug_coverage", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["drug_coverage"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    mix = tmp_path / "mix.yaml"
+    mix.write_text(yaml.safe_dump({"items": [
+        {"name": "苯磺酸氨氯地平", "dose": "5 mg", "route": "oral", "frequency": "qd",
+         "weight": 2},
+        {"name": "氨咖黄敏胶囊", "dose": "1 粒", "route": "oral", "frequency": "tid",
+         "weight": 1},
+        {"name": "维生素C", "dose": "0.1 g", "route": "oral", "frequency": "tid", "weight": 1},
+        {"name": "二甲双胍片", "dose": "1 片", "route": "oral", "frequency": "tid",
+         "weight": 0},
+    ]}, allow_unicode=True), encoding="utf-8")
+    result = module.main([str(mix), "--items"])
+    assert result["share_percent"] == {"full": 50.0, "partial": 25.0, "none": 25.0}
+    levels = {line["name"]: line for line in result["lines"]}
+    assert levels["氨咖黄敏胶囊"]["level"] == "partial"
+    assert any("caffeine" in x for x in levels["氨咖黄敏胶囊"]["lacking"])
+    assert "metformin: dose limit (dose not convertible)" in levels["二甲双胍片"]["lacking"]
+    assert "screened fully 50.0 %" in capsys.readouterr().out
