@@ -99,7 +99,7 @@ def test_the_catalogue_of_fact_types_is_unchanged_in_order(kb) -> None:
     assert list(fact_types(kb)) == [
         "patient", "vitals", "labs", "derived", "record", "encounter", "rx", "rx_renal",
         "rx_hepatic", "rx_key", "rx_allergen", "allergy_key", "condition", "followup",
-        "symptom", "implausible"]
+        "symptom", "implausible", "rx_total"]
 
 
 # -- the latest lab, by instant ----------------------------------------------------------
