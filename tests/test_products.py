@@ -291,3 +291,12 @@ def test_the_coverage_script_on_a_tiny_mix(tmp_path: Path, capsys) -> None:
     assert any("caffeine" in x for x in levels["氨咖黄敏胶囊"]["lacking"])
     assert "metformin: dose limit (dose not convertible)" in levels["二甲双胍片"]["lacking"]
     assert "screened fully 50.0 %" in capsys.readouterr().out
+
+
+def test_an_unconvertible_dose_of_a_combination_is_reported_once(engine) -> None:
+    report = check(engine, {"drug": "海捷亚", "dose": "1 片", "frequency": "qd",
+                            "duration": "28 d"}, patient={"conditions": [{"code": "I10"}]})
+    strength = [s for s in report.suggestions if s.rule_id == "quality.missing.dose_strength"]
+    assert len(strength) == 1 and strength[0].drugs == ("losartan",)
+    # both ingredients are still checked for everything but the dose
+    assert "dosing.dose_high.max_daily" in {n.rule_id for n in report.not_evaluated}
