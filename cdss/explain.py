@@ -28,7 +28,7 @@ _PATIENT_SPECIFIC = frozenset({"rx", "rx_key", "rx_renal", "rx_hepatic", "rx_all
                                "condition", "symptom", "followup"})
 #: facts about one prescribed drug: their ``drug`` is listed in a suggestion's ``drugs``
 _OF_DRUG = ("rx", "rx_key", "rx_renal", "rx_hepatic", "rx_allergen", "rx_skin_test",
-            "rx_tier")
+            "rx_tier", "rx_total")
 #: facts of measurements: a rule one of whose clauses a measured value already meets
 #: is about this patient (SBP 150 with the DBP missing)
 _MEASURED = frozenset({"vitals", "labs", "derived"})

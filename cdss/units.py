@@ -89,6 +89,30 @@ TEMPERATURE = Dimension("a temperature", "degC")
 PERCENT = Dimension("a percentage", "percent")
 DURATION = Dimension("a duration", "day")
 
+#: Dosage units: counts of a product's units (a tablet, a capsule, a sachet), not pint
+#: quantities. A dose in one is converted to mg only through a product's strength
+#: (knowledge/products/); the words that name them are knowledge
+#: (``dosage_units`` of knowledge/prescribing.yaml), these are their codes.
+DOSAGE_UNITS: tuple[str, ...] = ("tablet", "capsule", "sachet", "ampoule", "pill")
+
+
+def dosage_unit_dose(raw: Any, words: Any) -> tuple[float, str] | None:
+    """``(count, code)`` when ``raw`` is a number of dosage units written with one of
+    ``words`` (word -> code: ``"2 片"``, ``"1 tablet"``, ``{"value": 1, "unit": "袋"}``);
+    None when its unit is not a dosage-unit word (a mass, a volume...). Raises
+    UnitProblem for a quantity that cannot be read at all."""
+    if not words:
+        return None
+    value, unit = split_quantity(raw)
+    if unit is None:
+        return None
+    code = words.get(unit)
+    if code is None:
+        code = words.get(unit.lower())
+    if code is None:
+        return None
+    return value, code
+
 
 class UnitProblem(ValueError):
     """A quantity that cannot be read or converted; the message is for humans."""

@@ -118,6 +118,7 @@ def test_the_catalogue_of_fact_types_is_unchanged_in_order(kb) -> None:
         "slip",
         "rx_skin_test",
         "rx_tier",
+        "rx_total",
     ]
 
 

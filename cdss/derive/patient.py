@@ -9,8 +9,10 @@ from cdss.derive.factset import Context
 from cdss.derive.facttype import Fact, FactType
 from cdss.derive.facttype import field as f
 from cdss.derive.plausible import plausible
+from cdss.derive.products import decompose
 from cdss.derive.values import Derived, Missing
 from cdss.kb import KnowledgeBase
+from cdss.kb.schema import Drug
 from cdss.models import Encounter
 
 PATIENT = FactType("patient", False, {
@@ -122,19 +124,24 @@ def _problem_groups(enc: Encounter, kb: KnowledgeBase
              for g in kb.groups_of(code)}
     inferences: list[dict[str, Any]] = []
     for i, rx in enumerate(enc.prescriptions):
-        drug = kb.resolve_drug(rx.drug)
-        if drug is None:
-            continue
-        for group in kb.implied_groups(drug):
-            if group in known:
-                continue
-            known.add(group)
-            name = kb.condition_groups[group].name
-            inferences.append({
-                "value": group, "from": f"prescriptions[{i}].drug",
-                "zh": f"{name.zh}：由处方{drug.name.zh}推断",
-                "en": f"{name.en}: implied by the prescription of {drug.name.en}"})
+        # a product implies what its ingredients do (缬沙坦氨氯地平片: hypertension)
+        for drug in (part.drug for part in decompose(kb, i, rx).parts):
+            _implied(kb, drug, i, known, inferences)
     return sorted(known), inferences
+
+
+def _implied(kb: KnowledgeBase, drug: Drug, i: int, known: set[str],
+             inferences: list[dict[str, Any]]) -> None:
+    """The condition groups prescription ``i`` of ``drug`` implies that are not known."""
+    for group in kb.implied_groups(drug):
+        if group in known:
+            continue
+        known.add(group)
+        name = kb.condition_groups[group].name
+        inferences.append({
+            "value": group, "from": f"prescriptions[{i}].drug",
+            "zh": f"{name.zh}：由处方{drug.name.zh}推断",
+            "en": f"{name.en}: implied by the prescription of {drug.name.en}"})
 
 
 def _ckd_risk(kb: KnowledgeBase, age: int | None, groups: list[str],

@@ -8,6 +8,7 @@ from typing import Any
 from cdss.derive.factset import Context, FactSet
 from cdss.derive.facttype import FACT_DECIMALS, FactType, FieldSpec, Headline
 from cdss.derive.facttype import field as f
+from cdss.derive.products import Decomposed, Part, decompose, dose_derivation
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
 from cdss.kb.schema import Drug
@@ -62,8 +63,18 @@ RX = FactType("rx", True, {
     "indications_zh": f("string", "drug",
                         description="knowledge: the labelled indications in words"),
     "indications_en": f("string", "drug"),
-}, "one prescription; dose limits joined from knowledge in the dose's unit",
-    Headline("drug"))
+    "product": f("string", "drug", description=(
+        "the product (knowledge/products/) the drug is given in, when the prescription "
+        "names one: the fact is one of its ingredients")),
+    "product_zh": f("string", "drug"),
+    "product_en": f("string", "drug"),
+    "units": f("number", "dose", description=(
+        "dosage units per dose as written (2 for '2 片'), when the dose was converted "
+        "through the product's strength")),
+    "strength": f("number", "", description=(
+        "knowledge: the product's amount of this drug per dosage unit, in dose_unit")),
+}, "one prescription, or one ingredient of a product it names; dose limits joined from "
+   "knowledge in the dose's unit", Headline("drug"))
 
 
 def _of_prescription() -> dict[str, FieldSpec]:
@@ -112,6 +123,24 @@ ALLERGY_KEY = FactType("allergy_key", True, {
 }, "one key a recorded allergy matches (drug id or class:<id>)",
     Headline("substance"))
 
+RX_TOTAL = FactType("rx_total", True, {
+    "drug": f("string", "drug", vocabulary="drug_key"),
+    "name_zh": f("string", "drug"),
+    "name_en": f("string", "drug"),
+    "route": f("string", "route"),
+    "total_daily": f("number", "total_daily", description=(
+        "the sum of the daily doses of the drug over every prescription that gives it "
+        "(plain, or as an ingredient of a product), in dose_unit per day")),
+    "dose_unit": f("string", "total_daily"),
+    "max_daily": f("number", "max_daily",
+                   description="knowledge: adult max daily dose for the route"),
+    "prescriptions": f("number", "", description="how many prescriptions give the drug"),
+    "items": f("string", "", description="their indices, counted from 0"),
+    "parts_zh": f("string", "", description="each prescription's share, in words"),
+    "parts_en": f("string", ""),
+}, "one drug given by two or more prescriptions (a combination product and the plain "
+   "drug): its total daily dose", Headline("drug"))
+
 #: rx fields joined from the knowledge (absent for a drug the knowledge does not know)
 KNOWLEDGE_RX_FIELDS = ("max_single", "max_daily", "min_daily", "max_times_per_day", "chronic",
                        "pregnancy", "lactation", "beers", "geriatric_max_daily", "ped_min_age",
@@ -127,8 +156,10 @@ PAIRED_PER_KEY = 2
 
 
 def build_prescriptions(ctx: Context) -> None:
-    """Per prescription: its rx fact, then its rx_key, rx_renal and rx_hepatic facts;
-    a note per drug prescribed more than :data:`PAIRED_PER_KEY` times."""
+    """Per prescription, per drug it gives (itself, or each ingredient of the product it
+    names: :mod:`cdss.derive.products`): its rx fact, then its rx_key, rx_renal and
+    rx_hepatic facts; an rx_total fact per drug given by two or more prescriptions; a
+    note per drug prescribed more than :data:`PAIRED_PER_KEY` times."""
     enc, kb = ctx.enc, ctx.kb
     r, p = enc.record, enc.patient
     # codes that may indicate a drug: only when the record has diagnoses (a record
@@ -137,65 +168,120 @@ def build_prescriptions(ctx: Context) -> None:
                 if r is not None and r.diagnoses else None)
     paired: dict[tuple[str, str], int] = {}
     unpaired: dict[str, list[int]] = {}
+    given: dict[tuple[str, str], list[tuple[int, Part, Any]]] = {}
     for i, rx in enumerate(enc.prescriptions):
-        drug = kb.resolve_drug(rx.drug)
-        rx_fact(ctx, i, rx, drug, dx_codes)
-        if drug is not None:
-            mg_daily = rx.daily_dose if rx.dose is not None and rx.dose.unit == "mg" else None
-            rx_keys(ctx, i, drug, mg_daily, paired, unpaired)
-            rx_renal(ctx, i, drug, mg_daily)
-            rx_hepatic(ctx, i, drug)
+        found = decompose(kb, i, rx)
+        if not found.parts and found.product is None:
+            rx_fact(ctx, i, rx, None, dx_codes)
+            continue
+        if found.product is not None:
+            _note_product(ctx.fs, i, found)
+        for part in found.parts:
+            fact = rx_fact(ctx, i, part.rx, part.drug, dx_codes, part)
+            mg_daily = (part.rx.daily_dose if part.rx.dose is not None
+                        and part.rx.dose.unit == "mg" else None)
+            rx_keys(ctx, i, part.drug, mg_daily, paired, unpaired, part)
+            rx_renal(ctx, i, part.drug, mg_daily, part)
+            rx_hepatic(ctx, i, part.drug, part)
+            route = part.rx.route or kb.prescribing.default_route
+            given.setdefault((part.drug.id, route), []).append((i, part, fact))
+    for (_, route), parts in given.items():
+        if len({i for i, _, _ in parts}) > 1:
+            rx_total(ctx, route, parts)
     _note_unpaired(kb, ctx.fs, unpaired)
 
 
-def _names(drug: Drug) -> dict[str, str]:
+def _note_product(fs: FactSet, i: int, found: Decomposed) -> None:
+    """A note naming the ingredients of a product that are not checked (no drug of the
+    knowledge: 人工牛黄, caffeine)."""
+    product = found.product
+    if product is None or not found.unchecked:
+        return
+    en = ", ".join(x.name.en for x in found.unchecked)
+    zh = "、".join(x.name.zh for x in found.unchecked)
+    fs.note(f"prescriptions[{i}].drug",
+            f"{product.name.en}: ingredient(s) {en} are not drugs of the knowledge base and "
+            "were not checked; its other ingredients were",
+            f"{product.name.zh}：成分{zh}不在知识库药物中，未审核；其余成分已审核")
+
+
+def _names(drug: Drug, part: Part | None = None) -> dict[str, str]:
+    if part is not None:
+        return part.names()
     return {"drug": drug.id, "name_zh": drug.name.zh, "name_en": drug.name.en}
 
 
 def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
-            dx_codes: list[str] | None) -> None:
-    """The rx fact of prescription ``i``: as written, its daily dose, and the drug's
-    knowledge joined (every knowledge field missing for a drug the knowledge lacks)."""
-    fs, path = ctx.fs, f"prescriptions[{i}]"
+            dx_codes: list[str] | None, part: Part | None = None) -> dict[str, Any]:
+    """The rx fact of prescription ``i`` (or of one ingredient of the product it names,
+    ``part``): as written, its daily dose, and the drug's knowledge joined (every
+    knowledge field missing for a drug the knowledge lacks)."""
+    fs, src = ctx.fs, f"prescriptions[{i}]"
+    path = part.path if part is not None else src
     values: dict[str, Any] = {"index": i, "drug": drug.id if drug else rx.drug,
                               "known": drug is not None,
                               "name_zh": drug.name.zh if drug else rx.drug,
                               "name_en": drug.name.en if drug else rx.drug,
                               "route": rx.route, "duration_days": rx.duration}
+    if drug is not None:
+        values.update(_names(drug, part))
     if rx.dose is not None:
         values.update(dose=round(rx.dose.value, FACT_DECIMALS), dose_unit=rx.dose.unit)
     if rx.frequency is not None:
         values["times_per_day"] = (None if rx.frequency.times_per_day is None
                                    else round(rx.frequency.times_per_day, FACT_DECIMALS))
-    values.update(_daily_dose(fs, path, rx))
+    values.update(_daily_dose(fs, path, src, rx, part))
     if drug is None:
         for name in KNOWLEDGE_RX_FIELDS:
-            fs.missing[f"{path}.{name}"] = (f"{path}.drug (not in knowledge)",)
+            fs.missing[f"{path}.{name}"] = (f"{src}.drug (not in knowledge)",)
     else:
-        values.update(_drug_knowledge(ctx.kb, drug, rx, path, fs, ctx.weight))
+        values.update(_drug_knowledge(ctx.kb, drug, rx, path, src, fs, ctx.weight))
         values.update(_indication(ctx.kb, drug, path, fs, dx_codes))
+    if part is not None and part.product is not None:
+        product = part.product
+        values.update(product=product.id, product_zh=product.name.zh,
+                      product_en=product.name.en)
+        if part.units is not None and part.ingredient is not None:
+            values.update(units=part.units, strength=part.ingredient.strength)
+            derivation = dose_derivation(ctx.kb, part)
+            if derivation is not None:
+                fs.derived[f"{path}.dose"] = derivation
+        if part.dose_problem is not None:
+            if not part.first:  # the product's unconverted dose is reported once
+                values.pop("limit_unit", None)
+            # the dose could not be worked out: say why instead of "in tablet"
+            for name in ("max_single", "max_daily"):
+                if fs.missing.get(f"{path}.{name}", ("",))[0].startswith(f"{src}.dose"):
+                    fs.missing[f"{path}.{name}"] = (part.dose_problem,)
+            if rx.dose is None:
+                fs.missing[f"{path}.dose"] = (part.dose_problem,)
+                fs.missing[f"{path}.daily_dose"] = (part.dose_problem,)
     fact = fs.add(RX, path, values)
     if "indicated" in fact:
         fs.field_paths[(fact["id"], "indicated")] = "record.diagnoses"
+    return fact
 
 
-def _daily_dose(fs: FactSet, path: str, rx: Prescription) -> dict[str, Any]:
+def _daily_dose(fs: FactSet, path: str, src: str, rx: Prescription,
+                part: Part | None = None) -> dict[str, Any]:
     """``daily_dose`` (dose × times per day) with its derivation; missing without both."""
     daily = rx.daily_dose
     if daily is not None and rx.dose is not None and rx.frequency is not None:
+        inputs = {"dose": f"{rx.dose.value:g} {rx.dose.unit}",
+                  "frequency": f"{rx.frequency.code} ({rx.frequency.times_per_day:g}/d)"}
+        if part is not None and part.units is not None:
+            inputs["dose"] += f" ({path}.dose)"
         fs.derived[f"{path}.daily_dose"] = Derived(
-            "daily_dose", round(daily, FACT_DECIMALS), "dose × times per day",
-            {"dose": f"{rx.dose.value:g} {rx.dose.unit}",
-             "frequency": f"{rx.frequency.code} ({rx.frequency.times_per_day:g}/d)"},
+            "daily_dose", round(daily, FACT_DECIMALS), "dose × times per day", inputs,
             unit=f"{rx.dose.unit}/d")
         return {"daily_dose": round(daily, FACT_DECIMALS)}
-    reason = (f"{path}.frequency" if rx.frequency is None or
-              rx.frequency.times_per_day is None else f"{path}.dose")
+    reason = (f"{src}.frequency" if rx.frequency is None or
+              rx.frequency.times_per_day is None else f"{src}.dose")
     fs.missing[f"{path}.daily_dose"] = (reason,)
     return {}
 
 
-def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str,
+def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str, src: str,
                     fs: FactSet, weight: float | None) -> dict[str, Any]:
     """Fields of an rx fact joined from the drug's knowledge, in the dose's unit."""
     values: dict[str, Any] = {"chronic": drug.chronic}
@@ -213,7 +299,7 @@ def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str,
     for name in ("max_single", "max_daily"):
         if values.get(name) is None:
             fs.missing[f"{path}.{name}"] = (
-                (f"{path}.dose (in {rx.dose.unit}; the limits are in {limit.unit})",)
+                (f"{src}.dose (in {rx.dose.unit}; the limits are in {limit.unit})",)
                 if unchecked else (f"knowledge.drugs.{drug.id}.{route}.{name}",))
     for name, status in (("pregnancy", drug.pregnancy), ("lactation", drug.lactation)):
         values[name] = status.status if status else None
@@ -265,7 +351,8 @@ def _indication(kb: KnowledgeBase, drug: Drug, path: str, fs: FactSet,
 
 
 def rx_keys(ctx: Context, i: int, drug: Drug, mg_daily: float | None,
-            paired: dict[tuple[str, str], int], unpaired: dict[str, list[int]]) -> None:
+            paired: dict[tuple[str, str], int], unpaired: dict[str, list[int]],
+            part: Part | None = None) -> None:
     """The rx_key facts of prescription ``i``: its drug id and classes (dose-dependent
     ones by the daily dose), at most :data:`PAIRED_PER_KEY` prescriptions per drug and key
     (pairwise rules join two rx_key facts); the others are kept in ``unpaired``."""
@@ -276,28 +363,105 @@ def rx_keys(ctx: Context, i: int, drug: Drug, mg_daily: float | None,
                 unpaired[drug.id].append(i)
             continue
         paired[(drug.id, key)] = seen + 1
-        ctx.fs.add(RX_KEY, f"prescriptions[{i}]", {"rx": i, "key": key, **_names(drug)})
+        ctx.fs.add(RX_KEY, part.path if part else f"prescriptions[{i}]",
+                   {"rx": i, "key": key, **_names(drug, part)})
 
 
-def rx_renal(ctx: Context, i: int, drug: Drug, mg_daily: float | None) -> None:
+def rx_renal(ctx: Context, i: int, drug: Drug, mg_daily: float | None,
+             part: Part | None = None) -> None:
     """One rx_renal fact per kidney-function rule of the drug that applies at this dose
     (a dose-dependent rule, aspirin as an NSAID, only above its dose)."""
     for rule in drug.renal:
         if rule.above_daily is not None and mg_daily is not None \
                 and mg_daily <= rule.above_daily:
             continue
-        ctx.fs.add(RX_RENAL, f"prescriptions[{i}]", {
-            "rx": i, **_names(drug), "measure": rule.measure, "below": rule.below,
+        ctx.fs.add(RX_RENAL, part.path if part else f"prescriptions[{i}]", {
+            "rx": i, **_names(drug, part), "measure": rule.measure, "below": rule.below,
             "action": rule.action, "renal_max_daily": rule.max_daily,
             "test_first": rule.test_first, "text_zh": rule.text.zh, "text_en": rule.text.en})
 
 
-def rx_hepatic(ctx: Context, i: int, drug: Drug) -> None:
+def rx_hepatic(ctx: Context, i: int, drug: Drug, part: Part | None = None) -> None:
     """One rx_hepatic fact per liver-disease rule of the drug."""
     for rule in drug.hepatic:
-        ctx.fs.add(RX_HEPATIC, f"prescriptions[{i}]", {
-            "rx": i, **_names(drug), "applies_to": rule.applies_to, "action": rule.action,
+        ctx.fs.add(RX_HEPATIC, part.path if part else f"prescriptions[{i}]", {
+            "rx": i, **_names(drug, part), "applies_to": rule.applies_to, "action": rule.action,
             "text_zh": rule.text.zh, "text_en": rule.text.en})
+
+
+def rx_total(ctx: Context, route: str, parts: list[tuple[int, Part, dict[str, Any]]]) -> None:
+    """The rx_total fact of a drug given by several prescriptions by one route: the sum of
+    their daily doses (absent when one of them is unknown or in another unit) and the
+    adult daily maximum (absent when the knowledge lacks it, or when the prescriptions'
+    formulations have different maxima)."""
+    fs, kb = ctx.fs, ctx.kb
+    first = parts[0][1]
+    drug = first.drug
+    facts = [fact for _, _, fact in parts]
+    values: dict[str, Any] = {
+        "drug": drug.id, "name_zh": drug.name.zh, "name_en": drug.name.en, "route": route,
+        "prescriptions": len({i for i, _, _ in parts}),
+        "items": ", ".join(str(i) for i in dict.fromkeys(i for i, _, _ in parts)),
+        "parts_zh": "；".join(_share(kb, i, part, fact, "zh") for i, part, fact in parts),
+        "parts_en": "; ".join(_share(kb, i, part, fact, "en") for i, part, fact in parts)}
+    key = first.path
+    unit_set = {fact.get("dose_unit") for fact in facts}
+    if all("daily_dose" in fact for fact in facts) and len(unit_set) == 1:
+        total = round(sum(fact["daily_dose"] for fact in facts), FACT_DECIMALS)
+        unit = facts[0]["dose_unit"]
+        values.update(total_daily=total, dose_unit=unit)
+        fs.derived[f"{key}.total_daily"] = Derived(
+            "total_daily", total, "sum of the daily doses of the drug",
+            {f"{part.path}.daily_dose": f"{fact['daily_dose']:g} {unit}/d"
+             for _, part, fact in parts}, unit=f"{unit}/d")
+    else:
+        reasons = [r for _, part, fact in parts if "daily_dose" not in fact
+                   for r in fs.missing.get(f"{part.path}.daily_dose", (f"{part.source}.dose",))]
+        if not reasons:  # every daily dose known, in different units (mg and tablets)
+            reasons = [f"{part.source}.dose (in {fact.get('dose_unit')})"
+                       for _, part, fact in parts if fact.get("dose_unit") != "mg"]
+        fs.missing[f"{key}.total_daily"] = tuple(dict.fromkeys(reasons))
+    maxima = {fact.get("max_daily") for fact in facts}
+    if len(maxima) == 1 and None not in maxima:
+        values["max_daily"] = facts[0]["max_daily"]
+    elif None in maxima:
+        reasons = [r for _, part, fact in parts if "max_daily" not in fact
+                   for r in fs.missing.get(f"{part.path}.max_daily", ())]
+        fs.missing[f"{key}.max_daily"] = tuple(dict.fromkeys(reasons)) or (
+            f"knowledge.drugs.{drug.id}.{route}.max_daily",)
+    else:
+        fs.missing[f"{key}.max_daily"] = (
+            f"knowledge.drugs.{drug.id}.{route}.max_daily (the prescriptions' formulations "
+            "have different maxima)",)
+    fact = fs.add(RX_TOTAL, key, values)
+    fs.subjects[fact["id"]] = f"prescriptions:{drug.id}:{route}:total"
+
+
+def _share(kb: KnowledgeBase, i: int, part: Part, fact: dict[str, Any], lang: str) -> str:
+    """One prescription's share of a drug's total, in words: "第1项 复方氨酚烷胺片
+    2片×250 mg，每日3次 = 1500 mg/日" / "item 1 复方氨酚烷胺片 2 tablet × 250 mg, 3/d =
+    1500 mg/d"."""
+    words = kb.prescribing
+    name = part.product.name.get(lang) if part.product else part.drug.name.get(lang)
+    unit = fact.get("dose_unit", "")
+    if part.units is not None and part.ingredient is not None:
+        counted = words.unit_name(part.units_code or "", lang)
+        dose = (f"{part.units:g}{counted}×{part.ingredient.strength:g} {unit}" if lang == "zh"
+                else f"{part.units:g} {counted} × {part.ingredient.strength:g} {unit}")
+    elif "dose" in fact:
+        dose = f"{fact['dose']:g} {words.unit_name(unit, lang)}"
+    else:
+        dose = "剂量未写明" if lang == "zh" else "dose not written"
+    times = fact.get("times_per_day")
+    if lang == "zh":
+        often = f"，每日{times:g}次" if times else ""
+        daily = (f" = {fact['daily_dose']:g} {unit}/日" if "daily_dose" in fact
+                 else "（日剂量未知）")
+        return f"第{i}项 {name} {dose}{often}{daily}"
+    often = f", {times:g}/d" if times else ""
+    daily = (f" = {fact['daily_dose']:g} {unit}/d" if "daily_dose" in fact
+             else " (daily dose unknown)")
+    return f"item {i} {name} {dose}{often}{daily}"
 
 
 def _note_unpaired(kb: KnowledgeBase, fs: FactSet, unpaired: dict[str, list[int]]) -> None:
@@ -331,7 +495,7 @@ def build_allergies(ctx: Context) -> None:
     if not fs.of_type("allergy_key"):
         return
     for i, rx in enumerate(ctx.enc.prescriptions):
-        drug = kb.resolve_drug(rx.drug)
-        if drug is not None:
-            for key in kb.all_drug_keys(drug):
-                fs.add(RX_ALLERGEN, f"prescriptions[{i}]", {"rx": i, "key": key, **_names(drug)})
+        for part in decompose(kb, i, rx).parts:
+            for key in kb.all_drug_keys(part.drug):
+                fs.add(RX_ALLERGEN, part.path,
+                       {"rx": i, "key": key, **_names(part.drug, part)})

@@ -61,6 +61,8 @@ from cdss.kb.schema import (
     InteractionTable,
     PlausibilityTable,
     PrescribingWords,
+    Product,
+    ProductTable,
     ScoreTable,
     SymptomLexicon,
 )
@@ -129,6 +131,29 @@ class KnowledgeBase:
     antimicrobial_tiers: tuple[TierRow, ...] = ()
     tier_levels: tuple[TierLevel, ...] = ()
     tier_titles: tuple[TitleGrant, ...] = ()
+    #: medicinal products and their ingredients' strengths (knowledge/products/)
+    products: dict[str, Product] = field(default_factory=dict)
+
+    # ---- products --------------------------------------------------------------
+    def resolve_product(self, name: str) -> Product | None:
+        """The product a prescription names (its name, a brand or another alias, as a
+        whole; also without a salt word: "盐酸二甲双胍片"), or None."""
+        index = self._product_names
+        if not index:
+            return None
+        key = _norm(name)
+        product_id = index.get(key)
+        if product_id is None:
+            for prefix in self.naming.salt_prefixes:
+                if key.startswith(prefix) and key[len(prefix):] in index:
+                    product_id = index[key[len(prefix):]]
+                    break
+        return self.products.get(product_id) if product_id else None
+
+    @functools.cached_property
+    def _product_names(self) -> dict[str, str]:
+        """Normalised product name or alias -> product id (checked unique at load)."""
+        return {_norm(n): p.id for p in self.products.values() for n in p.names}
 
     # ---- drugs -----------------------------------------------------------------
     def resolve_drug(self, name: str) -> Drug | None:
@@ -446,6 +471,8 @@ TABLES: tuple[Table, ...] = (
           unique="tier level", optional=True, entry=lambda row: row.tier),
     Table("tier_titles", "antimicrobial_tiers/", TierTable, "titles", key="title",
           unique="prescriber title", optional=True, entry=lambda row: row.title),
+    Table("products", "products/", ProductTable, "products", "index", unique="product id",
+          optional=True, refs=(("ingredients.drug", "drug id"),)),
 )
 
 
@@ -518,7 +545,8 @@ def _reference_checks(loaded: dict[str, Any]) -> dict[str, Callable[[str], str |
     """Kind of reference -> the problem with a value (None when it is fine).
 
     class: a drug class id; drug class: ``class:<id>``; drug: a drug id or
-    ``class:<id>``; group: a condition group; icd10 prefix: the form of an ICD-10 prefix.
+    ``class:<id>``; drug id: a drug id only (a product's ingredient); group: a condition
+    group; icd10 prefix: the form of an ICD-10 prefix.
     """
     classes, groups = loaded["classes"], loaded["condition_groups"]
     keys = frozenset(loaded["drugs"]) | frozenset(CLASS_PREFIX + c for c in classes)
@@ -535,6 +563,7 @@ def _reference_checks(loaded: dict[str, Any]) -> dict[str, Callable[[str], str |
         "drug class": lambda c: (None if c.removeprefix(CLASS_PREFIX) in classes
                                  else f"unknown drug class {c!r}"),
         "drug": drug,
+        "drug id": lambda d: None if d in loaded["drugs"] else f"unknown drug id {d!r}",
         "group": lambda g: None if g in groups else f"unknown condition group {g!r}",
         "icd10 prefix": lambda code: (None if _ICD10_PREFIX.fullmatch(code)
                                       else f"malformed ICD-10 prefix {code!r}"),
@@ -554,6 +583,27 @@ def _drug_name_index(drugs: dict[str, Drug], root: Path) -> dict[str, str]:
                                      f"name {name!r} also names drug {other!r}")
             names[key] = drug.id
     return names
+
+
+def _check_product_names(products: dict[str, Product], drugs: dict[str, Drug],
+                         drug_names: dict[str, str], root: Path) -> None:
+    """A product name names one product; a product name that is also a drug's name or
+    alias must be a product of that drug alone ("芬必得": ibuprofen)."""
+    seen: dict[str, str] = {}
+    for product in products.values():
+        own = {i.drug for i in product.ingredients}
+        for name in product.names:
+            key = _norm(name)
+            other = seen.get(key)
+            if other is not None and other != product.id:
+                raise KnowledgeError(str(root / "products"), product.id,
+                                     f"name {name!r} also names product {other!r}")
+            seen[key] = product.id
+            drug_id = drug_names.get(key)
+            if drug_id is not None and own != {drug_id}:
+                raise KnowledgeError(str(root / "products"), product.id,
+                                     f"name {name!r} names drug {drug_id!r}, which is not "
+                                     "this product's only ingredient")
 
 
 def _class_name_index(classes: dict[str, DrugClass]) -> dict[str, str]:
@@ -581,11 +631,14 @@ def load_knowledge(root: Path | None = None, *, edit: TableEdit | None = None,
     if edit is not None:
         t = edit(t)
     analytes = t.pop("analytes")
+    t["products"] = t["products"] or {}
+    drug_names = _drug_name_index(t["drugs"], root)
+    _check_product_names(t["products"], t["drugs"], drug_names, root)
     return KnowledgeBase(
         root=root,
         version=f"{analytes.version}+{_files_digest(root)}{tag}",
         analytes={a.code: a for a in analytes.analytes},
-        _drug_names=_drug_name_index(t["drugs"], root),
+        _drug_names=drug_names,
         _class_names=_class_name_index(t["classes"]),
         _symptom_matcher=SymptomMatcher(t["symptoms"]),
         **t,

@@ -634,6 +634,10 @@ def _per_day(value: Any) -> Any:
 PerDay = Annotated[Annotated[float, Field(gt=0)] | None, BeforeValidator(_per_day)]
 
 
+#: a dosage unit of a product (the codes of ``cdss.units.DOSAGE_UNITS``)
+DosageUnit = Literal["tablet", "capsule", "sachet", "ampoule", "pill"]
+
+
 class PrescribingWords(Frozen):
     """Words of prescriptions and the prescribing defaults (knowledge/prescribing.yaml)."""
 
@@ -647,4 +651,78 @@ class PrescribingWords(Frozen):
     modified_release: frozenset[str] = frozenset()
     #: the route of a prescription that does not say
     default_route: LexWord
+    #: dosage-unit word as written -> dosage-unit code (``cdss.units.DOSAGE_UNITS``):
+    #: "片" -> tablet; a dose in one is converted through a product's strength
+    dosage_units: dict[LexWord, DosageUnit] = Field(default_factory=dict)
+    #: how a dosage unit is named in messages, per language
+    dosage_unit_names: dict[DosageUnit, Text] = Field(default_factory=dict)
     source: Source
+
+    @model_validator(mode="after")
+    def _named_units(self) -> PrescribingWords:
+        unnamed = sorted(set(self.dosage_units.values()) - set(self.dosage_unit_names))
+        if unnamed:
+            raise ValueError(f"dosage_unit_names: no name for {unnamed}")
+        return self
+
+    def unit_name(self, code: str, lang: str) -> str:
+        """A dosage unit (or mg, mL, IU) as shown in messages: "片", "tablet"."""
+        name = self.dosage_unit_names.get(code)  # type: ignore[call-overload]
+        return name.get(lang) if name is not None else code
+
+
+class ProductIngredient(Frozen):
+    """One ingredient of a product and its amount per dosage unit."""
+
+    #: the drug id (knowledge/drugs); null: not a drug of the knowledge (人工牛黄, caffeine):
+    #: the ingredient is listed, decomposed, and not checked
+    drug: str | None
+    name: Text
+    #: amount per dosage unit in ``unit``; null only in a product marked ``ambiguous``
+    #: (or for an ingredient that is not checked)
+    strength: float | None = Field(default=None, gt=0)
+    unit: Literal["mg", "IU"] = "mg"
+    note: str | None = None
+
+
+class Product(Frozen):
+    """A medicinal product as prescribed (a brand or a generic product name): its
+    ingredients and their strengths per dosage unit (knowledge/products/)."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: Text
+    #: other names as written in Chinese EMRs: generic product names, brands
+    aliases: tuple[str, ...] = ()
+    #: the dosage units a strength is per (a composition sold as tablets and capsules)
+    dosage_units: tuple[DosageUnit, ...] = Field(min_length=1)
+    route: Route = "oral"
+    #: the formulation code whose dose limits apply (sustained_release...), if any
+    formulation: str | None = None
+    ingredients: tuple[ProductIngredient, ...] = Field(min_length=1)
+    #: no strength is assumed (the name is sold in several strengths, or none could be
+    #: verified): a dose in dosage units cannot be checked; the text says why
+    ambiguous: Text | None = None
+    source: Source
+
+    @model_validator(mode="after")
+    def _strengths(self) -> Product:
+        # an ingredient that is not checked (drug: null) may go without its strength
+        missing = [i.name.en for i in self.ingredients
+                   if i.strength is None and i.drug is not None]
+        if missing and self.ambiguous is None:
+            raise ValueError(f"ingredients without a strength {missing}: a product sold in "
+                             "several strengths says so in 'ambiguous'")
+        if self.ambiguous is not None and not missing:
+            raise ValueError("an ambiguous product states no strength")
+        drugs = [i.drug for i in self.ingredients if i.drug is not None]
+        if len(set(drugs)) != len(drugs):
+            raise ValueError("a drug is listed twice among the ingredients")
+        return self
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name.zh, self.name.en, *self.aliases)
+
+
+class ProductTable(Frozen):
+    products: tuple[Product, ...]

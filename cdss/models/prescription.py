@@ -57,21 +57,37 @@ def _indexed(frequencies: Any) -> dict[str, float | None]:
 
 DOSE_DIMENSIONS = (units.MASS, units.VOLUME, units.ACTIVITY)
 
+#: the canonical units of a dose: a mass, a volume, international units, or a count of
+#: dosage units (:data:`cdss.units.DOSAGE_UNITS`: tablets, capsules, sachets...)
+DoseUnit = Literal["mg", "mL", "IU", "tablet", "capsule", "sachet", "ampoule", "pill"]
+
+
 class Dose(Model):
-    """A single dose in canonical units: mg, mL or IU."""
+    """A single dose in canonical units: mg, mL or IU, or a number of dosage units
+    (``"2 片"`` is 2 ``tablet``; the words are the knowledge's ``dosage_units``)."""
 
     value: float = Field(gt=0, le=limits.MAX_MAGNITUDE)
-    unit: Literal["mg", "mL", "IU"]
+    unit: DoseUnit
 
     @model_validator(mode="before")
     @classmethod
-    def _parse(cls, raw: Any) -> Any:
+    def _parse(cls, raw: Any, info: ValidationInfo) -> Any:
         if isinstance(raw, dict) and set(raw) == {"value", "unit"} and raw["unit"] in (
             "mg", "mL", "IU"
         ) and isinstance(raw["value"], int | float):
             return raw
+        vocabulary = words(info)
+        counted = units.dosage_unit_dose(
+            raw, getattr(vocabulary, "dosage_units", None) if vocabulary is not None else None)
+        if counted is not None:
+            return {"value": counted[0], "unit": counted[1]}
         value, dim = units.first_matching(raw, DOSE_DIMENSIONS)
         return {"value": value, "unit": dim.canonical}
+
+    @property
+    def counted(self) -> bool:
+        """A number of dosage units (tablets, capsules...), not a quantity."""
+        return self.unit in units.DOSAGE_UNITS
 
 
 class Frequency(Model):
