@@ -118,8 +118,19 @@ def coverage(mix: dict[str, Any], engine: cdss.Engine) -> dict[str, Any]:
     dosed = sum(x.weight for x in lines if x.level != "none"
                 and not any(": dose limit" in what or what.startswith("ingredient")
                             for what in x.lacking))
+    by_group: dict[str, dict[str, float]] = {}
+    for line in lines:
+        row = by_group.setdefault(line.group or "—", {"weight": 0.0, "full": 0.0,
+                                                       "partial": 0.0, "none": 0.0})
+        row["weight"] += line.weight
+        row[line.level] += line.weight
     return {"knowledge_version": engine.kb.version, "items": len(lines),
             "weight": total, "share_percent": share,
+            "by_group_percent": {
+                group: {"weight": row["weight"], **{
+                    level: round(100 * row[level] / row["weight"], 1)
+                    for level in ("full", "partial", "none")}}
+                for group, row in sorted(by_group.items(), key=lambda kv: -kv[1]["weight"])},
             "dose_checked_percent": round(100 * dosed / total, 1),
             "missing_by_weight": dict(sorted(missing.items(), key=lambda kv: -kv[1])),
             "lines": [vars(line) for line in lines]}
@@ -134,6 +145,9 @@ def _text(result: dict[str, Any], items: bool) -> str:
            f"{result['dose_checked_percent']} %",
            "checks missing (weight of the lines lacking them):"]
     out += [f"  {what}: {weight:g}" for what, weight in result["missing_by_weight"].items()]
+    out.append("by group (weight: fully / partly / not at all, %):")
+    out += [f"  {group}: {g['weight']:g}: {g['full']} / {g['partial']} / {g['none']}"
+            for group, g in result["by_group_percent"].items()]
     if items:
         out.append("lines:")
         out += [f"  {x['level']:8} {x['weight']:>5g}  {x['name']}"
