@@ -201,3 +201,185 @@ def test_kidney_function_reaches_the_derived_fact() -> None:
     derived = the(fs, "derived")
     assert derived["egfr"] == round(epi_2021(100 / 88.4, 70, False), 1)
     assert derived["crcl"] == round(70 * 70 / (72 * 100 / 88.4), 1)
+
+
+# -- the patient: what is inferred, what is missing ---------------------------------------
+
+PREGNANCY = KB.inference.pregnancy
+CKD = KB.inference.ckd_risk
+
+
+def patient_of(kb=KB, **data: Any):
+    enc = {"id": "e", "time": "2026-11-20T09:00:00+08:00",
+           "patient": {"id": "p", "sex": "female", **data.pop("patient", {})}, **data}
+    fs = build_facts(Encounter.parse(enc), kb)
+    return the(fs, "patient"), fs
+
+
+def test_a_woman_from_the_age_of_knowledge_is_taken_as_not_pregnant_and_told_so() -> None:
+    age = PREGNANCY.not_pregnant_from_age
+    fact, fs = patient_of(patient={"birth_date": f"{2026 - age}-01-01"})
+    assert fact["pregnant"] is False
+    assert fs.inferred[(fact["id"], "pregnant")] == [{
+        "value": False, "from": "patient.birth_date",
+        "zh": f"未记录妊娠状态，{age}岁（≥{age}岁）按未妊娠处理",
+        "en": f"pregnancy status not recorded; taken as not pregnant at age {age} (≥ {age})",
+        "source": PREGNANCY.source.title}]
+
+
+@pytest.mark.parametrize("patient", [
+    {"birth_date": f"{2026 - PREGNANCY.not_pregnant_from_age + 1}-01-01"},  # one year younger
+    {},                                                                    # age unknown
+    {"birth_date": "1950-01-01", "sex": "unknown"},                        # not known a woman
+])
+def test_otherwise_an_unrecorded_pregnancy_stays_unknown(patient) -> None:
+    fact, fs = patient_of(patient=patient)
+    assert "pregnant" not in fact
+    assert (fact["id"], "pregnant") not in fs.inferred
+
+
+def test_a_recorded_pregnancy_is_never_overridden_by_age() -> None:
+    fact, fs = patient_of(patient={"birth_date": "1970-01-01", "pregnant": True})
+    assert fact["pregnant"] is True and (fact["id"], "pregnant") not in fs.inferred
+
+
+def test_knowledge_without_a_pregnancy_age_infers_nothing() -> None:
+    from dataclasses import replace
+
+    kb = replace(KB, inference=KB.inference.model_copy(update={"pregnancy": None}))
+    fact, fs = patient_of(kb, patient={"birth_date": "1950-01-01"})
+    assert "pregnant" not in fact and not fs.inferred
+
+
+def test_a_man_is_neither_pregnant_nor_breastfeeding_without_an_inference() -> None:
+    fact, fs = patient_of(patient={"sex": "male", "birth_date": "1990-01-01"})
+    assert (fact["pregnant"], fact["lactating"]) == (False, False)
+    assert not fs.inferred
+    fact, _ = patient_of(patient={"sex": "female", "birth_date": "1990-01-01"})
+    assert "pregnant" not in fact and "lactating" not in fact
+
+
+def test_a_condition_implied_by_a_prescription_says_which() -> None:
+    rx = [{"drug": "no-such-drug", "dose": "1 mg", "frequency": "qd"},
+          {"drug": "metformin", "dose": "500 mg", "frequency": "bid"},
+          {"drug": "metformin", "dose": "500 mg", "frequency": "qd"}]
+    fact, fs = patient_of(patient={"birth_date": "1960-01-01"}, prescriptions=rx)
+    metformin, group = KB.resolve_drug("metformin"), KB.condition_groups["diabetes"]
+    # once, from the first prescription that implies it, by its place in the list
+    assert fs.inferred[(fact["id"], "problem_groups")] == [{
+        "value": "diabetes", "from": "prescriptions[1].drug",
+        "zh": f"{group.name.zh}：由处方{metformin.name.zh}推断",
+        "en": f"{group.name.en}: implied by the prescription of {metformin.name.en}"}]
+    # no problem list: the groups are open; diabetes is known to be among them
+    assert "problem_groups" not in fact
+    assert fs.missing["patient.problem_groups"] == ("patient.conditions",)
+    assert fs.partial[(fact["id"], "problem_groups")] == ("diabetes",)
+
+
+def test_a_condition_already_known_is_not_inferred_again() -> None:
+    rx = [{"drug": "metformin", "dose": "500 mg", "frequency": "bid"}]
+    fact, fs = patient_of(patient={"birth_date": "1960-01-01",
+                                   "conditions": [{"code": "E11.9"}]}, prescriptions=rx)
+    assert "diabetes" in fact["problem_groups"]
+    assert (fact["id"], "problem_groups") not in fs.inferred
+    assert "patient.problem_groups" not in fs.missing and not fs.partial
+
+
+def test_problem_groups_join_the_problem_list_and_this_visits_diagnoses_sorted() -> None:
+    fact, _ = patient_of(patient={"birth_date": "1960-01-01", "conditions": [{"code": "I10"}]},
+                         record={"diagnoses": [{"code": "E11.9"}]})
+    groups = fact["problem_groups"]
+    assert "hypertension" in groups and "diabetes" in groups and groups == sorted(groups)
+    # an empty problem list is a complete one
+    fact, fs = patient_of(patient={"birth_date": "1960-01-01", "conditions": []})
+    assert fact["problem_groups"] == [] and "patient.problem_groups" not in fs.missing
+
+
+@pytest.mark.parametrize(("patient", "risk", "missing"), [
+    ({"birth_date": f"{2026 - CKD.age_from}-01-01", "conditions": []}, True, None),
+    ({"birth_date": f"{2026 - CKD.age_from}-01-01"}, True, None),    # age alone decides
+    ({"birth_date": f"{2026 - CKD.age_from}-11-21", "conditions": []}, False, None),
+    ({"birth_date": "1990-01-01", "conditions": [{"code": "I10"}]}, True, None),
+    ({"conditions": [{"code": "I10"}]}, True, None),                  # a group alone decides
+    ({"birth_date": "1990-01-01"}, None, ("patient.conditions",)),
+    ({"conditions": []}, None, ("patient.birth_date",)),
+    ({}, None, ("patient.birth_date", "patient.conditions")),
+])
+def test_ckd_risk_is_decided_only_by_what_is_known(patient, risk, missing) -> None:
+    fact, fs = patient_of(patient=patient)
+    assert fact.get("ckd_risk") is risk
+    assert fs.missing.get("patient.ckd_risk") == missing
+
+
+def test_a_diabetes_implied_by_a_prescription_puts_a_patient_at_risk_of_ckd() -> None:
+    rx = [{"drug": "metformin", "dose": "500 mg", "frequency": "bid"}]
+    fact, fs = patient_of(patient={"birth_date": "1990-01-01"}, prescriptions=rx)
+    assert fact["ckd_risk"] is True and "patient.ckd_risk" not in fs.missing
+
+
+def test_knowledge_without_a_ckd_risk_definition_leaves_it_absent() -> None:
+    from dataclasses import replace
+
+    kb = replace(KB, inference=KB.inference.model_copy(update={"ckd_risk": None}))
+    fact, fs = patient_of(kb, patient={"birth_date": "1950-01-01", "conditions": []})
+    assert "ckd_risk" not in fact
+    assert fs.missing["patient.ckd_risk"] == ()
+
+
+@pytest.mark.parametrize(("patient", "count"), [
+    ({"allergies": [{"substance": "青霉素"}, {"substance": "磺胺"}]}, 2),
+    ({"allergies": [], "allergies_reviewed": True}, 0),     # no known allergies
+    ({"allergies": [{"substance": "青霉素"}], "allergies_reviewed": False}, 1),
+    ({}, None),                                             # never asked: unknown, not 0
+    ({"allergies_reviewed": False}, None),
+])
+def test_the_allergy_count_is_zero_only_when_reviewed(patient, count) -> None:
+    fact, _ = patient_of(patient=patient)
+    assert fact.get("allergy_count") == count
+
+
+def test_a_recorded_pregnancy_or_breastfeeding_of_a_man_is_kept_not_corrected() -> None:
+    """The record contradicts itself; the pregnancy rules still see what was written."""
+    fact, _ = patient_of(patient={"sex": "male", "pregnant": True, "lactating": True})
+    assert (fact["pregnant"], fact["lactating"]) == (True, True)
+
+
+def test_a_known_group_does_not_stop_the_inference_of_the_next_one() -> None:
+    """A type 1 diabetic (E10: diabetes) on gliclazide: type 2 diabetes is implied,
+    whatever the order of the rows of implied_conditions.yaml."""
+    from dataclasses import replace
+
+    rx = [{"drug": "gliclazide", "dose": "80 mg", "frequency": "bid"}]
+    for kb in (KB, replace(KB, implied=tuple(reversed(KB.implied)))):
+        fact, fs = patient_of(kb, patient={"conditions": [{"code": "E10.9"}]},
+                              prescriptions=rx)
+        assert fact["problem_groups"] == ["diabetes", "type2_diabetes"]
+        assert [i["value"] for i in fs.inferred[(fact["id"], "problem_groups")]] == \
+            ["type2_diabetes"]
+
+
+@pytest.mark.parametrize(("field", "value", "unit"), [
+    ("weight", "900 kg", "kg"), ("height", "400 cm", "cm")])
+def test_an_implausible_weight_or_height_is_withheld_and_named(field, value, unit) -> None:
+    fact, fs = patient_of(patient={"birth_date": "1960-01-01", field: value})
+    assert field not in fact
+    path = f"patient.{field}"
+    bound = KB.plausibility.vitals[path]
+    assert the(fs, "implausible") == {
+        "t": "implausible", "id": "implausible#0", "field": path,
+        "value": float(value.split()[0]), "low": bound.low, "high": bound.high,
+        "unit": bound.unit or unit}
+    assert fs.missing[path] == (f"{path} (implausible)",)
+    assert f"{path} (implausible)" in fs.missing["derived.bmi"]
+    # a site's plausibility table may leave the unit out: the input's unit is named
+    from dataclasses import replace
+
+    bounds = {k: v.model_copy(update={"unit": None}) for k, v in KB.plausibility.vitals.items()}
+    kb = replace(KB, plausibility=KB.plausibility.model_copy(update={"vitals": bounds}))
+    _, fs = patient_of(kb, patient={"birth_date": "1960-01-01", field: value})
+    assert the(fs, "implausible")["unit"] == unit
+
+
+def test_the_patient_fact_comes_from_the_patient_input() -> None:
+    fact, fs = patient_of()
+    assert fs.paths[fact["id"]] == "patient"
