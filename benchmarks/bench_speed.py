@@ -264,7 +264,9 @@ def prescriptions(rounds: int) -> dict[str, Any]:
 
 def dask_vs_processes(path: Path, backend: str) -> dict[str, Any]:
     """2 Dask workers (1 thread each) on ``path`` against two plain processes each
-    auditing ``path`` at once: encounters/s, both warm."""
+    auditing ``path`` at once: encounters/s, both warm; with the workers' statistical
+    profiler on (Dask's default) and off, and with 16 and 2 tasks."""
+    import dask
     from distributed import Client, LocalCluster, get_task_stream
 
     from cdss.distributed import audit_dask
@@ -274,27 +276,35 @@ def dask_vs_processes(path: Path, backend: str) -> dict[str, Any]:
             "e.audit(sys.argv[1], progress=False); t = time.perf_counter(); "
             "r = e.audit(sys.argv[1], progress=False); print(time.perf_counter() - t)")
     env = {**os.environ, "PYTHONPATH": str(Path(cdss.__file__).resolve().parents[1])}
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), backend],
-                              stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
-    seconds = [float(p.communicate()[0]) for p in procs]
-    two_processes = 2 * n / max(seconds)
-    out: dict[str, Any] = {"two_processes_per_s": round(two_processes)}
+
+    def two_processes() -> float:
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(path), backend],
+                                  stdout=subprocess.PIPE, text=True, env=env)
+                 for _ in range(2)]
+        seconds = [float(p.communicate()[0]) for p in procs]
+        return 2 * n / max(seconds)
+
     options = cdss.Engine(lang="en", backend=backend).options
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, \
-            Client(cluster) as client:
-        for blocks in (16, 4, 2):
-            block = max(1, path.stat().st_size // blocks + 1)
-            audit_dask(path, client=client, engine_options=options, block_bytes=block)  # warm
-            with get_task_stream(client) as stream:
-                start = time.perf_counter()
+    out: dict[str, Any] = {}
+    for profile in (True, False):
+        with dask.config.set({"distributed.worker.profile.enabled": profile}), \
+                LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, \
+                Client(cluster) as client:
+            for tasks in (16, 2):
+                block = max(1, path.stat().st_size // tasks + 1)
                 audit_dask(path, client=client, engine_options=options, block_bytes=block)
-                wall = time.perf_counter() - start
-            busy = sum(ss["stop"] - ss["start"] for task in stream.data
-                       for ss in task["startstops"] if ss["action"] == "compute")
-            out[f"dask2_{blocks}_tasks"] = {
-                "per_s": round(n / wall), "vs_two_processes": round(n / wall / two_processes,
-                                                                    2),
-                "worker_busy_share": round(busy / (2 * wall), 2)}
+                baseline = two_processes()
+                with get_task_stream(client) as stream:
+                    start = time.perf_counter()
+                    audit_dask(path, client=client, engine_options=options,
+                               block_bytes=block)
+                    wall = time.perf_counter() - start
+                busy = sum(ss["stop"] - ss["start"] for task in stream.data
+                           for ss in task["startstops"] if ss["action"] == "compute")
+                out[f"profile {'on' if profile else 'off'}, {tasks} tasks"] = {
+                    "dask2_per_s": round(n / wall), "two_processes_per_s": round(baseline),
+                    "vs_two_processes": round(n / wall / baseline, 2),
+                    "worker_busy_share": round(busy / (2 * wall), 2)}
     return out
 
 
@@ -324,7 +334,7 @@ def main() -> None:
     if "rx" in only:
         results["prescriptions"] = prescriptions(args.rounds)
     if "dask" in only:
-        results["dask"] = dask_vs_processes(write_jsonl(tmp / "dask.jsonl", args.audit_n),
+        results["dask"] = dask_vs_processes(write_jsonl(tmp / "dask.jsonl", 2 * args.audit_n),
                                             backends.AUDIT_DEFAULT)
     results["load_after"] = os.getloadavg()
     print(json.dumps(results, indent=1, ensure_ascii=False))
