@@ -21,6 +21,7 @@ so that a drift of the shared machine hits all alike; ratios are within the run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -247,6 +248,7 @@ def prescriptions(rounds: int) -> dict[str, Any]:
         {"drug": drugs[i % len(drugs)], "dose": "1 mg", "frequency": "qd", "route": "oral"}
         for i in range(n)]} for n in (1, 5, 20, 50)}
     times: dict[tuple[str, int], list[float]] = {}
+    shown = {n: len(engines["durable"].check(enc).suggestions) for n, enc in encounters.items()}
     for _ in range(rounds):
         for n, enc in encounters.items():
             for name, engine in engines.items():
@@ -255,14 +257,14 @@ def prescriptions(rounds: int) -> dict[str, Any]:
                 times.setdefault((name, n), []).append(time.perf_counter() - start)
     for name in engines:
         p50 = {n: statistics.median(times[(name, n)]) for n in encounters}
-        out[name] = {f"{n} rx": {"p50_ms": round(p50[n] * 1e3, 2),
+        out[name] = {f"{n} rx": {"p50_ms": round(p50[n] * 1e3, 2), "suggestions": shown[n],
                                  "ms_per_rx_beyond_1": round((p50[n] - p50[1]) / max(n - 1, 1)
                                                              * 1e3, 3)}
                      for n in encounters}
     return out
 
 
-def dask_vs_processes(path: Path, backend: str) -> dict[str, Any]:
+def dask_vs_processes(path: Path, backend: str, repeat: int = 3) -> dict[str, Any]:
     """2 Dask workers (1 thread each) on ``path`` against two plain processes each
     auditing ``path`` at once: encounters/s, both warm; with the workers' statistical
     profiler on (Dask's default) and off, and with 16 and 2 tasks."""
@@ -285,27 +287,37 @@ def dask_vs_processes(path: Path, backend: str) -> dict[str, Any]:
         return 2 * n / max(seconds)
 
     options = cdss.Engine(lang="en", backend=backend).options
-    out: dict[str, Any] = {}
-    for profile in (True, False):
-        with dask.config.set({"distributed.worker.profile.enabled": profile}), \
-                LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, \
-                Client(cluster) as client:
-            for tasks in (16, 2):
-                block = max(1, path.stat().st_size // tasks + 1)
-                audit_dask(path, client=client, engine_options=options, block_bytes=block)
-                baseline = two_processes()
+    block = max(1, path.stat().st_size // 8 + 1)  # 8 tasks
+    rates: dict[str, list[float]] = {"two plain processes": [], "dask2, profiler on": [],
+                                     "dask2, profiler off": []}
+    busy: dict[str, list[float]] = {"dask2, profiler on": [], "dask2, profiler off": []}
+    with contextlib.ExitStack() as stack:
+        clients = {}
+        for profile in (True, False):  # both clusters up, used in turn (interleaved)
+            with dask.config.set({"distributed.worker.profile.enabled": profile}):
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=2, threads_per_worker=1, processes=True))
+            client = stack.enter_context(Client(cluster, set_as_default=False))
+            clients[f"dask2, profiler {'on' if profile else 'off'}"] = client
+            audit_dask(path, client=client, engine_options=options, block_bytes=block)
+        for _ in range(repeat):
+            rates["two plain processes"].append(two_processes())
+            for name, client in clients.items():
                 with get_task_stream(client) as stream:
                     start = time.perf_counter()
                     audit_dask(path, client=client, engine_options=options,
                                block_bytes=block)
                     wall = time.perf_counter() - start
-                busy = sum(ss["stop"] - ss["start"] for task in stream.data
-                           for ss in task["startstops"] if ss["action"] == "compute")
-                out[f"profile {'on' if profile else 'off'}, {tasks} tasks"] = {
-                    "dask2_per_s": round(n / wall), "two_processes_per_s": round(baseline),
-                    "vs_two_processes": round(n / wall / baseline, 2),
-                    "worker_busy_share": round(busy / (2 * wall), 2)}
-    return out
+                rates[name].append(n / wall)
+                busy[name].append(sum(ss["stop"] - ss["start"] for task in stream.data
+                                      for ss in task["startstops"]
+                                      if ss["action"] == "compute") / (2 * wall))
+    baseline = statistics.median(rates["two plain processes"])
+    return {name: {"per_s": round(statistics.median(v)),
+                   "vs_two_processes": round(statistics.median(v) / baseline, 2),
+                   **({"worker_busy_share": round(statistics.median(busy[name]), 2)}
+                      if name in busy else {})}
+            for name, v in rates.items()}
 
 
 def main() -> None:
