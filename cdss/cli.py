@@ -233,6 +233,47 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     return 0 if result.passed else EXIT_LINT
 
 
+def cmd_site_diff(args: argparse.Namespace) -> int:
+    from cdss.sitetools import layer_diff, upstream_changes
+
+    diffs = layer_diff(args.site_dir, rules_dir=args.rules, knowledge_dir=args.knowledge)
+    print("\n\n".join(d.to_text() for d in diffs))
+    if args.upstream_rules:
+        touched = upstream_changes(args.site_dir, args.upstream_rules,
+                                   args.upstream_knowledge, rules_dir=args.rules,
+                                   knowledge_dir=args.knowledge)
+        print("\nupstream changes that touch a layer's overrides:")
+        for level, lines in touched.items():
+            print(f"{level}: " + ("none" if not lines else ""))
+            for line in lines:
+                print(f"  {line}")
+    return 0
+
+
+def cmd_site_impact(args: argparse.Namespace) -> int:
+    import csv
+
+    from cdss.audit_views import csv_cell
+    from cdss.sitetools import impact, site_engine
+
+    _regular_file(args.visits)
+    out = _out_folder(args.out) if args.out else None  # checked before the replay
+    options = {"lang": args.lang, "rules_dir": args.rules, "knowledge_dir": args.knowledge}
+    result = impact(site_engine(args.before, **options), site_engine(args.after, **options),
+                    args.visits)
+    print(result.to_text())
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for by in ("rule", "severity", "physician"):
+            with (out / f"impact_by_{by}.csv").open("w", encoding="utf-8-sig",
+                                                   newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow([by, "before", "after", "change"])
+                writer.writerows([(csv_cell(k), b, a, c) for k, b, a, c in result.table(by)])
+        print(f"tables written to {out}")
+    return 0
+
+
 def cmd_rules_doc(args: argparse.Namespace) -> int:
     from cdss.rulelang.describe import rules_markdown
 
@@ -376,7 +417,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"cdss serve needs the service extra: pip install 'cdss[service]' ({exc})",
               file=sys.stderr)
         return EXIT_CONFIG
-    serve(args.host, args.port, args.db)
+    from cdss.service.settings import Settings
+
+    settings = Settings.from_env(**({"site": args.site} if args.site else {}))
+    if settings.site:  # a bad layer is refused here, with its file and path
+        from cdss.site import load_site
+
+        load_site(settings.site)
+    serve(args.host, args.port, args.db, settings=settings)
     return 0
 
 
@@ -479,6 +527,31 @@ def build_parser() -> argparse.ArgumentParser:
                        "facts markers of a Markdown file")
     facts.set_defaults(func=cmd_rules_facts)
 
+    site = sub.add_parser("site", help="what a site's layers change and their impact")
+    ssub = site.add_subparsers(dest="site_command", required=True)
+    sdiff = ssub.add_parser("diff", help="each layer against the layers under it; with "
+                            "--upstream-rules, the upstream changes that touch its overrides")
+    sdiff.add_argument("site_dir", help="a site folder (province/county/clinic.yaml)")
+    sdiff.add_argument("--upstream-rules", metavar="DIR",
+                       help="the rules folder the layers were written against")
+    sdiff.add_argument("--upstream-knowledge", metavar="DIR",
+                       help="the knowledge folder the layers were written against")
+    sdiff.add_argument("--rules", help=f"rules folder (default: {rules_dir()})")
+    sdiff.add_argument("--knowledge", help=f"knowledge folder (default: {knowledge_dir()})")
+    sdiff.set_defaults(func=cmd_site_diff)
+    simp = ssub.add_parser("impact", help="replay past encounters (JSONL) under two "
+                           "configurations: alerts per rule, severity and physician")
+    simp.add_argument("visits", help="a JSONL file of encounters")
+    simp.add_argument("--before", default="national", metavar="SITE",
+                      help="a site folder, or 'national' (default)")
+    simp.add_argument("--after", required=True, metavar="SITE",
+                      help="a site folder, or 'national'")
+    simp.add_argument("--out", metavar="DIR", help="also write the tables as CSV")
+    simp.add_argument("--lang", choices=("zh", "en"), default="zh")
+    simp.add_argument("--rules", help=f"rules folder (default: {rules_dir()})")
+    simp.add_argument("--knowledge", help=f"knowledge folder (default: {knowledge_dir()})")
+    simp.set_defaults(func=cmd_site_impact)
+
     srv = sub.add_parser("serve", help="run the CDS Hooks 2.0 service (needs cdss[service]; "
                          "see docs/service.md)")
     srv.add_argument("--host", default="127.0.0.1", help="bind address (JWT auth is on for "
@@ -486,6 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=int, default=8000)
     srv.add_argument("--db", default=None, metavar="URL", help="feedback database URL "
                      "(default: an embedded SQLite file; postgresql://... for a county)")
+    srv.add_argument("--site", metavar="DIR", help="a site folder of layer files "
+                     "(docs/site-layers.md; or CDSS_SERVICE_SITE)")
     srv.set_defaults(func=cmd_serve)
     return parser
 

@@ -129,9 +129,10 @@ class Engine:
                   if self.site else None)
         self.ruleset: RuleSet = build_ruleset(rules_path, self.kb, self._backend.validate,
                                               statuses=statuses, adjust=adjust)
-        self._alerting = Alerting(self.policy, site_rules)
+        #: stop levels, what the site hides and its rule changes (:mod:`cdss.site`)
+        self.alerting = Alerting(self.policy, site_rules)
         self._overrides = overrides
-        self._explainer = Explainer(self.kb)
+        self._explainer = Explainer(self.kb, self.ruleset.rules)
         kb = self.kb
         self._reasoner = Reasoner(self.ruleset.rules, fact_types(kb),
                                   lambda fact: consistent(fact, kb))
@@ -215,7 +216,7 @@ class Engine:
         minimum severity keeps off the screen (listed, never dropped)."""
         shown: list[Suggestion] = []
         hidden: list[dict[str, Any]] = []
-        alerting = self._alerting
+        alerting = self.alerting
         suppression = self._suppression()
         for s in suggestions:
             hiding = alerting.hiding(s.rule_id, s.category, s.kind, s.severity)

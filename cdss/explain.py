@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cdss.clearing import Starts, band_starts, clear_text, clear_when
 from cdss.derive import FactSet, fact_types
 from cdss.kb import CLASS_PREFIX, KnowledgeBase
 from cdss.reasoning import Decision, Undecided, subject_of
@@ -23,7 +24,11 @@ from cdss.rulelang.ops import OPERATORS
 #: facts that exist because of something about this patient (a prescription, a
 #: symptom, a diagnosis): a rule bound to one is about this patient
 _PATIENT_SPECIFIC = frozenset({"rx", "rx_key", "rx_renal", "rx_hepatic", "rx_allergen",
-                               "allergy_key", "condition", "symptom", "followup"})
+                               "rx_skin_test", "rx_tier", "slip", "allergy_key",
+                               "condition", "symptom", "followup"})
+#: facts about one prescribed drug: their ``drug`` is listed in a suggestion's ``drugs``
+_OF_DRUG = ("rx", "rx_key", "rx_renal", "rx_hepatic", "rx_allergen", "rx_skin_test",
+            "rx_tier")
 #: facts of measurements: a rule one of whose clauses a measured value already meets
 #: is about this patient (SBP 150 with the DBP missing)
 _MEASURED = frozenset({"vitals", "labs", "derived"})
@@ -94,10 +99,49 @@ class _RuleStatics:
 class Explainer:
     """Builds suggestions for one rule set and knowledge base."""
 
-    def __init__(self, kb: KnowledgeBase) -> None:
+    def __init__(self, kb: KnowledgeBase, rules: tuple[CompiledRule, ...] = ()) -> None:
         self.kb = kb
         self.types = fact_types(kb)
         self._static: dict[str, _RuleStatics] = {}
+        #: where bands start, per group (a boundary must not cross into a worse finding)
+        self._rules = rules
+        self._starts: dict[str | None, Starts] = {}
+
+    def _band_starts(self, group: str | None) -> Starts:
+        starts = self._starts.get(group)
+        if starts is None:
+            starts = self._starts[group] = band_starts(self._rules, group)
+        return starts
+
+    def _changeable(self, fact_type: str, field: str) -> bool:
+        """A field a clinician's action or the patient's course can change: not the
+        patient's own (age, sex), nor an identity or join field."""
+        if fact_type in ("patient", "rx_key", "rx_allergen", "allergy_key", "condition"):
+            return False  # who the patient is, and the identity and join facts
+        spec = self.types[fact_type].fields.get(field)
+        return bool(spec is not None and spec.source)
+
+    def clear_when(self, rule: CompiledRule, env: Env, fs: FactSet
+                   ) -> tuple[tuple[dict[str, Any], ...], dict[str, dict[str, str]]]:
+        """What would clear this firing (:mod:`cdss.clearing`), and the clinician's name
+        of each field it names."""
+        labels: dict[str, dict[str, str]] = {}
+
+        def path_of(fact: dict[str, Any], name: str) -> str:
+            path = self.field_path(fs, fact, name)
+            labels[path] = self.label(f"labs.{name}" if fact["t"] == "labs" else path)
+            return path
+
+        found = list(clear_when(rule, env, self._band_starts(rule.spec.group), path_of, self._unit,
+                                self._changeable))
+        for pattern in rule.patterns:  # verdicts computed from input values (controlled)
+            fact = env[pattern.name]
+            for name in sorted(ir.fields_read(pattern.condition)):
+                conditions = fs.clears.get((fact["id"], name))
+                if conditions:
+                    labels.update({c["field"]: self.label(c["field"]) for c in conditions})
+                    found.insert(0, {"all": [dict(c) for c in conditions]})
+        return tuple(found), labels
 
     # ---- paths -----------------------------------------------------------------
     def field_path(self, fs: FactSet, fact: dict[str, Any], name: str) -> str:
@@ -215,7 +259,7 @@ class Explainer:
         for fact in env.values():
             if fact["t"] == "condition" and fact.get("code") not in codes:
                 codes.append(fact["code"])
-            if fact["t"] in ("rx", "rx_key", "rx_renal", "rx_hepatic", "rx_allergen") and \
+            if fact["t"] in _OF_DRUG and \
                     fact.get("known", True):
                 drug = fact.get("drug")
                 if drug and not drug.startswith(CLASS_PREFIX) and drug not in drugs:
@@ -232,9 +276,15 @@ class Explainer:
                 texts[lang]["message"] += head + sep.join(
                     dict.fromkeys(a["assumed"][lang] for a in inferred)) + (
                     "）" if lang == "zh" else ".)")
+        clears: tuple[dict[str, Any], ...] = ()
+        if evidence:
+            clears, labels = self.clear_when(rule, env, fs)
+            for lang in texts:
+                texts[lang]["clear"] = clear_text(
+                    clears, lambda path, lang=lang: labels[path][lang], lang)
         return Suggestion(
             rule_id=spec.id, rule_version=spec.version, category=spec.category, kind=spec.kind,
-            severity=spec.severity, texts=texts,
+            severity=spec.severity, texts=texts, clear_when=clears,
             evidence=tuple(self._evidence(rule, env, fs)) if evidence else (),
             codes=tuple(codes), drugs=tuple(drugs),
             references=tuple(dict(r) for r in statics.references),

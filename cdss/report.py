@@ -27,6 +27,20 @@ def _hidden_in(entry: dict[str, Any], lang: str) -> dict[str, Any]:
             "title": entry["title"][lang], "hidden_by": dict(entry["hidden_by"])}
 
 
+def card_extension(s: Suggestion) -> dict[str, Any]:
+    """What a card carries beyond the spec: how much it should interrupt (apart from
+    the indicator, cds-hooks/docs#22), a repeat the patient already overrode, and what
+    site layers changed."""
+    out: dict[str, Any] = {}
+    if s.stop is not None:
+        out["cdss.stop"] = s.stop
+    if s.repeat is not None:
+        out["cdss.repeat"] = dict(s.repeat)
+    if s.site:
+        out["cdss.site"] = [dict(c) for c in s.site]
+    return out
+
+
 def require_lang(lang: str) -> str:
     """``lang`` if it is one of LANGS; a ValueError naming it otherwise."""
     if lang not in LANGS:
@@ -72,6 +86,9 @@ class Suggestion:
     #: a repeat the patient already overrode: {"overridden_at", "reason", "window_days",
     #: "stop_was"}
     repeat: dict[str, Any] | None = None
+    #: what would clear it: alternatives, each {"all": [{field, op, value, unit, now}]}
+    #: (:mod:`cdss.clearing`); the words are ``texts[lang]["clear"]``
+    clear_when: tuple[dict[str, Any], ...] = ()
 
     def sort_key(self) -> tuple[Any, ...]:
         return (SEVERITY_RANK[self.severity], self.category, self.rule_id, self.subject)
@@ -91,6 +108,8 @@ class Suggestion:
             "assumed": [{"field": a["field"], "label": a["label"][lang],
                          "assumed": a["assumed"][lang], "inferred": bool(a.get("inferred"))}
                         for a in self.assumptions],
+            **({"clear_when": [{"all": [dict(c) for c in a["all"]]} for a in self.clear_when]}
+               if self.clear_when else {}),
             **({"stop": self.stop} if self.stop is not None else {}),
             **({"site": [dict(c) for c in self.site]} if self.site else {}),
             **({"repeat": dict(self.repeat)} if self.repeat is not None else {}),
@@ -257,6 +276,9 @@ class Report:
                      for r in s.references if r.get("url")]
             if links:  # the spec forbids empty arrays
                 card["links"] = links
+            extension = card_extension(s)
+            if extension:  # namespaced keys, as the spec reserves `extension` for
+                card["extension"] = extension
             cards.append(card)
         if self.missing_data:  # one short card: the data that would settle the rest
             summary = missing_summary(self.missing_data, self.lang)
@@ -287,6 +309,8 @@ class Report:
             lines.append(f"      → {t['recommendation']}")
             for e in s.evidence:
                 lines.append(f"      · {_evidence_text(e)}")
+            if t.get("clear"):
+                lines.append(f"      {'解除条件' if zh else 'Clears when'}: {t['clear']}")
         if self.missing_data:
             lines.append(f"  {missing_summary(self.missing_data, self.lang)}")
         if self.not_evaluated:
@@ -396,6 +420,8 @@ def _markdown_detail(s: Suggestion, lang: str) -> str:
     todo = "建议" if lang == "zh" else "Recommendation"
     sources = "来源" if lang == "zh" else "Source"
     cited = "; ".join(_markdown_escape(r["title"]) for r in s.references)
+    clears = "解除条件" if lang == "zh" else "Clears when"
     return (f"{_markdown_escape(t['message'])}\n\n**{todo}**: "
             f"{_markdown_escape(t['recommendation'])}\n\n**{heading}**:\n{evidence}"
+            + (f"\n\n**{clears}**: {_markdown_escape(t['clear'])}" if t.get("clear") else "")
             + (f"\n\n**{sources}**: {cited}" if cited else ""))

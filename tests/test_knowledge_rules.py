@@ -159,8 +159,9 @@ def _plain_regimens() -> Iterator[Regimen]:
 # ------------------------------------------------------------------ templates
 def _template(file: str) -> dict[str, Any]:
     data = yaml.safe_load((rules_dir() / "dosing" / file).read_text(encoding="utf-8"))
-    (template,) = data["templates"]
-    return template
+    # the first template: interactions.yaml has a second over the same rows (those with
+    # modifying_factors, issue #15) with the same rule id and severity map
+    return data["templates"][0]
 
 
 TEMPLATES = {

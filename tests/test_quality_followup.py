@@ -78,8 +78,11 @@ def _quality_panel() -> list[tuple[str, dict[str, Any]]]:
          with_rx(rx("metformin", "500 mg", "bid", duration="28 d"), patient={"conditions": _DM},
                  vitals={"glucose": "6.4 mmol/L", "glucose_context": "fasting"},
                  record={"diagnoses": [{"code": "E11.9", "name": "2型糖尿病"}]})),
+        # a complete record of a penicillin prescription notes the skin test (处方管理办法
+        # 第三十五条; rules/quality/skin_test.yaml)
         ("antibiotic with allergies reviewed and written",
-         with_rx(rx("amoxicillin", "500 mg", "tid"), vitals={"temperature": "38.0 degC"},
+         with_rx(dict(rx("amoxicillin", "500 mg", "tid"), skin_test={"result": "negative"}),
+                 vitals={"temperature": "38.0 degC"},
                  record={"diagnoses": [{"code": "J02.9", "name": "急性咽炎"}]})),
         ("antibiotic at a return visit with a written allergy history only",
          with_rx(rx("cefuroxime", "250 mg", "bid"), visit_type="return",
@@ -328,8 +331,9 @@ def _partial_record(present: frozenset[str], visit_type: str, prescribed: bool
             enc["record"][name] = copy.deepcopy(_SECTIONS[name])
         else:
             enc["record"].pop(name, None)
-    if prescribed:
-        enc["prescriptions"] = [rx("amoxicillin", "500 mg", "tid")]
+    if prescribed:  # with its skin-test result, as a complete record notes it
+        enc["prescriptions"] = [dict(rx("amoxicillin", "500 mg", "tid"),
+                                     skin_test={"result": "negative"})]
     return enc
 
 

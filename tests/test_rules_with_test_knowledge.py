@@ -49,7 +49,8 @@ COVERED = ("dosing.renal.egfr_reduce", "dosing.hepatic.liver_disease_contraindic
 
 
 def covered_rule_ids() -> set[str]:
-    return set(COVERED)
+    from test_rx_rules import COVERED_WITH_TEST_KNOWLEDGE  # tier rules (issue #15)
+    return set(COVERED) | set(COVERED_WITH_TEST_KNOWLEDGE)
 
 
 @pytest.fixture(scope="module")

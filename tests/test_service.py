@@ -651,3 +651,49 @@ def test_a_jwks_given_by_url_is_fetched_and_its_keys_verify(keys) -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_repeat_of_an_overridden_card_interrupts_less(tmp_path: Path) -> None:
+    """Repeat suppression (issue #16) through the service's own feedback store: the
+    doctor overrides the warfarin + ibuprofen card, orders the same again, and the card
+    comes back one stop level lower, saying so; the patient id is stored only as a key."""
+    from datetime import UTC, datetime, timedelta
+
+    from cdss.service.store import FeedbackStore
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "county.yaml").write_text(
+        "level: county\nname: 某县\nauthor: 李药师\n"
+        "suppression: {window_days: 30, reason: repeats of answered alerts}\n",
+        encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'fb.sqlite3'}"
+    srv = Server(url, {"CDSS_SERVICE_SITE": str(site), "CDSS_SERVICE_LANG": "en"})
+    body = order_sign(med("w1", "warfarin", 3, 1), med("i1", "ibuprofen", 400, 3))
+    try:
+        with httpx.Client(base_url=srv.base, timeout=30) as c:
+            def interaction() -> dict[str, Any]:
+                cards = c.post("/cds-services/cdss-order-sign", json=body).json()["cards"]
+                return next(x for x in cards
+                            if x["source"]["topic"]["code"] == "dosing.interaction.warfarin_nsaid")
+            first = interaction()
+            assert first["extension"]["cdss.stop"] == "soft"
+            assert "cdss.repeat" not in first["extension"]
+            answered = _feedback(first["uuid"])
+            answered["feedback"][0]["outcomeTimestamp"] = (
+                datetime.now(UTC) - timedelta(hours=1)).isoformat()
+            assert c.post("/cds-services/cdss-order-sign/feedback",
+                          json=answered).status_code == 200
+            again = interaction()
+    finally:
+        srv.stop()
+    assert again["indicator"] == first["indicator"]  # never less severe, never dropped
+    assert again["extension"]["cdss.stop"] == "none"
+    assert again["extension"]["cdss.repeat"]["reason"] == "risk-benefit-ratio"
+    store = FeedbackStore(url)
+    try:
+        with store.db.connect() as conn:
+            keys = {r[0] for r in conn.exec_driver_sql("SELECT patient_key FROM cdss_cards")}
+        assert "1288992" not in keys and store.patient_key("1288992") in keys
+    finally:
+        store.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -281,7 +281,7 @@ def test_overrides_in_a_file_survive_a_restart(tmp_path: Path) -> None:
     engine = cdss.Engine(site=_suppressing(tmp_path), overrides=FileOverrides(path))
     assert fired(engine, WARFARIN_NSAID)["dosing.interaction.warfarin_nsaid"]["stop"] == "none"
     path.write_text("{not json}\n", encoding="utf-8")
-    with pytest.raises(cdss.InputError, match="overrides.jsonl line 1"):
+    with pytest.raises(cdss.InputError, match=r"overrides\.jsonl line 1"):
         FileOverrides(path)
 
 
@@ -313,3 +313,31 @@ def test_cli_check_with_a_site(tmp_path: Path, capsys) -> None:
     assert main(["check", str(enc), "--site", str(folder)]) == 0
     assert "warfarin_nsaid" not in capsys.readouterr().out
     assert main(["rules", "lint", "--site", str(folder)]) == 0
+
+
+def test_cards_carry_the_stop_level_repeat_and_site_changes(tmp_path: Path) -> None:
+    folder = site(tmp_path, layer("county", rules={"severity": [
+        {"rule": "dosing.interaction.warfarin_nsaid", "severity": "critical",
+         "reason": "bleeding audit"}]}, suppression={"window_days": 30, "reason": "r"}))
+    engine = cdss.Engine(lang="en", site=folder, overrides=MemoryOverrides([_override(3)]))
+    cards = engine.check(WARFARIN_NSAID).to_cds_hooks()["cards"]
+    (card,) = [c for c in cards
+               if c["source"]["topic"]["code"] == "dosing.interaction.warfarin_nsaid"]
+    assert card["indicator"] == "critical"
+    ext = card["extension"]
+    assert ext["cdss.stop"] == "soft" and ext["cdss.repeat"]["stop_was"] == "hard"
+    assert ext["cdss.site"][0]["change"] == "severity warning -> critical"
+
+
+def test_the_service_uses_a_site(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    from cdss.service import create_app
+    from cdss.service.settings import Settings
+
+    folder = site(tmp_path, layer("county", rules={"disable": [
+        {"rule": "dosing.interaction.warfarin_nsaid", "reason": "r", "author": "a"}]}))
+    settings = Settings(site=str(folder), require_auth=False,
+                        db_url=f"sqlite:///{tmp_path / 'fb.db'}")
+    app = create_app(settings=settings)
+    assert app.state.engine.site.folder == folder
+    assert "dosing.interaction.warfarin_nsaid" not in {r.id for r in app.state.engine.rules}

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cdss.derive import computed, followup, measures, patient, prescriptions, visit
+from cdss.derive import (
+    computed,
+    followup,
+    measures,
+    patient,
+    prescriptions,
+    rx_rules,
+    visit,
+)
 from cdss.derive.factset import Context, FactSet
 from cdss.derive.facttype import FACT_DECIMALS, FACT_NUMBER_LIMIT, Fact, fact_value
 from cdss.derive.patient import consistent
@@ -37,6 +45,7 @@ BUILDERS: tuple[Callable[[Context], None], ...] = (
     visit.build_conditions,             # condition
     prescriptions.build_prescriptions,  # rx, rx_key, rx_renal, rx_hepatic
     prescriptions.build_allergies,      # allergy_key, rx_allergen
+    rx_rules.build,                     # rx_slips, slip, rx_skin_test, rx_tier
 )
 
 

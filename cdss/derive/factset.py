@@ -33,6 +33,10 @@ class FactSet:
     #: [{"value", "from", "zh", "en"}]
     inferred: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     notes: list[dict[str, str]] = field(default_factory=list)
+    #: (fact id, field) -> the input values that would make the field's finding clear,
+    #: where the field is a verdict computed from them (a follow-up's "not controlled":
+    #: [{"field": "vitals.sbp", "op": "<", "value": 140, "unit": "mmHg", "now": 152}])
+    clears: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     _counts: dict[str, int] = field(default_factory=dict, repr=False)
 
     def add(self, t: FactType | str, path: str, values: dict[str, Any]) -> Fact:

@@ -56,6 +56,23 @@ def _controlled(targets: dict[str, Any], values: dict[str, float | None]) -> boo
     return None if any(v is None for v in verdicts) else True
 
 
+#: the input field and unit of each controlled value
+_CONTROLLED_INPUT = {"sbp": ("vitals.sbp", "mmHg"), "dbp": ("vitals.dbp", "mmHg"),
+                     "fasting_glucose": ("vitals.glucose", "mmol/L")}
+
+
+def _clears(bounds: dict[str, Any], values: dict[str, float | None]) -> list[dict[str, Any]]:
+    """What "controlled" needs: every value of the target below its bound."""
+    out = []
+    for name, bound in bounds.items():
+        field, unit = _CONTROLLED_INPUT[name]
+        below = float(bound.below)
+        out.append({"field": field, "op": "<",
+                    "value": int(below) if below.is_integer() else below, "unit": unit,
+                    "now": values.get(name)})
+    return out
+
+
 def _target_verdict(programme: FollowupProgramme, age: int | None,
                     values: dict[str, float | None]) -> tuple[bool | None, str, str]:
     """Controlled (True/False/None) against the target that applies at ``age``, and the
@@ -89,6 +106,9 @@ def _programme(ctx: Context, programme: FollowupProgramme,
                               "name_en": programme.name.en}
     now_controlled, target_zh, target_en = _target_verdict(programme, age, now)
     values.update(now_controlled=now_controlled, target_zh=target_zh, target_en=target_en)
+    options = programme.targets_for(age)
+    clears = _clears(options[0][0], now) if now_controlled is False and len(options) == 1 \
+        else None
     if now_controlled is None and age is None and programme.age_targets:
         fs.missing["history.followups.now_controlled"] = ("patient.birth_date",)
     if now_controlled is False:
@@ -100,6 +120,8 @@ def _programme(ctx: Context, programme: FollowupProgramme,
         fs.missing[f"followup:{programme.id}"] = ("history.followups",)
     fact = fs.add(FOLLOWUP, "history.followups", values)
     fs.subjects[fact["id"]] = f"history.followups:{programme.id}"
+    if clears:
+        fs.clears[(fact["id"], "now_controlled")] = clears
     # every enrolled programme is in the report, with its due date and target
     fs.derived[f"followup.{programme.id}"] = Derived(
         "followup", float(fact.get("days_overdue", 0)),

@@ -23,6 +23,15 @@ from cdss._resources import knowledge_dir
 from cdss.errors import KnowledgeError
 from cdss.kb._files import read_yaml, validate
 from cdss.kb.labels import DrugNaming, FieldLabels, Inference
+from cdss.kb.rx_rules import (
+    SkinTestRow,
+    SkinTestTable,
+    SkinTestWord,
+    TierLevel,
+    TierRow,
+    TierTable,
+    TitleGrant,
+)
 from cdss.kb.schema import (
     AllergyCross,
     AllergyCrossTable,
@@ -113,6 +122,13 @@ class KnowledgeBase:
     inference: Inference = field(default_factory=Inference)
     #: product names reduced to drug names (knowledge/drug_names.yaml)
     naming: DrugNaming = field(default_factory=DrugNaming)
+    #: drugs needing a skin test first, and how records write its result (issue #15)
+    skin_tests: tuple[SkinTestRow, ...] = ()
+    skin_test_words: tuple[SkinTestWord, ...] = ()
+    #: antimicrobial tiers, their levels and what each prescriber title may be granted
+    antimicrobial_tiers: tuple[TierRow, ...] = ()
+    tier_levels: tuple[TierLevel, ...] = ()
+    tier_titles: tuple[TitleGrant, ...] = ()
 
     # ---- drugs -----------------------------------------------------------------
     def resolve_drug(self, name: str) -> Drug | None:
@@ -419,6 +435,17 @@ TABLES: tuple[Table, ...] = (
     Table("inference", "inference.yaml", Inference, keep="table", optional=True,
           refs=(("ckd_risk.groups", "group"),), entry=lambda _: "ckd_risk"),
     Table("naming", "drug_names.yaml", DrugNaming, keep="table", optional=True),
+    Table("skin_tests", "skin_test/", SkinTestTable, "skin_tests", optional=True,
+          refs=(("drug", "drug"),)),
+    Table("skin_test_words", "skin_test/", SkinTestTable, "record_words", optional=True,
+          entry=lambda row: row.text),
+    Table("antimicrobial_tiers", "antimicrobial_tiers/", TierTable, "tiers", key="drug",
+          unique="antimicrobial tier row", optional=True, refs=(("drug", "drug"),),
+          entry=lambda row: row.drug),
+    Table("tier_levels", "antimicrobial_tiers/", TierTable, "levels", key="tier",
+          unique="tier level", optional=True, entry=lambda row: row.tier),
+    Table("tier_titles", "antimicrobial_tiers/", TierTable, "titles", key="title",
+          unique="prescriber title", optional=True, entry=lambda row: row.title),
 )
 
 

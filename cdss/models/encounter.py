@@ -24,6 +24,7 @@ from cdss.models.labs import LabResult
 from cdss.models.patient import Patient
 from cdss.models.prescription import Prescription
 from cdss.models.record import MedicalRecord
+from cdss.models.rx_extras import Setting
 from cdss.models.vitals import Glucose, VitalSigns
 
 
@@ -63,6 +64,8 @@ class Encounter(Model):
     #: where the visit took place (a van, township health centre or village clinic);
     #: reviewers' audits group by it
     site: Name | None = None
+    #: facility level and prescriber's title, for the antimicrobial tiers (issue #15)
+    setting: Setting | None = None
     patient: Patient
     vitals: VitalSigns | None = None
     labs: list[LabResult] = Field(default_factory=list, max_length=limits.MAX_LABS)

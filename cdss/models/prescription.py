@@ -11,6 +11,7 @@ from cdss import limits, units
 from cdss.errors import masked
 from cdss.models._base import Code, Days, Model, Name
 from cdss.models.catalogue import words
+from cdss.models.rx_extras import SkinTestField, SlipId
 
 #: Chinese numerals, read as Arabic digits in frequency words (每日三次 = 每日3次).
 _CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
@@ -125,6 +126,10 @@ class Prescription(Model):
     #: dosage form when it changes the limits (an addition to the contract); also read
     #: from the drug name ("硝苯地平控释片")
     formulation: Name | None = None
+    #: the prescription slip (处方笺) the item is written on; skin test before a drug whose
+    #: label requires one (additions to the contract, issue #15)
+    slip: SlipId | None = None
+    skin_test: SkinTestField | None = None
 
     @field_validator("route", mode="before")
     @classmethod

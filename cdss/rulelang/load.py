@@ -125,6 +125,9 @@ def _expand(template: TemplateSpec, kb: KnowledgeBase, file: str) -> list[dict[s
                             f"than {MAX_TEMPLATE_NODES:,} values (it is copied once per row)")
     out = []
     for row in _template_rows(template, kb):
+        if any((row.get(column) is None) != (want == "absent")
+               for column, want in template.where.items()):
+            continue
         try:
             rule = _substitute(template.rule, row)
         except KeyError as exc:

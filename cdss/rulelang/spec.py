@@ -145,6 +145,8 @@ class TemplateSpec(Spec):
     #: such as the severity of each renal action)
     rows: tuple[dict[str, Any], ...] = ()
     severity_map: dict[str, Literal["info", "warning", "critical"]] = Field(default_factory=dict)
+    #: only the rows where each named column is present (has a value) or absent
+    where: dict[str, Literal["present", "absent"]] = Field(default_factory=dict)
     rule: dict[str, Any]
 
     @model_validator(mode="after")

@@ -98,10 +98,12 @@ def create_app(engine: Any = None, *, db_url: str | None = None,
     import cdss
 
     settings = settings or Settings.from_env()
-    engine = engine or cdss.Engine(lang=settings.lang, backend=settings.backend)
+    store = FeedbackStore(db_url or settings.db_url or default_db_url())
+    # the feedback store is where overrides are: a site's repeat suppression reads them
+    engine = engine or cdss.Engine(lang=settings.lang, backend=settings.backend,
+                                   site=settings.site, overrides=store)
     services: dict[str, ServiceDef] = build_services(engine.rules, engine.kb)
     rule_category = {r.spec.id: r.spec.category for r in engine.rules}
-    store = FeedbackStore(db_url or settings.db_url or default_db_url())
     verifier = Verifier(settings)
 
     app = FastAPI(title="cdss CDS Hooks service", docs_url=None, redoc_url=None,

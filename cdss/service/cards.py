@@ -16,7 +16,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdss.report import Report, Suggestion, _code_span, _evidence_text, _markdown_escape
+from cdss.report import (
+    Report,
+    Suggestion,
+    _code_span,
+    _evidence_text,
+    _markdown_escape,
+    card_extension,
+)
 from cdss.report import missing_summary as _missing_summary
 from cdss.report import plain_text as _plain
 
@@ -194,7 +201,11 @@ def build_cards(report: Report, *, categories: tuple[str, ...], rule_category: d
             "uuid": str(uuid.uuid4()), "summary": _summary(t["title"]),
             "indicator": s.severity, "detail": _detail(s, lang),
             "source": {"label": "cdss", "topic": {"system": TOPIC_SYSTEM, "code": s.rule_id}},
-            "overrideReasons": _override_reasons(s.category, lang), "_rule_id": s.rule_id}
+            "overrideReasons": _override_reasons(s.category, lang), "_rule_id": s.rule_id,
+            "_drugs": sorted(s.drugs)}
+        extension = card_extension(s)
+        if extension:  # stop level, a suppressed repeat, site changes (namespaced keys)
+            card["extension"] = extension
         links = [{"label": _summary(str(r.get("title", "")))[:100] or "link", "url": r["url"],
                   "type": "absolute"} for r in s.references
                  if str(r.get("url", "")).startswith(("https://", "http://"))]

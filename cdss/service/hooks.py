@@ -106,6 +106,9 @@ def run_hook(engine: Any, service: ServiceDef, req: dict[str, Any], lang: str,
     cards = build_cards(report, categories=service.categories, rule_category=rule_category,
                         orders=orders, errors=errors)
     site = enc.get("site") if isinstance(enc.get("site"), str) else None
+    patient = enc.get("patient") if isinstance(enc.get("patient"), dict) else {}
+    patient_id = patient.get("id") if isinstance(patient.get("id"), str) else None
     served = [{"uuid": c["uuid"], "rule_id": c["_rule_id"], "indicator": c["indicator"],
-               "site": site} for c in cards]
+               "site": site, "patient": patient_id, "drugs": c.get("_drugs", [])}
+              for c in cards]
     return HookResult({"cards": public(cards)}, served)

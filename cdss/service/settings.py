@@ -72,6 +72,8 @@ class Settings:
     fhir_timeout: float = 5.0
     #: the rules engine backend ("python": identical reports, faster; see cdss.Engine)
     backend: str = "python"
+    #: a site folder of layer files (docs/site-layers.md); None: the national content
+    site: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -80,7 +82,7 @@ class Settings:
         ``CDSS_SERVICE_DB`` (URL), ``CDSS_SERVICE_LANG``, ``CDSS_SERVICE_AUTH``
         (``on``/``off``), ``CDSS_SERVICE_ISSUERS`` (a JSON object ``{iss: jwks_url}`` or
         the path of such a file), ``CDSS_SERVICE_PUBLIC_URL``, ``CDSS_SERVICE_CORS``
-        (comma-separated origins).
+        (comma-separated origins), ``CDSS_SERVICE_SITE`` (a site folder).
         """
         env = os.environ
         kw: dict[str, Any] = {}
@@ -94,6 +96,8 @@ class Settings:
             raw = env["CDSS_SERVICE_ISSUERS"]
             text = raw if raw.lstrip().startswith("{") else Path(raw).read_text("utf-8")
             kw["issuers"] = json.loads(text)
+        if env.get("CDSS_SERVICE_SITE"):
+            kw["site"] = env["CDSS_SERVICE_SITE"]
         if env.get("CDSS_SERVICE_PUBLIC_URL"):
             kw["public_url"] = env["CDSS_SERVICE_PUBLIC_URL"]
         if env.get("CDSS_SERVICE_CORS") is not None:

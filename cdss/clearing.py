@@ -1,0 +1,145 @@
+"""What would clear a suggestion: the boundaries its rule's own conditions set.
+
+A rule fires when every pattern's condition holds. It stops firing when one of them
+fails, so each way to make a numeric comparison false is a way to clear it: ``daily_dose
+> max_daily`` clears at ``daily_dose <= max_daily``. Under an ``any`` (``sbp >= a or dbp
+>= b``) every branch must fail together: ``sbp < a`` and ``dbp < b``. The boundaries are
+computed from the rule (the operator's complement and the clause's operand), never
+written by hand.
+
+Left out, because they are not what a clinician changes or would make it worse:
+
+* fields of the patient (age, sex...), identity and join fields, and counts (a field
+  without a unit: the number of diagnoses);
+* a boundary where a more severe rule starts (grade 2 hypertension "clears" upwards only
+  by becoming an urgent referral);
+* comparisons that are not numeric (a drug's class, a diagnosis) and missing values.
+
+Each alternative is one dict ``{"all": [condition, ...]}``; a condition is ``{field, op,
+value, unit, now}`` (input path, the operator that must hold, the boundary, its unit, the
+value now).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import product
+from typing import Any
+
+from cdss.rulelang import CompiledRule, ir
+from cdss.rulelang.ops import OPERATORS, is_number
+
+#: the comparisons a boundary can be computed for
+_ORDERED = frozenset({"gt", "gte", "lt", "lte"})
+#: alternatives kept per suggestion (an ``any`` of many branches multiplies them)
+MAX_ALTERNATIVES = 6
+
+Condition = tuple[str, str, str, float]  # (pattern, field, op that clears, boundary)
+Env = dict[str, dict[str, Any]]
+
+
+def _threshold(leaf: ir.Compare, fact: dict[str, Any], env: Env) -> Any:
+    operand = leaf.operand
+    if isinstance(operand, ir.Value):
+        return operand.value
+    if isinstance(operand, ir.SameFact):
+        return fact.get(operand.field)
+    return env.get(operand.pattern, {}).get(operand.field)
+
+
+def _falsify(node: ir.Node | None, pattern: str, env: Env) -> list[list[Condition]]:
+    """Ways to make ``node`` false, each a list of conditions that must all hold
+    (empty: it cannot be made false by a numeric boundary)."""
+    if node is None:
+        return []
+    if isinstance(node, ir.All):
+        out: list[list[Condition]] = []
+        for child in node.children:
+            out += _falsify(child, pattern, env)
+        return out
+    if isinstance(node, ir.Any_):
+        per_child = [_falsify(child, pattern, env) for child in node.children]
+        if not all(per_child):
+            return []
+        return [[c for part in combo for c in part] for combo in product(*per_child)][
+            :MAX_ALTERNATIVES]
+    if isinstance(node, ir.Compare) and node.op in _ORDERED:
+        fact = env.get(pattern, {})
+        value, threshold = fact.get(node.field), _threshold(node, fact, env)
+        complement = OPERATORS[node.op].complement
+        if is_number(value) and is_number(threshold) and complement:
+            return [[(pattern, node.field, complement, float(threshold))]]
+    return []
+
+
+#: (fact type, field, operator, boundary) -> the highest severity rank of a rule that has
+#: that comparison: where a band of some finding starts
+Starts = dict[tuple[str, str, str, float], int]
+_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def band_starts(rules: tuple[CompiledRule, ...], group: str | None) -> Starts:
+    """Where the numeric comparisons of a group's rules and of ungrouped rules start,
+    with the rule's severity rank (rules of another group are another finding, often
+    for other patients: the pregnancy BP bands)."""
+    out: Starts = {}
+    for rule in rules:
+        if rule.spec.group not in (None, group):
+            continue
+        for p in rule.patterns:
+            for leaf in ir.leaves(p.condition):
+                if isinstance(leaf, ir.Compare) and leaf.op in _ORDERED \
+                        and isinstance(leaf.operand, ir.Value) and is_number(leaf.operand.value):
+                    key = (p.fact_type, leaf.field, leaf.op, float(leaf.operand.value))
+                    out[key] = max(out.get(key, -1), _RANK[rule.spec.severity])
+    return out
+
+
+def clear_when(rule: CompiledRule, env: Env, starts: Starts,
+               path_of: Callable[[dict[str, Any], str], str],
+               unit_of: Callable[[dict[str, Any], str], str],
+               changeable: Callable[[str, str], bool]) -> tuple[dict[str, Any], ...]:
+    """The alternatives that would clear this firing of ``rule`` (see the module doc);
+    ``starts``: :func:`band_starts` of every rule.
+
+    ``path_of(fact, field)``: the input path of a fact's field; ``unit_of``: its unit;
+    ``changeable(fact_type, field)``: whether a clinician's action or the patient's
+    course can change it (not an identity, join or patient field).
+    """
+    types = {p.name: p.fact_type for p in rule.patterns}
+    out: list[dict[str, Any]] = []
+    seen: set[tuple] = set()
+    for pattern in rule.patterns:
+        for alternative in _falsify(pattern.condition, pattern.name, env):
+            if any(not changeable(types[c[0]], c[1]) or not unit_of(env[c[0]], c[1])
+                   for c in alternative):
+                continue  # an identity or a count, not a measured quantity
+            rank = _RANK[rule.spec.severity]
+            if any(starts.get((types[c[0]], c[1], c[2], c[3]), -1) > rank
+                   for c in alternative):
+                continue  # it clears only by turning into a more severe finding
+            conditions = []
+            for name, field, op, boundary in alternative:
+                fact = env[name]
+                conditions.append({
+                    "field": path_of(fact, field), "op": OPERATORS[op].symbol,
+                    "value": int(boundary) if boundary.is_integer() else boundary,
+                    "unit": unit_of(fact, field), "now": fact.get(field)})
+            key = tuple((c["field"], c["op"], c["value"]) for c in conditions)
+            if key not in seen:
+                seen.add(key)
+                out.append({"all": conditions})
+    return tuple(out[:MAX_ALTERNATIVES])
+
+
+def clear_text(alternatives: tuple[dict[str, Any], ...], label: Callable[[str], str],
+               lang: str) -> str:
+    """The alternatives in words: ``daily dose ≤ 2000 mg/d (now 6000)``."""
+    def one(c: dict[str, Any]) -> str:
+        unit = f" {c['unit']}" if c["unit"] else ""
+        now = c["now"]
+        now_text = f"{now:g}" if isinstance(now, float) else str(now)
+        return (f"{label(c['field'])} {c['op']} {c['value']}{unit}"
+                + (f"（现为 {now_text}）" if lang == "zh" else f" (now {now_text})"))
+    joiner, alt = (" 且 ", " 或 ") if lang == "zh" else (" and ", "; or ")
+    return alt.join(joiner.join(one(c) for c in a["all"]) for a in alternatives)
