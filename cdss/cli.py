@@ -104,7 +104,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     report_text = _read_text(args.report)
     result = verify(load_report(report_text), _read_text(args.encounter),
                     report_text=report_text, rules_dir=args.rules,
-                    knowledge_dir=args.knowledge)
+                    knowledge_dir=args.knowledge, site=args.site)
     print(result.to_text())
     return 0 if result.reproduces else 1
 
@@ -457,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("encounter", help="the encounter JSON it was computed from")
     ver.add_argument("--rules", help=f"rules folder (default: {rules_dir()})")
     ver.add_argument("--knowledge", help=f"knowledge folder (default: {knowledge_dir()})")
+    ver.add_argument("--site", metavar="DIR", help="the site folder the report was made with")
     ver.set_defaults(func=cmd_verify)
 
     demo = sub.add_parser("demo", help="check the bundled sample encounters")

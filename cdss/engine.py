@@ -127,8 +127,10 @@ class Engine:
         self._analytes = analytes_by_code(self.kb.analytes.values())
         adjust = ((lambda rules: adjust_rules(rules, self.site, self.policy, site_rules))
                   if self.site else None)
-        self.ruleset: RuleSet = build_ruleset(rules_path, self.kb, self._backend.validate,
-                                              statuses=statuses, adjust=adjust)
+        site_rules_dir = self.site.rules_dir if self.site is not None else None
+        self.ruleset: RuleSet = build_ruleset(
+            rules_path, self.kb, self._backend.validate, statuses=statuses, adjust=adjust,
+            extra=(site_rules_dir,) if site_rules_dir is not None else ())
         #: stop levels, what the site hides and its rule changes (:mod:`cdss.site`)
         self.alerting = Alerting(self.policy, site_rules)
         self._overrides = overrides

@@ -88,7 +88,8 @@ def differences(a: Any, b: Any, path: str = "$") -> list[str]:
 
 def verify(report: dict[str, Any], encounter: EncounterInput, *,
            report_text: str | None = None, rules_dir: str | Path | None = None,
-           knowledge_dir: str | Path | None = None) -> Verification:
+           knowledge_dir: str | Path | None = None,
+           site: str | Path | None = None) -> Verification:
     """Re-evaluate ``encounter`` as the report's receipt says and compare.
 
     :raises cdss.InputError: when the report has no usable receipt or the encounter
@@ -97,7 +98,7 @@ def verify(report: dict[str, Any], encounter: EncounterInput, *,
     receipt = _receipt(report)
     lang = report.get("lang", "zh")
     engine = Engine(lang=lang if lang in ("zh", "en") else "zh", rules_dir=rules_dir,
-                    knowledge_dir=knowledge_dir, backend=receipt["backend"],
+                    knowledge_dir=knowledge_dir, backend=receipt["backend"], site=site,
                     clock=fixed_clock(_instant(receipt["evaluated_at"])))
     now = {"engine_version": engine.pins.version, "rules_sha256": engine.pins.rules_sha256,
            "knowledge_sha256": engine.pins.knowledge_sha256,

@@ -60,7 +60,7 @@ def test_a_layer_error_names_the_file_and_the_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("files", "message"), [
     ({"town.yaml": layer("county")}, "town.yaml: not a layer file"),
     ({"county.yaml": layer("clinic")}, "says 'clinic' in a file named 'county.yaml'"),
-    ({}, "no layer file"),
+    ({}, "no layer file .* and no rules/ folder"),
 ])
 def test_a_site_folder_holds_layer_files_only(tmp_path: Path, files, message) -> None:
     folder = tmp_path / "site"
@@ -341,3 +341,50 @@ def test_the_service_uses_a_site(tmp_path: Path) -> None:
     app = create_app(settings=settings)
     assert app.state.engine.site.folder == folder
     assert "dosing.interaction.warfarin_nsaid" not in {r.id for r in app.state.engine.rules}
+
+
+def test_a_site_adds_its_own_rules_and_the_kit_tests_them(tmp_path: Path, capsys) -> None:
+    """A county's own rule (site/rules/<category>/*.yaml) runs beside the bundled ones,
+    may use the bundled definitions, and the rule test kit runs the county's cases."""
+    from conftest import minimal_rule
+
+    folder = site(tmp_path, layer("county"))
+    rules = folder / "rules" / "quality"
+    rules.mkdir(parents=True)
+    rule = minimal_rule("quality.missing.county_phone", when={
+        "p": {"fact": "patient", "if": {"use": "adult"}},
+        "r": {"fact": "record", "if": {"chief_complaint_chars": 0}}})
+    (rules / "county.yaml").write_text(yaml.safe_dump({"rules": [rule]}, allow_unicode=True),
+                                       encoding="utf-8")
+    engine = cdss.Engine(site=folder)
+    assert "quality.missing.county_phone" in {r.id for r in engine.rules}
+    assert len(engine.rules) == len(cdss.Engine().rules) + 1
+    assert "quality.missing.county_phone" in fired(engine, encounter(
+        record={"chief_complaint": ""}))
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "county.yaml").write_text(yaml.safe_dump([
+        {"rule": "quality.missing.county_phone", "title": "empty", "fires": True,
+         "encounter": {"record": {"chief_complaint": ""}}},
+        {"rule": "quality.missing.county_phone", "title": "written", "fires": False},
+    ], allow_unicode=True), encoding="utf-8")
+    assert main(["rules", "test", str(cases), "--site", str(folder)]) == 0
+    assert "2 cases: 2 pass" in capsys.readouterr().out
+    # a site rule may not reuse a bundled id
+    (rules / "county.yaml").write_text(yaml.safe_dump({"rules": [
+        minimal_rule("dosing.interaction.warfarin_nsaid")]}), encoding="utf-8")
+    with pytest.raises(cdss.RuleSpecError, match="duplicate rule id"):
+        cdss.Engine(site=folder)
+
+
+def test_verify_reproduces_a_report_made_with_a_site(tmp_path: Path, capsys) -> None:
+    folder = site(tmp_path, layer("county", rules={"disable": [
+        {"rule": "dosing.interaction.warfarin_nsaid", "reason": "r", "author": "a"}]}))
+    enc = tmp_path / "enc.json"
+    enc.write_text(json.dumps(WARFARIN_NSAID), encoding="utf-8")
+    assert main(["check", str(enc), "--site", str(folder)]) == 0
+    report = tmp_path / "report.json"
+    report.write_text(capsys.readouterr().out, encoding="utf-8")
+    assert main(["verify", str(report), str(enc), "--site", str(folder)]) == 0
+    assert main(["verify", str(report), str(enc)]) == 1  # without the site: not the same
+    assert "receipt knowledge_sha256" in capsys.readouterr().out

@@ -159,7 +159,8 @@ def _check_placeholders(spec: RuleSpec, types: dict[str, FactType], file: str) -
                                     "a template")
 
 
-def _rule_dicts(path: Path, kb: KnowledgeBase) -> list[dict[str, Any]]:
+def _rule_dicts(path: Path, kb: KnowledgeBase, definitions_root: Path | None = None
+                ) -> list[dict[str, Any]]:
     file = str(path)
     try:
         data = read_yaml(path, max_nodes=MAX_FILE_NODES)
@@ -172,8 +173,8 @@ def _rule_dicts(path: Path, kb: KnowledgeBase) -> list[dict[str, Any]]:
     rules = [dict(r) for r in parsed.rules]
     for template in parsed.templates:
         rules.extend(_expand(template, kb, file))
-    definitions = params.file_definitions(params.shared_definitions(path.parent.parent),
-                                          parsed.define, file)
+    definitions = params.file_definitions(
+        params.shared_definitions(definitions_root or path.parent.parent), parsed.define, file)
     rules = [params.expand_rule(rule, definitions, file) for rule in rules]
     category = path.parent.name
     defaults = (parsed.governance.model_dump(exclude_unset=True)
@@ -213,10 +214,13 @@ def rule_files(rules_dir: Path) -> list[Path]:
 Check = Callable[[Sequence[CompiledRule]], list[RuleSpecError]]
 
 
-def compile_all(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None
+def compile_all(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None,
+                extra: tuple[Path, ...] = ()
                 ) -> tuple[list[CompiledRule], list[RuleSpecError]]:
     """Compile every rule, collecting every problem instead of stopping at the first;
-    ``check`` (a backend's ``validate``) adds what the backend cannot run."""
+    ``check`` (a backend's ``validate``) adds what the backend cannot run; ``extra``:
+    more rules folders (a site's own rules), compiled after ``rules_dir`` with its
+    shared definitions (a rule id may not repeat one of ``rules_dir``)."""
     types = fact_types(kb)
     compiled: list[CompiledRule] = []
     problems: list[RuleSpecError] = []
@@ -226,10 +230,12 @@ def compile_all(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None
     if not rules_dir.is_dir():
         return [], [RuleSpecError(str(rules_dir), None, "not a folder (a rules folder holds "
                                   "<category>/<name>.yaml files)")]
-    for path in rule_files(rules_dir):
-        rel = path.relative_to(rules_dir.parent).as_posix()
+    files = [(path, rules_dir) for path in rule_files(rules_dir)]
+    files += [(path, folder) for folder in extra for path in rule_files(folder)]
+    for path, root in files:
+        rel = path.relative_to(root.parent).as_posix()
         try:
-            raws = _rule_dicts(path, kb)
+            raws = _rule_dicts(path, kb, rules_dir)
         except RuleSpecError as exc:
             problems.append(RuleSpecError(rel, exc.rule_id, exc.problem))
             continue
@@ -269,7 +275,7 @@ Adjust = Callable[[list[CompiledRule]], list[CompiledRule]]
 
 def build_ruleset(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None, *,
                   statuses: Collection[str] = DEFAULT_STATUSES,
-                  adjust: Adjust | None = None) -> RuleSet:
+                  adjust: Adjust | None = None, extra: tuple[Path, ...] = ()) -> RuleSet:
     """Compile every rule file; raise the first problem (``cdss rules lint`` lists all).
 
     ``check``: a backend's ``validate`` (see :func:`compile_all`); ``statuses``: the
@@ -280,7 +286,7 @@ def build_ruleset(rules_dir: Path, kb: KnowledgeBase, check: Check | None = None
     if unknown:
         raise RuleSpecError(str(rules_dir), None, f"unknown rule status {unknown[0]!r} "
                             f"(statuses: {', '.join(STATUSES)})")
-    compiled, problems = compile_all(rules_dir, kb, check)
+    compiled, problems = compile_all(rules_dir, kb, check, extra)
     if problems:
         if len(problems) == 1:
             raise problems[0]

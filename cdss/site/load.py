@@ -34,6 +34,12 @@ class Site:
     #: SHA-256 of the layer files (name and bytes), for receipts and pinning
     sha256: str
 
+    @property
+    def rules_dir(self) -> Path | None:
+        """The site's own rules (``<site>/rules/<category>/*.yaml``), if it has any."""
+        folder = self.folder / "rules"
+        return folder if folder.is_dir() else None
+
 
 def _problem_path(loc: tuple) -> str:
     out = ""
@@ -68,14 +74,15 @@ def load_site(folder: str | Path) -> Site:
         raise SiteError(str(root), None, "a site is a folder of layer files "
                         "(province.yaml, county.yaml, clinic.yaml)")
     unknown = sorted(p.name for p in root.glob("*.yaml") if p.stem not in LEVELS)
+    # (a site's own rules live in <site>/rules/<category>/*.yaml: rules_dir)
     if unknown:
         raise SiteError(str(root / unknown[0]), None, "not a layer file (layers: "
                         + ", ".join(f"{level}.yaml" for level in LEVELS) + ")")
     layers = tuple(LoadedLayer(root / f"{level}.yaml", load_layer(root / f"{level}.yaml"))
                    for level in LEVELS if (root / f"{level}.yaml").is_file())
-    if not layers:
+    if not layers and not (root / "rules").is_dir():
         raise SiteError(str(root), None, "no layer file (province.yaml, county.yaml or "
-                        "clinic.yaml)")
+                        "clinic.yaml) and no rules/ folder")
     digest = hashlib.sha256()
     for loaded in layers:
         digest.update(loaded.path.name.encode() + b"\0" + loaded.path.read_bytes() + b"\0")
