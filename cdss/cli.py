@@ -475,9 +475,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "HTML report with plots in --out DIR")
     aud.add_argument("file", help="one encounter JSON per line (.jsonl)")
     aud.add_argument("--out", required=True, metavar="DIR", help="folder for the report")
-    aud.add_argument("--backend", choices=backends.names(), default="python",
-                     help="python (default: fast, same results), durable (durable-rules) "
-                     "or another registered backend")
+    aud.add_argument("--backend", choices=backends.names(), default=backends.AUDIT_DEFAULT,
+                     help=f"{backends.AUDIT_DEFAULT} (default: the rules compiled to Python, "
+                     "same results), durable (durable-rules), python or another "
+                     "registered backend")
     aud.add_argument("--counts-only", action="store_true", help="keep counts, not one row "
                      "per suggestion (flat memory on very long files)")
     aud.add_argument("--no-progress", dest="progress", action="store_false",

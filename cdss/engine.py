@@ -80,10 +80,10 @@ class Engine:
     :param rules_dir: a folder of rule files (default: the bundled ``rules/``).
     :param knowledge_dir: a folder of knowledge tables (default: bundled ``knowledge/``).
     :param backend: a registered backend (``cdss.backends.names()``): ``"durable"``
-        (default: durable-rules finds the matches) or ``"python"`` (the same compiled
-        rules evaluated in Python: identical reports, checked by a differential test
-        over every registered backend, and several times faster; meant for batch
-        audits).
+        (default: durable-rules finds the matches), ``"python"`` (the same compiled
+        rules evaluated in Python) or ``"compiled"`` (the rules generated as Python
+        source, its code cached on disk: the fastest, the default of ``cdss audit``):
+        identical reports, checked by differential tests over every registered backend.
     :param clock: what gives the time of evaluation written in each report's receipt
         (default: the wall clock; :func:`cdss.receipt.fixed_clock` for reproducible
         reports). "Now" for the rules is always the encounter's own time.
@@ -134,7 +134,6 @@ class Engine:
         #: stop levels, what the site hides and its rule changes (:mod:`cdss.site`)
         self.alerting = Alerting(self.policy, site_rules)
         self._overrides = overrides
-        self._backend.prepare(self.ruleset)
         self._explainer = Explainer(self.kb, self.ruleset.rules)
         kb = self.kb
         self._reasoner = Reasoner(self.ruleset.rules, fact_types(kb),
@@ -151,6 +150,10 @@ class Engine:
                          rules_sha256=rules_sha256(self.ruleset, self.policy.digest_data()),
                          knowledge_sha256=knowledge_hash)
         _check_pins(self.pins, rules_path, pin_rules, pin_knowledge)
+        # the pins say what the rule set was built from: a backend may cache its
+        # compiled form under them
+        self._backend.prepare(self.ruleset, key=f"{self.pins.version}:{self.pins.rules_sha256}"
+                                                f":{self.pins.knowledge_sha256}")
 
     @property
     def rules(self) -> tuple[CompiledRule, ...]:

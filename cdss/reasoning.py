@@ -31,7 +31,8 @@ from typing import Any
 from cdss.derive import FactSet
 from cdss.derive.schema import FactType
 from cdss.rulelang import CompiledRule, ir
-from cdss.rulelang.evaluate import Env, eval_node, evaluate_rule, explain, missing_fields
+from cdss.rulelang.bounds import Bounded, bounded, unknown_assignments
+from cdss.rulelang.evaluate import Env, eval_node, explain, missing_fields
 from cdss.rulelang.ops import is_number
 
 Fact = dict[str, Any]
@@ -47,6 +48,8 @@ MAX_LIST_LITERALS = 4
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 #: a string no rule literal equals ("some other value")
 OTHER = "\x00other"
+#: most fact-presence signatures whose candidate rules are kept (per reasoner)
+MAX_SIGNATURES = 4096
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,12 @@ class Reasoner:
             if rule.action in self._decidable:
                 completable.setdefault(self._completable(rule), []).append(rule)
         self._plan_decidable = list(completable.items())
+        #: each rule's patterns with their two-valued bounds (``cdss.rulelang.bounds``)
+        self._bounded: dict[str, tuple[Bounded, ...]] = {
+            rule.action: bounded(rule.patterns) for rule in rules}
+        #: (decidable only, which fields each present fact type lacks) -> candidates
+        self._candidates: dict[tuple[bool, frozenset[tuple[str, frozenset[str]]]],
+                               list[CompiledRule]] = {}
 
     # ---- undecided assignments ------------------------------------------------------
     def undecided(self, fs: FactSet, made: dict[FindingKey, str], *,
@@ -132,14 +141,10 @@ class Reasoner:
         by_type: dict[str, list[Fact]] = {}
         for fact in fs.facts:
             by_type.setdefault(fact["t"], []).append(fact)
-        absent = {t: {name for name in self.types[t].fields for f in facts if name not in f}
-                  for t, facts in by_type.items()}
         out: list[Undecided] = []
-        plan = self._plan_decidable if decidable_only else self._plan
-        candidates = [rule for reads, group in plan
-                      if _may_be_unknown(reads, absent) for rule in group]
-        for rule in sorted(candidates, key=lambda r: r.action):
-            for env in evaluate_rule(rule.patterns, by_type).unknown:
+        bounded_rules = self._bounded
+        for rule in self._candidates_for(by_type, decidable_only):
+            for env in unknown_assignments(bounded_rules[rule.action], by_type):
                 if fs.partial and _false_given(rule, env, fs.partial):
                     continue  # a list known in part rules it out (hypertension implied)
                 severity = made.get(finding_key(rule, env, fs))
@@ -148,6 +153,26 @@ class Reasoner:
                     continue
                 out.append(Undecided(rule, env, frozenset(missing_fields(rule.patterns, env))))
         return out
+
+    def _candidates_for(self, by_type: dict[str, list[Fact]], decidable_only: bool
+                        ) -> list[CompiledRule]:
+        """The rules some fact could leave unknown, by action: those whose every pattern
+        has facts to bind and some fact lacks a field the rule reads. Worked out once per
+        fact-presence signature (which fields each present fact type lacks)."""
+        absent = {t: frozenset(name for name in self.types[t].fields
+                               for f in facts if name not in f)
+                  for t, facts in by_type.items()}
+        signature = (decidable_only, frozenset(absent.items()))
+        found = self._candidates.get(signature)
+        if found is None:
+            plan = self._plan_decidable if decidable_only else self._plan
+            found = sorted((rule for reads, group in plan
+                            if _may_be_unknown(reads, absent) for rule in group),
+                           key=lambda r: r.action)
+            if len(self._candidates) >= MAX_SIGNATURES:
+                self._candidates.clear()
+            self._candidates[signature] = found
+        return found
 
     # ---- completion ------------------------------------------------------------------
     def reason(self, fs: FactSet, made: dict[FindingKey, str], *, undecided: bool = True
@@ -409,7 +434,7 @@ def finding_key(rule: CompiledRule, env: Env, fs: FactSet) -> FindingKey:
     return (rule.spec.group or rule.id, frozenset(subject_of(rule, env, fs)))
 
 
-def _may_be_unknown(reads: Reads, absent: dict[str, set[str]]) -> bool:
+def _may_be_unknown(reads: Reads, absent: dict[str, frozenset[str]]) -> bool:
     """Cheap pre-check: some fact the rule could bind lacks a field the rule reads."""
     for fact_type, _ in reads:
         if fact_type not in absent:

@@ -11,29 +11,40 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
-
-import pint
+from typing import TYPE_CHECKING, Any
 
 from cdss import limits
+from cdss._unit_table import DIMENSIONALITY, LINEAR, TARGETS
 from cdss.errors import masked
 
+if TYPE_CHECKING:
+    import pint
 
-def _registry() -> pint.UnitRegistry:
-    """The registry, with pint's parsed definitions cached on disk when possible
-    (start-up -0.2 s); a read-only or missing cache folder falls back to parsing."""
+
+@lru_cache(maxsize=1)
+def registry() -> pint.UnitRegistry:
+    """The one pint registry, built on first use (pint and numpy are imported only for
+    a unit outside the table of ``cdss._unit_table``), with pint's parsed definitions
+    cached on disk when possible; a read-only or missing cache folder falls back to
+    parsing."""
+    import pint
+
     try:
-        return pint.UnitRegistry(autoconvert_offset_to_baseunit=True, cache_folder=":auto:")
+        ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True, cache_folder=":auto:")
     except Exception:  # any cache problem: build without the cache
-        return pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+        ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+    ureg.define("international_unit = [bioactivity] = IU")
+    ureg.define("wk = week")
+    ureg.define("breath = 1")
+    ureg.define("beat = 1")
+    ureg.define("jin = 500 * gram")  # 市斤, the market jin in which villagers give weight
+    return ureg
 
 
-ureg = _registry()
-ureg.define("international_unit = [bioactivity] = IU")
-ureg.define("wk = week")
-ureg.define("breath = 1")
-ureg.define("beat = 1")
-ureg.define("jin = 500 * gram")  # 市斤, the market jin in which villagers give weight
+def __getattr__(name: str) -> Any:
+    if name == "ureg":  # the registry, as the module attribute it used to be
+        return registry()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: Spellings seen in Chinese EMRs and on devices, mapped to pint's names.
 UNIT_ALIASES: dict[str, str] = {
@@ -211,10 +222,57 @@ def bounded(x: float) -> float:
     return float(x)
 
 
-@lru_cache(maxsize=512)
 def linear_map(unit: str, canonical: str, molar_mass: float | None = None) -> tuple[float, float]:
-    """``(a, b)`` such that ``canonical_value = a * value + b``; raises UnitProblem."""
-    name = UNIT_ALIASES.get(check_unit(unit), unit)
+    """``(a, b)`` such that ``canonical_value = a * value + b``; raises UnitProblem.
+
+    Read from the table of ``cdss._unit_table`` (made with pint from the units the
+    contract accepts: the same numbers), else worked out with pint; either way cached,
+    failures included (a dose in IU tries mass and volume first)."""
+    found = _linear_map(unit, canonical, molar_mass)
+    if isinstance(found, str):
+        raise UnitProblem(found)
+    return found
+
+
+@lru_cache(maxsize=2048)
+def _linear_map(unit: str, canonical: str, molar_mass: float | None
+                ) -> tuple[float, float] | str:
+    """:func:`linear_map`'s answer, or the message of its UnitProblem."""
+    try:
+        name = UNIT_ALIASES.get(check_unit(unit), unit)
+    except UnitProblem as exc:
+        return str(exc)
+    found = LINEAR.get((name, canonical, molar_mass))
+    if found is not None:
+        return found
+    if (canonical, molar_mass) in TARGETS and name in DIMENSIONALITY:
+        # the table holds every conversion between its units and targets: pint refused it
+        return (f"cannot convert from '{unit}' ({DIMENSIONALITY[name]}) "
+                f"to '{canonical}' ({DIMENSIONALITY[canonical]})")
+    try:
+        return pint_linear_map(unit, canonical, molar_mass)
+    except UnitProblem as exc:
+        return str(exc)
+
+
+linear_map.cache_clear = _linear_map.cache_clear  # type: ignore[attr-defined]
+
+
+def pint_linear_map(unit: str, canonical: str, molar_mass: float | None = None
+                    ) -> tuple[float, float]:
+    """:func:`linear_map` worked out by pint (uncached)."""
+    return pint_conversion(UNIT_ALIASES.get(check_unit(unit), unit), canonical, molar_mass,
+                           unit)
+
+
+def pint_conversion(name: str, canonical: str, molar_mass: float | None = None,
+                    unit: str | None = None) -> tuple[float, float]:
+    """``(a, b)`` from pint for the pint unit ``name`` (written ``unit`` in messages):
+    what the table of ``cdss._unit_table`` is made with."""
+    import pint
+
+    ureg = registry()
+    unit = name if unit is None else unit
     try:
         source = ureg.Unit(name)
     except Exception as exc:  # pint's parser raises many kinds; the text passed the grammar
@@ -285,10 +343,14 @@ def first_matching(raw: Any, dimensions: tuple[Dimension, ...]) -> tuple[float, 
             continue
         return bounded(a * value + b), dim
     names = " or ".join(d.describe() for d in dimensions)
-    try:
-        linear_map(unit, "dimensionless")
-    except UnitProblem as exc:
-        if "unknown unit" in str(exc) or "cannot use" in str(exc):
-            raise UnitProblem(f"unknown unit {masked(unit)}; expected {names}") from None
-    dimensionality = ureg.Quantity(1, ureg.Unit(UNIT_ALIASES.get(unit, unit))).dimensionality
+    name = UNIT_ALIASES.get(unit, unit)
+    dimensionality = DIMENSIONALITY.get(name)
+    if dimensionality is None:  # not in the table: pint says what it is
+        try:
+            linear_map(unit, "dimensionless")
+        except UnitProblem as exc:
+            if "unknown unit" in str(exc) or "cannot use" in str(exc):
+                raise UnitProblem(f"unknown unit {masked(unit)}; expected {names}") from None
+        ureg = registry()
+        dimensionality = str(ureg.Quantity(1, ureg.Unit(name)).dimensionality)
     raise UnitProblem(f"cannot use '{unit}' ({dimensionality}) here; expected {names}")

@@ -21,13 +21,17 @@ if TYPE_CHECKING:
 _REGISTRY: dict[str, str] = {
     "durable": "cdss.backends.durable.backend:DurableRules",
     "python": "cdss.backends.python.backend:PythonBackend",
+    "compiled": "cdss.backends.compiled.backend:CompiledBackend",
 }
 
-__all__ = ["DEFAULT", "Backend", "Match", "canonical_order", "create", "names", "register",
-           "rule_order", "validate_all"]
+__all__ = ["AUDIT_DEFAULT", "DEFAULT", "Backend", "Match", "canonical_order", "create", "names",
+           "register", "rule_order", "validate_all"]
 
-#: the backend of ``cdss.Engine()``
+#: the backend of ``cdss.Engine()`` and ``cdss check``: the engine the rules are written
+#: for, and the reference the other backends are tested against
 DEFAULT = "durable"
+#: the backend of ``cdss audit``: the same reports (differential tests), much faster
+AUDIT_DEFAULT = "compiled"
 
 
 def names() -> tuple[str, ...]:

@@ -29,9 +29,11 @@ class Backend(Protocol):
         """Every rule, or combination of rules, that this backend cannot run safely."""
         ...
 
-    def prepare(self, ruleset: RuleSet) -> None:
+    def prepare(self, ruleset: RuleSet, key: str | None = None) -> None:
         """Make ``ruleset`` ready to run (compile, register); called once, after a
-        :meth:`validate` that found nothing.
+        :meth:`validate` that found nothing. ``key``: a digest of what the rule set was
+        built from (version, rules, knowledge), under which a backend may cache its
+        compiled form.
 
         :raises cdss.RuleSpecError: if the backend refuses the rule set all the same.
         """

@@ -29,7 +29,7 @@ class DurableRules:
     def validate(self, rules: Sequence[CompiledRule]) -> list[RuleSpecError]:
         return limits.validate(rules)
 
-    def prepare(self, ruleset: RuleSet) -> None:
+    def prepare(self, ruleset: RuleSet, key: str | None = None) -> None:
         name, body = emit_ruleset(ruleset.rules)
         self._host = DurableHost.instance()
         try:

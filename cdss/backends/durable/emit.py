@@ -176,6 +176,12 @@ class _Alternatives(ir.Visitor[int]):
 _ALTERNATIVES = _Alternatives()
 
 
+def _joined(pattern: ir.Pattern) -> bool:
+    """Whether a pattern compares with a field of an earlier pattern (not shared)."""
+    return any(isinstance(getattr(leaf, "operand", None), ir.Ref)
+               for leaf in ir.leaves(pattern.condition))
+
+
 def alternatives(node: ir.Node | None) -> int:
     """How many alternatives durable-rules makes of a condition (``$or`` expanded)."""
     return 1 if node is None else node.accept(_ALTERNATIVES)
@@ -190,7 +196,10 @@ def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
     """
     # NOTE: durable-rules shares identical conditions (measured: 100 rules with one
     # identical condition all fire for a fact; 70 distinct ones fail with error 303),
-    # so it is the DISTINCT conditions that count towards the 64
+    # so it is the DISTINCT conditions that count towards the 64; but NOT a condition
+    # that compares with a field of an earlier pattern (issue #17, measured: 65 rules
+    # whose second pattern is the identical `key == w and rx != a.rx` fail with error
+    # 303 on a fact with key w; 64 pass): such a condition counts once per rule
     identical: Counter[str] = Counter()
     free: dict[str, set[str]] = defaultdict(set)
     keyed: dict[str, dict[str, dict[Any, set[str]]]] = defaultdict(
@@ -200,6 +209,8 @@ def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
         for p in patterns:
             text = json.dumps(emit_pattern(p, rule_id)[p.name], sort_keys=True)
             identical[text] += 1
+            if _joined(p):
+                text += f" (in rule {rule_id})"
             siblings[p.fact_type][text] = alternatives(p.condition)
             keys = ir.literal_equalities(p.condition)
             if not keys:

@@ -24,7 +24,7 @@ class PythonBackend:
     def validate(self, rules: Sequence[CompiledRule]) -> list[RuleSpecError]:
         return []  # the rule language's own limits are all it has
 
-    def prepare(self, ruleset: RuleSet) -> None:
+    def prepare(self, ruleset: RuleSet, key: str | None = None) -> None:
         self._matcher = PythonMatcher(ruleset.rules)
 
     def run(self, facts: list[Fact]) -> list[Match]:

@@ -1,0 +1,1 @@
+"""The ``compiled`` backend: the rule set compiled to one generated Python module."""

@@ -1,0 +1,255 @@
+"""The IR of a rule set as the source of one Python module (the ``compiled`` backend).
+
+Each rule becomes a function of plain loops with its tests inlined as Python
+expressions; a pattern that demands ``field == literal`` loops over the facts filed
+under that literal (``ir.literal_equalities``) instead of every fact of its type. The
+meaning of each operator is the one of the operator table (``cdss.rulelang.ops``),
+spelt out inline for literal strings, numbers and booleans and called through the
+table otherwise, so the generated code agrees with the ``python`` backend (which
+agrees with durable-rules: the differential tests cover every registered backend).
+
+The module defines ``run(facts) -> [(action, {pattern: fact id})]`` in canonical
+order. Literals are written with ``repr``, so no rule text is ever code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from cdss.rulelang import ir
+
+if TYPE_CHECKING:
+    from cdss.rulelang import CompiledRule
+
+#: values a fact can be filed under (hashable JSON scalars)
+HASHABLE = (str, int, float, bool)
+_ORDER = {"eq": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+#: the part of the module that is the same for every rule set
+_RUNTIME = '''
+def run(facts):
+    T = {}
+    I = {}
+    for f in facts:
+        t = f["t"]
+        same = T.get(t)
+        if same is None:
+            T[t] = [f]
+        else:
+            same.append(f)
+        for name in KEYED.get(t, ()):
+            v = f.get(name, _M)
+            if v is not _M and isinstance(v, _HASHABLE):
+                k = (t, name, v)
+                filed = I.get(k)
+                if filed is None:
+                    I[k] = [f]
+                else:
+                    filed.append(f)
+    wanted = set()
+    for k in I:
+        found = INDEX.get(k)
+        if found is not None:
+            wanted.update(found)
+    for k in T:
+        found = INDEX.get(k)
+        if found is not None:
+            wanted.update(found)
+    out = []
+    for n in sorted(wanted):
+        needs = NEEDS[n]
+        for k in needs:
+            if k not in I and k not in T:
+                break
+        else:
+            RULES[n](T, I, out)
+    return out
+'''
+
+
+def literal(value: Any) -> str:
+    """``value`` as a Python literal (``repr``: never code from a rule)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    if isinstance(value, str | int | float | bool) or value is None:
+        return repr(value)
+    raise TypeError(f"not a literal: {value!r}")
+
+
+class _Expr(ir.Visitor[str]):
+    """A condition as one Python expression over the fact variables: true exactly when
+    the IR evaluates to True (an absent field makes a clause false, as in the engine).
+    ``var`` names the pattern's fact, ``names`` every earlier pattern's."""
+
+    def __init__(self, constants: list[str]) -> None:
+        self.constants = constants
+
+    def constant(self, source: str) -> str:
+        """A module-level name bound to ``source`` (evaluated once, at load)."""
+        self.constants.append(source)
+        return f"_C{len(self.constants) - 1}"
+
+    def visit_all(self, node: ir.All, var: str, names: dict[str, str]) -> str:
+        parts = [c.accept(self, var, names) for c in node.children]
+        return "(" + " and ".join(parts) + ")" if parts else "True"
+
+    def visit_any(self, node: ir.Any_, var: str, names: dict[str, str]) -> str:
+        parts = [c.accept(self, var, names) for c in node.children]
+        return "(" + " or ".join(parts) + ")" if parts else "False"
+
+    def visit_exists(self, node: ir.Exists, var: str, names: dict[str, str]) -> str:
+        return f"({literal(node.field)} {'in' if node.present else 'not in'} {var})"
+
+    def visit_contains(self, node: ir.Contains, var: str, names: dict[str, str]) -> str:
+        return (f"((v := {var}.get({literal(node.field)}, _M)) is not _M and "
+                f"{literal(node.value)} {'not in' if node.negate else 'in'} v)")
+
+    def visit_in_list(self, node: ir.InList, var: str, names: dict[str, str]) -> str:
+        if node.values and all(type(v) is str for v in node.values):
+            values = self.constant(f"frozenset(({', '.join(map(literal, node.values))},))")
+            inside = f"type(v) is str and v in {values}"
+            get = f"(v := {var}.get({literal(node.field)}, _M))"
+            if node.negate:
+                return f"({get} is not _M and not ({inside}))"
+            return f"(type({get}) is str and v in {values})"
+        return self.visit_leaf(node, var, names)
+
+    def visit_compare(self, node: ir.Compare, var: str, names: dict[str, str]) -> str:
+        field, operand, op = literal(node.field), node.operand, node.op
+        if isinstance(operand, ir.Value):
+            value = operand.value
+            if type(value) is str and op == "eq":
+                return f"({var}.get({field}) == {literal(value)})"
+            if type(value) is str and op == "ne":
+                return f"((v := {var}.get({field}, _M)) is not _M and v != {literal(value)})"
+            if type(value) is bool and op in ("eq", "ne"):
+                same = "is" if op == "eq" else "is not"
+                return f"((v := {var}.get({field}, _M)) is not _M and v {same} {value!r})"
+            if type(value) in (int, float) and op in _ORDER:
+                return (f"(type(v := {var}.get({field})) in _NUM and "
+                        f"v {_ORDER[op]} {literal(value)})")
+            return self.visit_leaf(node, var, names)
+        other = names[operand.pattern] if isinstance(operand, ir.Ref) else var
+        holds = self.constant(f"_OPS[{literal(op)}].holds")
+        return (f"((v := {var}.get({field}, _M)) is not _M and "
+                f"(w := {other}.get({literal(operand.field)}, _M)) is not _M and "
+                f"{holds}(v, w))")
+
+    def visit_leaf(self, node: ir.Leaf, var: str, names: dict[str, str]) -> str:
+        """Any other clause: the operator table's ``holds`` on its prepared argument."""
+        holds = self.constant(f"_OPS[{literal(node.op)}].holds")
+        argument = node.argument
+        source = (f"({', '.join(map(literal, argument))},)" if isinstance(argument, tuple)
+                  else literal(argument))
+        prepared = self.constant(f"_OPS[{literal(node.op)}].prepare({source})")
+        return (f"((v := {var}.get({literal(node.field)}, _M)) is not _M and "
+                f"{holds}(v, {prepared}))")
+
+
+def index_key(pattern: ir.Pattern) -> tuple[str, str, Any] | None:
+    """The (type, field, literal) a pattern's facts are looked up by, if it demands one."""
+    pairs = sorted((pair for pair in ir.literal_equalities(pattern.condition)
+                    if isinstance(pair[1], HASHABLE)), key=repr)
+    return (pattern.fact_type, *pairs[0]) if pairs else None
+
+
+def joined_equality(pattern: ir.Pattern) -> tuple[str, str, str] | None:
+    """(field, earlier pattern, its field) of an equality with an earlier pattern's
+    field that every fact matching ``pattern`` satisfies (a hash join), if any."""
+    def walk(node: ir.Node | None) -> list[tuple[str, str, str]]:
+        if isinstance(node, ir.All):
+            return [found for child in node.children for found in walk(child)]
+        if isinstance(node, ir.Compare) and node.op == "eq" and \
+                isinstance(node.operand, ir.Ref):
+            return [(node.field, node.operand.pattern, node.operand.field)]
+        return []
+    found = sorted(walk(pattern.condition))
+    return found[0] if found else None
+
+
+def _rule_source(n: int, rule: CompiledRule, expr: _Expr) -> list[str]:
+    """``def r<n>(T, I, out)``: the rule's matches, sorted, appended to ``out``."""
+    lines = [f"def r{n}(T, I, out):", "    found = []"]
+    names: dict[str, str] = {}
+    indent = "    "
+    for i, p in enumerate(rule.patterns):
+        var = f"f{i}"
+        key = index_key(p)
+        join = joined_equality(p) if key is None else None
+        if key is not None:
+            source = f"I.get({_key(key)}, ())"
+        elif join is not None:  # the facts whose field equals the earlier fact's
+            field, other, other_field = join
+            source = (f"(I.get(({literal(p.fact_type)}, {literal(field)}, w), ()) "
+                      f"if isinstance(w := {names[other]}.get({literal(other_field)}), "
+                      f"_HASHABLE) else T.get({literal(p.fact_type)}, ()))")
+        else:
+            source = f"T.get({literal(p.fact_type)}, ())"
+        lines.append(f"{indent}for {var} in {source}:")
+        indent += "    "
+        distinct = [names[q.name] for q in rule.patterns[:i] if q.fact_type == p.fact_type]
+        tests = [f"{var} is not {other}" for other in distinct]
+        if p.condition is not None:
+            tests.append(p.condition.accept(expr, var, names))
+        if tests:
+            lines.append(f"{indent}if not ({' and '.join(tests)}):")
+            lines.append(f"{indent}    continue")
+        names[p.name] = var
+    bound = ", ".join(f"{literal(p.name)}: {names[p.name]}['id']" for p in rule.patterns)
+    lines.append(f"{indent}found.append(({literal(rule.action)}, {{{bound}}}))")
+    lines += ["    if len(found) > 1:", "        found.sort(key=_BY_IDS)",
+              "    out.extend(found)", ""]
+    return lines
+
+
+def needs(rule: CompiledRule) -> tuple[Any, ...]:
+    """What must be present for the rule to match: each pattern's type and its keys
+    (type, field, literal), the first of them the one the rule is filed under."""
+    keyed = [(p.fact_type, *pair) for p in rule.patterns
+             for pair in sorted((pair for pair in ir.literal_equalities(p.condition)
+                                 if isinstance(pair[1], HASHABLE)), key=repr)]
+    types = list(dict.fromkeys(p.fact_type for p in rule.patterns))
+    return tuple(dict.fromkeys([*keyed, *types]))
+
+
+def module_source(rules: Sequence[CompiledRule]) -> str:
+    """The source of the module that finds every match of ``rules``."""
+    constants: list[str] = []
+    expr = _Expr(constants)
+    body: list[str] = []
+    keyed: dict[str, set[str]] = {}
+    index: dict[Any, list[int]] = {}
+    all_needs = []
+    for n, rule in enumerate(rules):
+        body += _rule_source(n, rule, expr)
+        wanted = needs(rule)
+        all_needs.append(wanted)
+        for key in wanted:
+            if isinstance(key, tuple):
+                keyed.setdefault(key[0], set()).add(key[1])
+        for p in rule.patterns:
+            join = joined_equality(p)
+            if join is not None and index_key(p) is None:
+                keyed.setdefault(p.fact_type, set()).add(join[0])
+        index.setdefault(wanted[0], []).append(n)
+    head = ["# generated by cdss.backends.compiled.codegen from the compiled rules",
+            "from cdss.rulelang.ops import OPERATORS as _OPS", "",
+            "_M = object()", "_NUM = (int, float)", "_HASHABLE = (str, int, float, bool)",
+            "", "def _BY_IDS(match):", "    return sorted(match[1].items())", ""]
+    head += [f"_C{i} = {source}" for i, source in enumerate(constants)]
+    tail = ["KEYED = {" + ", ".join(f"{literal(t)}: ({', '.join(map(literal, sorted(fs)))},)"
+                                    for t, fs in sorted(keyed.items())) + "}",
+            "INDEX = {" + ", ".join(f"{_key(k)}: ({', '.join(map(str, ns))},)"
+                                    for k, ns in index.items()) + "}",
+            "NEEDS = (" + "".join(f"({', '.join(map(_key, ks))},), " for ks in all_needs) + ")",
+            "ACTIONS = (" + "".join(f"{literal(r.action)}, " for r in rules) + ")",
+            "RULES = (" + "".join(f"r{n}, " for n in range(len(rules))) + ")"]
+    return "\n".join([*head, "", *body, *tail, _RUNTIME])
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, tuple):
+        return "(" + ", ".join(map(literal, key)) + ")"
+    return literal(key)

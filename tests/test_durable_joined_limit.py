@@ -1,0 +1,90 @@
+"""Issue #17: durable-rules does not share a condition that compares with an earlier
+pattern's field, so `cdss rules lint` counts such a condition once per rule.
+
+Measured: 65 rules whose second pattern is the identical ``key == w and rx != a.rx``
+fail with error 303 on a fact with key ``w``; 64 pass. Interaction rows grow that way
+(one drug as the ``b`` of many rows); the lint used to say "ok" for such a set.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+import cdss
+from cdss._resources import knowledge_dir
+from cdss.backends.durable import limits
+from cdss.kb import load_knowledge
+
+RAW = textwrap.dedent("""
+    import sys
+    from durable import engine as de
+    n = int(sys.argv[1])
+    class H(de.Host):
+        def _run(self): return None
+        def get_action(self, name): return lambda c: None
+    body = {"s": {"all": [{"m": {"t": "s"}}], "run": "s"}}
+    for i in range(n):
+        body[f"r{i}"] = {"all": [
+            {"a": {"$and": [{"t": "x"}, {"$ex": {"rx": 1}}, {"k": f"p{i}"}]}},
+            {"b": {"$and": [{"t": "x"}, {"$and": [{"k": "w"}, {"$neq": {"rx": {"a": "rx"}}}]}]}}],
+            "run": f"r{i}"}
+    h = H(); h.register_rulesets({"rs": body})
+    for fact in ({"id": "s", "t": "s"}, {"id": "f2", "t": "x", "k": "p3", "rx": 2},
+                 {"id": "f1", "t": "x", "k": "w", "rx": 1}):
+        try:
+            h.assert_fact("rs", {"sid": "1", **fact})
+        except de.MessageNotHandledException:
+            pass
+    print("ok")
+""")
+
+
+@pytest.mark.parametrize(("rules", "fails"), [(64, False), (65, True)])
+def test_durable_counts_each_joined_condition(rules: int, fails: bool) -> None:
+    out = subprocess.run([sys.executable, "-c", RAW, str(rules)], capture_output=True,
+                         text=True)
+    assert ("error code: 303" in out.stderr) is fails, out.stderr[-300:]
+    assert (out.stdout.strip() == "ok") is not fails
+
+
+def _grown(tmp: Path, rows: int, target: str = "aspirin") -> Path:
+    """The bundled knowledge with ``rows`` interaction rows ``<drug> + target``."""
+    root = tmp / "knowledge"
+    shutil.copytree(knowledge_dir(), root)
+    kb = load_knowledge()
+    paired = {frozenset((i.a, i.b)) for i in kb.interactions}
+    row = yaml.safe_load((root / "interactions" / "core.yaml").read_text("utf-8"))[
+        "interactions"][0]
+    extra = [{**row, "id": f"x_{d}", "a": d, "b": target} for d in sorted(kb.drugs)
+             if d != target and frozenset((d, target)) not in paired][:rows]
+    assert len(extra) == rows
+    (root / "interactions" / "x.yaml").write_text(
+        yaml.safe_dump({"interactions": extra}, allow_unicode=True), "utf-8")
+    return root
+
+
+def test_lint_refuses_a_set_past_the_joined_limit(tmp_path: Path) -> None:
+    engine = cdss.Engine(backend="python", knowledge_dir=_grown(tmp_path, 62))
+    problems = limits.validate(engine.rules)
+    assert problems and "could be true at once on" not in problems[0].problem
+    assert "conditions on 'rx_key' facts could be true at once" in problems[0].problem
+    with pytest.raises(cdss.RuleSpecError, match="could be true at once"):
+        cdss.Engine(knowledge_dir=_grown(tmp_path / "again", 62))
+
+
+def test_lint_accepts_a_set_under_it(tmp_path: Path) -> None:
+    root = _grown(tmp_path, 40)
+    assert limits.validate(cdss.Engine(backend="python", knowledge_dir=root).rules) == []
+    assert cdss.Engine(knowledge_dir=root).check(
+        {"id": "e", "time": "2026-11-20T09:30:00+08:00", "patient": {"id": "p"},
+         "prescriptions": [{"drug": "aspirin", "dose": "100 mg", "frequency": "qd",
+                            "route": "oral"},
+                           {"drug": "acarbose", "dose": "50 mg", "frequency": "tid",
+                            "route": "oral"}]})
