@@ -231,7 +231,7 @@ class Reasoner:
                                            (*ctx_values, *other_values))
                 if completed is None:
                     continue  # an impossible combination (a pregnant man)
-                hit = _shown_hit(items, completed)
+                hit = _shown_hit(items, completed, self._bounded)
                 if hit is None:
                     held = False
                     break
@@ -377,15 +377,15 @@ def _false_given(rule: CompiledRule, env: Env, partial: dict[tuple[str, str], tu
                for p in rule.patterns)
 
 
-def _shown_hit(items: list[Undecided], completed: dict[str, Fact]
-               ) -> tuple[Undecided, Env] | None:
+def _shown_hit(items: list[Undecided], completed: dict[str, Fact],
+               bounded_rules: dict[str, tuple[Bounded, ...]]) -> tuple[Undecided, Env] | None:
     """Among the assignments true in one completion, the one the report would show: the
-    most specific, then the most severe (as ``report.deduplicate`` keeps)."""
+    most specific, then the most severe (as ``report.deduplicate`` keeps). True is read
+    with each pattern's lower bound (true exactly when Kleene evaluation says True)."""
     best: tuple[Undecided, Env] | None = None
     for u in items:
         env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
-        if all(p.condition is None or eval_node(p.condition, p.name, env[p.name], env, None)
-               is True for p in u.rule.patterns):
+        if all(lower(env[name], env) for name, _, lower, _ in bounded_rules[u.rule.action]):
             if best is None or SEVERITY_ORDER[u.rule.spec.severity] > \
                     SEVERITY_ORDER[best[0].rule.spec.severity]:
                 best = (u, env)
