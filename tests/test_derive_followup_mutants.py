@@ -15,6 +15,7 @@ import pytest
 
 import cdss
 from cdss.derive import build_facts
+from cdss.derive import followup as followup_module
 from cdss.derive.values import Derived
 from cdss.kb import load_knowledge
 
@@ -87,12 +88,21 @@ def test_both_programmes_with_their_history_exactly() -> None:
     assert not [k for k in fs.missing if "followup" in k]
 
 
-def test_an_uncontrolled_glucose_clears_at_seven_point_zero_not_seven() -> None:
+def test_an_uncontrolled_glucose_clears_below_seven() -> None:
     fs = facts(conditions=[DM], vitals={"glucose": "7.0 mmol/L", "glucose_context": "fasting"})
     fact = followup(fs, "diabetes")
     assert (fact["now_controlled"], fact["recheck_date"]) == (False, "2026-12-04")
     assert fs.clears[(fact["id"], "now_controlled")] == [
         {"field": "vitals.glucose", "op": "<", "value": 7.0, "unit": "mmol/L", "now": 7.0}]
+
+
+def test_a_fractional_bound_is_not_truncated() -> None:
+    """A target such as fasting glucose < 6.1 mmol/L must be shown as 6.1, not 6."""
+    bound = next(p for p in KB.followup if p.id == "diabetes").controlled["fasting_glucose"]
+    clears = followup_module._clears({"fasting_glucose": bound.model_copy(
+        update={"below": 6.1})}, {"fasting_glucose": 6.5})
+    assert clears == [{"field": "vitals.glucose", "op": "<", "value": 6.1, "unit": "mmol/L",
+                       "now": 6.5}]
 
 
 def test_a_glucose_that_is_not_fasting_leaves_diabetes_control_unknown() -> None:
