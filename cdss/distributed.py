@@ -16,6 +16,7 @@ Needs ``pip install 'cdss[dask]'``; the recipe for a real cluster is docs/distri
 from __future__ import annotations
 
 import dataclasses
+import functools
 import glob
 import os
 import threading
@@ -105,14 +106,19 @@ def jsonl_paths(paths: str | Path | Sequence[str | Path]) -> tuple[list[str], bo
     return [str(p) for p in paths], True
 
 
+def file_label(label: str, prefix: str, offset: int) -> str:
+    """A block-relative ``line N`` label made file-wide (``<prefix>line N+offset``)."""
+    return f"{prefix}{LINE_LABEL}{int(label.removeprefix(LINE_LABEL)) + offset}"
+
+
 def _renumbered(part: AuditResult, prefix: str, offset: int) -> AuditResult:
-    """``part`` with its block-relative error labels made file-wide."""
-    if not part.errors:
+    """``part`` with its block-relative input labels (errors, records, rows) made
+    file-wide."""
+    if not (part.errors or part.records):
         return part
-    errors = [{**e, "input": f"{prefix}{LINE_LABEL}"
-                             f"{int(e['input'].removeprefix(LINE_LABEL)) + offset}"}
-              for e in part.errors]
-    return dataclasses.replace(part, errors=errors)
+    return dataclasses.replace(part, **{
+        name: [{**e, "input": file_label(e["input"], prefix, offset)}
+               for e in getattr(part, name)] for name in ("errors", "records", "rows")})
 
 
 def audit_dask(paths: str | Path | Sequence[str | Path], *, client: Any = None,
@@ -154,4 +160,8 @@ def audit_dask(paths: str | Path | Sequence[str | Path], *, client: Any = None,
             offset, current = 0, number
         parts.append(_renumbered(part, prefix, offset))
         offset += n_lines
-    return AuditResult.combine(parts) if parts else AuditResult(keep_rows=keep_rows)
+    result = AuditResult.combine(parts) if parts else AuditResult(keep_rows=keep_rows)
+    # for explain(): the files as labelled, and the engine to rebuild
+    result.source = files if named else files[0]
+    result.engine = functools.partial(worker_engine, options)
+    return result
