@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import glob
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from cdss.audit import AuditResult, audit_items
+from cdss.audit_parquet import (
+    PartitionRun,
+    Scan,
+    audit_lines,
+    engine_key,
+    finish,
+    jsonl_paths,
+    part_name,
+    plan,
+    scan,
+)
 from cdss.batch import LINE_LABEL, numbered_lines, split_lines
 from cdss.engine import Engine
 
@@ -64,17 +74,22 @@ def blocks(size: int, block_bytes: int) -> list[tuple[int, int]]:
 
 def read_block(path: str | Path, start: int, end: int) -> bytes:
     """The bytes of the lines that start in ``[start, end)``, each read to its end."""
+    return read_block_at(path, start, end)[1]
+
+
+def read_block_at(path: str | Path, start: int, end: int) -> tuple[int, bytes]:
+    """:func:`read_block` and the byte offset in the file where its first line starts."""
     with open(path, "rb") as fh:
         if start:
             fh.seek(start - 1)
             fh.readline()  # the rest of a line that started before the block, or its "\n"
         first = fh.tell()
         if first >= end:
-            return b""
+            return first, b""
         data = fh.read(end - first)
         if not data.endswith(b"\n"):
             data += fh.readline()  # the last line started inside the block: read it whole
-    return data
+    return first, data
 
 
 def block_lines(data: bytes) -> list[bytes]:
@@ -91,19 +106,6 @@ def audit_block(path: str, start: int, end: int, options: Mapping[str, Any],
     part = audit_items(worker_engine(options), numbered_lines(lines), lang=lang,
                        keep_rows=keep_rows)
     return part, len(lines)
-
-
-def jsonl_paths(paths: str | Path | Sequence[str | Path]) -> tuple[list[str], bool]:
-    """The files to audit, and whether their error labels name the file: a list or a glob
-    pattern names them (``"<path>: line N"``), one plain path does not (``"line N"``)."""
-    if isinstance(paths, str | Path):
-        if Path(paths).exists() or not glob.has_magic(str(paths)):
-            return [str(paths)], False
-        found = sorted(glob.glob(str(paths)))
-        if not found:
-            raise FileNotFoundError(f"no file matches {str(paths)!r}")
-        return found, True
-    return [str(p) for p in paths], True
 
 
 def file_label(label: str, prefix: str, offset: int) -> str:
@@ -165,3 +167,82 @@ def audit_dask(paths: str | Path | Sequence[str | Path], *, client: Any = None,
     result.source = files if named else files[0]
     result.engine = functools.partial(worker_engine, options)
     return result
+
+
+# ---- partitioned Parquet: each worker writes its own files ------------------------
+
+def _offset_lines(first: int, data: bytes) -> list[tuple[int, bytes]]:
+    """``(byte offset in the file, line)`` of a block's lines."""
+    out, offset = [], first
+    for line in block_lines(data):
+        out.append((offset, line))
+        offset += len(line) + 1
+    return out
+
+
+def scan_block(path: str, start: int, end: int, prefix: str, options: Mapping[str, Any],
+               lang: str | None) -> tuple[Scan, str]:
+    """Phase one of a partitioned run: place and hash the block's lines; and what the
+    worker's engine makes of them (:func:`cdss.audit_parquet.engine_key`)."""
+    engine = worker_engine(options)
+    return (scan(_offset_lines(*read_block_at(path, start, end)), prefix),
+            engine_key(engine.pins, lang or engine.lang))
+
+
+def write_block(path: str, start: int, end: int, prefix: str, first_line: int,
+                todo: set[tuple[str, str]], folder: str, file_number: int,
+                options: Mapping[str, Any], lang: str | None) -> AuditResult:
+    """Phase two: audit the block's lines of the partitions to recompute and write their
+    rows to this block's own files; only the counts go back to the client."""
+    engine = worker_engine(options)
+    return audit_lines(engine, _offset_lines(*read_block_at(path, start, end)), todo,
+                       Path(folder), part_name(file_number, start), prefix=prefix,
+                       first_line=first_line, lang=lang or engine.lang)
+
+
+def audit_dask_partitioned(paths: str | Path | Sequence[str | Path], folder: str | Path, *,
+                           client: Any = None, engine_options: Mapping[str, Any] | None = None,
+                           block_bytes: int = DEFAULT_BLOCK_BYTES, lang: str | None = None
+                           ) -> PartitionRun:
+    """:func:`cdss.audit_parquet.write_partitioned` on a Dask cluster: the same partitions
+    with the same rows (in files named by block), the same manifest. Workers scan their
+    blocks, the client compares the keys with the manifest, then the workers audit and
+    write the blocks that hold a partition to recompute. ``folder`` must be shared
+    storage, like the inputs."""
+    try:
+        import dask
+    except ImportError as exc:
+        raise ImportError("audit_dask_partitioned needs Dask: pip install 'cdss[dask]'") from exc
+    folder = Path(folder)
+    files, named = jsonl_paths(paths)
+    options = dict(engine_options or {})
+    where = [(number, path, f"{path}: " if named else "", start, end)
+             for number, path in enumerate(files)
+             for start, end in blocks(os.path.getsize(path), block_bytes)]
+
+    def run(tasks: list[Any]) -> list[Any]:
+        if client is not None:
+            return list(client.gather(client.compute(tasks)))
+        return list(dask.compute(*tasks))
+
+    scans = run([dask.delayed(scan_block, pure=False)(path, start, end, prefix, options, lang)
+                 for _, path, prefix, start, end in where])
+    keys = {key for _, key in scans}
+    if len(keys) > 1:
+        raise RuntimeError(f"the workers run different engines: {sorted(keys)}")
+    engine = keys.pop() if keys else ""
+    scanned = Scan()
+    for part, _ in scans:
+        scanned.add(part)
+    done = plan(folder, scanned, engine)
+    tasks, first_line, current = [], 0, -1
+    for (number, path, prefix, start, end), (part, _) in zip(where, scans, strict=True):
+        if number != current:
+            first_line, current = 0, number
+        if done.todo & part.parts.keys():
+            tasks.append(dask.delayed(write_block, pure=False)(
+                path, start, end, prefix, first_line, done.todo, str(folder), number,
+                options, lang))
+        first_line += part.lines
+    counts = AuditResult.combine(run(tasks)) if tasks else AuditResult(keep_rows=False)
+    return finish(folder, done, engine, files, counts)
