@@ -13,7 +13,7 @@ not recorded), read from its JSON before any check; a line whose month cannot be
 (not UTF-8, not JSON, no time) is in ``month=/site=`` and only ever has errors.
 
 **Incremental runs.** Each partition's *key* is a hash of its input lines (each line's
-bytes with the file and byte offset where it starts, summed over the partition so that the
+bytes with its file and line number, summed over the partition so that the
 order of reading does not matter) with the engine version, ``rules_sha256``,
 ``knowledge_sha256`` (:class:`cdss.receipt.Pins`) and the language. ``manifest.json``
 records the keys; a partition whose key is unchanged is skipped, a changed or new one is
@@ -86,22 +86,20 @@ def partition_dir(part: Part) -> str:
     return f"month={_segment(part[0])}/site={_segment(part[1])}"
 
 
-def numbered(lines: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, int, bytes,
-                                                                    str | BadLine]]:
-    """``(n, byte offset, bytes, text)`` of each non-blank line of ``(offset, bytes)``,
-    n counted from 1 over all lines (as :func:`cdss.batch.numbered_lines` counts)."""
-    for n, (offset, raw) in enumerate(lines, 1):
+def numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes, str | BadLine]]:
+    """``(n, bytes, text)`` of each non-blank line, n counted from 1 over all lines (as
+    :func:`cdss.batch.numbered_lines` counts)."""
+    for n, raw in enumerate(lines, 1):
         text = decode_line(raw)
         if isinstance(text, BadLine) or text.strip():
-            yield n, offset, raw, text
+            yield n, raw, text
 
 
-def file_lines(fh: Any) -> Iterator[tuple[int, bytes]]:
-    """``(byte offset, line without its "\\n")`` of a binary file, streamed."""
-    offset = 0
+def file_lines(fh: Any) -> Iterator[bytes]:
+    """The lines of a binary file without their ``\\n``, streamed (split on ``\\n``
+    only, as :func:`cdss.batch.split_lines` splits a block)."""
     for line in fh:
-        yield offset, line.removesuffix(b"\n")
-        offset += len(line)
+        yield line.removesuffix(b"\n")
 
 
 @dataclass
@@ -120,13 +118,14 @@ class Scan:
         self.lines += other.lines
 
 
-def scan(lines: Iterable[tuple[int, bytes]], prefix: str = "") -> Scan:
-    """Place and hash each line; ``prefix`` names the file (as error labels do)."""
+def scan(lines: Iterable[bytes], prefix: str = "", first_line: int = 0) -> Scan:
+    """Place and hash each line (with its file, ``prefix`` as in labels, and its line
+    number ``first_line + n``: a line edited in place changes its partition only)."""
     out = Scan()
     named = prefix.encode("utf-8", "surrogatepass")
     counted = _counting(lines)
-    for _, offset, raw, text in numbered(counted):
-        digest = hashlib.sha256(b"%s\0%d\0%s" % (named, offset, raw)).digest()
+    for n, raw, text in numbered(counted):
+        digest = hashlib.sha256(b"%s\0%d\0%s" % (named, first_line + n, raw)).digest()
         entry = out.parts.setdefault(partition_of(text), [0, 0])
         entry[0] = (entry[0] + int.from_bytes(digest, "big")) % _MOD
         entry[1] += 1
@@ -137,14 +136,14 @@ def scan(lines: Iterable[tuple[int, bytes]], prefix: str = "") -> Scan:
 class _counting:
     """An iterator that counts what it yields (blank lines are skipped downstream)."""
 
-    def __init__(self, lines: Iterable[tuple[int, bytes]]) -> None:
+    def __init__(self, lines: Iterable[bytes]) -> None:
         self._it = iter(lines)
         self.seen = 0
 
     def __iter__(self) -> _counting:
         return self
 
-    def __next__(self) -> tuple[int, bytes]:
+    def __next__(self) -> bytes:
         item = next(self._it)
         self.seen += 1
         return item
@@ -222,7 +221,7 @@ class PartitionWriter:
         self._writers.clear()
 
 
-def audit_lines(engine: Checker, lines: Iterable[tuple[int, bytes]], todo: set[Part],
+def audit_lines(engine: Checker, lines: Iterable[bytes], todo: set[Part],
                 folder: Path, name: str, *, prefix: str = "", first_line: int = 0,
                 lang: str | None = None) -> AuditResult:
     """Audit the lines of ``todo`` partitions and write their rows (one file per
@@ -231,7 +230,7 @@ def audit_lines(engine: Checker, lines: Iterable[tuple[int, bytes]], todo: set[P
     total = AuditResult(keep_rows=False)
     writer = PartitionWriter(folder, name)
     try:
-        for n, _, _, text in numbered(lines):
+        for n, _, text in numbered(lines):
             part = partition_of(text)
             if part not in todo:
                 continue

@@ -74,22 +74,17 @@ def blocks(size: int, block_bytes: int) -> list[tuple[int, int]]:
 
 def read_block(path: str | Path, start: int, end: int) -> bytes:
     """The bytes of the lines that start in ``[start, end)``, each read to its end."""
-    return read_block_at(path, start, end)[1]
-
-
-def read_block_at(path: str | Path, start: int, end: int) -> tuple[int, bytes]:
-    """:func:`read_block` and the byte offset in the file where its first line starts."""
     with open(path, "rb") as fh:
         if start:
             fh.seek(start - 1)
             fh.readline()  # the rest of a line that started before the block, or its "\n"
         first = fh.tell()
         if first >= end:
-            return first, b""
+            return b""
         data = fh.read(end - first)
         if not data.endswith(b"\n"):
             data += fh.readline()  # the last line started inside the block: read it whole
-    return first, data
+    return data
 
 
 def block_lines(data: bytes) -> list[bytes]:
@@ -171,21 +166,17 @@ def audit_dask(paths: str | Path | Sequence[str | Path], *, client: Any = None,
 
 # ---- partitioned Parquet: each worker writes its own files ------------------------
 
-def _offset_lines(first: int, data: bytes) -> list[tuple[int, bytes]]:
-    """``(byte offset in the file, line)`` of a block's lines."""
-    out, offset = [], first
-    for line in block_lines(data):
-        out.append((offset, line))
-        offset += len(line) + 1
-    return out
+def count_block(path: str, start: int, end: int) -> int:
+    """Phase zero of a partitioned run: the lines of a block (to number the next)."""
+    return len(block_lines(read_block(path, start, end)))
 
 
-def scan_block(path: str, start: int, end: int, prefix: str, options: Mapping[str, Any],
-               lang: str | None) -> tuple[Scan, str]:
-    """Phase one of a partitioned run: place and hash the block's lines; and what the
-    worker's engine makes of them (:func:`cdss.audit_parquet.engine_key`)."""
+def scan_block(path: str, start: int, end: int, prefix: str, first_line: int,
+               options: Mapping[str, Any], lang: str | None) -> tuple[Scan, str]:
+    """Phase one: place and hash the block's lines; and what the worker's engine makes
+    of them (:func:`cdss.audit_parquet.engine_key`)."""
     engine = worker_engine(options)
-    return (scan(_offset_lines(*read_block_at(path, start, end)), prefix),
+    return (scan(block_lines(read_block(path, start, end)), prefix, first_line),
             engine_key(engine.pins, lang or engine.lang))
 
 
@@ -195,7 +186,7 @@ def write_block(path: str, start: int, end: int, prefix: str, first_line: int,
     """Phase two: audit the block's lines of the partitions to recompute and write their
     rows to this block's own files; only the counts go back to the client."""
     engine = worker_engine(options)
-    return audit_lines(engine, _offset_lines(*read_block_at(path, start, end)), todo,
+    return audit_lines(engine, block_lines(read_block(path, start, end)), todo,
                        Path(folder), part_name(file_number, start), prefix=prefix,
                        first_line=first_line, lang=lang or engine.lang)
 
@@ -206,8 +197,9 @@ def audit_dask_partitioned(paths: str | Path | Sequence[str | Path], folder: str
                            ) -> PartitionRun:
     """:func:`cdss.audit_parquet.write_partitioned` on a Dask cluster: the same partitions
     with the same rows (in files named by block), the same manifest. Workers scan their
-    blocks, the client compares the keys with the manifest, then the workers audit and
-    write the blocks that hold a partition to recompute. ``folder`` must be shared
+    blocks (after counting their lines, to number them), the client compares the keys
+    with the manifest, then the workers audit and write the blocks that hold a partition
+    to recompute. ``folder`` must be shared
     storage, like the inputs."""
     try:
         import dask
@@ -225,8 +217,18 @@ def audit_dask_partitioned(paths: str | Path | Sequence[str | Path], folder: str
             return list(client.gather(client.compute(tasks)))
         return list(dask.compute(*tasks))
 
-    scans = run([dask.delayed(scan_block, pure=False)(path, start, end, prefix, options, lang)
-                 for _, path, prefix, start, end in where])
+    counts = run([dask.delayed(count_block, pure=False)(path, start, end)
+                  for _, path, _, start, end in where])
+    first_lines, before, current = [], 0, -1
+    for (number, *_), n_lines in zip(where, counts, strict=True):
+        if number != current:  # a new file: line numbers start again
+            before, current = 0, number
+        first_lines.append(before)
+        before += n_lines
+    scans = run([dask.delayed(scan_block, pure=False)(path, start, end, prefix, first, options,
+                                                      lang)
+                 for (_, path, prefix, start, end), first in zip(where, first_lines,
+                                                                 strict=True)])
     keys = {key for _, key in scans}
     if len(keys) > 1:
         raise RuntimeError(f"the workers run different engines: {sorted(keys)}")
@@ -235,14 +237,10 @@ def audit_dask_partitioned(paths: str | Path | Sequence[str | Path], folder: str
     for part, _ in scans:
         scanned.add(part)
     done = plan(folder, scanned, engine)
-    tasks, first_line, current = [], 0, -1
-    for (number, path, prefix, start, end), (part, _) in zip(where, scans, strict=True):
-        if number != current:
-            first_line, current = 0, number
-        if done.todo & part.parts.keys():
-            tasks.append(dask.delayed(write_block, pure=False)(
-                path, start, end, prefix, first_line, done.todo, str(folder), number,
-                options, lang))
-        first_line += part.lines
-    counts = AuditResult.combine(run(tasks)) if tasks else AuditResult(keep_rows=False)
-    return finish(folder, done, engine, files, counts)
+    tasks = [dask.delayed(write_block, pure=False)(path, start, end, prefix, first,
+                                                   done.todo, str(folder), number, options,
+                                                   lang)
+             for (number, path, prefix, start, end), first, (part, _)
+             in zip(where, first_lines, scans, strict=True) if done.todo & part.parts.keys()]
+    audited = AuditResult.combine(run(tasks)) if tasks else AuditResult(keep_rows=False)
+    return finish(folder, done, engine, files, audited)
