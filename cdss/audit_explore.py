@@ -72,6 +72,10 @@ class Explanation:
             return [s.to_dict(r.lang) for r in self.reports for s in r.suggestions]
         return list(self.rows)
 
+    def __repr__(self) -> str:
+        return (f"<Explanation {self.encounter_id!r}: {len(self.suggestions)} suggestion(s)"
+                f"{'' if self.reports else ', no evidence'}>")
+
     def _repr_html_(self) -> str:
         parts = [f"<div class='cdss-explain'><h4>{_text(self.encounter_id)}</h4>"]
         for n, record in enumerate(self.records):
@@ -195,6 +199,11 @@ class Trend:
         columns = ["month", *([self.by] if self.by else []), "checked", "records",
                    "compliant", "without_record", "rate"]
         return pd.DataFrame(self.rows, columns=columns)
+
+    def __repr__(self) -> str:
+        months = sorted({r["month"] for r in self.rows})
+        span = f"{months[0]}..{months[-1]}" if months else "no month"
+        return f"<Trend by={self.by or 'all'} {span}: {len(self.rows)} cells>"
 
     def _repr_html_(self) -> str:
         months = sorted({r["month"] for r in self.rows})
