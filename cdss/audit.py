@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdss import audit_views
+from cdss import audit_explore, audit_views
 from cdss.audit_views import DIMENSIONS as DIMENSIONS  # re-exported (moved)
 from cdss.audit_views import RECORD_COLUMNS, ROW_COLUMNS
 from cdss.batch import BadLine, numbered_lines, record_error
@@ -47,11 +47,36 @@ class Tally:
     #: encounters with a medical record (judged for compliance), and compliant ones
     records_by: Counter[tuple[str, str]] = field(default_factory=Counter)
     compliant_by: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: per (measure, dimension, value, month): "checked", "records" and "compliant"
+    #: encounters by month, overall (dimension "all", value "") and per physician and site
+    by_month: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
 
     def add(self, other: Tally) -> None:
         for name in ("suggestions", "encounters_with", "checked_by", "records_by",
-                     "compliant_by"):
+                     "compliant_by", "by_month"):
             getattr(self, name).update(getattr(other, name))
+
+    def count(self, physician: str, site: str, month: str, compliant: bool | None,
+              suggestions: Iterable[tuple[str, str, str, str]]) -> None:
+        """Tally one checked encounter; ``compliant`` None: no medical record was sent;
+        ``suggestions``: (rule, kind, category, severity) of each."""
+        for key in (("physician", physician), ("site", site)):
+            self.checked_by[key] += 1
+            if compliant is not None:
+                self.records_by[key] += 1
+                self.compliant_by[key] += compliant
+        for dim, value in (("all", ""), ("physician", physician), ("site", site)):
+            self.by_month[("checked", dim, value, month)] += 1
+            if compliant is not None:
+                self.by_month[("records", dim, value, month)] += 1
+                self.by_month[("compliant", dim, value, month)] += compliant
+        seen: set[tuple[str, str]] = set()
+        for rule, kind, category, severity in suggestions:
+            for key in (("rule", rule), ("kind", kind), ("category", category),
+                        ("severity", severity), ("physician", physician), ("site", site)):
+                self.suggestions[key] += 1
+                seen.add(key)
+        self.encounters_with.update(seen)
 
 
 @dataclass
@@ -68,6 +93,10 @@ class AuditResult:
     compliant: int = 0
     tally: Tally = field(default_factory=Tally)
     keep_rows: bool = True
+    #: what was audited, and the engine (or a function that builds it), for
+    #: :meth:`explain`; set when the inputs can be read again (a path or a sequence)
+    source: Any = field(default=None, repr=False, compare=False)
+    engine: Any = field(default=None, repr=False, compare=False)
 
     @property
     def inputs(self) -> int:
@@ -149,6 +178,25 @@ class AuditResult:
 
     def _repr_html_(self) -> str:
         return audit_views.html_summary(self)
+
+    # ---- the notebook: drill down (cdss.audit_explore) ----------------------------
+    def explain(self, encounter_id: str) -> Any:
+        """One encounter's suggestions with their evidence (checked again when the
+        inputs can be read again; else the kept rows, without evidence)."""
+        return audit_explore.explain(self, encounter_id, items)
+
+    def filter(self, *, rule: Any = None, physician: Any = None, month: Any = None,
+               site: Any = None) -> AuditResult:
+        """The encounters that match every criterion given (a value or a collection of
+        values; ``""``: not recorded), as an AuditResult; with ``rule``, the encounters
+        that have a suggestion of that rule and only those suggestions."""
+        return audit_explore.filter_result(self, rule=rule, physician=physician,
+                                           month=month, site=site)
+
+    def trend(self, by: str | None = None) -> Any:
+        """Compliance by month, overall (``by=None``) or per ``"site"`` or
+        ``"physician"``; ``.chart()`` on it is the interactive view."""
+        return audit_explore.trend(self, by)
 
     @property
     def suggestion_count(self) -> int:
@@ -236,8 +284,17 @@ def audit(engine: Checker, source: Iterable[Any] | str | Path, *, lang: str | No
         writing to a terminal or notebook; False: never.
     :param keep_rows: False keeps only counts and errors (flat memory on long streams).
     """
-    return audit_items(engine, items(source), lang=lang, progress=progress,
-                       keep_rows=keep_rows, total=count_hint(source))
+    result = audit_items(engine, items(source), lang=lang, progress=progress,
+                         keep_rows=keep_rows, total=count_hint(source))
+    if _readable_again(source):
+        result.source, result.engine = source, engine
+    return result
+
+
+def _readable_again(source: Any) -> bool:
+    """Whether :meth:`AuditResult.explain` can read ``source`` again (not a one-shot
+    iterator)."""
+    return isinstance(source, str | Path | Sequence) or hasattr(source, "iterrows")
 
 
 def audit_items(engine: Checker, inputs: Iterable[tuple[str, Any]], *, lang: str | None = None,
@@ -260,12 +317,18 @@ def audit_items(engine: Checker, inputs: Iterable[tuple[str, Any]], *, lang: str
             result.errors.append({"input": where, "encounter_id": _id_of(raw),
                                   "error": record_error(exc, shown)})
             continue
-        _add(result, encounter, suggestions, titles)
+        _add(result, encounter, suggestions, titles, where)
     return result
 
 
+def month_of(encounter: Encounter) -> str:
+    """The encounter's month, ``YYYY-MM``, as its time is written (the clinic's own
+    offset): what trends and partitions group by."""
+    return encounter.time.strftime("%Y-%m")
+
+
 def _add(result: AuditResult, encounter: Encounter, suggestions: list[Suggestion],
-         titles: list[str]) -> None:
+         titles: list[str], where: str = "") -> None:
     """Tally one checked encounter (and keep its rows, with these titles, when asked);
     nothing here reads the record's text, so a failure cannot leave half a tally."""
     physician = (encounter.record.physician if encounter.record else None) or UNKNOWN
@@ -274,30 +337,22 @@ def _add(result: AuditResult, encounter: Encounter, suggestions: list[Suggestion
                if s.category == "quality" and s.severity != "info"]
     #: None: no medical record was sent, so there is nothing to judge
     compliant = None if encounter.record is None else not quality
-    tally = result.tally
+    month = month_of(encounter)
+    result.tally.count(physician, site, month, compliant,
+                       [(s.rule_id, s.kind, s.category, s.severity) for s in suggestions])
     result.checked += 1
-    for key in (("physician", physician), ("site", site)):
-        tally.checked_by[key] += 1
-        if compliant is not None:
-            tally.records_by[key] += 1
-            tally.compliant_by[key] += compliant
     if compliant is not None:
         result.with_record += 1
         result.compliant += compliant
-    seen: set[tuple[str, str]] = set()
-    for s in suggestions:
-        for key in (("rule", s.rule_id), ("kind", s.kind), ("category", s.category),
-                    ("severity", s.severity), ("physician", physician), ("site", site)):
-            tally.suggestions[key] += 1
-            seen.add(key)
-    tally.encounters_with.update(seen)
     if not result.keep_rows:
         return
     result.records.append({"encounter_id": encounter.id, "physician": physician,
                            "site": site, "suggestions": len(suggestions),
-                           "compliant": compliant, "quality_findings": quality})
+                           "compliant": compliant, "quality_findings": quality,
+                           "month": month, "input": where})
     for s, title in zip(suggestions, titles, strict=True):
         result.rows.append({"encounter_id": encounter.id, "physician": physician,
-                            "site": site, "rule_id": s.rule_id, "category": s.category,
+                            "site": site, "month": month, "input": where,
+                            "rule_id": s.rule_id, "category": s.category,
                             "kind": s.kind, "severity": s.severity, "codes": list(s.codes),
                             "drugs": list(s.drugs), "title": title})

@@ -24,12 +24,13 @@ if TYPE_CHECKING:
     from cdss.audit import AuditResult
 
 #: columns of ``AuditResult.to_pandas()``: one row per suggestion
-ROW_COLUMNS = ("encounter_id", "physician", "site", "rule_id", "category", "kind", "severity",
-               "codes", "drugs", "title")
+ROW_COLUMNS = ("encounter_id", "physician", "site", "month", "rule_id", "category", "kind",
+               "severity", "codes", "drugs", "title", "input")
 #: columns of ``AuditResult.encounters_frame()``: one row per checked encounter
-#: (``compliant`` is None when the encounter came without a medical record)
-RECORD_COLUMNS = ("encounter_id", "physician", "site", "suggestions", "compliant",
-                  "quality_findings")
+#: (``compliant`` is None when the encounter came without a medical record; ``month`` is
+#: ``YYYY-MM`` of its time; ``input`` is where it was read: ``line N``, ``item N``...)
+RECORD_COLUMNS = ("encounter_id", "physician", "site", "month", "suggestions", "compliant",
+                  "quality_findings", "input")
 #: what ``summary()`` and the audit's counters group by
 DIMENSIONS = ("rule", "kind", "category", "severity", "physician", "site")
 TOP_RULES = 15

@@ -46,15 +46,15 @@ def _regular_file(path: str, what: str = "$") -> Path:
     return Path(path)
 
 
-def _out_folder(out: str) -> Path:
+def _out_folder(out: str, option: str = "--out") -> Path:
     """``--out``: a folder that exists or can be made (not a file)."""
     folder = Path(out)
     for p in (folder, *folder.parents):
         if p.exists():
             if not p.is_dir():
-                raise InputError([FieldProblem("--out", f"{p} exists and is not a folder")])
+                raise InputError([FieldProblem(option, f"{p} exists and is not a folder")])
             if p == folder and not os.access(p, os.W_OK | os.X_OK):
-                raise InputError([FieldProblem("--out", f"{p} is not writable")])
+                raise InputError([FieldProblem(option, f"{p} is not writable")])
             break
     return folder
 
@@ -169,10 +169,26 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if path.suffix not in (".jsonl", ".ndjson"):
         raise InputError([FieldProblem("$", f"expected a .jsonl file (one encounter per "
                                             f"line): {args.file}")])
-    out = _out_folder(args.out)  # before the audit: a bad --out is not found at the end
+    if args.out is None and args.parquet is None:
+        raise InputError([FieldProblem("--out", "give --out DIR (report), --parquet DIR "
+                                                "(partitioned tables) or both")])
+    # before the audit: a bad folder is not found at the end
+    out = _out_folder(args.out) if args.out is not None else None
+    parquet = _out_folder(args.parquet, "--parquet") if args.parquet is not None else None
     engine = _engine(args)
-    result = engine.audit(path, lang=args.lang, progress=None if args.progress else False,
-                          keep_rows=not args.counts_only)
+    if parquet is not None:
+        from cdss.audit_parquet import read_partitioned, write_partitioned
+
+        run = write_partitioned(engine, path, parquet, lang=args.lang)
+        print(f"{run!r}", file=sys.stderr)
+        if out is None:
+            return 0
+        result = read_partitioned(parquet)  # the report covers every partition
+    else:
+        result = engine.audit(path, lang=args.lang,
+                              progress=None if args.progress else False,
+                              keep_rows=not args.counts_only)
+    assert out is not None
     try:
         report = result.write_report(out, title=f"cdss audit of {path.name}")
     except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
@@ -474,7 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
     aud = sub.add_parser("audit", help="audit a JSONL file of encounters: tables and an "
                          "HTML report with plots in --out DIR")
     aud.add_argument("file", help="one encounter JSON per line (.jsonl)")
-    aud.add_argument("--out", required=True, metavar="DIR", help="folder for the report")
+    aud.add_argument("--out", metavar="DIR", help="folder for the report")
+    aud.add_argument("--parquet", metavar="DIR", help="Parquet tables partitioned by month "
+                     "and site in DIR, re-run incrementally: only partitions whose input or "
+                     "rule pack/knowledge changed are computed again (DIR/manifest.json); "
+                     "with --out the report covers every partition")
     aud.add_argument("--backend", choices=backends.names(), default=backends.AUDIT_DEFAULT,
                      help=f"{backends.AUDIT_DEFAULT} (default: the rules compiled to Python, "
                      "same results), durable (durable-rules), python or another "

@@ -16,7 +16,7 @@ Needs ``pip install 'cdss[dask]'``; the recipe for a real cluster is docs/distri
 from __future__ import annotations
 
 import dataclasses
-import glob
+import functools
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -24,6 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from cdss.audit import AuditResult, audit_items
+from cdss.audit_parquet import (
+    PartitionRun,
+    Scan,
+    audit_lines,
+    engine_key,
+    finish,
+    jsonl_paths,
+    part_name,
+    plan,
+    scan,
+)
 from cdss.batch import LINE_LABEL, numbered_lines, split_lines
 from cdss.engine import Engine
 
@@ -92,27 +103,19 @@ def audit_block(path: str, start: int, end: int, options: Mapping[str, Any],
     return part, len(lines)
 
 
-def jsonl_paths(paths: str | Path | Sequence[str | Path]) -> tuple[list[str], bool]:
-    """The files to audit, and whether their error labels name the file: a list or a glob
-    pattern names them (``"<path>: line N"``), one plain path does not (``"line N"``)."""
-    if isinstance(paths, str | Path):
-        if Path(paths).exists() or not glob.has_magic(str(paths)):
-            return [str(paths)], False
-        found = sorted(glob.glob(str(paths)))
-        if not found:
-            raise FileNotFoundError(f"no file matches {str(paths)!r}")
-        return found, True
-    return [str(p) for p in paths], True
+def file_label(label: str, prefix: str, offset: int) -> str:
+    """A block-relative ``line N`` label made file-wide (``<prefix>line N+offset``)."""
+    return f"{prefix}{LINE_LABEL}{int(label.removeprefix(LINE_LABEL)) + offset}"
 
 
 def _renumbered(part: AuditResult, prefix: str, offset: int) -> AuditResult:
-    """``part`` with its block-relative error labels made file-wide."""
-    if not part.errors:
+    """``part`` with its block-relative input labels (errors, records, rows) made
+    file-wide."""
+    if not (part.errors or part.records):
         return part
-    errors = [{**e, "input": f"{prefix}{LINE_LABEL}"
-                             f"{int(e['input'].removeprefix(LINE_LABEL)) + offset}"}
-              for e in part.errors]
-    return dataclasses.replace(part, errors=errors)
+    return dataclasses.replace(part, **{
+        name: [{**e, "input": file_label(e["input"], prefix, offset)}
+               for e in getattr(part, name)] for name in ("errors", "records", "rows")})
 
 
 def audit_dask(paths: str | Path | Sequence[str | Path], *, client: Any = None,
@@ -154,4 +157,90 @@ def audit_dask(paths: str | Path | Sequence[str | Path], *, client: Any = None,
             offset, current = 0, number
         parts.append(_renumbered(part, prefix, offset))
         offset += n_lines
-    return AuditResult.combine(parts) if parts else AuditResult(keep_rows=keep_rows)
+    result = AuditResult.combine(parts) if parts else AuditResult(keep_rows=keep_rows)
+    # for explain(): the files as labelled, and the engine to rebuild
+    result.source = files if named else files[0]
+    result.engine = functools.partial(worker_engine, options)
+    return result
+
+
+# ---- partitioned Parquet: each worker writes its own files ------------------------
+
+def count_block(path: str, start: int, end: int) -> int:
+    """Phase zero of a partitioned run: the lines of a block (to number the next)."""
+    return len(block_lines(read_block(path, start, end)))
+
+
+def scan_block(path: str, start: int, end: int, prefix: str, first_line: int,
+               options: Mapping[str, Any], lang: str | None) -> tuple[Scan, str]:
+    """Phase one: place and hash the block's lines; and what the worker's engine makes
+    of them (:func:`cdss.audit_parquet.engine_key`)."""
+    engine = worker_engine(options)
+    return (scan(block_lines(read_block(path, start, end)), prefix, first_line),
+            engine_key(engine.pins, lang or engine.lang))
+
+
+def write_block(path: str, start: int, end: int, prefix: str, first_line: int,
+                todo: set[tuple[str, str]], folder: str, file_number: int,
+                options: Mapping[str, Any], lang: str | None) -> AuditResult:
+    """Phase two: audit the block's lines of the partitions to recompute and write their
+    rows to this block's own files; only the counts go back to the client."""
+    engine = worker_engine(options)
+    return audit_lines(engine, block_lines(read_block(path, start, end)), todo,
+                       Path(folder), part_name(file_number, start), prefix=prefix,
+                       first_line=first_line, lang=lang or engine.lang)
+
+
+def audit_dask_partitioned(paths: str | Path | Sequence[str | Path], folder: str | Path, *,
+                           client: Any = None, engine_options: Mapping[str, Any] | None = None,
+                           block_bytes: int = DEFAULT_BLOCK_BYTES, lang: str | None = None
+                           ) -> PartitionRun:
+    """:func:`cdss.audit_parquet.write_partitioned` on a Dask cluster: the same partitions
+    with the same rows (in files named by block), the same manifest. Workers scan their
+    blocks (after counting their lines, to number them), the client compares the keys
+    with the manifest, then the workers audit and write the blocks that hold a partition
+    to recompute. ``folder`` must be shared
+    storage, like the inputs."""
+    try:
+        import dask
+    except ImportError as exc:
+        raise ImportError("audit_dask_partitioned needs Dask: pip install 'cdss[dask]'") from exc
+    folder = Path(folder)
+    files, named = jsonl_paths(paths)
+    options = dict(engine_options or {})
+    where = [(number, path, f"{path}: " if named else "", start, end)
+             for number, path in enumerate(files)
+             for start, end in blocks(os.path.getsize(path), block_bytes)]
+
+    def run(tasks: list[Any]) -> list[Any]:
+        if client is not None:
+            return list(client.gather(client.compute(tasks)))
+        return list(dask.compute(*tasks))
+
+    counts = run([dask.delayed(count_block, pure=False)(path, start, end)
+                  for _, path, _, start, end in where])
+    first_lines, before, current = [], 0, -1
+    for (number, *_), n_lines in zip(where, counts, strict=True):
+        if number != current:  # a new file: line numbers start again
+            before, current = 0, number
+        first_lines.append(before)
+        before += n_lines
+    scans = run([dask.delayed(scan_block, pure=False)(path, start, end, prefix, first, options,
+                                                      lang)
+                 for (_, path, prefix, start, end), first in zip(where, first_lines,
+                                                                 strict=True)])
+    keys = {key for _, key in scans}
+    if len(keys) > 1:
+        raise RuntimeError(f"the workers run different engines: {sorted(keys)}")
+    engine = keys.pop() if keys else ""
+    scanned = Scan()
+    for part, _ in scans:
+        scanned.add(part)
+    done = plan(folder, scanned, engine)
+    tasks = [dask.delayed(write_block, pure=False)(path, start, end, prefix, first,
+                                                   done.todo, str(folder), number, options,
+                                                   lang)
+             for (number, path, prefix, start, end), first, (part, _)
+             in zip(where, first_lines, scans, strict=True) if done.todo & part.parts.keys()]
+    audited = AuditResult.combine(run(tasks)) if tasks else AuditResult(keep_rows=False)
+    return finish(folder, done, engine, files, audited)

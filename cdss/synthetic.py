@@ -38,6 +38,8 @@ JITTER = 4
 LINKED = {"dbp": "sbp"}
 #: the visit is moved by up to this many days after the sample's time
 MAX_SHIFT_DAYS = 7
+#: fields whose dates are not moved with the visit (``months``)
+FIXED_DATES = frozenset({"birth_date"})
 #: required fields a "missing field" bad input lacks (one of them)
 REQUIRED = (("id",), ("time",), ("patient", "id"), ("patient",))
 
@@ -134,6 +136,29 @@ def _encounter(base: dict[str, Any], uid: str, rng: random.Random) -> dict[str, 
     return enc
 
 
+def _months_back(stamp: str, k: int) -> str:
+    """An ISO date or time ``k`` months earlier (the day kept, at most the 28th)."""
+    moment = datetime.fromisoformat(stamp)
+    year, month = divmod(moment.year * 12 + moment.month - 1 - k, 12)
+    moved = moment.replace(year=year, month=month + 1, day=min(moment.day, 28))
+    return moved.date().isoformat() if len(stamp) == len("YYYY-MM-DD") else moved.isoformat()
+
+
+def _move_dates(value: Any, k: int) -> Any:
+    """Every ISO date or time in ``value`` (but FIXED_DATES) ``k`` months earlier, so
+    that the intervals within the encounter stay as they were."""
+    if isinstance(value, dict):
+        return {key: v if key in FIXED_DATES else _move_dates(v, k) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_move_dates(v, k) for v in value]
+    if isinstance(value, str) and len(value) >= len("YYYY-MM-DD") and value[4:5] == "-":
+        try:
+            return _months_back(value, k)
+        except ValueError:
+            return value
+    return value
+
+
 def _spoil(enc: dict[str, Any], rng: random.Random) -> dict[str, Any] | str:
     """A bad input: broken JSON text, or the encounter without a required field."""
     if rng.random() < 1 / 2:
@@ -147,7 +172,7 @@ def _spoil(enc: dict[str, Any], rng: random.Random) -> dict[str, Any] | str:
     return enc
 
 
-def encounters(n: int, *, seed: int = 0, bad_share: float = 0.0
+def encounters(n: int, *, seed: int = 0, bad_share: float = 0.0, months: int = 1
                ) -> Iterator[dict[str, Any] | str]:
     """Yield ``n`` synthetic encounters, the same ones for the same ``seed``.
 
@@ -155,26 +180,36 @@ def encounters(n: int, *, seed: int = 0, bad_share: float = 0.0
     ``k`` items do not depend on ``n``. With
     ``bad_share`` > 0 about that share of the items is bad: a ``str`` holding broken
     JSON, or a dict lacking a required field. With the default 0 every item is a dict
-    that :meth:`cdss.Encounter.parse` accepts.
+    that :meth:`cdss.Encounter.parse` accepts. With ``months`` > 1 each visit (and
+    every date in it but the birth date) is moved back by 0 to ``months - 1`` whole
+    months, so that the visits span that many months (for trends and partitions); the
+    rest of each encounter is the same as with ``months=1``.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     if not 0.0 <= bad_share <= 1.0:
         raise ValueError(f"bad_share must be between 0 and 1, got {bad_share}")
+    if months < 1:
+        raise ValueError(f"months must be >= 1, got {months}")
     rng = random.Random(seed)
+    spread = random.Random(f"{seed}:months")  # its own stream: months moves nothing else
     bad = random.Random(f"{seed}:bad")  # separate stream: bad_share does not move the rest
     samples = _samples()
     for i in range(n):
         enc = _encounter(rng.choice(samples), f"syn{seed}-{i}", rng)
+        if months > 1:
+            enc = _move_dates(enc, spread.randrange(months))
         yield _spoil(enc, bad) if bad.random() < bad_share else enc
 
 
-def write_jsonl(path: str | Path, n: int, *, seed: int = 0, bad_share: float = 0.0) -> Path:
-    """Write ``encounters(n, seed=..., bad_share=...)`` to ``path``, one per line; streamed."""
+def write_jsonl(path: str | Path, n: int, *, seed: int = 0, bad_share: float = 0.0,
+                months: int = 1) -> Path:
+    """Write ``encounters(n, seed=..., bad_share=..., months=...)`` to ``path``, one per
+    line; streamed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
-        for item in encounters(n, seed=seed, bad_share=bad_share):
+        for item in encounters(n, seed=seed, bad_share=bad_share, months=months):
             line = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
             fh.write(line + "\n")
     return path

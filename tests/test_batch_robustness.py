@@ -147,7 +147,9 @@ def test_a_mixed_file_is_audited_whole(boom, tmp_path, backend, python_engine,
                                                        result.tally)
     # the checked lines give the rows they give alone
     alone = use.audit([good(n) for n in (1, 2, 5, 10, 12)], lang="en", progress=False)
-    assert alone.rows == result.rows and alone.tally == result.tally
+    unlabelled = lambda rows: [{**r, "input": None} for r in rows]  # noqa: E731
+    assert unlabelled(alone.rows) == unlabelled(result.rows)  # item N there, line N here
+    assert alone.tally == result.tally
 
 
 def test_internal_errors_are_reported_in_the_audit_language(boom, tmp_path,

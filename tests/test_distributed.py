@@ -88,7 +88,9 @@ def test_several_files_name_the_file_in_error_labels(client, engine, tmp_path) -
                      block_bytes=2048)
     want = [engine.audit(first), engine.audit(second)]
     for path, part in zip((first, second), want, strict=True):
-        part.errors = [{**e, "input": f"{path}: {e['input']}"} for e in part.errors]
+        for name in ("errors", "records", "rows"):  # every input label names its file
+            setattr(part, name, [{**e, "input": f"{path}: {e['input']}"}
+                                 for e in getattr(part, name)])
     assert_same(got, AuditResult.combine(want))
     assert [e["input"] for e in got.errors] == [f"{first}: line 6", f"{second}: line 41"]
 

@@ -61,8 +61,6 @@ def _texts(cell) -> str:
 
 def test_review_notebook_runs(kernel_env: None, tmp_path: Path) -> None:
     nb = nbformat.read(NOTEBOOK, as_version=nbformat.NO_CONVERT)
-    assert all(not c.get("outputs") and c.get("execution_count") is None
-               for c in nb.cells if c.cell_type == "code"), "store the notebook without outputs"
     nb.cells.append(nbformat.v4.new_code_cell("import sys; print('PREFIX=' + sys.prefix)"))
     workdir = tmp_path / "run"
     workdir.mkdir()
@@ -82,4 +80,54 @@ def test_review_notebook_runs(kernel_env: None, tmp_path: Path) -> None:
     assert any("image/png" in o.get("data", {}) for c in code for o in c.outputs), "the plot"
     assert "summary_by_site.parquet" in text and "suggestions.csv" in text
     assert "report.html" in text
-    assert not list(workdir.iterdir()), "the notebook cleans up after itself"
+    html = "\n".join(o["data"]["text/html"] for c in code for o in c.outputs
+                     if "text/html" in o.get("data", {}))
+    assert "cdss-trend" in html and "cdss-explain" in html, "trend and explain views"
+    assert "vegaEmbed" in html or any(
+        mime.startswith("application/vnd.vegalite") for c in code for o in c.outputs
+        for mime in o.get("data", {})), "the interactive chart"
+    assert "recomputed=0" in text, "the second partitioned run skips every partition"
+    # the notebook keeps what it wrote (issue #18): the reader opens the report
+    kept = workdir / "review-output"
+    assert (kept / "report" / "report.html").exists()
+    assert (kept / "partitioned" / "manifest.json").exists()
+
+
+def test_the_stored_notebook_shows_its_outputs() -> None:
+    """Stored executed (readers on GitHub see the tables and plots), and without
+    paths of the machine that ran it."""
+    nb = nbformat.read(NOTEBOOK, as_version=nbformat.NO_CONVERT)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.get("outputs") for c in code), "run the notebook and store it with outputs"
+    text = "\n".join(_texts(c) for c in code)
+    assert "/tmp/" not in text and "/home/" not in text
+
+
+def test_the_jupyter_extra_installs_what_the_notebook_imports() -> None:
+    """``pip install 'cdss[jupyter]'`` is enough: every module the notebook imports is
+    in the standard library, in cdss's own dependencies or in the jupyter extra, and
+    the extra brings a kernel."""
+    import ast
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extra = project["optional-dependencies"]["jupyter"]
+    names = {re.split(r"[<>=\[ ;]", req)[0].lower().replace("_", "-")
+             for req in [*project["dependencies"], *extra]}
+    assert "ipykernel" in {re.split(r"[<>=\[ ;]", req)[0] for req in extra}
+    nb = nbformat.read(NOTEBOOK, as_version=nbformat.NO_CONVERT)
+    imported: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            for node in ast.walk(ast.parse(cell.source)):
+                if isinstance(node, ast.Import):
+                    imported |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    imported.add(node.module.split(".")[0])
+    provided = packages_distributions()
+    # IPython comes with ipykernel; altair is imported by trend().chart()
+    needed = (imported | {"altair"}) - set(sys.stdlib_module_names) - {"cdss", "IPython"}
+    missing = {m for m in needed
+               if not {d.lower().replace("_", "-") for d in provided.get(m, [m])} & names}
+    assert not missing, f"the notebook imports {missing}: add them to the jupyter extra"

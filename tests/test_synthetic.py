@@ -103,3 +103,24 @@ def test_write_jsonl(tmp_path: Path) -> None:
     assert [json.loads(x) for x in clean.read_text(encoding="utf-8").splitlines()] == list(
         encounters(40, seed=4))
 
+
+
+def test_months_spreads_the_visits_and_moves_their_dates_together() -> None:
+    from datetime import datetime
+
+    from cdss.synthetic import encounters
+
+    plain = list(encounters(60, seed=4))
+    assert list(encounters(60, seed=4, months=1)) == plain  # the default is unchanged
+    spread = list(encounters(60, seed=4, months=6))
+    assert len({e["time"][:7] for e in spread}) == 6
+    for a, b in zip(plain, spread, strict=True):
+        assert (a["id"], a.get("site")) == (b["id"], b.get("site"))
+        assert a["patient"].get("birth_date") == b["patient"].get("birth_date")
+        signed = (a.get("record") or {}).get("signed_at")
+        if signed:  # the record is signed as long after the visit as before
+            gap = lambda e: (datetime.fromisoformat(e["record"]["signed_at"])  # noqa: E731
+                             - datetime.fromisoformat(e["time"]))
+            assert gap(a) == gap(b)
+    with pytest.raises(ValueError, match="months"):
+        next(encounters(1, months=0))
