@@ -261,31 +261,36 @@ def samples(result: AuditResult, engine: Any, lang: str, per_rule: int = SAMPLES
     the second value says whether evidence was found."""
     from cdss.audit import items
 
-    chosen: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in result.rows:
-        if len(chosen[row["rule_id"]]) < per_rule:
-            chosen[row["rule_id"]].append(row)
-    wanted = {row.get("input") for rows in chosen.values() for row in rows} - {None}
-    found: dict[str, dict[str, dict[str, Any]]] = {}
+    chosen: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for row in result.rows:  # distinct encounters (a rule may fire twice on one)
+        picked = chosen[row["rule_id"]]
+        if len(picked) < per_rule and row.get("input", row["encounter_id"]) not in picked:
+            picked[row.get("input", row["encounter_id"])] = row
+    wanted = {label for picked in chosen.values() for label in picked}
+    found: dict[str, dict[str, list[dict[str, Any]]]] = {}
     checker = engine if engine is not None and hasattr(engine, "check") else None
     if checker is not None and result.source is not None and wanted:
         try:
             for label, raw in _read_again(result.source, wanted, items):
                 report = checker.check(raw, lang=lang, explain_missing=False)
-                found[label] = {s.rule_id: s.to_dict(lang) for s in report.suggestions}
+                by_rule: dict[str, list[dict[str, Any]]] = defaultdict(list)
+                for s in report.suggestions:
+                    by_rule[s.rule_id].append(s.to_dict(lang))
+                found[label] = by_rule
         except Exception:  # the source changed or vanished: titles only
             found = {}
     out: dict[str, list[dict[str, Any]]] = {}
-    for rule_id, rows in chosen.items():
+    for rule_id, picked in chosen.items():
         out[rule_id] = []
-        for row in rows:
-            s = found.get(row.get("input"), {}).get(rule_id)
+        for label, row in picked.items():
+            again = found.get(label, {}).get(rule_id, [])
             out[rule_id].append({
                 "encounter_id": shown(row["encounter_id"], lang),
                 "line": shown(row.get("input"), lang),
                 "physician": shown(row["physician"], lang),
-                "message": shown(s["message"] if s else row["title"], lang),
-                "evidence": [_evidence(e, lang) for e in s["evidence"]] if s else [],
+                "messages": [shown(s["message"], lang) for s in again]
+                or [shown(row["title"], lang)],
+                "evidence": [_evidence(e, lang) for s in again for e in s["evidence"]],
             })
     return out, bool(found)
 
@@ -303,10 +308,12 @@ def followup(rule_sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def errors(result: AuditResult, lang: str, limit: int = ERRORS_SHOWN
-           ) -> list[dict[str, str]]:
+           ) -> list[dict[str, Any]]:
+    """The first ``limit`` errors: input line, encounter id, and the reason's lines."""
     return [{"input": shown(e.get("input"), lang),
              "encounter_id": shown(e.get("encounter_id"), lang),
-             "error": shown(e.get("error"), lang)} for e in result.errors[:limit]]
+             "error": [shown(line, lang) for line in str(e.get("error") or "").splitlines()]
+             or [MISSING]} for e in result.errors[:limit]]
 
 
 def texts_of(*groups: Iterable[str]) -> list[str]:

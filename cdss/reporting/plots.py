@@ -108,10 +108,11 @@ def before_after(rows: list[dict], lang: str) -> tuple[bytes, list[str]]:
                           label=labels[side], color=color)
             ax.bar_label(bars, labels=[r[f"{side}_text"] for r in rows], fontsize="small")
         ax.set_xticks(range(len(rows)), names)
-        ax.set_ylim(0, 1.15)
+        ax.set_ylim(0, 1.3)
+        ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
         ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
         ax.set_title(labels["before_after"])
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper right", ncols=2)
         fonts.warn_missing(drawn)
         return _png(fig), drawn
 
