@@ -180,8 +180,10 @@ class AuditResult:
         sections with sample encounters, scorecard, errors), in ``lang`` (default: the
         engine's), for reviewers without Python; needs ``pip install 'cdss[report]'``.
         ``engine``: the engine that ran the audit, when the result does not hold it."""
-        return audit_views.write_report(self, Path(folder), title, lang=lang, cutoff=cutoff,
-                                        engine=engine)
+        from cdss import reporting
+
+        return reporting.write_report(self, Path(folder), title=title, lang=lang,
+                                      cutoff=cutoff, engine=engine, read=items)
 
     def _repr_html_(self) -> str:
         return audit_views.html_summary(self)

@@ -178,7 +178,7 @@ def plot(result: AuditResult, top: int = TOP_RULES) -> Any:
         raise ImportError(f"plot needs matplotlib: {_JUPYTER}") from exc
     from matplotlib import rc_context
 
-    from cdss.reporting import fonts
+    from cdss import fonts
 
     with rc_context(fonts.rc()):  # Chinese names drawn with a CJK font (shipped)
         return _plot(result, top, Figure, fonts)
@@ -252,16 +252,6 @@ def html_summary(result: AuditResult, limit: int = TOP_RULES) -> str:
         parts += [f"<h5>Errors (first {min(limit, len(result.errors))})</h5>",
                   _html_table(result.errors, ["input", "encounter_id", "error"], limit)]
     return "".join(parts) + "</div>"
-
-
-def write_report(result: AuditResult, folder: Path, title: str | None = None, *,
-                 lang: str | None = None, cutoff: str | None = None, engine: Any = None
-                 ) -> Path:
-    """CSV tables (Parquet too with pandas) and ``report.html`` in ``folder``: the
-    Jinja2 report of :mod:`cdss.reporting` (needs ``pip install 'cdss[report]'``)."""
-    from cdss.reporting import write_report as write
-
-    return write(result, folder, title=title, lang=lang, cutoff=cutoff, engine=engine)
 
 
 def _pandas() -> Any:

@@ -1,4 +1,4 @@
-"""Make cdss/reporting/fonts/NotoSansCJKsc-Subset.otf, the font the audit plots set
+"""Make cdss/fonts/NotoSansCJKsc-Subset.otf, the font the audit plots set
 Chinese in when the machine has no CJK font (docs/audit-report.md, "Fonts").
 
 Source: Noto Sans CJK SC Regular 1.004 (NotoSansCJKsc-Regular.otf, SIL Open Font License
@@ -21,7 +21,7 @@ from fontTools import subset
 from fontTools.ttLib import TTFont
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "cdss" / "reporting" / "fonts" / "NotoSansCJKsc-Subset.otf"
+OUT = ROOT / "cdss" / "fonts" / "NotoSansCJKsc-Subset.otf"
 FAMILY = "Noto Sans CJK SC cdss subset"
 
 

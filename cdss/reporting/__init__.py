@@ -35,7 +35,7 @@ def environment() -> Any:
 
 def render(result: AuditResult, *, title: str | None = None, lang: str = "zh",
            cutoff: str | None = None, engine: Any = None, files: list[Path] = (),
-           notes: list[str] = ()) -> str:
+           notes: list[str] = (), read: Any = None) -> str:
     """The report page as a string (see :func:`write_report`)."""
     from cdss.reporting import context as ctx
     from cdss.reporting.labels import LABELS
@@ -50,7 +50,7 @@ def render(result: AuditResult, *, title: str | None = None, lang: str = "zh",
     info = ctx.rule_info(engine, lang)
     if not info:
         notes.append(labels["no_engine"])
-    samples, evidence = ctx.samples(result, engine, lang)
+    samples, evidence = ctx.samples(result, engine, lang, read)
     rules = ctx.rules(result, info, samples, lang)
     titles = {r["id"]: r["title"] for r in rules}
     overall = ctx.trend_rows(result, None)
@@ -100,7 +100,8 @@ def _plots(overall: list, by_site: list, by_physician: list, cutoff: str | None,
         import matplotlib  # noqa: F401
     except ImportError:
         return None, []
-    from cdss.reporting import fonts, plots
+    from cdss import fonts
+    from cdss.reporting import plots
 
     made = {"trend": plots.trend(overall, by_site, by_physician, cutoff, lang),
             "physicians": plots.physicians(physicians, lang),
@@ -113,11 +114,12 @@ def _plots(overall: list, by_site: list, by_physician: list, cutoff: str | None,
 
 
 def write_report(result: AuditResult, folder: Path, *, title: str | None = None,
-                 lang: str | None = None, cutoff: str | None = None, engine: Any = None
-                 ) -> Path:
+                 lang: str | None = None, cutoff: str | None = None, engine: Any = None,
+                 read: Any = None) -> Path:
     """The audit's tables (CSV, and Parquet with pandas) and ``report.html`` in
     ``folder``; ``cutoff`` (``YYYY-MM``) adds the before/after view; ``lang`` defaults to
-    the engine's language."""
+    the engine's language; ``read`` reads the audit's source again (``cdss.audit.items``)
+    for the sample encounters' evidence."""
     from cdss.audit_views import write_tables
     from cdss.reporting.labels import LABELS
 
@@ -132,7 +134,7 @@ def write_report(result: AuditResult, folder: Path, *, title: str | None = None,
     except ImportError:
         notes.append(LABELS[lang]["no_parquet"])
     page = render(result, title=title, lang=lang, cutoff=cutoff, engine=engine,
-                  files=written, notes=notes)
+                  files=written, notes=notes, read=read)
     path = folder / "report.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -254,13 +254,12 @@ def rules(result: AuditResult, info: dict[str, dict[str, Any]], samples: dict[st
                                       -r["suggestions"], r["id"]))
 
 
-def samples(result: AuditResult, engine: Any, lang: str, per_rule: int = SAMPLES
-            ) -> tuple[dict[str, list[dict[str, Any]]], bool]:
+def samples(result: AuditResult, engine: Any, lang: str, read: Any = None,
+            per_rule: int = SAMPLES) -> tuple[dict[str, list[dict[str, Any]]], bool]:
     """Up to ``per_rule`` encounters per rule (the first in input order) with message and
     evidence when the inputs can be read again (checked again, as ``explain`` does);
-    the second value says whether evidence was found."""
-    from cdss.audit import items
-
+    ``read`` is :func:`cdss.audit.items`; the second value says whether evidence was
+    found."""
     chosen: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for row in result.rows:  # distinct encounters (a rule may fire twice on one)
         picked = chosen[row["rule_id"]]
@@ -269,9 +268,9 @@ def samples(result: AuditResult, engine: Any, lang: str, per_rule: int = SAMPLES
     wanted = {label for picked in chosen.values() for label in picked}
     found: dict[str, dict[str, list[dict[str, Any]]]] = {}
     checker = engine if engine is not None and hasattr(engine, "check") else None
-    if checker is not None and result.source is not None and wanted:
+    if checker is not None and read is not None and result.source is not None and wanted:
         try:
-            for label, raw in _read_again(result.source, wanted, items):
+            for label, raw in _read_again(result.source, wanted, read):
                 report = checker.check(raw, lang=lang, explain_missing=False)
                 by_rule: dict[str, list[dict[str, Any]]] = defaultdict(list)
                 for s in report.suggestions:

@@ -1,5 +1,5 @@
 """The report's matplotlib figures, as PNG bytes: values written on the bars, Chinese
-drawn with :mod:`cdss.reporting.fonts` (a missing glyph is warned about, never hidden)."""
+drawn with :mod:`cdss.fonts` (a missing glyph is warned about, never hidden)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from cdss import fonts
 from cdss.audit_views import _plot_text
-from cdss.reporting import fonts
 from cdss.reporting.context import percent
 from cdss.reporting.labels import LABELS
 

@@ -2,7 +2,7 @@
 every character no font has.
 
 The package ships a subset of Noto Sans CJK SC (SIL Open Font License 1.1; GB 2312 and
-every character of the bundled content: ``fonts/README.md``). :func:`font_family` is the
+every character of the bundled content: ``cdss/fonts/README.md``). :func:`font_family` is the
 family list plots are drawn with: DejaVu Sans for Latin, then an installed full CJK font
 when there is one, then the shipped subset; matplotlib takes each glyph from the first
 font that has it. A character none of them has (a rare hanzi in a name) would be drawn
@@ -34,7 +34,7 @@ class MissingGlyphWarning(UserWarning):
 
 def shipped_font() -> Path:
     """The path of the shipped CJK subset."""
-    with as_file(files("cdss.reporting") / "fonts" / SHIPPED_FILE) as path:
+    with as_file(files(__name__) / SHIPPED_FILE) as path:
         return Path(path)
 
 
