@@ -4,6 +4,8 @@ and every hostile text from the input escaped; CSV with a BOM and no formulas.""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import shutil
@@ -176,7 +178,23 @@ def test_self_contained_and_offline(english) -> None:
             assert attrs["src"].startswith("data:image/png;base64,")
         assert tag not in ("link", "iframe", "object")
         assert not (tag == "script" and attrs.get("src"))
-    assert "@import" not in text and "url(" not in text
+    assert "@import" not in text
+    assert all(u.startswith("data:") for u in re.findall(r"url\(([^)]*)\)", text))
+
+
+def test_the_page_carries_its_chinese_font(audited, tmp_path) -> None:
+    """Chinese text shows where no CJK font is installed: the page embeds the shipped
+    font cut down to its own characters."""
+    pytest.importorskip("fontTools")
+    from fontTools.ttLib import TTFont
+
+    text, _ = _report(audited[0], tmp_path, lang="zh")
+    found = re.search(r"url\(data:font/otf;base64,([A-Za-z0-9+/=]+)\)", text)
+    assert found
+    font = TTFont(io.BytesIO(base64.b64decode(found.group(1))))
+    cmap = font.getBestCmap()
+    assert all(ord(c) in cmap for c in "病历合格率月度趋势张医生")
+    assert len(cmap) < 2000  # only the page's characters, not the whole font
 
 
 def test_chinese_report_and_no_cutoff(audited, tmp_path) -> None:

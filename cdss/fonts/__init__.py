@@ -13,6 +13,7 @@ as an empty box: :func:`warn_missing` says which ones, as a :class:`MissingGlyph
 from __future__ import annotations
 
 import functools
+import io
 import warnings
 from collections.abc import Iterable
 from importlib.resources import as_file, files
@@ -87,3 +88,30 @@ def rc() -> dict[str, object]:
     """matplotlib settings for :func:`matplotlib.rc_context`: the family list, and a
     minus sign every font has."""
     return {"font.family": list(font_family()), "axes.unicode_minus": False}
+
+
+def subset_for(text: str) -> bytes | None:
+    """The shipped font cut down to the non-ASCII characters of ``text`` it has (an
+    OpenType font, a few hundred kB at most), for a page that must show Chinese where no
+    CJK font is installed; None without fontTools (a dependency of matplotlib) or when
+    ``text`` needs no glyph from it."""
+    try:
+        from fontTools import subset
+        from fontTools.ttLib import TTFont
+    except ImportError:
+        return None
+    wanted = {ord(c) for c in text if ord(c) > 0x7F}
+    font = TTFont(str(shipped_font()))
+    wanted &= set(font.getBestCmap())
+    if not wanted:
+        return None
+    options = subset.Options()
+    options.hinting = False
+    options.layout_features = []
+    options.name_IDs = [0, 1, 2, 3, 4, 5, 6, 13, 14]  # copyright, names, licence kept
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=sorted(wanted))
+    subsetter.subset(font)
+    buffer = io.BytesIO()
+    font.save(buffer)
+    return buffer.getvalue()

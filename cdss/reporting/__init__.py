@@ -68,7 +68,9 @@ def render(result: AuditResult, *, title: str | None = None, lang: str = "zh",
     if missing:
         notes.append(labels["glyphs_missing"].format(chars=" ".join(missing)))
     physician_count = len({r["physician"] for r in by_physician})
-    page = environment().get_template(TEMPLATE).render(
+    template = environment().get_template(TEMPLATE)
+    page = lambda font_face: template.render(  # noqa: E731 - rendered twice, see below
+        font_face=font_face,
         L=labels, lang=lang, title=title or labels["title"],
         metadata=ctx.metadata(result, engine, lang, result.source, cutoff),
         counts=ctx.counts(result, lang), cutoff=cutoff,
@@ -83,7 +85,16 @@ def render(result: AuditResult, *, title: str | None = None, lang: str = "zh",
         percent=ctx.percent, trend_note=labels["other_physicians"].format(
             shown=min(physician_count, _trend_physicians()), total=physician_count)
         if physician_count > _trend_physicians() else None)
-    return page
+    return page(_font_face(page(None)))
+
+
+def _font_face(page: str) -> str | None:
+    """A data URI of the shipped CJK font cut down to the characters of ``page``, so the
+    page shows Chinese on a machine with no CJK font (the report stays one file)."""
+    from cdss import fonts
+
+    data = fonts.subset_for(page)
+    return None if data is None else "data:font/otf;base64," + base64.b64encode(data).decode()
 
 
 def _trend_physicians() -> int:
