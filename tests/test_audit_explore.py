@@ -218,3 +218,19 @@ def test_explanation_without_evidence_is_escaped_too(engine) -> None:
     got = engine.audit(iter(_batch()), progress=False).explain("enc-001-1")
     parsed = _parsed(got._repr_html_())
     assert "script" not in parsed.tags and HOSTILE in "".join(parsed.text)
+
+
+def test_explain_after_a_dask_audit_of_several_files(engine, tmp_path: Path) -> None:
+    pytest.importorskip("dask", reason="needs pip install 'cdss[dask]'")
+    from cdss.distributed import audit_dask
+
+    lines = [json.dumps(e, ensure_ascii=False) for e in _batch()]
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("\n".join(lines[:10]) + "\n", encoding="utf-8")
+    second.write_text("\n".join(lines[10:]) + "\n", encoding="utf-8")
+    result = audit_dask([first, second], engine_options=engine.options, block_bytes=2048)
+    got = result.explain("enc-007-1")  # in the second file
+    n = next(i for i, x in enumerate(lines[10:], 1) if '"enc-007-1"' in x)
+    assert got.records[0]["input"] == f"{second}: line {n}"
+    assert got.reports and got.reports[0].encounter_id == "enc-007-1"
+    assert any(s["evidence"] for s in got.suggestions)
