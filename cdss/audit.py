@@ -172,9 +172,18 @@ class AuditResult:
         """A matplotlib figure: top rules, severity mix, compliance by physician."""
         return audit_views.plot(self, top)
 
-    def write_report(self, folder: str | Path, *, title: str = "cdss audit") -> Path:
-        """Tables plus ``report.html`` with the plots, for reviewers without Python."""
-        return audit_views.write_report(self, Path(folder), title)
+    def write_report(self, folder: str | Path, *, title: str | None = None,
+                     lang: str | None = None, cutoff: str | None = None,
+                     engine: Any = None) -> Path:
+        """Tables plus ``report.html`` (one self-contained file: run metadata, compliance
+        by month with a before/after view from ``cutoff`` (``YYYY-MM``), per-rule
+        sections with sample encounters, scorecard, errors), in ``lang`` (default: the
+        engine's), for reviewers without Python; needs ``pip install 'cdss[report]'``.
+        ``engine``: the engine that ran the audit, when the result does not hold it."""
+        from cdss import reporting
+
+        return reporting.write_report(self, Path(folder), title=title, lang=lang,
+                                      cutoff=cutoff, engine=engine, read=items)
 
     def _repr_html_(self) -> str:
         return audit_views.html_summary(self)

@@ -8,12 +8,9 @@ when used.
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
-import io
 import sys
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,7 +79,8 @@ def summary_rows(result: AuditResult) -> dict[str, list[dict[str, Any]]]:
                 checked = result.tally.checked_by[(dim, value)]
                 records = result.tally.records_by[(dim, value)]
                 compliant = result.tally.compliant_by[(dim, value)]
-                row.update(checked=checked, records=records, compliant=compliant,
+                row.update(checked=checked, records=records, without_record=checked - records,
+                           compliant=compliant,
                            compliance=compliant / records if records else None,
                            rate=with_one / checked if checked else None)
             rows.append(row)
@@ -97,7 +95,7 @@ def summary(result: AuditResult) -> dict[str, Any]:
     for dim, rows in summary_rows(result).items():
         columns = [dim, "suggestions", "encounters", "rate"]
         if dim in ("physician", "site"):
-            columns += ["checked", "records", "compliant", "compliance"]
+            columns += ["checked", "records", "without_record", "compliant", "compliance"]
         out[dim] = pd.DataFrame(rows, columns=columns).set_index(dim)
     return out
 
@@ -142,7 +140,8 @@ def write_tables(result: AuditResult, folder: Path, fmt: str) -> list[Path]:
 
 
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as fh:
+    # UTF-8 with a BOM: Excel on Chinese Windows reads the file as UTF-8, not GBK
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
@@ -177,6 +176,15 @@ def plot(result: AuditResult, top: int = TOP_RULES) -> Any:
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(f"plot needs matplotlib: {_JUPYTER}") from exc
+    from matplotlib import rc_context
+
+    from cdss import fonts
+
+    with rc_context(fonts.rc()):  # Chinese names drawn with a CJK font (shipped)
+        return _plot(result, top, Figure, fonts)
+
+
+def _plot(result: AuditResult, top: int, Figure: Any, fonts: Any) -> Any:
     rows = summary_rows(result)
     fig = Figure(figsize=(15, 5), layout="constrained")
     rules_ax, severity_ax, physician_ax = fig.subplots(1, 3)
@@ -195,33 +203,12 @@ def plot(result: AuditResult, top: int = TOP_RULES) -> Any:
                        for r in physicians],
                       [r["compliance"] or 0 for r in physicians])
     physician_ax.set_xlim(0, 1)
-    cjk = _cjk_font()
-    for label in (*physician_ax.get_yticklabels(), *rules_ax.get_yticklabels()):
-        label.set_fontfamily([*cjk, "sans-serif"])
     physician_ax.set_title(f"Compliance by physician (all: "
                            f"{_percent(result.compliance_rate())})")
+    # a character no font has is named in a warning (and drawn as a box)
+    fonts.warn_missing(t.get_text() for ax in (rules_ax, physician_ax)
+                       for t in ax.get_yticklabels())
     return fig
-
-
-#: fonts with Chinese glyphs, tried in order (physician names are often Chinese)
-CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "SimHei",
-             "Microsoft YaHei", "PingFang SC")
-
-
-def _cjk_font() -> list[str]:
-    """The first installed font of CJK_FONTS (none: Chinese names show as boxes)."""
-    from matplotlib import font_manager
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return [name for name in CJK_FONTS if name in installed][:1]
-
-
-def _png(fig: Any) -> str:
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():  # without a CJK font, Chinese names show as boxes
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.savefig(buffer, format="png", dpi=90)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 # ---- HTML ----------------------------------------------------------------------
@@ -265,41 +252,6 @@ def html_summary(result: AuditResult, limit: int = TOP_RULES) -> str:
         parts += [f"<h5>Errors (first {min(limit, len(result.errors))})</h5>",
                   _html_table(result.errors, ["input", "encounter_id", "error"], limit)]
     return "".join(parts) + "</div>"
-
-
-def write_report(result: AuditResult, folder: Path, title: str) -> Path:
-    """CSV tables (Parquet too with pandas), plots and ``report.html`` in ``folder``."""
-    written = write_tables(result, folder, "csv")
-    notes = []
-    try:
-        written += write_tables(result, folder, "parquet")
-    except ImportError:
-        notes.append(f"Parquet files need pandas and pyarrow: {_JUPYTER}.")
-    try:
-        figure = f"<img alt='audit plots' src='data:image/png;base64,{_png(plot(result))}'>"
-    except ImportError:
-        figure = f"<p>Plots need matplotlib: {_JUPYTER}.</p>"
-    rows = summary_rows(result)
-    sections = [f"<h2>By {dim}</h2>" + _html_table(rows[dim], list(rows[dim][0]))
-                for dim in ("rule", "kind", "category", "severity", "physician", "site")
-                if rows[dim]]
-    links = "".join(f"<li><a href='{p.name}'>{p.name}</a></li>" for p in written)
-    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1>{_headline(result)}{figure}"
-            + "".join(f"<p>{html.escape(n)}</p>" for n in notes)
-            + "".join(sections)
-            + (("<h2>Errors</h2>" + _html_table(result.errors, ["input", "encounter_id",
-                                                               "error"]))
-               if result.errors else "")
-            + f"<h2>Files</h2><ul>{links}</ul></body></html>")
-    path = folder / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path
-
-
-_CSS = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}img{max-width:100%}")
 
 
 def _pandas() -> Any:

@@ -164,6 +164,16 @@ def cmd_kb(args: argparse.Namespace) -> int:
     return 0 if result else 4
 
 
+def _month(text: str) -> str:
+    """A ``YYYY-MM`` month (argparse type of ``cdss audit --cutoff``)."""
+    from cdss.reporting.context import check_cutoff
+
+    try:
+        return check_cutoff(text) or text
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     path = _regular_file(args.file)
     if path.suffix not in (".jsonl", ".ndjson"):
@@ -189,8 +199,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
                               progress=None if args.progress else False,
                               keep_rows=not args.counts_only)
     assert out is not None
+    from cdss.reporting.labels import LABELS
+
     try:
-        report = result.write_report(out, title=f"cdss audit of {path.name}")
+        report = result.write_report(out, title=f"{LABELS[args.lang]['title']} · {path.name}",
+                                     lang=args.lang, cutoff=args.cutoff, engine=engine)
+    except ImportError as exc:  # Jinja2 (the report extra) not installed
+        print(f"cdss audit: {exc}", file=sys.stderr)
+        return 2
     except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
         raise InputError([FieldProblem("--out", f"cannot write the report in {out}: "
                                                 f"{exc.strerror}")]) from None
@@ -499,6 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"{backends.AUDIT_DEFAULT} (default: the rules compiled to Python, "
                      "same results), durable (durable-rules), python or another "
                      "registered backend")
+    aud.add_argument("--cutoff", metavar="YYYY-MM", type=_month, help="the report compares "
+                     "record compliance before this month with this month and after (e.g. "
+                     "when the system was introduced)")
     aud.add_argument("--counts-only", action="store_true", help="keep counts, not one row "
                      "per suggestion (flat memory on very long files)")
     aud.add_argument("--no-progress", dest="progress", action="store_false",

@@ -321,7 +321,7 @@ def test_cli_audit_of_a_mixed_file_exits_0_and_writes_the_errors(boom, tmp_path,
     status = main(["audit", str(path), "--out", str(out), "--lang", "en", "--no-progress"])
     assert status == 0, capsys.readouterr().err
     _, expected = mixed_lines()
-    with (out / "errors.csv").open(encoding="utf-8") as fh:
+    with (out / "errors.csv").open(encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["input"] for r in rows] == [f"line {n}" for n in expected]
     assert all(SECRET not in r["error"] for r in rows)

@@ -283,7 +283,7 @@ def test_audit_with_a_mathtext_physician_name(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in page and "$x^{$" in page
-    with (tmp_path / "out" / "encounters.csv").open(encoding="utf-8", newline="") as fh:
+    with (tmp_path / "out" / "encounters.csv").open(encoding="utf-8-sig", newline="") as fh:
         ids = [row["encounter_id"] for row in csv.DictReader(fh)]
     assert ids and all(i.startswith("'=cmd") for i in ids)
 
