@@ -214,11 +214,13 @@ def _plot(result: AuditResult, top: int, Figure: Any, fonts: Any) -> Any:
 # ---- HTML ----------------------------------------------------------------------
 
 def _percent(rate: float | None) -> str:
-    return "n/a" if rate is None else f"{rate:.1%}"
+    return "—" if rate is None else f"{rate:.1%}"
 
 
 def _html_table(rows: list[dict[str, Any]], columns: list[str], limit: int | None = None) -> str:
     def cell(v: Any) -> str:
+        if v is None:  # missing (a rate with nothing to judge): never "None"
+            return "—"
         if isinstance(v, float):
             return f"{v:.1%}"
         return html.escape(plain_text("(not recorded)" if v == "" else str(v)))

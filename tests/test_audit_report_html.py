@@ -308,3 +308,12 @@ def test_headless_browser_screenshot(english, tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 20_000  # a page, not a blank
+
+
+def test_notebook_view_shows_no_none(audited) -> None:
+    """A physician whose encounters came without a record has no rate: ``—``."""
+    result, _, _ = audited
+    assert any(r["compliance"] is None for r in
+               __import__("cdss.audit_views").audit_views.summary_rows(result)["physician"])
+    page = result._repr_html_()
+    assert ">None<" not in page and "—" in page
