@@ -56,7 +56,7 @@ FLUSH_ROWS = 2048
 #: row groups per file: a Parquet writer keeps each group's metadata (some 9 KB) until
 #: it closes, so a file is closed after this many and the partition goes on in the next
 #: (memory stays flat however long the input: docs/performance.md)
-MAX_ROW_GROUPS = 32
+MAX_ROW_GROUPS = 8
 _MOD = 1 << 256
 
 Part = tuple[str, str]  # (month, site); ("", "") for lines whose month cannot be read
