@@ -198,6 +198,8 @@ def test_cli_writes_partitions_and_skips_them_the_second_time(batch, tmp_path, c
     assert "recomputed=0" in err and (report / "report.html").exists()
     assert "checked=120" in err  # the report covers every partition, not the 0 rerun
     assert main(["audit", str(batch)]) == 2  # neither --out nor --parquet
+    assert main(["audit", str(batch), "--parquet", str(batch)]) == 2  # a file, not a folder
+    assert "--parquet" in capsys.readouterr().err
 
 
 # ---- Dask ------------------------------------------------------------------------
