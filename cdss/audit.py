@@ -28,6 +28,7 @@ from cdss.models import Encounter
 from cdss.report import require_lang
 
 if TYPE_CHECKING:
+    from cdss.audit_explore import Explanation, Trend
     from cdss.engine import Checker
     from cdss.report import Suggestion
 
@@ -189,7 +190,7 @@ class AuditResult:
         return audit_views.html_summary(self)
 
     # ---- the notebook: drill down (cdss.audit_explore) ----------------------------
-    def explain(self, encounter_id: str) -> Any:
+    def explain(self, encounter_id: str) -> Explanation:
         """One encounter's suggestions with their evidence (checked again when the
         inputs can be read again; else the kept rows, without evidence)."""
         return audit_explore.explain(self, encounter_id, items)
@@ -202,7 +203,7 @@ class AuditResult:
         return audit_explore.filter_result(self, rule=rule, physician=physician,
                                            month=month, site=site)
 
-    def trend(self, by: str | None = None) -> Any:
+    def trend(self, by: str | None = None) -> Trend:
         """Compliance by month, overall (``by=None``) or per ``"site"`` or
         ``"physician"``; ``.chart()`` on it is the interactive view."""
         return audit_explore.trend(self, by)

@@ -53,6 +53,10 @@ TABLES = ("encounters", "suggestions", "errors")
 PARTITION_COLUMNS = ("month", "site")
 #: rows buffered per partition and table before they are written as a row group
 FLUSH_ROWS = 2048
+#: row groups per file: a Parquet writer keeps each group's metadata (some 9 KB) until
+#: it closes, so a file is closed after this many and the partition goes on in the next
+#: (memory stays flat however long the input: docs/performance.md)
+MAX_ROW_GROUPS = 8
 _MOD = 1 << 256
 
 Part = tuple[str, str]  # (month, site); ("", "") for lines whose month cannot be read
@@ -177,14 +181,21 @@ def schemas() -> dict[str, Any]:
 
 
 class PartitionWriter:
-    """Buffers rows per (table, partition) and writes them to this task's file of each
-    partition as row groups of ``flush`` rows."""
+    """Buffers rows per (table, partition) and writes them to this task's files of each
+    partition as row groups of ``flush`` rows, ``groups`` row groups per file
+    (``<name>.parquet``, then ``<name>-0001.parquet``...)."""
 
-    def __init__(self, folder: Path, name: str, flush: int = FLUSH_ROWS) -> None:
-        self.folder, self.name, self.flush = folder, name, flush
+    def __init__(self, folder: Path, name: str, flush: int | None = None,
+                 groups: int | None = None) -> None:
+        self.folder, self.name = folder, name
+        self.flush = flush or FLUSH_ROWS
+        self.groups = groups or MAX_ROW_GROUPS
         self._schemas = schemas()
         self._buffers: dict[tuple[str, Part], list[dict[str, Any]]] = {}
         self._writers: dict[tuple[str, Part], Any] = {}
+        #: per (table, partition): files opened so far, row groups in the open one
+        self._files: dict[tuple[str, Part], int] = {}
+        self._groups: dict[tuple[str, Part], int] = {}
 
     def add(self, part: Part, result: AuditResult) -> None:
         for table, rows in (("encounters", result.records), ("suggestions", result.rows),
@@ -209,9 +220,15 @@ class PartitionWriter:
         if key not in self._writers:
             where = self.folder / table / partition_dir(part)
             where.mkdir(parents=True, exist_ok=True)
-            self._writers[key] = pq.ParquetWriter(where / f"{self.name}.parquet",
+            number = self._files.get(key, 0)
+            suffix = f"-{number:04d}" if number else ""
+            self._writers[key] = pq.ParquetWriter(where / f"{self.name}{suffix}.parquet",
                                                   self._schemas[table])
+            self._files[key], self._groups[key] = number + 1, 0
         self._writers[key].write_table(data)
+        self._groups[key] += 1
+        if self._groups[key] >= self.groups:  # its metadata is released with it
+            self._writers.pop(key).close()
 
     def close(self) -> None:
         for key in list(self._buffers):

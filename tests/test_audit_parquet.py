@@ -98,6 +98,23 @@ def test_layout_is_month_then_site_and_reads_back_through_pandas(engine, batch, 
     assert run.counts.checked == whole.checked and not run.counts.rows
 
 
+def test_long_partitions_go_on_in_new_files_with_every_row(engine, batch, tmp_path,
+                                                           monkeypatch):
+    """A writer keeps each row group's metadata until it closes: files are closed after
+    MAX_ROW_GROUPS groups (flat memory) and the partition goes on in the next file."""
+    import cdss.audit_parquet as module
+
+    monkeypatch.setattr(module, "FLUSH_ROWS", 2)
+    monkeypatch.setattr(module, "MAX_ROW_GROUPS", 2)
+    write_partitioned(engine, batch, tmp_path / "out")
+    names = {p.name for p in (tmp_path / "out" / "suggestions").rglob("*.parquet")}
+    assert "part-0000-000000000000-0001.parquet" in names
+    for path in (tmp_path / "out").rglob("*.parquet"):
+        assert pa_parquet.ParquetFile(path).metadata.num_row_groups <= 2
+    assert read_partitioned(tmp_path / "out").records == \
+        engine.audit(batch, progress=False).records
+
+
 def test_a_second_run_recomputes_nothing(engine, batch, tmp_path):
     out = tmp_path / "out"
     first = write_partitioned(engine, batch, out)
@@ -181,6 +198,8 @@ def test_cli_writes_partitions_and_skips_them_the_second_time(batch, tmp_path, c
     assert "recomputed=0" in err and (report / "report.html").exists()
     assert "checked=120" in err  # the report covers every partition, not the 0 rerun
     assert main(["audit", str(batch)]) == 2  # neither --out nor --parquet
+    assert main(["audit", str(batch), "--parquet", str(batch)]) == 2  # a file, not a folder
+    assert "--parquet" in capsys.readouterr().err
 
 
 # ---- Dask ------------------------------------------------------------------------
