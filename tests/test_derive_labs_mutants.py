@@ -93,3 +93,17 @@ def test_the_latest_result_is_the_one_the_rules_see(labs, time, expected) -> Non
 def test_a_glucose_in_mg_dl_is_converted_by_its_molar_mass() -> None:
     [labs] = facts([{"code": "glucose", "value": "126 mg/dL"}]).of_type("labs")
     assert labs["glucose"] == pytest.approx(126 / 18.016, abs=0.01)
+
+
+def test_a_loinc_code_the_parsing_catalogue_did_not_know_is_read_by_the_engines() -> None:
+    """An encounter parsed with another catalogue keeps a LOINC code it did not know as
+    the code; the engine's knowledge still finds the analyte by that LOINC code."""
+    from cdss.derive.labs import analyte_of, convert
+    from cdss.models import LabResult
+
+    lab = LabResult.model_construct(code="2160-0", value=1.0, unit=None, time=None,
+                                    known=False, source_code=None, sent_value=1.0,
+                                    sent_unit="mg/dL")
+    analyte = analyte_of(KB, lab)
+    assert analyte is not None and analyte.code == "creatinine"
+    assert convert(analyte, lab) == pytest.approx(88.40, abs=0.01)  # µmol/L

@@ -67,10 +67,10 @@ def test_without_vitals_the_vitals_fact_is_empty() -> None:
 
 
 def test_an_implausible_lab_is_withheld_and_named_as_such() -> None:
-    fs = facts(labs=[{"code": "potassium", "value": "12 mmol/L"}, {"code": "potassium"}])
+    fs = facts(labs=[{"code": "potassium", "value": "12.0456 mmol/L"}, {"code": "potassium"}])
     assert the(fs, "labs") == {"t": "labs", "id": "labs#0"}
     assert the(fs, "implausible") == {"t": "implausible", "id": "implausible#0",
-                                      "field": "labs[0].value", "value": 12.0, "low": 1.0,
+                                      "field": "labs[0].value", "value": 12.05, "low": 1.0,
                                       "high": 10.0, "unit": "mmol/L"}
     # the implausible value, not the result without a value, is why it is missing
     assert fs.missing["labs.potassium"] == ("labs[0].value (implausible)",)

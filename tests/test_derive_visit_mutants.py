@@ -55,6 +55,9 @@ def test_the_signing_delay_in_minutes_across_zones() -> None:
     [record] = facts(record={"chief_complaint": "头晕", "signed_at": "2026-11-20T02:30:00Z"}
                      ).of_type("record")
     assert record["signed_minutes_after_visit"] == 90.0
+    [record] = facts(record={"chief_complaint": "头晕", "signed_at": "2026-11-20T09:10:20+08:00"}
+                     ).of_type("record")
+    assert record["signed_minutes_after_visit"] == 10.3     # to a tenth of a minute
 
 
 def test_the_encounter_fact() -> None:

@@ -371,10 +371,17 @@ def test_engines_own_units_are_used(tmp_path) -> None:
                 a["canonical"] = "mmol/L"                 # cannot be reached from 10^9/L
     kb = cdss.Engine(knowledge_dir=custom_knowledge(tmp_path, grams_per_decilitre)).kb
     fs = build_facts(Encounter.parse(visit([{"code": "hemoglobin", "value": "130 g/L"},
-                                            {"code": "wbc", "value": "6 10^9/L"}])), kb)
+                                            {"code": "wbc", "value": "6 10^9/L"},
+                                            {"code": "potassium", "value": "4.0 mmol/L"}])),
+                     kb)
     assert lab_fact(fs)["hemoglobin"] == pytest.approx(13.0)
     assert "wbc" not in lab_fact(fs)
-    assert [n["field"] for n in fs.notes] == ["labs[1].value"]
+    assert lab_fact(fs)["potassium"] == 4.0     # the results after it are still read
+    assert fs.notes == [{
+        "field": "labs[1].value",
+        "message": "the value cannot be converted to mmol/L with this knowledge: "
+                   "not used by any rule",
+        "message_zh": "该数值无法按本知识库换算为 mmol/L：未用于任何规则"}]
     assert fs.missing["labs.wbc"] == ("labs[1].value (unit)",)
 
 
