@@ -240,8 +240,16 @@ EXTRA = [None,
          {"drug": "spironolactone", "dose": "20 mg", "frequency": "qd"}]
 
 
+#: rules that count prescription lines: one product line and its ingredients written one
+#: per line differ there by construction (北京降压0号 has five checked ingredients, so with
+#: one extra drug the ingredient form is six lines and fires the five-items rule)
+_LINE_COUNT_RULES = {"quality.prescription.over_5_items",
+                     "quality.prescription.slip_over_5_items"}
+
+
 def _findings(report: cdss.Report) -> Counter:
-    return Counter((s.rule_id, s.severity, tuple(sorted(s.drugs))) for s in report.suggestions)
+    return Counter((s.rule_id, s.severity, tuple(sorted(s.drugs))) for s in report.suggestions
+                   if s.rule_id not in _LINE_COUNT_RULES)
 
 
 @settings(max_examples=40, deadline=None,
