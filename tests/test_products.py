@@ -21,17 +21,12 @@ from cdss import units
 from cdss.derive.facts import build_facts
 from cdss.errors import KnowledgeError
 from cdss.kb import load_knowledge
-from cdss.kb.schema import DosageUnit, Product, ProductTable
+from cdss.kb.schema import DosageUnit, Product
 from cdss.models.prescription import DoseUnit
 
 from _encounters import encounter
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
-PENDING = KNOWLEDGE / "products" / "pending.yaml.disabled"
-#: drug ids other helpers of issue #15 are adding (fixed up front): the pending
-#: products may name them before those drugs are merged
-OTHER_HELPERS_IDS = {"amantadine", "pseudoephedrine", "dextromethorphan", "sitagliptin",
-                     "levamlodipine", "calcium_carbonate", "colecalciferol"}
 
 
 @pytest.fixture(scope="module")
@@ -110,18 +105,6 @@ def test_a_strength_is_stated_or_the_product_says_why_not() -> None:
         Product.model_validate(row)
     row["ambiguous"] = {"zh": "多种规格", "en": "several strengths"}
     assert Product.model_validate(row).ambiguous is not None
-
-
-def test_the_pending_products_are_valid_and_not_loaded(kb) -> None:
-    table = ProductTable.model_validate(yaml.safe_load(PENDING.read_text(encoding="utf-8")))
-    assert table.products
-    for product in table.products:
-        assert product.id not in kb.products
-        for ingredient in product.ingredients:
-            assert ingredient.drug is None or ingredient.drug in kb.drugs \
-                or ingredient.drug in OTHER_HELPERS_IDS, (product.id, ingredient.drug)
-        # every pending product waits for at least one drug of another helper
-        assert {i.drug for i in product.ingredients} & OTHER_HELPERS_IDS, product.id
 
 
 # ---------------------------------------------------------------- dosage units
@@ -264,7 +247,10 @@ def test_a_product_in_dosage_units_is_its_ingredients_in_mg(engine, kb, data) ->
     word = kb.prescribing.unit_name(product.dosage_units[0], "en")
     common = {"route": "oral", "frequency": frequency, "duration": "5 d"}
     as_product = [{"drug": product.name.zh, "dose": f"{count:g} {word}", **common}]
-    as_drugs = [{"drug": i.drug, "dose": f"{count * i.strength:g} {i.unit}", **common}
+    # a modified-release product's ingredients are written with its formulation
+    # (新康泰克: the sustained-release limits of pseudoephedrine apply)
+    form = {"formulation": product.formulation} if product.formulation else {}
+    as_drugs = [{"drug": i.drug, "dose": f"{count * i.strength:g} {i.unit}", **common, **form}
                 for i in product.ingredients if i.drug]
     tail = [dict(extra, duration="5 d")] if extra else []
     patient = {"birth_date": birth}
