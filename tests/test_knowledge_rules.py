@@ -483,9 +483,7 @@ def covered_rule_ids() -> set[str]:
 #: explicit so that a knowledge change that makes one reachable (or unreachable) fails
 #: ``test_unexercisable_rows_are_the_documented_ones``.
 UNEXERCISABLE: dict[str, str] = {
-    "dosing.duplicate.dup_anticoagulant":
-        "warfarin is the only drug in class anticoagulant (no heparin or DOAC in "
-        "knowledge/drugs), and warfarin twice is dosing.duplicate.same_drug",
+    # (dup_anticoagulant became reachable when cardio added the DOACs and heparins)
 }
 
 
