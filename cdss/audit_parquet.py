@@ -57,7 +57,7 @@ FLUSH_ROWS = 2048
 #: it closes, so a file is closed after this many and the partition goes on in the next
 #: (memory stays flat however long the input: docs/performance.md)
 MAX_ROW_GROUPS = 8
-_MOD = 1 << 256
+_MOD = 2 ** 256
 
 Part = tuple[str, str]  # (month, site); ("", "") for lines whose month cannot be read
 
