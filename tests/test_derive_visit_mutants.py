@@ -89,3 +89,15 @@ def test_conditions_from_the_problem_list_then_the_diagnoses() -> None:
          "groups": []},
         {"t": "condition", "code": "E11.9", "origin": "diagnoses", "code_valid": True,
          "groups": ["diabetes", "type2_diabetes"]}]
+
+
+def test_each_record_field_is_explained_by_the_input_it_is_read_from() -> None:
+    # evidence names the input a record fact's field came from (record.physician for
+    # physician_chars): a wrong source would point the doctor at the wrong field
+    from cdss.derive.visit import RECORD
+    from cdss.models import TEXT_SECTIONS
+
+    sources = {name: spec.source for name, spec in RECORD.fields.items()}
+    assert sources == {**{f"{s}_chars": s for s in TEXT_SECTIONS},
+                       "diagnosis_count": "diagnoses", "diagnosis_groups": "diagnoses",
+                       "physician_chars": "physician", "signed_minutes_after_visit": "signed_at"}
