@@ -8,7 +8,7 @@ from typing import Any
 from cdss.derive.factset import Context, FactSet
 from cdss.derive.facttype import FACT_DECIMALS, FactType, FieldSpec, Headline
 from cdss.derive.facttype import field as f
-from cdss.derive.products import Decomposed, Part, decompose, dose_derivation
+from cdss.derive.products import Decomposed, Part, decompose, dose_derivation, product_fact
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
 from cdss.kb.schema import Drug
@@ -176,6 +176,7 @@ def build_prescriptions(ctx: Context) -> None:
             continue
         if found.product is not None:
             _note_product(ctx.fs, i, found)
+            product_fact(ctx, i, rx, found, dx_codes)
         for part in found.parts:
             fact = rx_fact(ctx, i, part.rx, part.drug, dx_codes, part)
             mg_daily = (part.rx.daily_dose if part.rx.dose is not None

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from cdss.derive.factset import Context, FactSet
+from cdss.derive.facttype import FactType, Headline
+from cdss.derive.facttype import field as f
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
 from cdss.kb.schema import Drug, Product, ProductIngredient
@@ -144,3 +147,136 @@ def dose_derivation(kb: KnowledgeBase, part: Part) -> Derived | None:
                      f"{counted} ({part.product.name.zh}, knowledge.products."
                      f"{part.product.id})"},
         unit=unit)
+
+
+#: a prescription naming a product, as a whole: its dose in dosage units against the
+#: limits of the product's own label, and the label's pregnancy, lactation and
+#: indications (knowledge/products/). The label's limit bounds every ingredient, those
+#: that are no drug of the knowledge (人工牛黄, 樟脑, 三硅酸镁) included.
+RX_PRODUCT = FactType("rx_product", True, {
+    "index": f("number", ""),
+    "product": f("string", "drug", description="the product id (knowledge/products/)"),
+    "name_zh": f("string", "drug"),
+    "name_en": f("string", "drug"),
+    "product_units": f("number", "dose", description=(
+        "dosage units per dose as written (2 for '2 片'), in one of the product's units")),
+    "unit_zh": f("string", "dose", description="the dosage unit in words (片)"),
+    "unit_en": f("string", "dose"),
+    "times_per_day": f("number", "frequency", "/d"),
+    "product_daily_units": f("number", "product_daily_units", "/d",
+                             description="dosage units per dose × times per day"),
+    "max_units_per_dose": f("number", "max_units_per_dose", description=(
+        "knowledge: the most dosage units per dose the product's label allows an adult")),
+    "max_units_per_day": f("number", "max_units_per_day", description=(
+        "knowledge: the most dosage units a day the product's label allows an adult")),
+    "label_dose_zh": f("string", "", description="knowledge: the label's dosage text"),
+    "label_dose_en": f("string", ""),
+    "product_pregnancy": f("string", "drug", description=(
+        "knowledge: the product label's pregnancy advice: contraindicated | avoid | "
+        "caution | compatible")),
+    "product_lactation": f("string", "drug", description="knowledge: as product_pregnancy"),
+    "pregnancy_zh": f("string", "", description="knowledge: the label's words"),
+    "pregnancy_en": f("string", ""),
+    "lactation_zh": f("string", ""),
+    "lactation_en": f("string", ""),
+    "product_indicated": f("bool", "drug", shows="diagnoses_checked", description=(
+        "a diagnosis or problem-list code of the visit is among the product label's "
+        "indications; absent without them or without diagnoses")),
+    "diagnoses_checked": f("string", "drug"),
+    "indication_codes": f("string", "drug",
+                          description="knowledge: ICD-10 prefixes of the label's indications"),
+    "indications_zh": f("string", "drug"),
+    "indications_en": f("string", "drug"),
+    "unchecked_zh": f("string", "drug", description=(
+        "the product's ingredients that are no drug of the knowledge, in words")),
+    "unchecked_en": f("string", "drug"),
+}, "one prescription naming a product (knowledge/products/), as a whole: its dose in "
+   "dosage units and the product label's own limits, pregnancy, lactation and indications",
+    Headline("product"))
+
+
+def product_fact(ctx: Context, i: int, rx: Prescription, found: Decomposed,
+                 codes: list[str] | None) -> dict | None:
+    """The rx_product fact of prescription ``i`` when it names a product."""
+    product = found.product
+    if product is None:
+        return None
+    kb, fs = ctx.kb, ctx.fs
+    path = f"prescriptions[{i}]"
+    values: dict = {"index": i, "product": product.id, "name_zh": product.name.zh,
+                    "name_en": product.name.en}
+    if found.unchecked:
+        values.update(unchecked_zh="、".join(x.name.zh for x in found.unchecked),
+                      unchecked_en=", ".join(x.name.en for x in found.unchecked))
+    dose, freq = rx.dose, rx.frequency
+    times = freq.times_per_day if freq is not None else None
+    if times is not None:
+        values["times_per_day"] = round(times, 4)
+    units: float | None = None
+    if dose is not None and dose.counted and dose.unit in product.dosage_units:
+        units = dose.value
+        values.update(product_units=units,
+                      unit_zh=kb.prescribing.unit_name(dose.unit, "zh"),
+                      unit_en=kb.prescribing.unit_name(dose.unit, "en"))
+    elif dose is None:
+        fs.missing[f"{path}.product_units"] = (f"{path}.dose",)
+    else:
+        fs.missing[f"{path}.product_units"] = (
+            f"{path}.dose (in {dose.unit}; {product.name.en} is counted in "
+            f"{', '.join(product.dosage_units)})",)
+    if units is not None and times is not None:
+        daily = round(units * times, 4)
+        values["product_daily_units"] = daily
+        fs.derived[f"{path}.product_daily_units"] = Derived(
+            "product_daily_units", daily, "dosage units per dose × times per day",
+            {"dose": f"{units:g} {values['unit_en']} ({path}.dose)",
+             "frequency": f"{freq.code} ({times:g}/d)"},  # type: ignore[union-attr]
+            unit=f"{values['unit_en']}/d")
+    elif units is None:
+        fs.missing[f"{path}.product_daily_units"] = fs.missing[f"{path}.product_units"]
+    else:
+        fs.missing[f"{path}.product_daily_units"] = (f"{path}.frequency",)
+    label = product.label_dose
+    where = f"knowledge.products.{product.id}"
+    if label is not None:
+        values.update(max_units_per_dose=label.max_units_per_dose,
+                      max_units_per_day=label.max_units_per_day,
+                      label_dose_zh=label.text.zh, label_dose_en=label.text.en)
+    for name in ("max_units_per_dose", "max_units_per_day"):
+        if values.get(name) is None:
+            fs.missing[f"{path}.{name}"] = (f"{where}.label_dose.{name}",)
+    for name, status in (("pregnancy", product.pregnancy), ("lactation", product.lactation)):
+        if status is None:
+            fs.missing[f"{path}.product_{name}"] = (f"{where}.{name}",)
+            continue
+        values.update({f"product_{name}": status.status, f"{name}_zh": status.text.zh,
+                       f"{name}_en": status.text.en})
+    values.update(_product_indication(kb, product, path, fs, codes))
+    fact = fs.add(RX_PRODUCT, path, values)
+    fs.subjects[fact["id"]] = f"prescriptions:{i}:product"
+    if "product_indicated" in fact:
+        fs.field_paths[(fact["id"], "product_indicated")] = "record.diagnoses"
+    return fact
+
+
+def _product_indication(kb: KnowledgeBase, product: Product, path: str, fs: FactSet,
+                        codes: list[str] | None) -> dict:
+    """rx_product fields saying whether a diagnosis is among the label's indications
+    (as ``rx.indicated``: absent without indications, diagnoses or a readable code)."""
+    rows = product.indications
+    if rows is None:
+        fs.missing[f"{path}.product_indicated"] = (
+            f"knowledge.products.{product.id}.indications",)
+        return {}
+    values = {"indication_codes": ", ".join(rows.codes), "indications_zh": rows.text.zh,
+              "indications_en": rows.text.en}
+    if codes is None:
+        fs.missing[f"{path}.product_indicated"] = ("record.diagnoses",)
+        return values
+    readable = [c.strip().upper() for c in codes if kb.icd10_form_ok(c)]
+    indicated = any(c.startswith(rows.codes) for c in readable)
+    if not indicated and len(readable) < len(codes):
+        fs.missing[f"{path}.product_indicated"] = ("record.diagnoses (not an ICD-10 code)",)
+        return values
+    return {**values, "product_indicated": indicated,
+            "diagnoses_checked": ", ".join(c.strip() for c in codes)}

@@ -685,6 +685,43 @@ class ProductIngredient(Frozen):
     note: str | None = None
 
 
+class ProductLabelDose(Frozen):
+    """The adult dose a product's own label allows, in its dosage units ("一次1片，一日2次":
+    1 per dose, 2 a day). It bounds every ingredient, those that are no drug of the
+    knowledge (人工牛黄, 樟脑) included; the rule dosing.product_dose_high reads it."""
+
+    max_units_per_dose: float | None = Field(default=None, gt=0)
+    max_units_per_day: float | None = Field(default=None, gt=0)
+    #: the label's dosage text, in both languages
+    text: Text
+    source: Source
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> ProductLabelDose:
+        if self.max_units_per_dose is None and self.max_units_per_day is None:
+            raise ValueError("a label dose states max_units_per_dose or max_units_per_day")
+        if self.max_units_per_dose is not None and self.max_units_per_day is not None \
+                and self.max_units_per_day < self.max_units_per_dose:
+            raise ValueError("max_units_per_day is below max_units_per_dose")
+        return self
+
+
+class ProductIndications(Frozen):
+    """A product's labelled indications (its 适应症) as ICD-10 prefixes."""
+
+    codes: tuple[str, ...] = Field(min_length=1)
+    text: Text
+    source: Source
+
+    @field_validator("codes")
+    @classmethod
+    def _icd10(cls, codes: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [c for c in codes if re.fullmatch(r"[A-Z][0-9]{2}(\.[0-9]{1,2})?", c) is None]
+        if bad:
+            raise ValueError(f"not ICD-10 prefixes: {bad}")
+        return codes
+
+
 class Product(Frozen):
     """A medicinal product as prescribed (a brand or a generic product name): its
     ingredients and their strengths per dosage unit (knowledge/products/)."""
@@ -703,6 +740,14 @@ class Product(Frozen):
     #: verified): a dose in dosage units cannot be checked; the text says why
     ambiguous: Text | None = None
     source: Source
+    #: the adult dose its label allows, in dosage units (bounds every ingredient)
+    label_dose: ProductLabelDose | None = None
+    #: the product label's own pregnancy and lactation advice ("孕妇及哺乳期妇女慎用"),
+    #: read for the product as a whole (its ingredients that are drugs keep their own)
+    pregnancy: SafetyStatus | None = None
+    lactation: SafetyStatus | None = None
+    #: the product label's indications (适应症)
+    indications: ProductIndications | None = None
 
     @model_validator(mode="after")
     def _strengths(self) -> Product:
