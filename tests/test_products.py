@@ -159,7 +159,7 @@ def test_an_ingredient_dose_names_the_product_and_the_ingredient(engine) -> None
     assert daily["value"] == 3000
     dose = report.derived["prescriptions[0].ingredients[0].dose"]
     assert dose["value"] == 750 and "prescriptions[0].dose" in dose["inputs"]["dose"]
-    assert any("caffeine" in n["message"] for n in report.to_dict()["notes"])
+    assert any("artificial cow-bezoar" in n["message"] for n in report.to_dict()["notes"])
 
 
 def test_the_total_daily_dose_across_a_product_and_the_plain_drug(engine) -> None:
@@ -228,11 +228,18 @@ EXTRA = [None,
 #: one extra drug the ingredient form is six lines and fires the five-items rule)
 _LINE_COUNT_RULES = {"quality.prescription.over_5_items",
                      "quality.prescription.slip_over_5_items"}
+#: rules about the product as a whole (its label's units per dose and per day, pregnancy,
+#: lactation and indications: rules/dosing/product.yaml, rules/quality/product.yaml;
+#: tested in tests/test_product_label.py); a product with label indications is judged by
+#: them instead of its ingredients' own indication rows
+_PRODUCT_LABEL_RULES = ("dosing.product_", "quality.inconsistent.product_not_indicated",
+                        "quality.inconsistent.prescription_not_indicated")
 
 
 def _findings(report: cdss.Report) -> Counter:
     return Counter((s.rule_id, s.severity, tuple(sorted(s.drugs))) for s in report.suggestions
-                   if s.rule_id not in _LINE_COUNT_RULES)
+                   if s.rule_id not in _LINE_COUNT_RULES
+                   and not s.rule_id.startswith(_PRODUCT_LABEL_RULES))
 
 
 @settings(max_examples=40, deadline=None,
@@ -278,14 +285,22 @@ def test_the_coverage_script_on_a_tiny_mix(tmp_path: Path, capsys) -> None:
         {"name": "某未知药片", "dose": "0.1 g", "route": "oral", "frequency": "tid", "weight": 1},
         {"name": "二甲双胍片", "dose": "1 片", "route": "oral", "frequency": "tid",
          "weight": 0},
+        # 人工牛黄 has no drug entry; the children's label gives a dose but no pregnancy
+        # or lactation advice (helper prod, #15)
+        {"name": "小儿氨酚黄那敏颗粒", "dose": "1 袋", "route": "oral", "frequency": "tid",
+         "weight": 1},
     ]}, allow_unicode=True), encoding="utf-8")
     result = module.main([str(mix), "--items"])
-    assert result["share_percent"] == {"full": 50.0, "partial": 25.0, "none": 25.0}
+    assert result["share_percent"] == {"full": 60.0, "partial": 20.0, "none": 20.0}
     levels = {line["name"]: line for line in result["lines"]}
-    assert levels["氨咖黄敏胶囊"]["level"] == "partial"
-    assert any("caffeine" in x for x in levels["氨咖黄敏胶囊"]["lacking"])
+    # caffeine is a drug now, and the label rows cover 人工牛黄 (helper prod, #15)
+    assert levels["氨咖黄敏胶囊"]["level"] == "full"
+    partial = levels["小儿氨酚黄那敏颗粒"]
+    assert partial["level"] == "partial"
+    assert partial["lacking"] == ["artificial cow-bezoar (no drug entry): pregnancy",
+                                  "artificial cow-bezoar (no drug entry): lactation"]
     assert "metformin: dose limit (dose not convertible)" in levels["二甲双胍片"]["lacking"]
-    assert "screened fully 50.0 %" in capsys.readouterr().out
+    assert "screened fully 60.0 %" in capsys.readouterr().out
 
 
 def test_an_unconvertible_dose_of_a_combination_is_reported_once(engine) -> None:

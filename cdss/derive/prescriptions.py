@@ -238,6 +238,16 @@ def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
     else:
         values.update(_drug_knowledge(ctx.kb, drug, rx, path, src, fs, ctx.weight))
         values.update(_indication(ctx.kb, drug, path, fs, dx_codes))
+        product = part.product if part is not None else None
+        if product is not None and product.chronic is not None:
+            values["chronic"] = product.chronic  # long-term in a long-term product
+        if product is not None and product.indications is not None \
+                and len(product.ingredients) > 1 and values.pop("indicated", None) is not None:
+            # the product's label indications judge it (rx_product.product_indicated)
+            values.pop("diagnoses_checked", None)
+            fs.missing[f"{path}.indicated"] = (
+                f"knowledge.products.{product.id}.indications (the product's label "
+                "indications apply, rx_product)",)
     if part is not None and part.product is not None:
         product = part.product
         values.update(product=product.id, product_zh=product.name.zh,

@@ -746,8 +746,13 @@ class Product(Frozen):
     #: read for the product as a whole (its ingredients that are drugs keep their own)
     pregnancy: SafetyStatus | None = None
     lactation: SafetyStatus | None = None
-    #: the product label's indications (适应症)
+    #: the product label's indications (适应症); when given, they judge the product's
+    #: indication, not each ingredient's own rows (the vitamin B1 of an antihypertensive
+    #: combination is not prescribed for beriberi)
     indications: ProductIndications | None = None
+    #: a long-term product (an antihypertensive combination): its ingredients count as
+    #: long-term in it whatever their own ``chronic`` (the promethazine of 复方利血平片)
+    chronic: bool | None = None
 
     @model_validator(mode="after")
     def _strengths(self) -> Product:
