@@ -197,9 +197,13 @@ RX_PRODUCT = FactType("rx_product", True, {
 
 def product_fact(ctx: Context, i: int, rx: Prescription, found: Decomposed,
                  codes: list[str] | None) -> dict | None:
-    """The rx_product fact of prescription ``i`` when it names a product."""
+    """The rx_product fact of prescription ``i`` when it names a product that has label
+    rows, or ingredients no drug of the knowledge (whose only checks those rows are: their
+    absence is then reported as not evaluated). A product of drugs of the knowledge
+    without label rows (布洛芬缓释胶囊, 海捷亚) gives none: its ingredients' own rows check it."""
     product = found.product
-    if product is None:
+    if product is None or not (found.unchecked or product.label_dose or product.pregnancy
+                               or product.lactation or product.indications):
         return None
     kb, fs = ctx.kb, ctx.fs
     path = f"prescriptions[{i}]"
