@@ -166,9 +166,11 @@ RX_PRODUCT = FactType("rx_product", True, {
     "product_daily_units": f("number", "product_daily_units", "/d",
                              description="dosage units per dose × times per day"),
     "max_units_per_dose": f("number", "max_units_per_dose", description=(
-        "knowledge: the most dosage units per dose the product's label allows an adult")),
+        "knowledge: the most dosage units per dose the product's label allows (an "
+        "adult; for a children's product its largest band)")),
     "max_units_per_day": f("number", "max_units_per_day", description=(
-        "knowledge: the most dosage units a day the product's label allows an adult")),
+        "knowledge: the most dosage units a day the product's label allows (as "
+        "max_units_per_dose)")),
     "label_dose_zh": f("string", "", description="knowledge: the label's dosage text"),
     "label_dose_en": f("string", ""),
     "product_pregnancy": f("string", "drug", description=(
