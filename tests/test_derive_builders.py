@@ -96,7 +96,8 @@ def test_every_builder_makes_only_declared_fields(kb) -> None:
 
 
 def test_the_catalogue_of_fact_types_is_unchanged_in_order(kb) -> None:
-    # (rx_slips, slip, rx_skin_test, rx_tier: issue #15's prescription rules)
+    # (rx_slips, slip, rx_skin_test, rx_tier: issue #15's prescription rules; rx_product:
+    # a product's own label rows, issue #15)
     assert list(fact_types(kb)) == [
         "patient",
         "vitals",
@@ -119,6 +120,7 @@ def test_the_catalogue_of_fact_types_is_unchanged_in_order(kb) -> None:
         "rx_skin_test",
         "rx_tier",
         "rx_total",
+        "rx_product",
     ]
 
 
