@@ -16,7 +16,12 @@ derives for it are read:
   ``pregnancy`` and ``lactation`` (a status, "compatible" included) and ``indication``
   (a labelled-indication row) are known;
 * **partly**: known, but at least one of those is missing; the report says which, and
-  names an ingredient that is not a drug of the knowledge (caffeine) as ``ingredient``.
+  names an ingredient that is not a drug of the knowledge (人工牛黄) as ``ingredient``.
+
+An ingredient that is no drug of the knowledge counts as checked when its product has its
+own label in the knowledge (``label``: limits in dosage units, pregnancy, lactation,
+indications): the product is then checked as one more drug, and its four checks are
+counted like any drug's (a label without a pregnancy statement leaves the line partial).
 
 Kidney and liver rules, Beers and children's limits are not counted: the knowledge does
 not distinguish "no rule needed" from "rule not written" for them.
@@ -82,7 +87,7 @@ def screen(engine: cdss.Engine, item: dict[str, Any]) -> Line:
         line.level = "none"
         return line
     product = engine.kb.resolve_product(item["name"])
-    if product is not None:
+    if product is not None and product.label is None:
         line.lacking += [f"ingredient: {i.name.en} is not a drug of the knowledge"
                          for i in product.ingredients if i.drug is None]
     for fact in drugs:

@@ -56,6 +56,11 @@ RX = FactType("rx", True, {
         "a diagnosis of this visit or a problem-list code is among the drug's "
         "labelled indications (knowledge/indications/); absent without an "
         "indication row or without diagnoses")),
+    "indication_here": f("bool", "drug", description=(
+        "the prescription's indication is judged on this fact: true for a drug; for a "
+        "product of several parts only on one of them (its label's part, else its first "
+        "ingredient), whose `indicated` then says whether any part's labelled "
+        "indications cover a diagnosis (one finding per product, not per ingredient)")),
     "diagnoses_checked": f("string", "drug", description=(
         "the visit's diagnoses and problem-list codes that were checked")),
     "indication_codes": f("string", "drug", description=(
@@ -176,8 +181,9 @@ def build_prescriptions(ctx: Context) -> None:
             continue
         if found.product is not None:
             _note_product(ctx.fs, i, found)
+        once = _indication_once(kb, found, dx_codes)
         for part in found.parts:
-            fact = rx_fact(ctx, i, part.rx, part.drug, dx_codes, part)
+            fact = rx_fact(ctx, i, part.rx, part.drug, dx_codes, part, once)
             mg_daily = (part.rx.daily_dose if part.rx.dose is not None
                         and part.rx.dose.unit == "mg" else None)
             rx_keys(ctx, i, part.drug, mg_daily, paired, unpaired, part)
@@ -199,6 +205,14 @@ def _note_product(fs: FactSet, i: int, found: Decomposed) -> None:
         return
     en = ", ".join(x.name.en for x in found.unchecked)
     zh = "、".join(x.name.zh for x in found.unchecked)
+    if product.label is not None:
+        fs.note(f"prescriptions[{i}].drug",
+                f"{product.name.en}: ingredient(s) {en} are not drugs of the knowledge base; "
+                "they are bounded by the product's own label (dose limits in dosage units, "
+                "pregnancy, lactation), checked with its other ingredients",
+                f"{product.name.zh}：成分{zh}不在知识库药物中，以本品说明书的用量上限及孕期、"
+                "哺乳期用药要求审核；其余成分已逐一审核")
+        return
     fs.note(f"prescriptions[{i}].drug",
             f"{product.name.en}: ingredient(s) {en} are not drugs of the knowledge base and "
             "were not checked; its other ingredients were",
@@ -211,8 +225,25 @@ def _names(drug: Drug, part: Part | None = None) -> dict[str, str]:
     return {"drug": drug.id, "name_zh": drug.name.zh, "name_en": drug.name.en}
 
 
+def _indication_once(kb: KnowledgeBase, found: Decomposed, codes: list[str] | None
+                     ) -> tuple[str, bool | None] | None:
+    """For a product of several parts: the path of the part its indication is judged on
+    (its label's part, else the first) and whether a diagnosis is among the labelled
+    indications of any part (None without readable diagnoses); None for a drug."""
+    parts = found.parts
+    if found.product is None or len(parts) < 2:
+        return None
+    here = next((p.path for p in parts if p.whole), parts[0].path)
+    if codes is None:
+        return here, None
+    prefixes = tuple(x for p in parts for x in kb.indication_prefixes(p.drug))
+    readable = [c.strip().upper() for c in codes if kb.icd10_form_ok(c)]
+    return here, (any(c.startswith(prefixes) for c in readable) if prefixes else None)
+
+
 def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
-            dx_codes: list[str] | None, part: Part | None = None) -> dict[str, Any]:
+            dx_codes: list[str] | None, part: Part | None = None,
+            once: tuple[str, bool | None] | None = None) -> dict[str, Any]:
     """The rx fact of prescription ``i`` (or of one ingredient of the product it names,
     ``part``): as written, its daily dose, and the drug's knowledge joined (every
     knowledge field missing for a drug the knowledge lacks)."""
@@ -237,6 +268,9 @@ def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
     else:
         values.update(_drug_knowledge(ctx.kb, drug, rx, path, src, fs, ctx.weight))
         values.update(_indication(ctx.kb, drug, path, fs, dx_codes))
+        values["indication_here"] = once is None or once[0] == path
+        if once is not None and once[0] == path and once[1] and "indicated" in values:
+            values["indicated"] = True  # another part's indication covers a diagnosis
     if part is not None and part.product is not None:
         product = part.product
         values.update(product=product.id, product_zh=product.name.zh,
@@ -467,7 +501,9 @@ def _share(kb: KnowledgeBase, i: int, part: Part, fact: dict[str, Any], lang: st
 def _note_unpaired(kb: KnowledgeBase, fs: FactSet, unpaired: dict[str, list[int]]) -> None:
     """One note per drug prescribed more than :data:`PAIRED_PER_KEY` times."""
     for drug_id, indices in unpaired.items():
-        drug = kb.drugs[drug_id]
+        # a drug, or a product checked against its own label (its id is the product's)
+        drug = kb.drugs.get(drug_id) or kb.label_drug(kb.products[drug_id])
+        assert drug is not None
         items = ", ".join(str(i) for i in indices[:20]) + (" …" if len(indices) > 20 else "")
         fs.note(f"prescriptions[{indices[0]}]",
                 f"{drug.name.en} is prescribed more than {PAIRED_PER_KEY} times: items "

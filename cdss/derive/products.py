@@ -5,7 +5,10 @@ knowledge/products/). A product gives one :class:`Part` per ingredient that is a
 the knowledge, with its dose worked out through the product's strength (2 tablets of
 250 mg of paracetamol each: 500 mg), so that every rule about a drug (dose, duplicate,
 interaction, allergy, kidney, liver...) sees the ingredient. An ingredient that is no
-drug of the knowledge (人工牛黄, caffeine) is listed and not checked.
+drug of the knowledge (人工牛黄, 樟脑) is listed and not checked itself; where the product's
+own label is in the knowledge (``label``: its limits in dosage units, pregnancy,
+lactation, indications), the product is one more part, checked as a drug of that label,
+so that the label's limits bound every ingredient.
 
 The parts of a product share the prescription's index: two ingredients of one product
 are never paired with each other (a licensed fixed combination is not a duplicate or an
@@ -56,11 +59,16 @@ class Part:
         """The part is one ingredient of a product of several."""
         return self.product is not None and len(self.product.ingredients) > 1
 
+    @property
+    def whole(self) -> bool:
+        """The part is the product itself, checked against its own label."""
+        return self.product is not None and self.ingredient is None
+
     def names(self) -> dict[str, str]:
         """The part's drug id and names; an ingredient of a product of several is named
         with its product ("对乙酰氨基酚（复方氨酚烷胺片）")."""
         d, p = self.drug, self.product
-        if p is None or not self.several:
+        if p is None or not self.several or self.whole:
             return {"drug": d.id, "name_zh": d.name.zh, "name_en": d.name.en}
         return {"drug": d.id, "name_zh": f"{d.name.zh}（{p.name.zh}）",
                 "name_en": f"{d.name.en} (in {p.name.en})"}
@@ -92,8 +100,30 @@ def decompose(kb: KnowledgeBase, i: int, rx: Prescription) -> Decomposed:
         path = f"{source}.ingredients[{k}]" if several else source
         part = _part(kb, source, path, rx, product, ingredient)
         parts.append(part if not parts else replace(part, first=False))
+    whole = _whole(kb, source, rx, product, first=not parts)
+    if whole is not None:
+        parts.append(whole)
     return Decomposed(product, tuple(parts),
                       tuple(x for x in product.ingredients if x.drug is None))
+
+
+def _whole(kb: KnowledgeBase, source: str, rx: Prescription, product: Product,
+           first: bool) -> Part | None:
+    """The product itself as a part checked against its label (None without one). Its
+    dose is compared as written, in dosage units; a dose in another unit is reported once,
+    on the product's first part."""
+    drug = kb.label_drug(product)
+    if drug is None:
+        return None
+    update: dict = {"formulation": rx.formulation or product.formulation}
+    if rx.route is None and product.route != kb.prescribing.default_route:
+        update["route"] = product.route
+    problem = None
+    if rx.dose is not None and rx.dose.unit not in product.dosage_units:
+        problem = (f"{source}.dose (in {rx.dose.unit}; the label of {product.name.en} "
+                   f"doses it in {', '.join(product.dosage_units)})")
+    return Part(source, source, drug, rx.model_copy(update=update), product, None,
+                dose_problem=problem, first=first)
 
 
 def _part(kb: KnowledgeBase, source: str, path: str, rx: Prescription, product: Product,

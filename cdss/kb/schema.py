@@ -99,7 +99,9 @@ class DoseLimit(Frozen):
     route: Route
     population: Literal["adult"] = "adult"
     formulation: str | None = None
-    unit: Literal["mg", "IU", "mL"]
+    #: mg, IU or mL for a drug; a dosage unit (tablet...) only in a product's own label
+    #: limits (:class:`ProductLabel`)
+    unit: Literal["mg", "IU", "mL", "tablet", "capsule", "sachet", "ampoule", "pill"]
     max_single: float | None = Field(default=None, gt=0)
     max_daily: float | None = Field(default=None, gt=0)
     #: lowest usual effective daily dose (dose_low); only where a source states one
@@ -685,6 +687,28 @@ class ProductIngredient(Frozen):
     note: str | None = None
 
 
+class ProductLabel(Frozen):
+    """What a product's own label says of the product as a whole: dose limits in its
+    dosage units, pregnancy, lactation and indications. Only for a product with
+    ingredients that are no drug of the knowledge (人工牛黄, 樟脑...): the label's limits
+    bound them, and the product is checked as one more drug (cdss/derive/products.py)."""
+
+    #: adult limits in dosage units ("一次1~2粒，一日3次": max_single 2, max_daily 6)
+    doses: tuple[DoseLimit, ...] = ()
+    pregnancy: SafetyStatus | None = None
+    lactation: SafetyStatus | None = None
+    #: the labelled indications, as ICD-10 prefixes (an indication row of the product)
+    indication: Text | None = None
+    indication_codes: tuple[str, ...] = ()
+    source: Source
+
+    @model_validator(mode="after")
+    def _indication_coded(self) -> ProductLabel:
+        if (self.indication is None) != (not self.indication_codes):
+            raise ValueError("an indication needs both its text and its codes")
+        return self
+
+
 class Product(Frozen):
     """A medicinal product as prescribed (a brand or a generic product name): its
     ingredients and their strengths per dosage unit (knowledge/products/)."""
@@ -702,7 +726,30 @@ class Product(Frozen):
     #: no strength is assumed (the name is sold in several strengths, or none could be
     #: verified): a dose in dosage units cannot be checked; the text says why
     ambiguous: Text | None = None
+    #: the product's own label limits (only with an ingredient that is no drug of the
+    #: knowledge)
+    label: ProductLabel | None = None
     source: Source
+
+    @model_validator(mode="after")
+    def _label(self) -> Product:
+        if self.label is None:
+            return self
+        if all(i.drug is not None for i in self.ingredients):
+            raise ValueError("label: only for a product with an ingredient that is no drug "
+                             "of the knowledge (the drugs' own rows check the others)")
+        wrong = [d.unit for d in self.label.doses if d.unit not in self.dosage_units]
+        if wrong:
+            raise ValueError(f"label.doses: unit {wrong[0]!r} is not one of the product's "
+                             f"dosage units {list(self.dosage_units)}")
+        return self
+
+    def label_drug(self) -> Drug | None:
+        """The product as one drug (its label's limits and statuses), or None."""
+        if self.label is None:
+            return None
+        return Drug(id=self.id, name=self.name, doses=self.label.doses,
+                    pregnancy=self.label.pregnancy, lactation=self.label.lactation)
 
     @model_validator(mode="after")
     def _strengths(self) -> Product:
