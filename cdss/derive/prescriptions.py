@@ -184,6 +184,11 @@ def build_prescriptions(ctx: Context) -> None:
         once = _indication_once(kb, found, dx_codes)
         for part in found.parts:
             fact = rx_fact(ctx, i, part.rx, part.drug, dx_codes, part, once)
+            if any(p.whole for p in found.parts):
+                # a product checked against its own label: its label and its ingredients
+                # describe one prescription, so a kind of finding (dose above a limit,
+                # pregnancy...) is one card for it, the most severe kept (report.deduplicate)
+                ctx.fs.subjects[fact["id"]] = f"prescriptions[{i}]"
             mg_daily = (part.rx.daily_dose if part.rx.dose is not None
                         and part.rx.dose.unit == "mg" else None)
             rx_keys(ctx, i, part.drug, mg_daily, paired, unpaired, part)
