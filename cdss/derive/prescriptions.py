@@ -267,13 +267,14 @@ def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
         values["times_per_day"] = (None if rx.frequency.times_per_day is None
                                    else round(rx.frequency.times_per_day, FACT_DECIMALS))
     values.update(_daily_dose(fs, path, src, rx, part))
+    # structural, not knowledge: known for a drug the knowledge lacks as well
+    values["indication_here"] = once is None or once[0] == path
     if drug is None:
         for name in KNOWLEDGE_RX_FIELDS:
             fs.missing[f"{path}.{name}"] = (f"{src}.drug (not in knowledge)",)
     else:
         values.update(_drug_knowledge(ctx.kb, drug, rx, path, src, fs, ctx.weight))
         values.update(_indication(ctx.kb, drug, path, fs, dx_codes))
-        values["indication_here"] = once is None or once[0] == path
         if once is not None and once[0] == path and once[1] and "indicated" in values:
             values["indicated"] = True  # another part's indication covers a diagnosis
     if part is not None and part.product is not None:
