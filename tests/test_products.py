@@ -353,3 +353,13 @@ def test_an_unconvertible_dose_of_a_combination_is_reported_once(engine) -> None
     assert len(strength) == 1 and strength[0].drugs == ("losartan",)
     # both ingredients are still checked for everything but the dose
     assert "dosing.dose_high.max_daily" in {n.rule_id for n in report.not_evaluated}
+
+
+def test_a_dose_in_tablets_is_named_in_the_message_language(engine) -> None:
+    """quality.missing.dose_strength says 片 in Chinese, tablet in English."""
+    report = check(engine, {"drug": "复方氨酚烷胺片", "dose": "1 片", "frequency": "bid",
+                            "duration": "3 d"})
+    [first, *_] = [s for s in report.suggestions
+                   if s.rule_id == "quality.missing.dose_strength"]
+    assert "以 片 书写" in first.text("title", "zh") and "tablet" not in first.text("message", "zh")
+    assert "dose in tablet" in first.text("title", "en")

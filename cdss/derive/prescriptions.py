@@ -24,6 +24,9 @@ RX = FactType("rx", True, {
     "route": f("string", "route"),
     "dose": f("number", "dose"),
     "dose_unit": f("string", "dose"),
+    "dose_unit_zh": f("string", "dose", description="the dose's unit as a message names "
+                      "it (片 for tablet; mg as it is)"),
+    "dose_unit_en": f("string", "dose"),
     "times_per_day": f("number", "frequency", "/d"),
     "daily_dose": f("number", "daily_dose", description="dose × times per day"),
     "duration_days": f("number", "duration", "d"),
@@ -262,7 +265,10 @@ def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
     if drug is not None:
         values.update(_names(drug, part))
     if rx.dose is not None:
-        values.update(dose=round(rx.dose.value, FACT_DECIMALS), dose_unit=rx.dose.unit)
+        words = ctx.kb.prescribing
+        values.update(dose=round(rx.dose.value, FACT_DECIMALS), dose_unit=rx.dose.unit,
+                      dose_unit_zh=words.unit_name(rx.dose.unit, "zh"),
+                      dose_unit_en=words.unit_name(rx.dose.unit, "en"))
     if rx.frequency is not None:
         values["times_per_day"] = (None if rx.frequency.times_per_day is None
                                    else round(rx.frequency.times_per_day, FACT_DECIMALS))
