@@ -263,9 +263,14 @@ def test_dose_route_and_supply() -> None:
     assert parsed.prescriptions[0].duration == 14 and parsed.prescriptions[0].dose.value == 500
 
 
-def test_tablet_count_dose_is_a_note() -> None:
+def test_tablet_count_dose_is_read_as_tablets() -> None:
+    """{tbl} is a dose in tablets, which the contract accepts since issue #15 (converted
+    through a product's strength); a count unit naming no dosage unit stays a note."""
     m = to_encounter(bundle(rx(dosageInstruction=[{"doseAndRate": [{"doseQuantity": {
         "value": 1, "unit": "tablet", "system": UCUM, "code": "{tbl}"}}]}])))
+    assert m.encounter["prescriptions"][0]["dose"] == {"value": 1, "unit": "tablet"}
+    m = to_encounter(bundle(rx(dosageInstruction=[{"doseAndRate": [{"doseQuantity": {
+        "value": 2, "unit": "puff", "system": UCUM, "code": "{puff}"}}]}])))
     assert "dose" not in m.encounter["prescriptions"][0]
     assert any("dosage units" in n.message for n in m.notes)
 
