@@ -6,6 +6,7 @@ from cdss import units
 from cdss.derive.factset import Context
 from cdss.derive.facttype import FactType
 from cdss.derive.facttype import field as f
+from cdss.kb.schema import Text
 
 IMPLAUSIBLE = FactType("implausible", True, {
     "field": f("string", ""),
@@ -20,9 +21,10 @@ IMPLAUSIBLE = FactType("implausible", True, {
 
 
 def implausible(ctx: Context, path: str, value: float, low: float, high: float,
-                unit: str) -> None:
-    """One ``implausible`` fact for the value at input ``path``."""
-    label = ctx.kb.labels.label(path)
+                unit: str, name: Text | None = None) -> None:
+    """One ``implausible`` fact for the value at input ``path``, named as a clinician
+    names it: ``name`` (a lab's analyte), else its field label, else its path."""
+    label = name or ctx.kb.labels.label(path)
     ctx.fs.add(IMPLAUSIBLE, path, {"field": path, "value": round(value, 2), "low": low,
                                    "high": high, "unit": units.shown(unit),
                                    "label_zh": label.zh if label else path,
