@@ -287,6 +287,10 @@ def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
         product = part.product
         values.update(product=product.id, product_zh=product.name.zh,
                       product_en=product.name.en)
+        # a product with a long-term drug is long-term as a whole: promethazine in
+        # 复方利血平片 is taken as long as the antihypertensive is (the 7-day rule)
+        values["chronic"] = any(ctx.kb.drugs[i.drug].chronic
+                                for i in product.ingredients if i.drug is not None)
         if part.units is not None and part.ingredient is not None:
             values.update(units=part.units, strength=part.ingredient.strength)
             derivation = dose_derivation(ctx.kb, part)
