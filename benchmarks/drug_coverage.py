@@ -9,19 +9,19 @@ derives for it are read:
 
 * **not at all**: the name is no drug and no product of the knowledge (the report says
   "unknown drug, not checked");
-* **fully**: for every drug the line gives (the drug itself, or each ingredient of the
-  product it names) ``dose limit`` (an adult max_single or max_daily for the route, in
-  the unit of the dose as converted: a dose in tablets of unknown strength fails it),
+* **fully**: every drug the line gives (the drug itself, or each ingredient of the
+  product it names) is a drug of the knowledge, and for each of them
+  ``dose limit`` (an adult max_single or max_daily for the route, in the unit of the
+  dose as converted: a dose in tablets of unknown strength fails it),
   ``pregnancy`` and ``lactation`` (a status, "compatible" included) and ``indication``
-  (a labelled-indication row) are known. A product's own label rows
-  (knowledge/products/: ``label_dose``, ``pregnancy``, ``lactation``, ``indications``,
-  checked by rules/dosing/product.yaml and rules/quality/product.yaml) stand in for an
-  ingredient that is no drug of the knowledge (人工牛黄, 樟脑), check by check, and the
-  label's units per dose or per day stand in for the dose limit of an ingredient drug
-  that has none or whose dose could not be converted (the limit bounds every
-  ingredient): docs/knowledge.md, "Coverage";
-* **partly**: known, but at least one of those is missing; the report says which
-  ("artificial cow-bezoar (no drug entry): pregnancy").
+  (a labelled-indication row) are known;
+* **partly**: known, but at least one of those is missing; the report says which, and
+  names an ingredient that is not a drug of the knowledge (人工牛黄) as ``ingredient``.
+
+An ingredient that is no drug of the knowledge counts as checked when its product has its
+own label in the knowledge (``label``: limits in dosage units, pregnancy, lactation,
+indications): the product is then checked as one more drug, and its four checks are
+counted like any drug's (a label without a pregnancy statement leaves the line partial).
 
 Kidney and liver rules, Beers and children's limits are not counted: the knowledge does
 not distinguish "no rule needed" from "rule not written" for them.
@@ -83,44 +83,20 @@ def screen(engine: cdss.Engine, item: dict[str, Any]) -> Line:
     facts = build_facts(engine.parse(enc), engine.kb)
     line = Line(item["name"], float(item["weight"]), item.get("group", ""), "full")
     drugs = facts.of_type("rx")
-    products = facts.of_type("rx_product")
-    if (not drugs and not products) or any(not fact.get("known") for fact in drugs):
+    if not drugs or any(not fact.get("known") for fact in drugs):
         line.level = "none"
         return line
     product = engine.kb.resolve_product(item["name"])
-    label = _label_checks(products[0]) if products else set()
-    if product is not None:  # an ingredient that is no drug: only the product's label
-        line.lacking += [f"{i.name.en} (no drug entry): {check}"
-                         for i in product.ingredients if i.drug is None
-                         for check in CHECKS if check not in label]
+    if product is not None and product.label is None:
+        line.lacking += [f"ingredient: {i.name.en} is not a drug of the knowledge"
+                         for i in product.ingredients if i.drug is None]
     for fact in drugs:
         for check, fields in CHECKS.items():
             if not any(fact.get(f) is not None for f in fields):
-                if check == "dose limit" and check in label:
-                    continue  # bounded by the product label's units per dose / per day
                 line.lacking.append(f"{fact['drug']}: {check}{_why(facts, fact, check)}")
     if line.lacking:
         line.level = "partial"
     return line
-
-
-def _label_checks(fact: dict[str, Any]) -> set[str]:
-    """The checks a product's own label rows make for the whole product (the rx_product
-    fact, rules/dosing/product.yaml, rules/quality/product.yaml): its dose in dosage units
-    against the label's units per dose or per day, its pregnancy and lactation advice,
-    its indications."""
-    checks = set()
-    if fact.get("product_units") is not None and (
-            fact.get("max_units_per_dose") is not None
-            or fact.get("max_units_per_day") is not None):
-        checks.add("dose limit")
-    if fact.get("product_pregnancy") is not None:
-        checks.add("pregnancy")
-    if fact.get("product_lactation") is not None:
-        checks.add("lactation")
-    if fact.get("indication_codes") is not None:
-        checks.add("indication")
-    return checks
 
 
 def _why(facts: Any, fact: dict[str, Any], check: str) -> str:
@@ -140,12 +116,13 @@ def coverage(mix: dict[str, Any], engine: cdss.Engine) -> dict[str, Any]:
              for level in ("full", "partial", "none")}
     missing: dict[str, float] = defaultdict(float)
     for line in lines:
-        for key in {what.split(": ", 1)[1].split(" (")[0] for what in line.lacking}:
-            missing[key] += line.weight
-    # a looser figure: known, and every drug's (and ingredient's) dose could be compared
-    # with a limit of its own or of its product's label
+        for what in line.lacking:
+            key = what.split(": ", 1)[1] if not what.startswith("ingredient") else "ingredient"
+            missing[key.split(" (")[0]] += line.weight
+    # a looser figure: known, and every drug's dose could be compared with a limit
     dosed = sum(x.weight for x in lines if x.level != "none"
-                and not any(": dose limit" in what for what in x.lacking))
+                and not any(": dose limit" in what or what.startswith("ingredient")
+                            for what in x.lacking))
     by_group: dict[str, dict[str, float]] = {}
     for line in lines:
         row = by_group.setdefault(line.group or "—", {"weight": 0.0, "full": 0.0,

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from itertools import product
 from typing import Any
 
+from cdss import units
 from cdss.rulelang import CompiledRule, ir
 from cdss.rulelang.ops import OPERATORS, is_number
 
@@ -136,7 +137,7 @@ def clear_text(alternatives: tuple[dict[str, Any], ...], label: Callable[[str], 
                lang: str) -> str:
     """The alternatives in words: ``daily dose ≤ 2000 mg/d (now 6000)``."""
     def one(c: dict[str, Any]) -> str:
-        unit = f" {c['unit']}" if c["unit"] else ""
+        unit = f" {units.shown(c['unit'], lang)}" if c["unit"] else ""
         now = c["now"]
         now_text = f"{now:g}" if isinstance(now, float) else str(now)
         return (f"{label(c['field'])} {c['op']} {c['value']}{unit}"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdss.kb import CLASS_PREFIX, KnowledgeBase
-from cdss.kb.schema import Drug, Source
+from cdss.kb.schema import Drug, Product, Source
 from cdss.rulelang import CompiledRule, ir
 
 #: similarity (difflib ratio) at which a near spelling is taken as the drug meant, and
@@ -190,6 +190,70 @@ class ConditionEntry:
 
 
 @dataclass(frozen=True)
+class ProductEntry:
+    """A product a query names: its ingredients with their strengths, its own label's
+    limits where the knowledge has them, and the source (the ingredients' monographs
+    follow it in the result)."""
+
+    product: Product
+    kb: KnowledgeBase = field(repr=False, compare=False)
+
+    def to_dict(self, lang: str = "zh") -> dict[str, Any]:
+        p = self.product
+        out: dict[str, Any] = {
+            "id": p.id, "name": p.name.get(lang), "aliases": list(p.aliases),
+            "dosage_units": list(p.dosage_units), "route": p.route,
+            "formulation": p.formulation,
+            "ingredients": [{"drug": i.drug, "name": i.name.get(lang), "strength": i.strength,
+                             "unit": i.unit if i.strength is not None else None,
+                             "checked": i.drug is not None} for i in p.ingredients],
+            "ambiguous": p.ambiguous.get(lang) if p.ambiguous else None,
+            "source": {"title": p.source.title, "url": p.source.url,
+                       "verification": p.source.verification}}
+        if p.label is not None:
+            out["label"] = {
+                "doses": [{"route": d.route, "unit": d.unit, "max_single": d.max_single,
+                           "max_daily": d.max_daily} for d in p.label.doses],
+                "pregnancy": p.label.pregnancy.status if p.label.pregnancy else None,
+                "lactation": p.label.lactation.status if p.label.lactation else None,
+                "indication": p.label.indication.get(lang) if p.label.indication else None}
+        return out
+
+    def to_text(self, lang: str = "zh") -> str:
+        p, zh = self.product, lang == "zh"
+        unit_name = self.kb.prescribing.unit_name
+        per = unit_name(p.dosage_units[0], lang)
+        lines = [f"{p.name.get(lang)}（复方制剂: {p.id}）" if zh
+                 else f"{p.name.get(lang)} (product: {p.id})"]
+        if p.aliases:
+            lines.append(f"  {'别名' if zh else 'also'}: {', '.join(p.aliases)}")
+        for i in p.ingredients:
+            amount = (f" {i.strength:g} {i.unit}/{per}" if i.strength is not None else "")
+            checked = ("" if i.drug else ("（不在知识库药物中，未单独审核）" if zh
+                                           else " (no drug of the knowledge: not checked "
+                                                "by itself)"))
+            lines.append(f"  · {i.name.get(lang)}{amount}{checked}")
+        if p.ambiguous:
+            lines.append(f"  {'规格' if zh else 'strength'}: {p.ambiguous.get(lang)}")
+        if p.label is not None:
+            for d in p.label.doses:
+                name = unit_name(d.unit, lang)
+                limits = [f"{'单次' if zh else 'single'} ≤ {d.max_single:g} {name}"
+                          if d.max_single else "",
+                          f"{'每日' if zh else 'daily'} ≤ {d.max_daily:g} {name}"
+                          if d.max_daily else ""]
+                lines.append(f"  {'说明书用量上限' if zh else 'label limit'}: "
+                             + ", ".join(x for x in limits if x))
+            for what, status in ((("妊娠" if zh else "pregnancy"), p.label.pregnancy),
+                                 (("哺乳" if zh else "lactation"), p.label.lactation)):
+                if status is not None:
+                    lines.append(f"  {what}: {status.text.get(lang)}")
+        lines.append(f"  {'来源' if zh else 'source'}: {p.source.title} "
+                     f"[{p.source.verification}]")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
 class LookupResult:
     """What a query found: monographs, or the closest names ("did you mean")."""
 
@@ -199,17 +263,25 @@ class LookupResult:
     context: dict[str, float] = field(default_factory=dict)
     lang: str = "zh"
     conditions: tuple[ConditionEntry, ...] = ()
+    #: products the query names (复方氨酚烷胺片); their ingredients are in ``monographs``
+    products: tuple[ProductEntry, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.monographs or self.conditions)
+        return bool(self.monographs or self.conditions or self.products)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "context": self.context,
-                "results": [m.to_dict(self.lang) for m in self.monographs],
-                "conditions": [c.to_dict(self.lang) for c in self.conditions],
-                "did_you_mean": list(self.did_you_mean)}
+        out = {"query": self.query, "context": self.context,
+               "results": [m.to_dict(self.lang) for m in self.monographs],
+               "conditions": [c.to_dict(self.lang) for c in self.conditions],
+               "did_you_mean": list(self.did_you_mean)}
+        if self.products:
+            out["products"] = [p.to_dict(self.lang) for p in self.products]
+        return out
 
     def to_text(self) -> str:
+        if self.products:
+            return "\n\n".join([*(p.to_text(self.lang) for p in self.products),
+                                 *(m.to_text(self.lang) for m in self.monographs)])
         if self.conditions and not self.monographs:
             return "\n\n".join(c.to_text(self.lang) for c in self.conditions)
         if not self.monographs:
@@ -283,8 +355,14 @@ def lookup(query: str, kb: KnowledgeBase, rules: tuple[CompiledRule, ...] = (),
     """Find drugs named in ``query`` (exact, contained, or near spelling)."""
     context = read_context(query)
     found: list[tuple[Drug, str]] = []
+    products = _products_named(query, kb)
     drug = kb.resolve_drug(query)
-    if drug is not None:
+    if products:  # a product: its checked ingredients' monographs follow it
+        for p in products:
+            for i in p.ingredients:
+                if i.drug is not None and all(i.drug != d.id for d, _ in found):
+                    found.append((kb.drugs[i.drug], f"ingredient of {p.name.zh}"))
+    elif drug is not None:
         found.append((drug, "name"))
     else:
         text = query.lower()
@@ -322,7 +400,30 @@ def lookup(query: str, kb: KnowledgeBase, rules: tuple[CompiledRule, ...] = (),
     monographs = tuple(
         Monograph(d, how, context, kb, _rules_naming(set(kb.all_drug_keys(d)), rules))
         for d, how in found)
-    return LookupResult(query, monographs, did_you_mean, context, lang, conditions)
+    return LookupResult(query, monographs, did_you_mean, context, lang, conditions,
+                        tuple(ProductEntry(p, kb) for p in products))
 
 
-__all__ = ["ConditionEntry", "LookupResult", "Monograph", "lookup", "read_context"]
+def _products_named(query: str, kb: KnowledgeBase) -> tuple[Product, ...]:
+    """The product the whole query names, else the products whose name or alias it
+    contains (the longest first, not overlapping)."""
+    whole = kb.resolve_product(query.strip())
+    if whole is not None:
+        return (whole,)
+    text = query.lower()
+    out: list[Product] = []
+    taken: list[tuple[int, int]] = []
+    names = sorted(((n, p) for p in kb.products.values() for n in p.names if len(n) >= 3),
+                   key=lambda np: -len(np[0]))
+    for name, product in names:
+        start = text.find(name.lower())
+        if start < 0 or any(s < start + len(name) and start < e for s, e in taken):
+            continue
+        taken.append((start, start + len(name)))
+        if product not in out:
+            out.append(product)
+    return tuple(out)
+
+
+__all__ = ["ConditionEntry", "LookupResult", "Monograph", "ProductEntry", "lookup",
+           "read_context"]

@@ -205,7 +205,9 @@ class Reasoner:
         kept = [u for u in items if all(self._enumerable(u, ref, facts, fs) for ref in u.missing)]
         if not kept:
             return None
-        dropped = max((SEVERITY_ORDER[u.rule.spec.severity] for u in items if u not in kept),
+        kept_ids = {id(u) for u in kept}  # by identity: equality compares the rules' specs
+        dropped = max((SEVERITY_ORDER[u.rule.spec.severity] for u in items
+                       if id(u) not in kept_ids),
                       default=-1)
         items = kept
         missing = sorted(set().union(*(u.missing for u in items)))

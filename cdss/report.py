@@ -14,7 +14,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdss import units
+from cdss.rulelang.ops import evidence_condition
+
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+#: severity as the Chinese text form names it (docs/severity.md)
+_SEVERITY_ZH = {"critical": "危急", "warning": "警告", "info": "提示"}
 _CARD_NAMESPACE = uuid.UUID("6f1f0a52-8a54-4bde-9d0c-3c2b1f0c5d11")
 #: the longest card summary: CDS Hooks 2.0 requires fewer than 140 characters
 _SUMMARY_MAX = 139
@@ -304,11 +309,12 @@ class Report:
                  f"{len(self.suggestions)} {'条提示' if zh else 'suggestion(s)'}"]
         for s in self.suggestions:
             t = s.texts[self.lang]
-            lines.append(f"  [{s.severity.upper()}] {t['title']}  ({s.rule_id})")
+            level = _SEVERITY_ZH[s.severity] if zh else s.severity.upper()
+            lines.append(f"  [{level}] {t['title']}  ({s.rule_id})")
             lines.append(f"      {t['message']}")
             lines.append(f"      → {t['recommendation']}")
             for e in s.evidence:
-                lines.append(f"      · {_evidence_text(e)}")
+                lines.append(f"      · {evidence_text(e, self.lang)}")
             if t.get("clear"):
                 lines.append(f"      {'解除条件' if zh else 'Clears when'}: {t['clear']}")
         if self.missing_data:
@@ -332,7 +338,7 @@ class Report:
         rows = []
         for s in self.suggestions:
             t = s.texts[self.lang]
-            ev = "<br>".join(_html(_evidence_text(e)) for e in s.evidence)
+            ev = "<br>".join(_html(evidence_text(e, self.lang)) for e in s.evidence)
             refs = "<br>".join(
                 (f'<a href="{html.escape(r["url"])}">{html.escape(r["title"])}</a>'
                  if r.get("url") else html.escape(r["title"])) for r in s.references)
@@ -359,10 +365,13 @@ class Report:
                 f"not_evaluated={len(self.not_evaluated)}>")
 
 
-def _evidence_text(e: dict[str, Any]) -> str:
+def evidence_text(e: dict[str, Any], lang: str = "en") -> str:
+    """One evidence item in words: ``vitals.sbp = 400 mmHg (outside 50–300)``; in
+    Chinese the operator words and word units are Chinese (``超出可信范围 50–300``)."""
     value = e.get("value")
-    unit = f" {e['unit']}" if e.get("unit") else ""
-    cond = f" ({e['condition']})" if e.get("condition") else ""
+    unit = f" {units.shown(e['unit'], lang)}" if e.get("unit") else ""
+    cond = (f" ({evidence_condition(str(e['condition']), lang)})" if e.get("condition")
+            else "")
     text = f"{e['field']} = {value}{unit}{cond}"
     if "derivation" in e:
         d = e["derivation"]
@@ -415,7 +424,7 @@ def _markdown_detail(s: Suggestion, lang: str) -> str:
     """The card's detail (GitHub-flavoured Markdown): messages carry user text (drug
     names, free-text symptoms), so every part is escaped."""
     t = s.texts[lang]
-    evidence = "\n".join(f"- {_code_span(_evidence_text(e))}" for e in s.evidence)
+    evidence = "\n".join(f"- {_code_span(evidence_text(e, lang))}" for e in s.evidence)
     heading = "依据" if lang == "zh" else "Evidence"
     todo = "建议" if lang == "zh" else "Recommendation"
     sources = "来源" if lang == "zh" else "Source"

@@ -46,6 +46,22 @@ def __getattr__(name: str) -> Any:
         return registry()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+#: How a canonical unit code is shown to a clinician (in both languages), where pint's
+#: name is not the symbol: "degC" is "°C"; every other code is shown as it is.
+SHOWN: dict[str, str] = {"degC": "°C", "degF": "°F", "1/min": "/min"}
+
+
+#: units of derived fields that are words, in Chinese (every other unit is a symbol)
+WORDS_ZH: dict[str, str] = {"characters": "字", "d": "天", "y": "岁", "days": "天"}
+
+
+def shown(code: str, lang: str = "en") -> str:
+    """The symbol a clinician reads for a unit code ("degC" -> "°C"; in Chinese,
+    "characters" -> "字")."""
+    code = SHOWN.get(code, code)
+    return WORDS_ZH.get(code, code) if lang == "zh" else code
+
+
 #: Spellings seen in Chinese EMRs and on devices, mapped to pint's names.
 UNIT_ALIASES: dict[str, str] = {
     "U": "IU",

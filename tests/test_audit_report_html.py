@@ -205,6 +205,28 @@ def test_chinese_report_and_no_cutoff(audited, tmp_path) -> None:
     assert "None" not in "".join(page.text)
 
 
+def test_chinese_report_is_chinese_throughout(audited, tmp_path) -> None:
+    """Kinds, input lines and the reasons of unreadable inputs in Chinese (#18)."""
+    result, _, _ = audited
+    _, page = _report(result, tmp_path, lang="zh")
+    text = "".join(page.text)
+    assert "病历质量 · 缺项" in text and "· missing" not in text
+    errors = page.under("errors")
+    assert "第 25 行" in errors and "line 25" not in errors
+    assert "就诊记录无效：" in errors and "缺少必填项" in errors
+    assert "invalid encounter" not in errors and "required field" not in errors
+    assert "不是有效的 JSON" in errors
+    samples = "".join(page.cells.get("encounter-id", []))
+    assert samples and "第 " in text
+
+
+def test_english_report_keeps_english_reasons(english) -> None:
+    _, page = english
+    errors = page.under("errors")
+    assert "line 25" in errors and "invalid encounter" in errors
+    assert "Record quality · missing" in "".join(page.text)
+
+
 def test_counts_only_audit_still_reports(audited, tmp_path) -> None:
     _, path, engine = audited
     result = engine.audit(path, progress=False, keep_rows=False)

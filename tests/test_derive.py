@@ -157,3 +157,21 @@ def test_daily_dose_derivation_is_explained(kb) -> None:
     assert rx["drug"] == "metformin" and rx["daily_dose"] == 1500 and rx["max_daily"] == 2550
     d = fs.derived["prescriptions[0].daily_dose"]
     assert d.inputs == {"dose": "500 mg", "frequency": "tid (3/d)"}
+
+
+def test_a_complete_score_is_banded_once(monkeypatch) -> None:
+    """NEWS2 and qSOFA of a complete set of vitals reuse their parameter scores for the
+    lower bounds (issue #17): the partial banding is not run again."""
+    import cdss
+    from cdss.derive import scores
+    from cdss.ruletest.normal import encounter
+
+    calls: list[str] = []
+    real = scores.partial_band_score
+    monkeypatch.setattr(scores, "partial_band_score",
+                        lambda table, values: calls.append(table.id) or real(table, values))
+    engine = cdss.Engine(backend="python")
+    facts = build_facts(engine.parse(encounter({})), engine.kb)
+    derived = facts.of_type("derived")[0]
+    assert "news2" in derived and "news2" not in calls and "qsofa" not in calls
+    assert derived["news2_max_param"] == max(facts.derived["news2"].parts.values())

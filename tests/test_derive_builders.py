@@ -96,8 +96,7 @@ def test_every_builder_makes_only_declared_fields(kb) -> None:
 
 
 def test_the_catalogue_of_fact_types_is_unchanged_in_order(kb) -> None:
-    # (rx_slips, slip, rx_skin_test, rx_tier: issue #15's prescription rules; rx_product:
-    # a product's own label rows, issue #15)
+    # (rx_slips, slip, rx_skin_test, rx_tier: issue #15's prescription rules)
     assert list(fact_types(kb)) == [
         "patient",
         "vitals",
@@ -120,7 +119,6 @@ def test_the_catalogue_of_fact_types_is_unchanged_in_order(kb) -> None:
         "rx_skin_test",
         "rx_tier",
         "rx_total",
-        "rx_product",
     ]
 
 

@@ -368,7 +368,8 @@ def test_an_implausible_weight_or_height_is_withheld_and_named(field, value, uni
     assert the(fs, "implausible") == {
         "t": "implausible", "id": "implausible#0", "field": path,
         "value": float(value.split()[0]), "low": bound.low, "high": bound.high,
-        "unit": bound.unit or unit}
+        "unit": bound.unit or unit, "label_zh": {"weight": "体重", "height": "身高"}[field],
+        "label_en": {"weight": "body weight", "height": "height"}[field]}
     assert fs.missing[path] == (f"{path} (implausible)",)
     assert f"{path} (implausible)" in fs.missing["derived.bmi"]
     # a site's plausibility table may leave the unit out: the input's unit is named
@@ -378,6 +379,17 @@ def test_an_implausible_weight_or_height_is_withheld_and_named(field, value, uni
     kb = replace(KB, plausibility=KB.plausibility.model_copy(update={"vitals": bounds}))
     _, fs = patient_of(kb, patient={"birth_date": "1960-01-01", field: value})
     assert the(fs, "implausible")["unit"] == unit
+
+
+def test_an_implausible_field_without_a_label_is_named_by_its_path() -> None:
+    from dataclasses import replace
+
+    from cdss.kb.labels import FieldLabels
+
+    kb = replace(KB, labels=FieldLabels())
+    _, fs = patient_of(kb, patient={"birth_date": "1960-01-01", "weight": "900 kg"})
+    fact = the(fs, "implausible")
+    assert fact["label_zh"] == fact["label_en"] == "patient.weight"
 
 
 def test_the_patient_fact_comes_from_the_patient_input() -> None:

@@ -32,11 +32,14 @@ def test_implausible_vitals_are_withheld_each_with_its_fact_and_missing_entry() 
     fs = facts({"temperature": 45.126, "heart_rate": 19, "glucose": "0.4 mmol/L", "sbp": 120})
     assert fs.of_type("implausible") == [
         {"t": "implausible", "id": "implausible#0", "field": "vitals.heart_rate",
-         "value": 19.0, "low": 20.0, "high": 300.0, "unit": "/min"},
+         "value": 19.0, "low": 20.0, "high": 300.0, "unit": "/min",
+         "label_zh": "心率", "label_en": "heart rate"},
         {"t": "implausible", "id": "implausible#1", "field": "vitals.temperature",
-         "value": 45.13, "low": 30.0, "high": 45.0, "unit": "degC"},
+         "value": 45.13, "low": 30.0, "high": 45.0, "unit": "°C",
+         "label_zh": "体温", "label_en": "temperature"},
         {"t": "implausible", "id": "implausible#2", "field": "vitals.glucose",
-         "value": 0.4, "low": 0.5, "high": 60.0, "unit": "mmol/L"}]
+         "value": 0.4, "low": 0.5, "high": 60.0, "unit": "mmol/L",
+         "label_zh": "血糖", "label_en": "blood glucose"}]
     assert [fs.paths[f"implausible#{i}"] for i in range(3)] == [
         "vitals.heart_rate", "vitals.temperature", "vitals.glucose"]
     assert the(fs, "vitals") == {"t": "vitals", "id": "vitals#0", "sbp": 120.0}
@@ -71,7 +74,8 @@ def test_an_implausible_lab_is_withheld_and_named_as_such() -> None:
     assert the(fs, "labs") == {"t": "labs", "id": "labs#0"}
     assert the(fs, "implausible") == {"t": "implausible", "id": "implausible#0",
                                       "field": "labs[0].value", "value": 12.05, "low": 1.0,
-                                      "high": 10.0, "unit": "mmol/L"}
+                                      "high": 10.0, "unit": "mmol/L",
+                                      "label_zh": "血钾", "label_en": "potassium"}
     # the implausible value, not the result without a value, is why it is missing
     assert fs.missing["labs.potassium"] == ("labs[0].value (implausible)",)
 

@@ -75,7 +75,8 @@ def test_an_implausible_value_is_withheld_with_its_bounds_and_unit() -> None:
     assert "sbp" not in _one(fs, "vitals")
     assert _one(fs, "implausible") == {"t": "implausible", "id": "implausible#0",
                                        "field": "vitals.sbp", "value": 301.26, "low": 50,
-                                       "high": 300, "unit": "mmHg"}
+                                       "high": 300, "unit": "mmHg", "label_zh": "收缩压",
+                                       "label_en": "systolic blood pressure"}
 
 
 def test_hba1c_in_ifcc_units_is_converted_by_the_master_equation() -> None:

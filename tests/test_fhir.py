@@ -263,9 +263,14 @@ def test_dose_route_and_supply() -> None:
     assert parsed.prescriptions[0].duration == 14 and parsed.prescriptions[0].dose.value == 500
 
 
-def test_tablet_count_dose_is_a_note() -> None:
+def test_tablet_count_dose_is_read_as_tablets() -> None:
+    """{tbl} is a dose in tablets, which the contract accepts since issue #15 (converted
+    through a product's strength); a count unit naming no dosage unit stays a note."""
     m = to_encounter(bundle(rx(dosageInstruction=[{"doseAndRate": [{"doseQuantity": {
         "value": 1, "unit": "tablet", "system": UCUM, "code": "{tbl}"}}]}])))
+    assert m.encounter["prescriptions"][0]["dose"] == {"value": 1, "unit": "tablet"}
+    m = to_encounter(bundle(rx(dosageInstruction=[{"doseAndRate": [{"doseQuantity": {
+        "value": 2, "unit": "puff", "system": UCUM, "code": "{puff}"}}]}])))
     assert "dose" not in m.encounter["prescriptions"][0]
     assert any("dosage units" in n.message for n in m.notes)
 
@@ -402,3 +407,26 @@ def test_a_composition_fills_the_record_by_loinc_section() -> None:
     m = to_encounter([patient, comp], now=datetime(2026, 11, 20, 9, 30, tzinfo=UTC))
     assert m.encounter["record"] == {"chief_complaint": "头晕3天 & 乏力"}
     assert any("section[1]" in n.path for n in m.notes)
+
+
+def test_a_dose_in_tablets_goes_out_as_ucum_annotation_and_comes_back(engine) -> None:
+    """"2 粒" of a product is exported as UCUM {capsule} (shown "capsule") and read back as
+    2 capsules, converted through the product's strength as before."""
+    enc = {"id": "t1", "time": "2026-11-20T09:30:00+08:00",
+           "patient": {"id": "p", "sex": "male", "birth_date": "1960-01-01"},
+           "prescriptions": [{"drug": "氨咖黄敏胶囊", "dose": "3 粒", "frequency": "qid",
+                              "duration": "3 d"}]}
+    fhir = from_encounter(enc, kb=engine.kb)
+    [request] = [e["resource"] for e in fhir["entry"]
+                 if e["resource"]["resourceType"] == "MedicationRequest"]
+    quantity = request["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
+    assert quantity == {"value": 3, "unit": "capsule", "system": "http://unitsofmeasure.org",
+                        "code": "{capsule}"}
+    back = to_encounter(fhir, kb=engine.kb)
+    assert back.errors == []
+    dose = back.encounter["prescriptions"][0]["dose"]
+    assert dose == {"value": 3, "unit": "capsule"}
+    assert summary(engine.check(back.encounter)) == summary(engine.check(enc))
+    # the HL7 examples' {tbl} is a tablet; an annotation naming no dosage unit is noted
+    from cdss.fhir.ucum import dosage_unit
+    assert dosage_unit("{tbl}") == "tablet" and dosage_unit("{puff}") is None

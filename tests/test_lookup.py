@@ -76,3 +76,28 @@ def test_diagnoses_are_looked_up_by_code_or_group_name(engine) -> None:
     pneumonia = engine.lookup("肺炎").conditions
     assert pneumonia and "diagnosis.pneumonia.crb65_high" in pneumonia[0].rules
     assert "diabetes" in engine.lookup("E11.9").conditions[0].groups
+
+
+def test_a_product_is_looked_up_with_its_ingredients() -> None:
+    """`cdss kb 新康泰克`: the product, its ingredients with strengths, and each checked
+    ingredient's monograph; a product with its own label shows its limits."""
+    import cdss
+
+    engine = cdss.Engine(backend="python")
+    found = engine.lookup("新康泰克", lang="zh")
+    assert found and [p.product.id for p in found.products] == [
+        "compound_pseudoephedrine_sr_capsules"]
+    assert [m.drug.id for m in found.monographs] == ["pseudoephedrine", "chlorphenamine"]
+    text = found.to_text()
+    assert "盐酸伪麻黄碱 90 mg/粒" in text and "ingredient of" in text
+    as_json = found.to_dict()
+    assert as_json["products"][0]["ingredients"][0] == {
+        "drug": "pseudoephedrine", "name": "盐酸伪麻黄碱", "strength": 90.0, "unit": "mg",
+        "checked": True}
+    liquorice = engine.lookup("复方甘草片一次几片", lang="en")
+    assert liquorice.products[0].product.id == "compound_liquorice_tablets"
+    assert not liquorice.monographs  # none of its ingredients is a drug of the knowledge
+    assert "label limit: single ≤ 4 tablet, daily ≤ 12 tablet" in liquorice.to_text()
+    # a drug's own name is not a product: the drug's monograph, no products key
+    plain = engine.lookup("阿莫西林", lang="zh")
+    assert not plain.products and "products" not in plain.to_dict()

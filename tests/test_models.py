@@ -163,3 +163,17 @@ def test_models_are_immutable() -> None:
 def test_blood_counts_as_written_in_chinese_emrs(raw, expected) -> None:
     assert LabResult.model_validate({"code": "wbc", "value": raw}).value == pytest.approx(
         expected)
+
+
+@pytest.mark.parametrize("word, per_week", [("每周一次", 1), ("每周1次", 1), ("每周两次", 2),
+                                            ("每周二次", 2), ("每周2次", 2), ("每周三次", 3),
+                                            ("每周3次", 3), ("biw", 2), ("tiw", 3)])
+def test_weekly_frequency_words(word: str, per_week: int) -> None:
+    """Weekly frequencies as Chinese prescriptions write them (knowledge/prescribing.yaml)."""
+    import cdss
+
+    enc = cdss.Engine(backend="python").parse(
+        {"id": "x", "time": "2026-11-20T09:30:00+08:00",
+         "patient": {"id": "p", "sex": "male", "birth_date": "1960-01-01"},
+         "prescriptions": [{"drug": "甲氨蝶呤", "dose": "7.5 mg", "frequency": word}]})
+    assert enc.prescriptions[0].frequency.times_per_day == pytest.approx(per_week / 7)

@@ -159,7 +159,56 @@ def test_an_ingredient_dose_names_the_product_and_the_ingredient(engine) -> None
     assert daily["value"] == 3000
     dose = report.derived["prescriptions[0].ingredients[0].dose"]
     assert dose["value"] == 750 and "prescriptions[0].dose" in dose["inputs"]["dose"]
-    assert any("artificial cow-bezoar" in n["message"] for n in report.to_dict()["notes"])
+    # 人工牛黄 is no drug of the knowledge: bounded by the product's own label
+    assert any("artificial cow-bezoar" in n["message"] and "own label" in n["message"]
+               for n in report.to_dict()["notes"])
+
+
+def test_a_product_label_limit_and_an_ingredient_limit_make_one_card(engine) -> None:
+    """12 capsules a day break the label's 6 and paracetamol's daily limit: one finding."""
+    report = check(engine, {"drug": "氨咖黄敏胶囊", "dose": "3 粒", "frequency": "qid",
+                            "duration": "3 d"})
+    assert [s.rule_id for s in report.suggestions].count("dosing.dose_high.max_daily") == 1
+
+
+def test_a_product_is_checked_against_its_own_label(engine) -> None:
+    """复方甘草片: no ingredient is a drug of the knowledge; its label says 3-4 tablets tid."""
+    over = check(engine, {"drug": "复方甘草片", "dose": "4 片", "frequency": "qid",
+                          "duration": "3 d"})
+    [high] = [s for s in over.suggestions if s.rule_id == "dosing.dose_high.max_daily"]
+    assert "复方甘草片" in high.text("message", "zh") and "12" in high.text("message", "zh")
+    near = check(engine, {"drug": "复方甘草片", "dose": "4 片", "frequency": "tid",
+                          "duration": "3 d"})
+    assert not {s.rule_id for s in near.suggestions} & {
+        "dosing.dose_high.max_daily", "dosing.dose_high.max_single"}
+    single = check(engine, {"drug": "复方甘草片", "dose": "5 片", "frequency": "bid",
+                            "duration": "3 d"})
+    assert "dosing.dose_high.max_single" in {s.rule_id for s in single.suggestions}
+
+
+def test_a_product_label_dose_in_mg_is_not_compared(engine) -> None:
+    """A label's limits are in tablets: a dose in mg of a product of several ingredients
+    is not compared with them (it is reported as an amount to write in tablets)."""
+    report = check(engine, {"drug": "复方甘草片", "dose": "500 mg", "frequency": "tid",
+                            "duration": "3 d"})
+    assert "dosing.dose_high.max_daily" not in {s.rule_id for s in report.suggestions}
+    missing = [m for n in report.not_evaluated if n.rule_id == "dosing.dose_high.max_daily"
+               for m in n.missing]
+    assert missing and all("prescriptions[0].dose" in m for m in missing), missing
+
+
+def test_one_not_indicated_card_per_product(engine) -> None:
+    """The product's indication is judged once, on its label (or first ingredient)."""
+    def not_indicated(code: str) -> list[str]:
+        report = check(engine, {"drug": "氨咖黄敏胶囊", "dose": "1 粒", "frequency": "tid",
+                                "duration": "3 d"},
+                       record={"diagnoses": [{"code": code, "name": "诊断"}]})
+        return [s.text("title", "zh") for s in report.suggestions
+                if s.rule_id == "quality.inconsistent.prescription_not_indicated"]
+    assert not_indicated("I10") == ["病历诊断中没有氨咖黄敏胶囊的适应症"]
+    assert not_indicated("J00") == []
+    # an ingredient's indication covers it too (chlorphenamine: allergic rhinitis)
+    assert not_indicated("J30.1") == []
 
 
 def test_the_total_daily_dose_across_a_product_and_the_plain_drug(engine) -> None:
@@ -210,7 +259,10 @@ def test_an_allergy_to_an_ingredient_is_found(engine) -> None:
 
 # ---------------------------------------------------------------- the property
 def _convertible(kb) -> list[Product]:
-    return [p for p in kb.products.values() if p.ambiguous is None
+    """Products whose ingredients written one per line are the same prescription: of
+    known strength, and without a label of their own (a label adds its limits, and makes
+    the product's findings one card per kind)."""
+    return [p for p in kb.products.values() if p.ambiguous is None and p.label is None
             and any(i.drug for i in p.ingredients)]
 
 
@@ -227,19 +279,14 @@ EXTRA = [None,
 #: per line differ there by construction (北京降压0号 has five checked ingredients, so with
 #: one extra drug the ingredient form is six lines and fires the five-items rule)
 _LINE_COUNT_RULES = {"quality.prescription.over_5_items",
-                     "quality.prescription.slip_over_5_items"}
-#: rules about the product as a whole (its label's units per dose and per day, pregnancy,
-#: lactation and indications: rules/dosing/product.yaml, rules/quality/product.yaml;
-#: tested in tests/test_product_label.py); a product with label indications is judged by
-#: them instead of its ingredients' own indication rows
-_PRODUCT_LABEL_RULES = ("dosing.product_", "quality.inconsistent.product_not_indicated",
-                        "quality.inconsistent.prescription_not_indicated")
+                     "quality.prescription.slip_over_5_items",
+                     # judged once per prescription: one product line, one finding
+                     "quality.inconsistent.prescription_not_indicated"}
 
 
 def _findings(report: cdss.Report) -> Counter:
     return Counter((s.rule_id, s.severity, tuple(sorted(s.drugs))) for s in report.suggestions
-                   if s.rule_id not in _LINE_COUNT_RULES
-                   and not s.rule_id.startswith(_PRODUCT_LABEL_RULES))
+                   if s.rule_id not in _LINE_COUNT_RULES)
 
 
 @settings(max_examples=40, deadline=None,
@@ -279,28 +326,24 @@ def test_the_coverage_script_on_a_tiny_mix(tmp_path: Path, capsys) -> None:
     mix.write_text(yaml.safe_dump({"items": [
         {"name": "苯磺酸氨氯地平", "dose": "5 mg", "route": "oral", "frequency": "qd",
          "weight": 2},
-        {"name": "氨咖黄敏胶囊", "dose": "1 粒", "route": "oral", "frequency": "tid",
+        {"name": "小儿氨酚黄那敏颗粒", "dose": "1 袋", "route": "oral", "frequency": "tid",
          "weight": 1},
+        # 人工牛黄 bounded by the product's own label: fully screened
+        {"name": "氨咖黄敏胶囊", "dose": "1 粒", "route": "oral", "frequency": "tid",
+         "weight": 0},
         # a name no drug file knows (维生素C was used here until helper gi added it, #15)
         {"name": "某未知药片", "dose": "0.1 g", "route": "oral", "frequency": "tid", "weight": 1},
         {"name": "二甲双胍片", "dose": "1 片", "route": "oral", "frequency": "tid",
          "weight": 0},
-        # 人工牛黄 has no drug entry; the children's label gives a dose but no pregnancy
-        # or lactation advice (helper prod, #15)
-        {"name": "小儿氨酚黄那敏颗粒", "dose": "1 袋", "route": "oral", "frequency": "tid",
-         "weight": 1},
     ]}, allow_unicode=True), encoding="utf-8")
     result = module.main([str(mix), "--items"])
-    assert result["share_percent"] == {"full": 60.0, "partial": 20.0, "none": 20.0}
+    assert result["share_percent"] == {"full": 50.0, "partial": 25.0, "none": 25.0}
     levels = {line["name"]: line for line in result["lines"]}
-    # caffeine is a drug now, and the label rows cover 人工牛黄 (helper prod, #15)
+    assert levels["小儿氨酚黄那敏颗粒"]["level"] == "partial"
+    assert any("artificial cow-bezoar" in x for x in levels["小儿氨酚黄那敏颗粒"]["lacking"])
     assert levels["氨咖黄敏胶囊"]["level"] == "full"
-    partial = levels["小儿氨酚黄那敏颗粒"]
-    assert partial["level"] == "partial"
-    assert partial["lacking"] == ["artificial cow-bezoar (no drug entry): pregnancy",
-                                  "artificial cow-bezoar (no drug entry): lactation"]
     assert "metformin: dose limit (dose not convertible)" in levels["二甲双胍片"]["lacking"]
-    assert "screened fully 60.0 %" in capsys.readouterr().out
+    assert "screened fully 50.0 %" in capsys.readouterr().out
 
 
 def test_an_unconvertible_dose_of_a_combination_is_reported_once(engine) -> None:
@@ -310,3 +353,14 @@ def test_an_unconvertible_dose_of_a_combination_is_reported_once(engine) -> None
     assert len(strength) == 1 and strength[0].drugs == ("losartan",)
     # both ingredients are still checked for everything but the dose
     assert "dosing.dose_high.max_daily" in {n.rule_id for n in report.not_evaluated}
+
+
+def test_a_dose_in_tablets_is_named_in_the_message_language(engine) -> None:
+    """quality.missing.dose_strength says 片 in Chinese, tablet in English."""
+    # 碳酸钙D3片 is sold in several strengths: a dose in tablets cannot be converted
+    report = check(engine, {"drug": "碳酸钙D3片", "dose": "1 片", "frequency": "qd",
+                            "duration": "3 d"})
+    [first, *_] = [s for s in report.suggestions
+                   if s.rule_id == "quality.missing.dose_strength"]
+    assert "以 片 书写" in first.text("title", "zh") and "tablet" not in first.text("message", "zh")
+    assert "dose in tablet" in first.text("title", "en")

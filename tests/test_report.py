@@ -249,3 +249,32 @@ def test_a_rules_folder_reads_its_own_finding_policy(tmp_path) -> None:
                                              encoding="utf-8")
     with pytest.raises(RuleSpecError, match=r"findings\.yaml"):
         build_ruleset(rules_dir, kb)
+
+
+def test_chinese_text_form_is_chinese_throughout() -> None:
+    """Severity, operator words and word units in Chinese; °C not pint's 'degC' (#18)."""
+    import json
+    from pathlib import Path
+
+    enc = json.loads((Path(cdss.__file__).parent / "samples" / "enc-010.json").read_text(
+        encoding="utf-8"))
+    engine = cdss.Engine(backend="python")
+    zh = engine.check(enc, lang="zh").to_text()
+    assert "[警告] 数值不合理：收缩压 = 400" in zh
+    assert "体温（vitals.temperature）为 55 °C" in zh and "degC" not in zh
+    assert "(超出可信范围 50–300)" in zh and "outside" not in zh
+    assert "25 字 (> 20)" in zh and "characters" not in zh
+    assert "[WARNING]" not in zh
+    en = engine.check(enc, lang="en").to_text()
+    assert "[WARNING] Implausible value: systolic blood pressure = 400" in en
+    assert "(outside 50–300)" in en and "55 °C" in en and "25 characters (> 20)" in en
+
+
+def test_evidence_condition_words_translate_only_whole_words() -> None:
+    from cdss.rulelang.ops import evidence_condition
+
+    assert evidence_condition("contains diabetes", "zh") == "含 diabetes"
+    assert evidence_condition("does not contain hypertension", "zh") == "不含 hypertension"
+    assert evidence_condition("≥ 140", "zh") == "≥ 140"
+    assert evidence_condition("inside", "zh") == "inside"  # not the word "in"
+    assert evidence_condition("contains diabetes", "en") == "contains diabetes"

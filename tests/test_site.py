@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from _sites import layer, site
 
 import cdss
 from cdss import SiteError
@@ -25,19 +26,6 @@ WARFARIN_NSAID = with_rx(rx("warfarin", "3 mg"), rx("ibuprofen", "200 mg", "tid"
 SIMVA_CLARI = with_rx(rx("simvastatin", "20 mg", "qn"), rx("clarithromycin", "250 mg", "bid"))
 TWO_NSAIDS = with_rx(rx("ibuprofen", "200 mg", "tid"), rx("diclofenac", "50 mg", "bid"))
 VISIT = datetime.fromisoformat(encounter()["time"])
-
-
-def layer(level: str, **parts: Any) -> dict[str, Any]:
-    return {"level": level, "name": f"某{level}", "author": "李药师", **parts}
-
-
-def site(tmp_path: Path, *layers: dict[str, Any]) -> Path:
-    folder = tmp_path / "site"
-    folder.mkdir(parents=True, exist_ok=True)
-    for data in layers:
-        (folder / f"{data['level']}.yaml").write_text(
-            yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return folder
 
 
 def fired(engine: cdss.Engine, enc: dict[str, Any]) -> dict[str, Any]:

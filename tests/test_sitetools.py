@@ -6,9 +6,8 @@ import csv
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
-import yaml
+from _sites import layer, site
 
 import cdss
 from cdss._resources import rules_dir
@@ -18,19 +17,6 @@ from cdss.sitetools import impact, layer_diff, site_engine, upstream_changes
 from _encounters import encounter, rx, with_rx
 
 RULE = "dosing.interaction.warfarin_nsaid"
-
-
-def layer(level: str, **parts: Any) -> dict[str, Any]:
-    return {"level": level, "name": f"某{level}", "author": "李药师", **parts}
-
-
-def site(tmp_path: Path, *layers: dict[str, Any]) -> Path:
-    folder = tmp_path / "site"
-    folder.mkdir(parents=True, exist_ok=True)
-    for data in layers:
-        (folder / f"{data['level']}.yaml").write_text(
-            yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return folder
 
 
 PROVINCE = layer("province", rules={"severity": [

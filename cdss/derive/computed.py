@@ -123,7 +123,11 @@ def _lower_bound(ctx: Context, score: str) -> dict[str, int]:
     the score can be); when some are missing, the sum is kept as a derived value
     ``<score>_lower_bound`` with how it was computed."""
     table, vitals = ctx.kb.scores[score], ctx.vitals
-    parts = scores.partial_band_score(table, vitals)
+    complete = ctx.fs.derived.get(score)
+    # a complete score's parameter scores are the ones computed for it (issue #17: each
+    # score is banded once)
+    parts = (dict(complete.parts) if complete is not None and complete.parts
+             else scores.partial_band_score(table, vitals))
     n_missing = len(table.parameters) - len(parts)
     if parts and n_missing:
         ctx.fs.derived[f"{score}_lower_bound"] = Derived(

@@ -74,7 +74,7 @@ def build_labs(ctx: Context) -> None:
         value = round(result.value, FACT_DECIMALS)
         if bound is not None and not bound.low <= value <= bound.high:
             implausible(ctx, f"labs[{i}].value", value, bound.low, bound.high,
-                        result.analyte.canonical)
+                        result.analyte.canonical, result.analyte.name)
             fs.missing[f"labs.{code}"] = (f"labs[{i}].value (implausible)",)
             continue
         lab_values[code] = value

@@ -8,7 +8,7 @@ from typing import Any
 from cdss.derive.factset import Context, FactSet
 from cdss.derive.facttype import FACT_DECIMALS, FactType, FieldSpec, Headline
 from cdss.derive.facttype import field as f
-from cdss.derive.products import Decomposed, Part, decompose, dose_derivation, product_fact
+from cdss.derive.products import Decomposed, Part, decompose, dose_derivation
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
 from cdss.kb.schema import Drug
@@ -24,6 +24,9 @@ RX = FactType("rx", True, {
     "route": f("string", "route"),
     "dose": f("number", "dose"),
     "dose_unit": f("string", "dose"),
+    "dose_unit_zh": f("string", "dose", description="the dose's unit as a message names "
+                      "it (片 for tablet; mg as it is)"),
+    "dose_unit_en": f("string", "dose"),
     "times_per_day": f("number", "frequency", "/d"),
     "daily_dose": f("number", "daily_dose", description="dose × times per day"),
     "duration_days": f("number", "duration", "d"),
@@ -56,6 +59,11 @@ RX = FactType("rx", True, {
         "a diagnosis of this visit or a problem-list code is among the drug's "
         "labelled indications (knowledge/indications/); absent without an "
         "indication row or without diagnoses")),
+    "indication_here": f("bool", "drug", description=(
+        "the prescription's indication is judged on this fact: true for a drug; for a "
+        "product of several parts only on one of them (its label's part, else its first "
+        "ingredient), whose `indicated` then says whether any part's labelled "
+        "indications cover a diagnosis (one finding per product, not per ingredient)")),
     "diagnoses_checked": f("string", "drug", description=(
         "the visit's diagnoses and problem-list codes that were checked")),
     "indication_codes": f("string", "drug", description=(
@@ -176,9 +184,14 @@ def build_prescriptions(ctx: Context) -> None:
             continue
         if found.product is not None:
             _note_product(ctx.fs, i, found)
-            product_fact(ctx, i, rx, found, dx_codes)
+        once = _indication_once(kb, found, dx_codes)
         for part in found.parts:
-            fact = rx_fact(ctx, i, part.rx, part.drug, dx_codes, part)
+            fact = rx_fact(ctx, i, part.rx, part.drug, dx_codes, part, once)
+            if any(p.whole for p in found.parts):
+                # a product checked against its own label: its label and its ingredients
+                # describe one prescription, so a kind of finding (dose above a limit,
+                # pregnancy...) is one card for it, the most severe kept (report.deduplicate)
+                ctx.fs.subjects[fact["id"]] = f"prescriptions[{i}]"
             mg_daily = (part.rx.daily_dose if part.rx.dose is not None
                         and part.rx.dose.unit == "mg" else None)
             rx_keys(ctx, i, part.drug, mg_daily, paired, unpaired, part)
@@ -200,6 +213,14 @@ def _note_product(fs: FactSet, i: int, found: Decomposed) -> None:
         return
     en = ", ".join(x.name.en for x in found.unchecked)
     zh = "、".join(x.name.zh for x in found.unchecked)
+    if product.label is not None:
+        fs.note(f"prescriptions[{i}].drug",
+                f"{product.name.en}: ingredient(s) {en} are not drugs of the knowledge base; "
+                "they are bounded by the product's own label (dose limits in dosage units, "
+                "pregnancy, lactation), checked with its other ingredients",
+                f"{product.name.zh}：成分{zh}不在知识库药物中，以本品说明书的用量上限及孕期、"
+                "哺乳期用药要求审核；其余成分已逐一审核")
+        return
     fs.note(f"prescriptions[{i}].drug",
             f"{product.name.en}: ingredient(s) {en} are not drugs of the knowledge base and "
             "were not checked; its other ingredients were",
@@ -212,8 +233,25 @@ def _names(drug: Drug, part: Part | None = None) -> dict[str, str]:
     return {"drug": drug.id, "name_zh": drug.name.zh, "name_en": drug.name.en}
 
 
+def _indication_once(kb: KnowledgeBase, found: Decomposed, codes: list[str] | None
+                     ) -> tuple[str, bool | None] | None:
+    """For a product of several parts: the path of the part its indication is judged on
+    (its label's part, else the first) and whether a diagnosis is among the labelled
+    indications of any part (None without readable diagnoses); None for a drug."""
+    parts = found.parts
+    if found.product is None or len(parts) < 2:
+        return None
+    here = next((p.path for p in parts if p.whole), parts[0].path)
+    if codes is None:
+        return here, None
+    prefixes = tuple(x for p in parts for x in kb.indication_prefixes(p.drug))
+    readable = [c.strip().upper() for c in codes if kb.icd10_form_ok(c)]
+    return here, (any(c.startswith(prefixes) for c in readable) if prefixes else None)
+
+
 def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
-            dx_codes: list[str] | None, part: Part | None = None) -> dict[str, Any]:
+            dx_codes: list[str] | None, part: Part | None = None,
+            once: tuple[str, bool | None] | None = None) -> dict[str, Any]:
     """The rx fact of prescription ``i`` (or of one ingredient of the product it names,
     ``part``): as written, its daily dose, and the drug's knowledge joined (every
     knowledge field missing for a drug the knowledge lacks)."""
@@ -227,31 +265,32 @@ def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
     if drug is not None:
         values.update(_names(drug, part))
     if rx.dose is not None:
-        values.update(dose=round(rx.dose.value, FACT_DECIMALS), dose_unit=rx.dose.unit)
+        words = ctx.kb.prescribing
+        values.update(dose=round(rx.dose.value, FACT_DECIMALS), dose_unit=rx.dose.unit,
+                      dose_unit_zh=words.unit_name(rx.dose.unit, "zh"),
+                      dose_unit_en=words.unit_name(rx.dose.unit, "en"))
     if rx.frequency is not None:
         values["times_per_day"] = (None if rx.frequency.times_per_day is None
                                    else round(rx.frequency.times_per_day, FACT_DECIMALS))
     values.update(_daily_dose(fs, path, src, rx, part))
+    # structural, not knowledge: known for a drug the knowledge lacks as well
+    values["indication_here"] = once is None or once[0] == path
     if drug is None:
         for name in KNOWLEDGE_RX_FIELDS:
             fs.missing[f"{path}.{name}"] = (f"{src}.drug (not in knowledge)",)
     else:
         values.update(_drug_knowledge(ctx.kb, drug, rx, path, src, fs, ctx.weight))
         values.update(_indication(ctx.kb, drug, path, fs, dx_codes))
-        product = part.product if part is not None else None
-        if product is not None and product.chronic is not None:
-            values["chronic"] = product.chronic  # long-term in a long-term product
-        if product is not None and product.indications is not None \
-                and len(product.ingredients) > 1 and values.pop("indicated", None) is not None:
-            # the product's label indications judge it (rx_product.product_indicated)
-            values.pop("diagnoses_checked", None)
-            fs.missing[f"{path}.indicated"] = (
-                f"knowledge.products.{product.id}.indications (the product's label "
-                "indications apply, rx_product)",)
+        if once is not None and once[0] == path and once[1] and "indicated" in values:
+            values["indicated"] = True  # another part's indication covers a diagnosis
     if part is not None and part.product is not None:
         product = part.product
         values.update(product=product.id, product_zh=product.name.zh,
                       product_en=product.name.en)
+        # a product with a long-term drug is long-term as a whole: promethazine in
+        # 复方利血平片 is taken as long as the antihypertensive is (the 7-day rule)
+        values["chronic"] = any(ctx.kb.drugs[i.drug].chronic
+                                for i in product.ingredients if i.drug is not None)
         if part.units is not None and part.ingredient is not None:
             values.update(units=part.units, strength=part.ingredient.strength)
             derivation = dose_derivation(ctx.kb, part)
@@ -478,7 +517,9 @@ def _share(kb: KnowledgeBase, i: int, part: Part, fact: dict[str, Any], lang: st
 def _note_unpaired(kb: KnowledgeBase, fs: FactSet, unpaired: dict[str, list[int]]) -> None:
     """One note per drug prescribed more than :data:`PAIRED_PER_KEY` times."""
     for drug_id, indices in unpaired.items():
-        drug = kb.drugs[drug_id]
+        # a drug, or a product checked against its own label (its id is the product's)
+        drug = kb.drugs.get(drug_id) or kb.label_drug(kb.products[drug_id])
+        assert drug is not None
         items = ", ".join(str(i) for i in indices[:20]) + (" …" if len(indices) > 20 else "")
         fs.note(f"prescriptions[{indices[0]}]",
                 f"{drug.name.en} is prescribed more than {PAIRED_PER_KEY} times: items "

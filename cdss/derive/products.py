@@ -5,7 +5,10 @@ knowledge/products/). A product gives one :class:`Part` per ingredient that is a
 the knowledge, with its dose worked out through the product's strength (2 tablets of
 250 mg of paracetamol each: 500 mg), so that every rule about a drug (dose, duplicate,
 interaction, allergy, kidney, liver...) sees the ingredient. An ingredient that is no
-drug of the knowledge (人工牛黄, caffeine) is listed and not checked.
+drug of the knowledge (人工牛黄, 樟脑) is listed and not checked itself; where the product's
+own label is in the knowledge (``label``: its limits in dosage units, pregnancy,
+lactation, indications), the product is one more part, checked as a drug of that label,
+so that the label's limits bound every ingredient.
 
 The parts of a product share the prescription's index: two ingredients of one product
 are never paired with each other (a licensed fixed combination is not a duplicate or an
@@ -19,9 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from cdss.derive.factset import Context, FactSet
-from cdss.derive.facttype import FactType, Headline
-from cdss.derive.facttype import field as f
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
 from cdss.kb.schema import Drug, Product, ProductIngredient
@@ -59,11 +59,16 @@ class Part:
         """The part is one ingredient of a product of several."""
         return self.product is not None and len(self.product.ingredients) > 1
 
+    @property
+    def whole(self) -> bool:
+        """The part is the product itself, checked against its own label."""
+        return self.product is not None and self.ingredient is None
+
     def names(self) -> dict[str, str]:
         """The part's drug id and names; an ingredient of a product of several is named
         with its product ("对乙酰氨基酚（复方氨酚烷胺片）")."""
         d, p = self.drug, self.product
-        if p is None or not self.several:
+        if p is None or not self.several or self.whole:
             return {"drug": d.id, "name_zh": d.name.zh, "name_en": d.name.en}
         return {"drug": d.id, "name_zh": f"{d.name.zh}（{p.name.zh}）",
                 "name_en": f"{d.name.en} (in {p.name.en})"}
@@ -95,8 +100,30 @@ def decompose(kb: KnowledgeBase, i: int, rx: Prescription) -> Decomposed:
         path = f"{source}.ingredients[{k}]" if several else source
         part = _part(kb, source, path, rx, product, ingredient)
         parts.append(part if not parts else replace(part, first=False))
+    whole = _whole(kb, source, rx, product, first=not parts)
+    if whole is not None:
+        parts.append(whole)
     return Decomposed(product, tuple(parts),
                       tuple(x for x in product.ingredients if x.drug is None))
+
+
+def _whole(kb: KnowledgeBase, source: str, rx: Prescription, product: Product,
+           first: bool) -> Part | None:
+    """The product itself as a part checked against its label (None without one). Its
+    dose is compared as written, in dosage units; a dose in another unit is reported once,
+    on the product's first part."""
+    drug = kb.label_drug(product)
+    if drug is None:
+        return None
+    update: dict = {"formulation": rx.formulation or product.formulation}
+    if rx.route is None and product.route != kb.prescribing.default_route:
+        update["route"] = product.route
+    problem = None
+    if rx.dose is not None and rx.dose.unit not in product.dosage_units:
+        problem = (f"{source}.dose (in {rx.dose.unit}; the label of {product.name.en} "
+                   f"doses it in {', '.join(product.dosage_units)})")
+    return Part(source, source, drug, rx.model_copy(update=update), product, None,
+                dose_problem=problem, first=first)
 
 
 def _part(kb: KnowledgeBase, source: str, path: str, rx: Prescription, product: Product,
@@ -147,142 +174,3 @@ def dose_derivation(kb: KnowledgeBase, part: Part) -> Derived | None:
                      f"{counted} ({part.product.name.zh}, knowledge.products."
                      f"{part.product.id})"},
         unit=unit)
-
-
-#: a prescription naming a product, as a whole: its dose in dosage units against the
-#: limits of the product's own label, and the label's pregnancy, lactation and
-#: indications (knowledge/products/). The label's limit bounds every ingredient, those
-#: that are no drug of the knowledge (人工牛黄, 樟脑, 三硅酸镁) included.
-RX_PRODUCT = FactType("rx_product", True, {
-    "index": f("number", ""),
-    "product": f("string", "drug", description="the product id (knowledge/products/)"),
-    "name_zh": f("string", "drug"),
-    "name_en": f("string", "drug"),
-    "product_units": f("number", "dose", description=(
-        "dosage units per dose as written (2 for '2 片'), in one of the product's units")),
-    "unit_zh": f("string", "dose", description="the dosage unit in words (片)"),
-    "unit_en": f("string", "dose"),
-    "times_per_day": f("number", "frequency", "/d"),
-    "product_daily_units": f("number", "product_daily_units", "/d",
-                             description="dosage units per dose × times per day"),
-    "max_units_per_dose": f("number", "max_units_per_dose", description=(
-        "knowledge: the most dosage units per dose the product's label allows (an "
-        "adult; for a children's product its largest band)")),
-    "max_units_per_day": f("number", "max_units_per_day", description=(
-        "knowledge: the most dosage units a day the product's label allows (as "
-        "max_units_per_dose)")),
-    "label_dose_zh": f("string", "", description="knowledge: the label's dosage text"),
-    "label_dose_en": f("string", ""),
-    "product_pregnancy": f("string", "drug", description=(
-        "knowledge: the product label's pregnancy advice: contraindicated | avoid | "
-        "caution | compatible")),
-    "product_lactation": f("string", "drug", description="knowledge: as product_pregnancy"),
-    "pregnancy_zh": f("string", "", description="knowledge: the label's words"),
-    "pregnancy_en": f("string", ""),
-    "lactation_zh": f("string", ""),
-    "lactation_en": f("string", ""),
-    "product_indicated": f("bool", "drug", shows="diagnoses_checked", description=(
-        "a diagnosis or problem-list code of the visit is among the product label's "
-        "indications; absent without them or without diagnoses")),
-    "diagnoses_checked": f("string", "drug"),
-    "indication_codes": f("string", "drug",
-                          description="knowledge: ICD-10 prefixes of the label's indications"),
-    "indications_zh": f("string", "drug"),
-    "indications_en": f("string", "drug"),
-    "unchecked_zh": f("string", "drug", description=(
-        "the product's ingredients that are no drug of the knowledge, in words")),
-    "unchecked_en": f("string", "drug"),
-}, "one prescription naming a product (knowledge/products/), as a whole: its dose in "
-   "dosage units and the product label's own limits, pregnancy, lactation and indications",
-    Headline("product"))
-
-
-def product_fact(ctx: Context, i: int, rx: Prescription, found: Decomposed,
-                 codes: list[str] | None) -> dict | None:
-    """The rx_product fact of prescription ``i`` when it names a product that has label
-    rows, or ingredients no drug of the knowledge (whose only checks those rows are: their
-    absence is then reported as not evaluated). A product of drugs of the knowledge
-    without label rows (布洛芬缓释胶囊, 海捷亚) gives none: its ingredients' own rows check it."""
-    product = found.product
-    if product is None or not (found.unchecked or product.label_dose or product.pregnancy
-                               or product.lactation or product.indications):
-        return None
-    kb, fs = ctx.kb, ctx.fs
-    path = f"prescriptions[{i}]"
-    values: dict = {"index": i, "product": product.id, "name_zh": product.name.zh,
-                    "name_en": product.name.en}
-    if found.unchecked:
-        values.update(unchecked_zh="、".join(x.name.zh for x in found.unchecked),
-                      unchecked_en=", ".join(x.name.en for x in found.unchecked))
-    dose, freq = rx.dose, rx.frequency
-    times = freq.times_per_day if freq is not None else None
-    if times is not None:
-        values["times_per_day"] = round(times, 4)
-    units: float | None = None
-    if dose is not None and dose.counted and dose.unit in product.dosage_units:
-        units = dose.value
-        values.update(product_units=units,
-                      unit_zh=kb.prescribing.unit_name(dose.unit, "zh"),
-                      unit_en=kb.prescribing.unit_name(dose.unit, "en"))
-    elif dose is None:
-        fs.missing[f"{path}.product_units"] = (f"{path}.dose",)
-    else:
-        fs.missing[f"{path}.product_units"] = (
-            f"{path}.dose (in {dose.unit}; {product.name.en} is counted in "
-            f"{', '.join(product.dosage_units)})",)
-    if units is not None and times is not None:
-        daily = round(units * times, 4)
-        values["product_daily_units"] = daily
-        fs.derived[f"{path}.product_daily_units"] = Derived(
-            "product_daily_units", daily, "dosage units per dose × times per day",
-            {"dose": f"{units:g} {values['unit_en']} ({path}.dose)",
-             "frequency": f"{freq.code} ({times:g}/d)"},  # type: ignore[union-attr]
-            unit=f"{values['unit_en']}/d")
-    elif units is None:
-        fs.missing[f"{path}.product_daily_units"] = fs.missing[f"{path}.product_units"]
-    else:
-        fs.missing[f"{path}.product_daily_units"] = (f"{path}.frequency",)
-    label = product.label_dose
-    where = f"knowledge.products.{product.id}"
-    if label is not None:
-        values.update(max_units_per_dose=label.max_units_per_dose,
-                      max_units_per_day=label.max_units_per_day,
-                      label_dose_zh=label.text.zh, label_dose_en=label.text.en)
-    for name in ("max_units_per_dose", "max_units_per_day"):
-        if values.get(name) is None:
-            fs.missing[f"{path}.{name}"] = (f"{where}.label_dose.{name}",)
-    for name, status in (("pregnancy", product.pregnancy), ("lactation", product.lactation)):
-        if status is None:
-            fs.missing[f"{path}.product_{name}"] = (f"{where}.{name}",)
-            continue
-        values.update({f"product_{name}": status.status, f"{name}_zh": status.text.zh,
-                       f"{name}_en": status.text.en})
-    values.update(_product_indication(kb, product, path, fs, codes))
-    fact = fs.add(RX_PRODUCT, path, values)
-    fs.subjects[fact["id"]] = f"prescriptions:{i}:product"
-    if "product_indicated" in fact:
-        fs.field_paths[(fact["id"], "product_indicated")] = "record.diagnoses"
-    return fact
-
-
-def _product_indication(kb: KnowledgeBase, product: Product, path: str, fs: FactSet,
-                        codes: list[str] | None) -> dict:
-    """rx_product fields saying whether a diagnosis is among the label's indications
-    (as ``rx.indicated``: absent without indications, diagnoses or a readable code)."""
-    rows = product.indications
-    if rows is None:
-        fs.missing[f"{path}.product_indicated"] = (
-            f"knowledge.products.{product.id}.indications",)
-        return {}
-    values = {"indication_codes": ", ".join(rows.codes), "indications_zh": rows.text.zh,
-              "indications_en": rows.text.en}
-    if codes is None:
-        fs.missing[f"{path}.product_indicated"] = ("record.diagnoses",)
-        return values
-    readable = [c.strip().upper() for c in codes if kb.icd10_form_ok(c)]
-    indicated = any(c.startswith(rows.codes) for c in readable)
-    if not indicated and len(readable) < len(codes):
-        fs.missing[f"{path}.product_indicated"] = ("record.diagnoses (not an ICD-10 code)",)
-        return values
-    return {**values, "product_indicated": indicated,
-            "diagnoses_checked": ", ".join(c.strip() for c in codes)}

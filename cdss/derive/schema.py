@@ -31,7 +31,6 @@ from cdss.derive.prescriptions import (
     RX_RENAL,
     RX_TOTAL,
 )
-from cdss.derive.products import RX_PRODUCT
 from cdss.derive.rx_rules import RX_SKIN_TEST, RX_SLIPS, RX_TIER, SLIP
 from cdss.derive.visit import CONDITION, ENCOUNTER, RECORD, SYMPTOM
 from cdss.kb import KnowledgeBase
@@ -51,5 +50,5 @@ def fact_types(kb: KnowledgeBase) -> dict[str, FactType]:
 def _fact_types(labs: LabUnits, scores: tuple[str, ...]) -> dict[str, FactType]:
     types = (PATIENT, VITALS, labs_type(labs), derived_type(scores), RECORD, ENCOUNTER, RX,
              RX_RENAL, RX_HEPATIC, RX_KEY, RX_ALLERGEN, ALLERGY_KEY, CONDITION, FOLLOWUP,
-             SYMPTOM, IMPLAUSIBLE, RX_SLIPS, SLIP, RX_SKIN_TEST, RX_TIER, RX_TOTAL, RX_PRODUCT)
+             SYMPTOM, IMPLAUSIBLE, RX_SLIPS, SLIP, RX_SKIN_TEST, RX_TIER, RX_TOTAL)
     return {t.name: t for t in types}

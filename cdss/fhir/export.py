@@ -200,7 +200,8 @@ class _Writer:
                 route["coding"] = [{"system": fc.SNOMED, "code": fc.SNOMED_ROUTE[rx.route]}]
             dosage["route"] = route
         if rx.dose is not None:
-            dosage["doseAndRate"] = [{"doseQuantity": _qty(rx.dose.value, ucum(rx.dose.unit))}]
+            dosage["doseAndRate"] = [{"doseQuantity": _qty(rx.dose.value, ucum(rx.dose.unit),
+                                                           shown=rx.dose.unit)}]
         res: dict[str, Any] = {"resourceType": "MedicationRequest", "status": "active",
                                "intent": "order", "medicationCodeableConcept": concept,
                                "subject": self.subject}
@@ -211,7 +212,9 @@ class _Writer:
         self.add(res)
 
 
-def _qty(value: float, unit: str) -> dict[str, Any]:
+def _qty(value: float, unit: str, shown: str | None = None) -> dict[str, Any]:
+    """A Quantity with UCUM ``unit`` as its code; ``shown``: its human unit when the code
+    is an annotation (``{tbl}`` shown as "tablet")."""
     number: float | int = int(value) if float(value).is_integer() and abs(value) < 2**53 \
         else value
-    return {"value": number, "unit": unit, "system": fc.UCUM, "code": unit}
+    return {"value": number, "unit": shown or unit, "system": fc.UCUM, "code": unit}

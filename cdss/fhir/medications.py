@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from cdss.fhir import codes as fc
 from cdss.fhir.build import Builder, codes, codings, concept_text
-from cdss.fhir.ucum import contract_unit, is_count_unit, quantity
+from cdss.fhir.ucum import contract_unit, dosage_unit, is_count_unit, quantity
 from cdss.models import Frequency
 
 #: Timing.repeat.periodUnit in days (UCUM definitions: mo = 1/12 a, a = 365.25 d)
@@ -103,8 +103,13 @@ def _dosage(b: Builder, rx: dict[str, Any], dosage: dict[str, Any], path: str) -
 
 def _dose(b: Builder, rx: dict[str, Any], dose: dict[str, Any], path: str) -> None:
     if is_count_unit(dose.get("code")) or is_count_unit(dose.get("unit")):
-        b.note(path, "a dose in dosage units (tablets, capsules) cannot be checked "
-                     "against mg limits: not used")
+        unit = dosage_unit(dose.get("code"), dose.get("unit"))
+        if unit is None or dose.get("value") is None:
+            b.note(path, "a dose in dosage units the contract does not name (tablets, "
+                         "capsules, sachets, ampoules, pills are): not used")
+            return
+        # converted through the product's strength where the knowledge has one
+        rx["dose"] = {"value": dose["value"], "unit": unit}
         return
     value = quantity(dose)
     if value is None:

@@ -20,6 +20,25 @@ TO_UCUM: dict[str, str] = {
     "dimensionless": "1",
 }
 _ANNOTATION = re.compile(r"\{[^}]*\}")
+#: the contract's dosage units as UCUM annotations (a count of dosage units: "{tbl}" is
+#: the HL7 examples' tablet) and the annotations read back as each
+DOSAGE_UCUM: dict[str, str] = {"tablet": "{tbl}", "capsule": "{capsule}",
+                               "sachet": "{sachet}", "ampoule": "{ampule}", "pill": "{pill}"}
+_DOSAGE_ANNOTATIONS: dict[str, str] = {
+    "tbl": "tablet", "tab": "tablet", "tablet": "tablet", "tablets": "tablet",
+    "capsule": "capsule", "cap": "capsule", "capsules": "capsule",
+    "sachet": "sachet", "ampule": "ampoule", "ampoule": "ampoule", "pill": "pill"}
+
+
+def dosage_unit(code: str | None, text: str | None = None) -> str | None:
+    """The contract's dosage unit (``tablet``...) of a count unit such as ``{tbl}``
+    (or of its human ``text``, ``tablet``); None when it names none of them."""
+    for raw in (code, text):
+        if raw:
+            key = raw.strip().strip("{}").strip().lower()
+            if key in _DOSAGE_ANNOTATIONS:
+                return _DOSAGE_ANNOTATIONS[key]
+    return None
 
 
 def contract_unit(code: str | None, text: str | None = None) -> str | None:
@@ -56,5 +75,6 @@ def quantity(q: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def ucum(unit: str) -> str:
-    """The UCUM code of a contract unit (canonical units of cdss)."""
-    return TO_UCUM.get(unit, unit)
+    """The UCUM code of a contract unit (canonical units of cdss; a dosage unit as its
+    annotation, ``{tbl}``)."""
+    return DOSAGE_UCUM.get(unit) or TO_UCUM.get(unit, unit)

@@ -150,6 +150,15 @@ class KnowledgeBase:
                     break
         return self.products.get(product_id) if product_id else None
 
+    def label_drug(self, product: Product) -> Drug | None:
+        """``product`` as one drug of its label's limits (None without a label)."""
+        return self._label_drugs.get(product.id)
+
+    @functools.cached_property
+    def _label_drugs(self) -> dict[str, Drug]:
+        return {p.id: d for p in self.products.values()
+                if (d := p.label_drug()) is not None}
+
     @functools.cached_property
     def _product_names(self) -> dict[str, str]:
         """Normalised product name or alias -> product id (checked unique at load)."""
@@ -606,6 +615,23 @@ def _check_product_names(products: dict[str, Product], drugs: dict[str, Drug],
                                      "this product's only ingredient")
 
 
+def _label_indications(products: dict[str, Product], root: Path) -> tuple[Indication, ...]:
+    """An indication row per product label that states one (its drug is the product)."""
+    rows = []
+    for product in products.values():
+        label = product.label
+        if label is None or label.indication is None:
+            continue
+        for code in label.indication_codes:
+            if not _ICD10_PREFIX.fullmatch(code):
+                raise KnowledgeError(str(root / "products"), product.id,
+                                     f"label: malformed ICD-10 prefix {code!r}")
+        rows.append(Indication(id=f"product_{product.id}", drug=product.id,
+                               text=label.indication, codes=label.indication_codes,
+                               source=label.source))
+    return tuple(rows)
+
+
 def _class_name_index(classes: dict[str, DrugClass]) -> dict[str, str]:
     """Normalised name or alias -> class id (the first class wins)."""
     names: dict[str, str] = {}
@@ -634,6 +660,7 @@ def load_knowledge(root: Path | None = None, *, edit: TableEdit | None = None,
     t["products"] = t["products"] or {}
     drug_names = _drug_name_index(t["drugs"], root)
     _check_product_names(t["products"], t["drugs"], drug_names, root)
+    t["indications"] = (*t["indications"], *_label_indications(t["products"], root))
     return KnowledgeBase(
         root=root,
         version=f"{analytes.version}+{_files_digest(root)}{tag}",

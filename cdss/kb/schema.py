@@ -99,7 +99,9 @@ class DoseLimit(Frozen):
     route: Route
     population: Literal["adult"] = "adult"
     formulation: str | None = None
-    unit: Literal["mg", "IU", "mL"]
+    #: mg, IU or mL for a drug; a dosage unit (tablet...) only in a product's own label
+    #: limits (:class:`ProductLabel`)
+    unit: Literal["mg", "IU", "mL", "tablet", "capsule", "sachet", "ampoule", "pill"]
     max_single: float | None = Field(default=None, gt=0)
     max_daily: float | None = Field(default=None, gt=0)
     #: lowest usual effective daily dose (dose_low); only where a source states one
@@ -685,41 +687,26 @@ class ProductIngredient(Frozen):
     note: str | None = None
 
 
-class ProductLabelDose(Frozen):
-    """The adult dose a product's own label allows, in its dosage units ("一次1片，一日2次":
-    1 per dose, 2 a day). It bounds every ingredient, those that are no drug of the
-    knowledge (人工牛黄, 樟脑) included; the rule dosing.product_dose_high reads it."""
+class ProductLabel(Frozen):
+    """What a product's own label says of the product as a whole: dose limits in its
+    dosage units, pregnancy, lactation and indications. Only for a product with
+    ingredients that are no drug of the knowledge (人工牛黄, 樟脑...): the label's limits
+    bound them, and the product is checked as one more drug (cdss/derive/products.py)."""
 
-    max_units_per_dose: float | None = Field(default=None, gt=0)
-    max_units_per_day: float | None = Field(default=None, gt=0)
-    #: the label's dosage text, in both languages
-    text: Text
+    #: adult limits in dosage units ("一次1~2粒，一日3次": max_single 2, max_daily 6)
+    doses: tuple[DoseLimit, ...] = ()
+    pregnancy: SafetyStatus | None = None
+    lactation: SafetyStatus | None = None
+    #: the labelled indications, as ICD-10 prefixes (an indication row of the product)
+    indication: Text | None = None
+    indication_codes: tuple[str, ...] = ()
     source: Source
 
     @model_validator(mode="after")
-    def _some_limit(self) -> ProductLabelDose:
-        if self.max_units_per_dose is None and self.max_units_per_day is None:
-            raise ValueError("a label dose states max_units_per_dose or max_units_per_day")
-        if self.max_units_per_dose is not None and self.max_units_per_day is not None \
-                and self.max_units_per_day < self.max_units_per_dose:
-            raise ValueError("max_units_per_day is below max_units_per_dose")
+    def _indication_coded(self) -> ProductLabel:
+        if (self.indication is None) != (not self.indication_codes):
+            raise ValueError("an indication needs both its text and its codes")
         return self
-
-
-class ProductIndications(Frozen):
-    """A product's labelled indications (its 适应症) as ICD-10 prefixes."""
-
-    codes: tuple[str, ...] = Field(min_length=1)
-    text: Text
-    source: Source
-
-    @field_validator("codes")
-    @classmethod
-    def _icd10(cls, codes: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [c for c in codes if re.fullmatch(r"[A-Z][0-9]{2}(\.[0-9]{1,2})?", c) is None]
-        if bad:
-            raise ValueError(f"not ICD-10 prefixes: {bad}")
-        return codes
 
 
 class Product(Frozen):
@@ -739,20 +726,30 @@ class Product(Frozen):
     #: no strength is assumed (the name is sold in several strengths, or none could be
     #: verified): a dose in dosage units cannot be checked; the text says why
     ambiguous: Text | None = None
+    #: the product's own label limits (only with an ingredient that is no drug of the
+    #: knowledge)
+    label: ProductLabel | None = None
     source: Source
-    #: the adult dose its label allows, in dosage units (bounds every ingredient)
-    label_dose: ProductLabelDose | None = None
-    #: the product label's own pregnancy and lactation advice ("孕妇及哺乳期妇女慎用"),
-    #: read for the product as a whole (its ingredients that are drugs keep their own)
-    pregnancy: SafetyStatus | None = None
-    lactation: SafetyStatus | None = None
-    #: the product label's indications (适应症); when given, they judge the product's
-    #: indication, not each ingredient's own rows (the vitamin B1 of an antihypertensive
-    #: combination is not prescribed for beriberi)
-    indications: ProductIndications | None = None
-    #: a long-term product (an antihypertensive combination): its ingredients count as
-    #: long-term in it whatever their own ``chronic`` (the promethazine of 复方利血平片)
-    chronic: bool | None = None
+
+    @model_validator(mode="after")
+    def _label(self) -> Product:
+        if self.label is None:
+            return self
+        if all(i.drug is not None for i in self.ingredients):
+            raise ValueError("label: only for a product with an ingredient that is no drug "
+                             "of the knowledge (the drugs' own rows check the others)")
+        wrong = [d.unit for d in self.label.doses if d.unit not in self.dosage_units]
+        if wrong:
+            raise ValueError(f"label.doses: unit {wrong[0]!r} is not one of the product's "
+                             f"dosage units {list(self.dosage_units)}")
+        return self
+
+    def label_drug(self) -> Drug | None:
+        """The product as one drug (its label's limits and statuses), or None."""
+        if self.label is None:
+            return None
+        return Drug(id=self.id, name=self.name, doses=self.label.doses,
+                    pregnancy=self.label.pregnancy, lactation=self.label.lactation)
 
     @model_validator(mode="after")
     def _strengths(self) -> Product:

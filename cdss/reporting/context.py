@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cdss.audit_explore import _read_again
-from cdss.report import plain_text
-from cdss.reporting.labels import LABELS
+from cdss.report import evidence_text, plain_text
+from cdss.reporting.labels import ERRORS_ZH, LABELS
 
 if TYPE_CHECKING:
     from cdss.audit import AuditResult
@@ -285,7 +285,7 @@ def samples(result: AuditResult, engine: Any, lang: str, read: Any = None,
             again = found.get(label, {}).get(rule_id, [])
             out[rule_id].append({
                 "encounter_id": shown(row["encounter_id"], lang),
-                "line": shown(row.get("input"), lang),
+                "line": input_label(row.get("input"), lang),
                 "physician": shown(row["physician"], lang),
                 "messages": [shown(s["message"], lang) for s in again]
                 or [shown(row["title"], lang)],
@@ -295,10 +295,33 @@ def samples(result: AuditResult, engine: Any, lang: str, read: Any = None,
 
 
 def _evidence(item: dict[str, Any], lang: str) -> str:
-    value = shown(item.get("value"), lang)
-    unit = f" {item['unit']}" if item.get("unit") else ""
-    condition = f" ({item['condition']})" if item.get("condition") else ""
-    return plain_text(f"{item.get('field', MISSING)} = {value}{unit}{condition}")
+    return plain_text(evidence_text({**item, "field": item.get("field") or MISSING,
+                                     "value": shown(item.get("value"), lang)}, lang))
+
+
+def input_label(label: Any, lang: str) -> str:
+    """An input's label in ``lang``: "line 14" is "第 14 行" in Chinese (a file's
+    "<path>: line N" keeps its path)."""
+    text = shown(label, lang)
+    m = re.fullmatch(r"(.*?)(?:: )?line (\d+)", text)
+    if m is None:
+        return text
+    where = LABELS[lang]["input_line"].format(n=m.group(2))
+    return f"{m.group(1)}{'：' if lang == 'zh' else ': '}{where}" if m.group(1) else where
+
+
+def error_lines(reason: str, lang: str) -> list[str]:
+    """The lines of an error's reason, in Chinese where its wording is known."""
+    out = []
+    for line in reason.splitlines():
+        if lang == "zh":
+            for pattern, replacement in ERRORS_ZH:
+                if re.match(pattern, line):
+                    # pydantic's lists of choices end "'a' or 'b'"
+                    line = re.sub(pattern, replacement, line).replace("' or '", "'或'")
+                    break
+        out.append(line)
+    return out
 
 
 def followup(rule_sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -309,9 +332,10 @@ def followup(rule_sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def errors(result: AuditResult, lang: str, limit: int = ERRORS_SHOWN
            ) -> list[dict[str, Any]]:
     """The first ``limit`` errors: input line, encounter id, and the reason's lines."""
-    return [{"input": shown(e.get("input"), lang),
+    return [{"input": input_label(e.get("input"), lang),
              "encounter_id": shown(e.get("encounter_id"), lang),
-             "error": [shown(line, lang) for line in str(e.get("error") or "").splitlines()]
+             "error": [shown(line, lang)
+                       for line in error_lines(str(e.get("error") or ""), lang)]
              or [MISSING]} for e in result.errors[:limit]]
 
 

@@ -83,6 +83,17 @@ LABELS: dict[str, dict[str, str]] = {
         "critical": "危急", "warning": "警告", "info": "提示",
         "cat_diagnosis": "诊断", "cat_dosing": "用药", "cat_quality": "病历质量",
         "cat_followup": "随访",
+        "kind_suggest_diagnosis": "诊断建议", "kind_risk_alert": "风险提示",
+        "kind_referral": "转诊", "kind_workup": "进一步检查",
+        "kind_dose_high": "剂量过高", "kind_dose_low": "剂量偏低", "kind_frequency": "给药频次",
+        "kind_renal": "肾功能", "kind_hepatic": "肝功能", "kind_interaction": "相互作用",
+        "kind_duplicate": "重复用药", "kind_allergy": "过敏", "kind_contraindication": "禁忌",
+        "kind_pregnancy": "妊娠哺乳", "kind_geriatric": "老年用药", "kind_pediatric": "儿童用药",
+        "kind_duration": "用药天数", "kind_unknown_drug": "未知药品",
+        "kind_missing": "缺项", "kind_inconsistent": "不一致", "kind_format": "格式",
+        "kind_implausible": "数值不合理",
+        "kind_overdue": "随访逾期", "kind_uncontrolled": "控制不达标", "kind_due": "随访到期",
+        "input_line": "第 {n} 行",
         "yes": "是", "no": "否",
     },
     "en": {
@@ -170,6 +181,33 @@ LABELS: dict[str, dict[str, str]] = {
         "critical": "critical", "warning": "warning", "info": "info",
         "cat_diagnosis": "Diagnosis", "cat_dosing": "Dosing", "cat_quality": "Record quality",
         "cat_followup": "Follow-up",
+        "kind_suggest_diagnosis": "suggested diagnosis", "kind_risk_alert": "risk alert",
+        "kind_referral": "referral", "kind_workup": "work-up",
+        "kind_dose_high": "dose too high", "kind_dose_low": "dose too low",
+        "kind_frequency": "frequency", "kind_renal": "kidney", "kind_hepatic": "liver",
+        "kind_interaction": "interaction", "kind_duplicate": "duplicate",
+        "kind_allergy": "allergy", "kind_contraindication": "contraindication",
+        "kind_pregnancy": "pregnancy and lactation", "kind_geriatric": "older adults",
+        "kind_pediatric": "children", "kind_duration": "duration",
+        "kind_unknown_drug": "unknown drug",
+        "kind_missing": "missing", "kind_inconsistent": "inconsistent", "kind_format": "format",
+        "kind_implausible": "implausible value",
+        "kind_overdue": "overdue", "kind_uncontrolled": "uncontrolled", "kind_due": "due",
+        "input_line": "line {n}",
         "yes": "yes", "no": "no",
     },
 }
+
+
+#: input errors in Chinese: the wording of cdss's own messages (cdss/errors.py,
+#: cdss/models/_base.py) and of pydantic's most common ones; a reason none matches is
+#: shown as it is, marked as the validator's original wording
+ERRORS_ZH: tuple[tuple[str, str], ...] = (
+    (r"^invalid encounter: (\d+) bad fields?$", r"就诊记录无效：\1 个字段有误"),
+    (r"^\s*- (.+?): required field is missing$", r"- \1：缺少必填项"),
+    (r"^\s*- (.+?): unexpected field$", r"- \1：不应有的字段"),
+    (r"^\s*- (.+?): not valid JSON: (.*)$", r"- \1：不是有效的 JSON（解析器原文：\2）"),
+    (r"^\s*- (.+?): Input should be (.*)$", r"- \1：取值应为 \2"),
+    (r"^\s*- (.+?): String should have at most (\d+) characters?$", r"- \1：不得超过 \2 个字符"),
+    (r"^\s*- (.+?): (.*)$", r"- \1：\2（校验原文）"),
+)

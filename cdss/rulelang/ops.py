@@ -75,6 +75,8 @@ class Operator:
     #: in an evidence item's ``condition`` (English, both languages): ``≥ 140``,
     #: ``contains diabetes``
     evidence: str = ""
+    #: the ``evidence`` wording in Chinese, where it is a word and not a symbol
+    evidence_zh: str = ""
     #: an assumed condition in words, per language (``{label}``: the field's name,
     #: ``{value}``: the literal's, ``{symbol}``)
     said: Mapping[str, str] | None = None
@@ -107,24 +109,42 @@ OPERATORS: dict[str, Operator] = {op.name: op for op in (
     _comparison("lt", "<", operator.lt, "gte"),
     _comparison("lte", "≤", operator.le, "gt"),
     Operator("in", "InList", lambda a, values: any(equal(a, v) for v in values), "not_in",
-             symbol="in", evidence="in", joins={"zh": "或", "en": " or "}),
+             symbol="in", evidence="in", evidence_zh="属于", joins={"zh": "或", "en": " or "}),
     Operator("not_in", "InList", lambda a, values: not any(equal(a, v) for v in values), "in",
-             symbol="not in", evidence="not in"),
+             symbol="not in", evidence="not in", evidence_zh="不属于"),
     Operator("contains", "Contains", lambda a, item: item in a, "not_contains",
-             symbol="has", evidence="contains",
+             symbol="has", evidence="contains", evidence_zh="含",
              said={"zh": "已诊断{value}", "en": "{value} is already diagnosed"}),
     Operator("not_contains", "Contains", lambda a, item: item not in a, "contains",
-             symbol="lacks", evidence="does not contain",
+             symbol="lacks", evidence="does not contain", evidence_zh="不含",
              said={"zh": "尚未诊断{value}", "en": "{value} is not already diagnosed"}),
     Operator("matches", "Matches", _matches, prepare=regex.to_python,
-             symbol="matches", evidence="matches"),
+             symbol="matches", evidence="matches", evidence_zh="符合"),
     # NOTE: exists reads whether the field is there, not its value: holds(present, None)
     Operator("exists", "Exists", lambda present, _: present, "absent",
-             symbol="present", evidence="present"),
+             symbol="present", evidence="present", evidence_zh="已记录"),
     Operator("absent", "Exists", lambda present, _: not present, "exists",
              symbol="absent",
-             evidence="absent", yaml=False),
+             evidence="absent", evidence_zh="未记录", yaml=False),
 )}
+
+#: an evidence item's ``condition`` wording in Chinese: each operator's, and "outside" of
+#: an implausible value (``outside 50–300``)
+EVIDENCE_ZH: dict[str, str] = {
+    **{op.evidence: op.evidence_zh for op in OPERATORS.values() if op.evidence_zh},
+    "outside": "超出可信范围"}
+
+
+def evidence_condition(condition: str, lang: str) -> str:
+    """An evidence item's ``condition`` in ``lang`` (its leading operator word
+    translated for Chinese; symbols such as ``≥ 140`` read the same in both)."""
+    if lang != "zh":
+        return condition
+    for word in sorted(EVIDENCE_ZH, key=len, reverse=True):
+        if condition == word or condition.startswith(word + " "):
+            return EVIDENCE_ZH[word] + condition[len(word):]
+    return condition
+
 
 def _named(name: str) -> Operator:
     return OPERATORS[name]

@@ -20,9 +20,9 @@ from cdss.report import (
     Report,
     Suggestion,
     _code_span,
-    _evidence_text,
     _markdown_escape,
     card_extension,
+    evidence_text,
 )
 from cdss.report import missing_summary as _missing_summary
 from cdss.report import plain_text as _plain
@@ -104,7 +104,7 @@ def _detail(s: Suggestion, lang: str) -> str:
              f"**{'建议' if zh else 'Recommendation'}**: {_md(t['recommendation'])}"]
     if s.evidence:
         parts.append(f"**{'依据' if zh else 'Evidence'}**:\n"
-                     + "\n".join(f"- {_code_span(_evidence_text(e))}" for e in s.evidence))
+                     + "\n".join(f"- {_code_span(evidence_text(e, lang))}" for e in s.evidence))
     if s.references:
         parts.append(f"**{'来源' if zh else 'Source'}**: "
                      + "; ".join(_md(str(r.get("title", ""))) for r in s.references))
