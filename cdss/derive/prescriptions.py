@@ -336,7 +336,8 @@ def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str, 
     """Fields of an rx fact joined from the drug's knowledge, in the dose's unit."""
     values: dict[str, Any] = {"chronic": drug.chronic}
     formulation = kb.formulation_of(rx.formulation) or kb.formulation_of(rx.drug)
-    limit = kb.dose_limit(drug, rx.route, formulation)
+    limit = kb.dose_limit(drug, rx.route, formulation,
+                          rx.dose.unit if rx.dose is not None else None)
     route = rx.route or kb.prescribing.default_route
     if limit is not None and rx.dose is not None and limit.unit == rx.dose.unit:
         values.update(max_single=limit.max_single, max_daily=limit.max_daily,

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 
@@ -42,6 +42,7 @@ from cdss.kb.schema import (
     ConditionGroupTable,
     Contraindication,
     ContraindicationTable,
+    DosageUnit,
     DoseLimit,
     Drug,
     DrugClass,
@@ -240,17 +241,21 @@ class KnowledgeBase:
                 return code
         return low.strip().replace(" ", "_") if "_" in low else None
 
-    def dose_limit(self, drug: Drug, route: str | None, formulation: str | None = None
-                   ) -> DoseLimit | None:
+    def dose_limit(self, drug: Drug, route: str | None, formulation: str | None = None,
+                   unit: str | None = None) -> DoseLimit | None:
         """The adult dose limit for ``route`` (the knowledge's default route when not
         written) and formulation.
 
         A formulation's own entry wins; the knowledge's modified-release forms stand in
-        for each other; otherwise the general entry.
+        for each other; otherwise the general entry. A dose in a dosage unit (``unit``
+        capsule) takes the entries in that unit where there are some: a product label
+        limits its tablets and its capsules in rows of their own (复方氨酚烷胺片/胶囊).
         """
         wanted = route or self.prescribing.default_route
         family = self.prescribing.modified_release
         entries = [d for d in drug.doses if d.route == wanted and d.population == "adult"]
+        if unit in get_args(DosageUnit):
+            entries = [d for d in entries if d.unit == unit] or entries
         if formulation:
             exact = [d for d in entries if d.formulation == formulation]
             if exact:
