@@ -21,6 +21,7 @@ from cdss import backends
 from cdss._resources import knowledge_dir, rules_dir, samples_dir
 from cdss._version import __version__
 from cdss.errors import CdssError, FieldProblem, InputError, KnowledgeError, RuleSpecError
+from cdss.report import severity_word
 from cdss.rulelang.spec import STATUSES
 
 EXIT_INPUT = 2
@@ -137,7 +138,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"    {'无提示' if zh else 'no suggestions'}")
         for s in report.suggestions:
             totals[s.severity] += 1
-            print(f"    {s.severity.upper():8} {s.text('title', args.lang)}")
+            level = severity_word(s.severity, args.lang)
+            print(f"    {level:{6 if zh else 8}} {s.text('title', args.lang)}")
             print(f"             {s.text('message', args.lang)}")
         summary = report.to_dict()["missing_summary"]
         if summary:  # the data worth collecting now, as the doctor sees it
@@ -145,8 +147,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         not_evaluated += len(report.not_evaluated)
         print()
     n = len(files)
-    print(("合计" if zh else "Total") + f": critical {totals['critical']}, warning "
-          f"{totals['warning']}, info {totals['info']}; "
+    counts = ", ".join(f"{severity_word(k, args.lang) if zh else k} {totals[k]}"
+                       for k in ("critical", "warning", "info"))
+    print(("合计" if zh else "Total") + f": {counts}; "
           f"{'未能评估的规则（审核用）' if zh else 'rules not evaluated (for auditors)'} "
           f"{not_evaluated}; "
           f"{'平均每例' if zh else 'mean per encounter'} {1000 * elapsed / max(n, 1):.2f} ms")

@@ -20,6 +20,11 @@ from cdss.rulelang.ops import evidence_condition
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 #: severity as the Chinese text form names it (docs/severity.md)
 _SEVERITY_ZH = {"critical": "危急", "warning": "警告", "info": "提示"}
+
+
+def severity_word(severity: str, lang: str) -> str:
+    """A severity as text forms show it: 警告 in Chinese, WARNING in English."""
+    return _SEVERITY_ZH[severity] if lang == "zh" else severity.upper()
 _CARD_NAMESPACE = uuid.UUID("6f1f0a52-8a54-4bde-9d0c-3c2b1f0c5d11")
 #: the longest card summary: CDS Hooks 2.0 requires fewer than 140 characters
 _SUMMARY_MAX = 139
@@ -309,7 +314,7 @@ class Report:
                  f"{len(self.suggestions)} {'条提示' if zh else 'suggestion(s)'}"]
         for s in self.suggestions:
             t = s.texts[self.lang]
-            level = _SEVERITY_ZH[s.severity] if zh else s.severity.upper()
+            level = severity_word(s.severity, self.lang)
             lines.append(f"  [{level}] {t['title']}  ({s.rule_id})")
             lines.append(f"      {t['message']}")
             lines.append(f"      → {t['recommendation']}")

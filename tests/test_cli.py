@@ -70,6 +70,13 @@ def test_demo_summarises_every_sample() -> None:
     assert "Total: critical" in done.stdout and "ms" in done.stdout
 
 
+def test_chinese_demo_names_severities_in_chinese() -> None:
+    done = cli("demo")
+    assert done.returncode == 0, done.stderr
+    assert "合计: 危急 " in done.stdout and "    警告 " in done.stdout
+    assert "WARNING" not in done.stdout and "critical" not in done.stdout
+
+
 def test_rules_list(capsys) -> None:
     assert main(["rules", "list", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
