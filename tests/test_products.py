@@ -364,3 +364,15 @@ def test_a_dose_in_tablets_is_named_in_the_message_language(engine) -> None:
                    if s.rule_id == "quality.missing.dose_strength"]
     assert "以 片 书写" in first.text("title", "zh") and "tablet" not in first.text("message", "zh")
     assert "dose in tablet" in first.text("title", "en")
+
+
+def test_a_labelled_product_given_twice_is_summed_in_its_units(engine) -> None:
+    """Two prescriptions of 复方甘草片 (3 + 2 片 tid = 15 a day) pass the label's 12: the
+    total is said in 片 in Chinese, tablet in English."""
+    report = check(engine,
+                   {"drug": "复方甘草片", "dose": "3 片", "frequency": "tid", "duration": "3 d"},
+                   {"drug": "复方甘草片", "dose": "2 片", "frequency": "tid", "duration": "3 d"})
+    [total] = [s for s in report.suggestions if s.rule_id == "dosing.dose_high.total_daily"]
+    zh = total.text("message", "zh")
+    assert "= 9 片/日" in zh and "合计日剂量 15 片" in zh and "tablet" not in zh
+    assert "a total daily dose of 15 tablet" in total.text("message", "en")

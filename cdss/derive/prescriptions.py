@@ -140,6 +140,8 @@ RX_TOTAL = FactType("rx_total", True, {
         "the sum of the daily doses of the drug over every prescription that gives it "
         "(plain, or as an ingredient of a product), in dose_unit per day")),
     "dose_unit": f("string", "total_daily"),
+    "dose_unit_zh": f("string", "total_daily", description="the unit as a message names it"),
+    "dose_unit_en": f("string", "total_daily"),
     "max_daily": f("number", "max_daily",
                    description="knowledge: adult max daily dose for the route"),
     "prescriptions": f("number", "", description="how many prescriptions give the drug"),
@@ -460,7 +462,10 @@ def rx_total(ctx: Context, route: str, parts: list[tuple[int, Part, dict[str, An
     if all("daily_dose" in fact for fact in facts) and len(unit_set) == 1:
         total = round(sum(fact["daily_dose"] for fact in facts), FACT_DECIMALS)
         unit = facts[0]["dose_unit"]
-        values.update(total_daily=total, dose_unit=unit)
+        words = ctx.kb.prescribing
+        values.update(total_daily=total, dose_unit=unit,
+                      dose_unit_zh=words.unit_name(unit, "zh"),
+                      dose_unit_en=words.unit_name(unit, "en"))
         fs.derived[f"{key}.total_daily"] = Derived(
             "total_daily", total, "sum of the daily doses of the drug",
             {f"{part.path}.daily_dose": f"{fact['daily_dose']:g} {unit}/d"
@@ -506,8 +511,8 @@ def _share(kb: KnowledgeBase, i: int, part: Part, fact: dict[str, Any], lang: st
     times = fact.get("times_per_day")
     if lang == "zh":
         often = f"，每日{times:g}次" if times else ""
-        daily = (f" = {fact['daily_dose']:g} {unit}/日" if "daily_dose" in fact
-                 else "（日剂量未知）")
+        daily = (f" = {fact['daily_dose']:g} {words.unit_name(unit, lang)}/日"
+                 if "daily_dose" in fact else "（日剂量未知）")
         return f"第{i}项 {name} {dose}{often}{daily}"
     often = f", {times:g}/d" if times else ""
     daily = (f" = {fact['daily_dose']:g} {unit}/d" if "daily_dose" in fact
