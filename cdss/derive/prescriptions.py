@@ -187,9 +187,10 @@ def build_prescriptions(ctx: Context) -> None:
         if found.product is not None:
             _note_product(ctx.fs, i, found)
         once = _indication_once(kb, found, dx_codes)
+        labelled = any(p.whole for p in found.parts)
         for part in found.parts:
             fact = rx_fact(ctx, i, part.rx, part.drug, dx_codes, part, once)
-            if any(p.whole for p in found.parts):
+            if labelled:
                 # a product checked against its own label: its label and its ingredients
                 # describe one prescription, so a kind of finding (dose above a limit,
                 # pregnancy...) is one card for it, the most severe kept (report.deduplicate)

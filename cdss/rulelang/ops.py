@@ -133,6 +133,8 @@ OPERATORS: dict[str, Operator] = {op.name: op for op in (
 EVIDENCE_ZH: dict[str, str] = {
     **{op.evidence: op.evidence_zh for op in OPERATORS.values() if op.evidence_zh},
     "outside": "超出可信范围"}
+#: the words longest first ("not in" before "in"), sorted once
+_EVIDENCE_WORDS = sorted(EVIDENCE_ZH, key=len, reverse=True)
 
 
 def evidence_condition(condition: str, lang: str) -> str:
@@ -140,7 +142,7 @@ def evidence_condition(condition: str, lang: str) -> str:
     translated for Chinese; symbols such as ``≥ 140`` read the same in both)."""
     if lang != "zh":
         return condition
-    for word in sorted(EVIDENCE_ZH, key=len, reverse=True):
+    for word in _EVIDENCE_WORDS:
         if condition == word or condition.startswith(word + " "):
             return EVIDENCE_ZH[word] + condition[len(word):]
     return condition
