@@ -22,6 +22,10 @@ An ingredient that is no drug of the knowledge counts as checked when its produc
 own label in the knowledge (``label``: limits in dosage units, pregnancy, lactation,
 indications): the product is then checked as one more drug, and its four checks are
 counted like any drug's (a label without a pregnancy statement leaves the line partial).
+A children's product whose label doses children only (``label.children``, an age table:
+小儿氨酚黄那敏颗粒) is checked against that table in a child; on this script's adult
+encounter its label has no limit, pregnancy or lactation advice, and the line stays
+partial, saying so.
 
 Kidney and liver rules, Beers and children's limits are not counted: the knowledge does
 not distinguish "no rule needed" from "rule not written" for them.
@@ -93,7 +97,8 @@ def screen(engine: cdss.Engine, item: dict[str, Any]) -> Line:
     for fact in drugs:
         for check, fields in CHECKS.items():
             if not any(fact.get(f) is not None for f in fields):
-                line.lacking.append(f"{fact['drug']}: {check}{_why(facts, fact, check)}")
+                why = _why(facts, fact, check) or _label_why(product, fact, check)
+                line.lacking.append(f"{fact['drug']}: {check}{why}")
     if line.lacking:
         line.level = "partial"
     return line
@@ -105,6 +110,19 @@ def _why(facts: Any, fact: dict[str, Any], check: str) -> str:
         return ""
     reason = facts.missing.get(f"{facts.paths[fact['id']]}.max_daily", ("",))[0]
     return " (dose not convertible)" if reason.startswith("prescriptions[") else ""
+
+
+def _label_why(product: Any, fact: dict[str, Any], check: str) -> str:
+    """Why a product's own label (the fact of the product as a whole) lacks a check: a
+    children's product, whose label doses children only by its age table (the line's
+    encounter is an adult's) and states no pregnancy or lactation advice."""
+    label = product.label if product is not None and fact["drug"] == product.id else None
+    if label is None or not label.children or label.doses:
+        return ""
+    if check == "dose limit":
+        return " (a children's product: its label doses children only, by age band)"
+    return " (a children's product: its label states none)" if check in (
+        "pregnancy", "lactation") else ""
 
 
 def coverage(mix: dict[str, Any], engine: cdss.Engine) -> dict[str, Any]:

@@ -214,6 +214,9 @@ class ProductEntry:
             out["label"] = {
                 "doses": [{"route": d.route, "unit": d.unit, "max_single": d.max_single,
                            "max_daily": d.max_daily} for d in p.label.doses],
+                "children": [{"ages": [b.min_age_years, b.max_age_years], "unit": b.unit,
+                              "max_single": b.max_single, "max_daily": b.max_daily}
+                             for b in p.label.children],
                 "pregnancy": p.label.pregnancy.status if p.label.pregnancy else None,
                 "lactation": p.label.lactation.status if p.label.lactation else None,
                 "indication": p.label.indication.get(lang) if p.label.indication else None}
@@ -244,6 +247,11 @@ class ProductEntry:
                           if d.max_daily else ""]
                 lines.append(f"  {'说明书用量上限' if zh else 'label limit'}: "
                              + ", ".join(x for x in limits if x))
+            for b in p.label.children:
+                name = unit_name(b.unit, lang)
+                lines.append(f"  {'儿童' if zh else 'children'} {b.band_text(lang)}: "
+                             f"{'单次' if zh else 'single'} ≤ {b.max_single:g} {name}, "
+                             f"{'每日' if zh else 'daily'} ≤ {b.max_daily:g} {name}")
             for what, status in ((("妊娠" if zh else "pregnancy"), p.label.pregnancy),
                                  (("哺乳" if zh else "lactation"), p.label.lactation)):
                 if status is not None:

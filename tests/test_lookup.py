@@ -98,6 +98,11 @@ def test_a_product_is_looked_up_with_its_ingredients() -> None:
     assert liquorice.products[0].product.id == "compound_liquorice_tablets"
     assert not liquorice.monographs  # none of its ingredients is a drug of the knowledge
     assert "label limit: single ≤ 4 tablet, daily ≤ 12 tablet" in liquorice.to_text()
+    # a children's product shows its label's age table (helper prod, #15)
+    child = engine.lookup("小儿氨酚黄那敏颗粒", lang="zh")
+    assert "儿童 4~6岁（16~21 kg）: 单次 ≤ 1.5 袋, 每日 ≤ 4.5 袋" in child.to_text()
+    assert child.to_dict()["products"][0]["label"]["children"][0] == {
+        "ages": [1, 3], "unit": "sachet", "max_single": 1.0, "max_daily": 3.0}
     # a drug's own name is not a product: the drug's monograph, no products key
     plain = engine.lookup("阿莫西林", lang="zh")
     assert not plain.products and "products" not in plain.to_dict()

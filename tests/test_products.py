@@ -340,7 +340,10 @@ def test_the_coverage_script_on_a_tiny_mix(tmp_path: Path, capsys) -> None:
     assert result["share_percent"] == {"full": 50.0, "partial": 25.0, "none": 25.0}
     levels = {line["name"]: line for line in result["lines"]}
     assert levels["小儿氨酚黄那敏颗粒"]["level"] == "partial"
-    assert any("artificial cow-bezoar" in x for x in levels["小儿氨酚黄那敏颗粒"]["lacking"])
+    # a children's product: its label's age table bounds 人工牛黄 in a child; the mix's
+    # encounter is an adult's, for whom the label states no dose (helper prod, #15)
+    assert any("a children's product: its label doses children only" in x
+               for x in levels["小儿氨酚黄那敏颗粒"]["lacking"])
     assert levels["氨咖黄敏胶囊"]["level"] == "full"
     assert "metformin: dose limit (dose not convertible)" in levels["二甲双胍片"]["lacking"]
     assert "screened fully 50.0 %" in capsys.readouterr().out

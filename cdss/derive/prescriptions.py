@@ -11,7 +11,7 @@ from cdss.derive.facttype import field as f
 from cdss.derive.products import Decomposed, Part, decompose, dose_derivation
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
-from cdss.kb.schema import Drug
+from cdss.kb.schema import Drug, Product
 from cdss.models import Prescription
 
 RX = FactType("rx", True, {
@@ -81,6 +81,14 @@ RX = FactType("rx", True, {
         "through the product's strength")),
     "strength": f("number", "", description=(
         "knowledge: the product's amount of this drug per dosage unit, in dose_unit")),
+    "child_max_single": f("number", "child_max_daily", description=(
+        "knowledge: a children's product's label, the most dosage units a dose for the "
+        "child's age band (on the product's own part, for a child in a band)")),
+    "child_max_daily": f("number", "child_max_daily", description=(
+        "knowledge: as child_max_single, the most dosage units a day")),
+    "child_band_zh": f("string", "child_max_daily",
+                       description="the age band of the label's row, in words"),
+    "child_band_en": f("string", "child_max_daily"),
 }, "one prescription, or one ingredient of a product it names; dose limits joined from "
    "knowledge in the dose's unit", Headline("drug"))
 
@@ -294,6 +302,8 @@ def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
         # 复方利血平片 is taken as long as the antihypertensive is (the 7-day rule)
         values["chronic"] = any(ctx.kb.drugs[i.drug].chronic
                                 for i in product.ingredients if i.drug is not None)
+        if part.whole and product.label is not None and product.label.children:
+            values.update(_child_band(product, rx, ctx.age, path, fs))
         if part.units is not None and part.ingredient is not None:
             values.update(units=part.units, strength=part.ingredient.strength)
             derivation = dose_derivation(ctx.kb, part)
@@ -313,6 +323,29 @@ def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
     if "indicated" in fact:
         fs.field_paths[(fact["id"], "indicated")] = "record.diagnoses"
     return fact
+
+
+def _child_band(product: Product, rx: Prescription, age: int | None, path: str,
+                fs: FactSet) -> dict[str, Any]:
+    """The row of a children's product's dosing table for the child's age (completed
+    years), in the unit the dose is written in; nothing (and why, in ``missing``) for an
+    age outside every row, an unknown age or a dose in another unit."""
+    assert product.label is not None
+    if age is None:
+        fs.missing[f"{path}.child_max_daily"] = ("patient.birth_date",)
+        return {}
+    unit = rx.dose.unit if rx.dose is not None else None
+    rows = [b for b in product.label.children if b.min_age_years <= age <= b.max_age_years
+            and (unit is None or b.unit == unit)]
+    if not rows:
+        ages = ", ".join(b.band_text("en") for b in product.label.children)
+        fs.missing[f"{path}.child_max_daily"] = (
+            f"knowledge.products.{product.id}.label.children (no row for age {age} "
+            f"{'in ' + unit + ' ' if unit else ''}: the label's rows are {ages})",)
+        return {}
+    band = rows[0]
+    return {"child_max_single": band.max_single, "child_max_daily": band.max_daily,
+            "child_band_zh": band.band_text("zh"), "child_band_en": band.band_text("en")}
 
 
 def _daily_dose(fs: FactSet, path: str, src: str, rx: Prescription,

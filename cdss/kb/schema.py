@@ -687,6 +687,41 @@ class ProductIngredient(Frozen):
     note: str | None = None
 
 
+class ChildBand(Frozen):
+    """One row of a children's product's dosing table ("4~6岁 16~21公斤 一次1~1.5袋，一日3
+    次"): the most dosage units a dose and a day for an age band. The row is chosen by the
+    child's age in whole years (always known from the birth date); the weight column is
+    kept for the message and the reviewer."""
+
+    #: the band's ages in whole years, both inclusive ("4~6岁": 4 and 6)
+    min_age_years: int = Field(ge=0)
+    max_age_years: int = Field(ge=0)
+    #: the weight column of the same row, kg (shown, not used to choose the row)
+    min_weight_kg: float | None = Field(default=None, gt=0)
+    max_weight_kg: float | None = Field(default=None, gt=0)
+    unit: DosageUnit
+    max_single: float = Field(gt=0)
+    max_daily: float = Field(gt=0)
+    source: Source
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ChildBand:
+        if self.max_age_years < self.min_age_years:
+            raise ValueError("children: max_age_years below min_age_years")
+        if self.max_daily < self.max_single:
+            raise ValueError("children: max_daily below max_single")
+        return self
+
+    def band_text(self, lang: str) -> str:
+        """"4~6岁（16~21 kg）" / "aged 4-6 (16-21 kg)"."""
+        kg = (f"{self.min_weight_kg:g}~{self.max_weight_kg:g} kg"
+              if self.min_weight_kg and self.max_weight_kg else "")
+        if lang == "zh":
+            return f"{self.min_age_years}~{self.max_age_years}岁" + (f"（{kg}）" if kg else "")
+        return (f"aged {self.min_age_years}-{self.max_age_years}"
+                + (f" ({kg.replace('~', '-')})" if kg else ""))
+
+
 class ProductLabel(Frozen):
     """What a product's own label says of the product as a whole: dose limits in its
     dosage units, pregnancy, lactation and indications. Only for a product with
@@ -695,6 +730,9 @@ class ProductLabel(Frozen):
 
     #: adult limits in dosage units ("一次1~2粒，一日3次": max_single 2, max_daily 6)
     doses: tuple[DoseLimit, ...] = ()
+    #: a children's product's dosing table by age band, in dosage units (rules
+    #: dosing.product_child.*); ages outside every band are not evaluated
+    children: tuple[ChildBand, ...] = ()
     pregnancy: SafetyStatus | None = None
     lactation: SafetyStatus | None = None
     #: the labelled indications, as ICD-10 prefixes (an indication row of the product)
@@ -706,6 +744,10 @@ class ProductLabel(Frozen):
     def _indication_coded(self) -> ProductLabel:
         if (self.indication is None) != (not self.indication_codes):
             raise ValueError("an indication needs both its text and its codes")
+        ages = [(b.unit, a) for b in self.children
+                for a in range(b.min_age_years, b.max_age_years + 1)]
+        if len(set(ages)) != len(ages):
+            raise ValueError("children: two rows cover the same age in the same unit")
         return self
 
 
@@ -738,7 +780,8 @@ class Product(Frozen):
         if all(i.drug is not None for i in self.ingredients):
             raise ValueError("label: only for a product with an ingredient that is no drug "
                              "of the knowledge (the drugs' own rows check the others)")
-        wrong = [d.unit for d in self.label.doses if d.unit not in self.dosage_units]
+        wrong = [d.unit for d in (*self.label.doses, *self.label.children)
+                 if d.unit not in self.dosage_units]
         if wrong:
             raise ValueError(f"label.doses: unit {wrong[0]!r} is not one of the product's "
                              f"dosage units {list(self.dosage_units)}")
