@@ -22,10 +22,12 @@ An ingredient that is no drug of the knowledge counts as checked when its produc
 own label in the knowledge (``label``: limits in dosage units, pregnancy, lactation,
 indications): the product is then checked as one more drug, and its four checks are
 counted like any drug's (a label without a pregnancy statement leaves the line partial).
-A children's product whose label doses children only (``label.children``, an age table:
-小儿氨酚黄那敏颗粒) is checked against that table in a child; on this script's adult
-encounter its label has no limit, pregnancy or lactation advice, and the line stays
-partial, saying so.
+An ingredient without a limit of its own (promethazine in 复方利血平片) counts as dose-checked
+when its product's label has a limit for the dose's unit: that limit bounds every
+ingredient. A children's product whose label doses children only (``label.children``, an
+age table: 小儿氨酚黄那敏颗粒) is screened on a child's encounter (5 years, 18 kg, the
+table's second band): its dose limit is the table's row, and pregnancy and lactation do
+not apply.
 
 Kidney and liver rules, Beers and children's limits are not counted: the knowledge does
 not distinguish "no rule needed" from "rule not written" for them.
@@ -68,6 +70,20 @@ _ENCOUNTER: dict[str, Any] = {
 }
 
 
+#: a child's visit, for a product whose label doses children only: the age is inside the
+#: second band of 小儿氨酚黄那敏颗粒's table; pregnancy and lactation do not apply
+_CHILD_ENCOUNTER: dict[str, Any] = {
+    **_ENCOUNTER,
+    "patient": {"id": "c", "sex": "female", "birth_date": "2021-05-10", "weight": "18 kg",
+                "height": "110 cm", "allergies": [], "allergies_reviewed": True,
+                "conditions": []},
+    "vitals": {"heart_rate": 96, "resp_rate": 22, "temperature": "36.8 degC", "spo2": 98},
+}
+#: the checks of a child's line: the label's children's row, and the indication
+CHILD_CHECKS = {"dose limit": ("child_max_daily", "child_max_single"),
+                "indication": ("indication_codes",)}
+
+
 @dataclass
 class Line:
     """The screening of one item of the mix."""
@@ -83,25 +99,42 @@ class Line:
 def screen(engine: cdss.Engine, item: dict[str, Any]) -> Line:
     """How fully one item of the mix is screened."""
     rx = {k: item[k] for k in ("dose", "route", "frequency") if item.get(k)}
-    enc = dict(_ENCOUNTER, prescriptions=[{"drug": item["name"], **rx, "duration": "5 d"}])
+    product = engine.kb.resolve_product(item["name"])
+    child = _for_children_only(product)
+    encounter = _CHILD_ENCOUNTER if child else _ENCOUNTER
+    enc = dict(encounter, prescriptions=[{"drug": item["name"], **rx, "duration": "5 d"}])
     facts = build_facts(engine.parse(enc), engine.kb)
     line = Line(item["name"], float(item["weight"]), item.get("group", ""), "full")
     drugs = facts.of_type("rx")
     if not drugs or any(not fact.get("known") for fact in drugs):
         line.level = "none"
         return line
-    product = engine.kb.resolve_product(item["name"])
     if product is not None and product.label is None:
         line.lacking += [f"ingredient: {i.name.en} is not a drug of the knowledge"
                          for i in product.ingredients if i.drug is None]
+    checks = CHILD_CHECKS if child else CHECKS
+    label_fact = next((f for f in drugs if product is not None and f["drug"] == product.id),
+                      None)
+    label_limits = label_fact is not None and any(
+        label_fact.get(f) is not None for f in checks["dose limit"])
     for fact in drugs:
-        for check, fields in CHECKS.items():
+        for check, fields in checks.items():
+            if check == "dose limit" and label_limits and fact is not label_fact:
+                continue  # bounded by the product's own label
+            if child and fact is not label_fact and check == "dose limit":
+                continue  # the label's children's table bounds every ingredient
             if not any(fact.get(f) is not None for f in fields):
-                why = _why(facts, fact, check) or _label_why(product, fact, check)
+                why = _why(facts, fact, check)
                 line.lacking.append(f"{fact['drug']}: {check}{why}")
     if line.lacking:
         line.level = "partial"
     return line
+
+
+def _for_children_only(product: Any) -> bool:
+    """A product whose own label doses children only, by an age table."""
+    label = product.label if product is not None else None
+    return label is not None and bool(label.children) and not label.doses
 
 
 def _why(facts: Any, fact: dict[str, Any], check: str) -> str:
@@ -110,19 +143,6 @@ def _why(facts: Any, fact: dict[str, Any], check: str) -> str:
         return ""
     reason = facts.missing.get(f"{facts.paths[fact['id']]}.max_daily", ("",))[0]
     return " (dose not convertible)" if reason.startswith("prescriptions[") else ""
-
-
-def _label_why(product: Any, fact: dict[str, Any], check: str) -> str:
-    """Why a product's own label (the fact of the product as a whole) lacks a check: a
-    children's product, whose label doses children only by its age table (the line's
-    encounter is an adult's) and states no pregnancy or lactation advice."""
-    label = product.label if product is not None and fact["drug"] == product.id else None
-    if label is None or not label.children or label.doses:
-        return ""
-    if check == "dose limit":
-        return " (a children's product: its label doses children only, by age band)"
-    return " (a children's product: its label states none)" if check in (
-        "pregnancy", "lactation") else ""
 
 
 def coverage(mix: dict[str, Any], engine: cdss.Engine) -> dict[str, Any]:

@@ -335,18 +335,44 @@ def test_the_coverage_script_on_a_tiny_mix(tmp_path: Path, capsys) -> None:
         {"name": "某未知药片", "dose": "0.1 g", "route": "oral", "frequency": "tid", "weight": 1},
         {"name": "二甲双胍片", "dose": "1 片", "route": "oral", "frequency": "tid",
          "weight": 0},
+        # promethazine has no oral maximum of its own: the label's 2 tablets bound it
+        {"name": "复方利血平片", "dose": "1 片", "route": "oral", "frequency": "tid",
+         "weight": 0},
+        # the same product in milligrams: the label's limit is in tablets, so nothing bounds
+        # its promethazine (near miss of the line above)
+        {"name": "复方利血平片", "dose": "100 mg", "route": "oral", "frequency": "tid",
+         "weight": 0},
     ]}, allow_unicode=True), encoding="utf-8")
     result = module.main([str(mix), "--items"])
-    assert result["share_percent"] == {"full": 50.0, "partial": 25.0, "none": 25.0}
-    levels = {line["name"]: line for line in result["lines"]}
-    assert levels["小儿氨酚黄那敏颗粒"]["level"] == "partial"
-    # a children's product: its label's age table bounds 人工牛黄 in a child; the mix's
-    # encounter is an adult's, for whom the label states no dose (helper prod, #15)
-    assert any("a children's product: its label doses children only" in x
-               for x in levels["小儿氨酚黄那敏颗粒"]["lacking"])
+    assert result["share_percent"] == {"full": 75.0, "partial": 0.0, "none": 25.0}
+    levels = {line["name"]: line for line in result["lines"][:-1]}
+    # a children's product is screened on a child's encounter: its label's age table
+    # bounds 人工牛黄 and every ingredient; pregnancy and lactation do not apply
+    assert levels["小儿氨酚黄那敏颗粒"]["level"] == "full"
     assert levels["氨咖黄敏胶囊"]["level"] == "full"
     assert "metformin: dose limit (dose not convertible)" in levels["二甲双胍片"]["lacking"]
-    assert "screened fully 50.0 %" in capsys.readouterr().out
+    assert levels["复方利血平片"]["level"] == "full"
+    in_mg = result["lines"][-1]
+    assert in_mg["level"] == "partial"
+    assert "promethazine: dose limit" in in_mg["lacking"]
+    assert "screened fully 75.0 %" in capsys.readouterr().out
+
+
+def test_a_childrens_product_is_screened_in_a_child(tmp_path: Path) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "drug_coverage.py"
+    spec = importlib.util.spec_from_file_location("drug_coverage", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["drug_coverage"] = module
+    spec.loader.exec_module(module)
+    engine = cdss.Engine(backend="python")
+    product = engine.kb.resolve_product("小儿氨酚黄那敏颗粒")
+    assert module._for_children_only(product)
+    assert not module._for_children_only(engine.kb.resolve_product("氨咖黄敏胶囊"))
+    line = module.screen(engine, {"name": "小儿氨酚黄那敏颗粒", "dose": "1 袋",
+                                  "frequency": "tid", "weight": 1})
+    assert line.level == "full", line.lacking
 
 
 def test_an_unconvertible_dose_of_a_combination_is_reported_once(engine) -> None:
