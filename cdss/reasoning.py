@@ -148,6 +148,7 @@ class Reasoner:
         #: (decidable only, which fields each present fact type lacks) -> candidates
         self._candidates: dict[tuple[bool, frozenset[tuple[str, frozenset[str]]]],
                                list[CompiledRule]] = {}
+        self._field_names = {name: frozenset(t.fields) for name, t in types.items()}
         #: per rule: each pattern with the (pattern, field) pairs it can find missing
         self._may_miss: dict[str, MayMiss] = {rule.action: _may_miss(rule) for rule in rules}
         #: what a finding's case split needs that no value of the facts changes (see
@@ -187,8 +188,8 @@ class Reasoner:
         """The rules some fact could leave unknown, by action: those whose every pattern
         has facts to bind and some fact lacks a field the rule reads. Worked out once per
         fact-presence signature (which fields each present fact type lacks)."""
-        absent = {t: frozenset(name for name in self.types[t].fields
-                               for f in facts if name not in f)
+        names = self._field_names
+        absent = {t: frozenset().union(*(names[t].difference(f) for f in facts))
                   for t, facts in by_type.items()}
         signature = (decidable_only, frozenset(absent.items()))
         found = self._candidates.get(signature)
