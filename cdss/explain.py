@@ -8,6 +8,7 @@ because the data they read is missing.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,15 +88,41 @@ class _RuleStatics:
     templates: dict[str, dict[str, _Template]]  # lang -> part -> template
     references: tuple[dict[str, Any], ...]
     specificity: int
+    #: every (pattern, field) a message shows, once
+    slots: tuple[tuple[str, str], ...] = ()
+    #: lang -> part -> the template as a ``str.format`` text over :attr:`slots`
+    formats: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    #: per pattern, the fields its condition reads, sorted
+    reads: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def of(cls, rule: CompiledRule) -> _RuleStatics:
         spec = rule.spec
-        return cls(rule,
-                   {lang: {part: _Template.parse(getattr(spec, part).get(lang))
-                           for part in _TEXT_PARTS} for lang in ("zh", "en")},
+        templates = {lang: {part: _Template.parse(getattr(spec, part).get(lang))
+                            for part in _TEXT_PARTS} for lang in ("zh", "en")}
+        slots = tuple(dict.fromkeys(slot for parts in templates.values()
+                                    for t in parts.values() for _, slot in t.pieces
+                                    if slot is not None))
+        index = {slot: i for i, slot in enumerate(slots)}
+        formats = {lang: {part: "".join(
+            literal.replace("{", "{{").replace("}", "}}")
+            + ("" if slot is None else f"{{{index[slot]}}}") for literal, slot in t.pieces)
+            for part, t in parts.items()} for lang, parts in templates.items()}
+        return cls(rule, templates,
                    tuple(r.model_dump(exclude_none=True) for r in spec.references),
-                   _class_literals(rule))
+                   _class_literals(rule), slots, formats,
+                   tuple((p.name, tuple(sorted(ir.fields_read(p.condition))))
+                         for p in rule.patterns))
+
+    def texts(self, env: Env) -> dict[str, dict[str, str]]:
+        """The messages of a firing on ``env``, per language and part (what
+        :meth:`_Template.render` gives)."""
+        values = []
+        for pattern, name in self.slots:
+            value = env[pattern].get(name)
+            values.append("?" if value is None else _fmt(value))
+        return {lang: {part: text.format(*values) for part, text in parts.items()}
+                for lang, parts in self.formats.items()}
 
 
 class Explainer:
@@ -140,9 +167,11 @@ class Explainer:
 
         found = list(clear_when(rule, env, self._band_starts(rule.spec.group), path_of, self._unit,
                                 self._changeable))
-        for pattern in rule.patterns:  # verdicts computed from input values (controlled)
-            fact = env[pattern.name]
-            for name in sorted(ir.fields_read(pattern.condition)):
+        if not fs.clears:
+            return tuple(found), labels
+        for pattern, names in self._statics(rule).reads:  # verdicts computed from input
+            fact = env[pattern]                             # values (controlled)
+            for name in names:
                 conditions = fs.clears.get((fact["id"], name))
                 if conditions:
                     labels.update({c["field"]: self.label(c["field"]) for c in conditions})
@@ -258,8 +287,7 @@ class Explainer:
         finding made under missing data (``cdss.reasoning``), with what it assumed."""
         spec = rule.spec
         statics = self._statics(rule)
-        texts = {lang: {part: template.render(env) for part, template in parts.items()}
-                 for lang, parts in statics.templates.items()}
+        texts = statics.texts(env)
         codes = list(spec.codes)
         drugs: list[str] = []
         for fact in env.values():
