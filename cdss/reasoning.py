@@ -445,12 +445,17 @@ def _shown_hit(items: list[Undecided], completed: dict[str, Fact],
     most specific, then the most severe (as ``report.deduplicate`` keeps). True is read
     with each pattern's lower bound (true exactly when Kleene evaluation says True)."""
     best: tuple[Undecided, Env] | None = None
+    rank = -1
     for u in items:
+        severity = SEVERITY_ORDER[u.rule.spec.severity]
+        if severity <= rank:
+            continue  # it could not replace the one found (first among equals)
         env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
-        if all(lower(env[name], env) for name, _, lower, _ in bounded_rules[u.rule.action]):
-            if best is None or SEVERITY_ORDER[u.rule.spec.severity] > \
-                    SEVERITY_ORDER[best[0].rule.spec.severity]:
-                best = (u, env)
+        for name, _, lower, _ in bounded_rules[u.rule.action]:
+            if not lower(env[name], env):
+                break
+        else:
+            best, rank = (u, env), severity
     return best
 
 
@@ -493,7 +498,13 @@ def subject_of(rule: CompiledRule, env: Env, fs: FactSet) -> tuple[str, ...]:
 
 
 def finding_key(rule: CompiledRule, env: Env, fs: FactSet) -> FindingKey:
-    return (rule.spec.group or rule.id, frozenset(subject_of(rule, env, fs)))
+    """(group or rule id, the paths of :func:`subject_of`)."""
+    subjects, paths = fs.subjects, fs.paths
+    out = set()
+    for name in rule.spec.subject or env:
+        fact_id = env[name]["id"]
+        out.add(subjects.get(fact_id) or paths.get(fact_id) or fact_id)
+    return (rule.spec.group or rule.id, frozenset(out))
 
 
 def _may_be_unknown(reads: Reads, absent: dict[str, frozenset[str]]) -> bool:
