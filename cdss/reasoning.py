@@ -160,7 +160,8 @@ class Reasoner:
                   decidable_only: bool = False) -> list[Undecided]:
         """Every assignment no rule decides, except those of findings already ``made``
         (finding -> severity) at that severity or above (``decidable_only``: only those
-        of rules completion could decide)."""
+        of rules completion could decide, and none of a finding made: what completion
+        decides, without what could raise a made finding's severity)."""
         by_type: dict[str, list[Fact]] = {}
         for fact in fs.facts:
             by_type.setdefault(fact["t"], []).append(fact)
@@ -178,7 +179,8 @@ class Reasoner:
                     continue  # a list known in part rules it out (hypertension implied)
                 key = finding_key(rule, env, fs)
                 severity = made.get(key)
-                if severity is not None and rank <= SEVERITY_ORDER[severity]:
+                if severity is not None and (decidable_only
+                                             or rank <= SEVERITY_ORDER[severity]):
                     continue
                 out.append(Undecided(rule, env, _missing_fields(reads, env), key))
         return out

@@ -136,3 +136,14 @@ def test_precompiled_texts_render_as_the_templates(value: Any) -> None:
         assert statics.texts(env) == {
             lang: {part: t.render(env) for part, t in parts.items()}
             for lang, parts in statics.templates.items()}, rule.id
+
+
+def test_alerted_copy_is_dataclasses_replace() -> None:
+    import dataclasses
+
+    for enc in encounters()[:8]:
+        for s in ENGINE.findings(enc):
+            site = ({"level": "site", "change": "stop"},)
+            new = s.alerted("hard", {"reason": "r"}, site)
+            assert new == dataclasses.replace(s, stop="hard", repeat={"reason": "r"}, site=site)
+            assert new is not s and (s.stop, s.site) != ("hard", site)
