@@ -241,7 +241,20 @@ class Reasoner:
         # other missing fields (None where some completion does not make it)
         outcomes: list[tuple[Undecided, Env] | None] = []
         top = dropped  # the highest severity any completion could make
+        # the first values of the other fields, with the context left missing: when
+        # every assignment is then false (Kleene, read by the upper bounds), it is false
+        # for every context value too (monotone), so each context value whose
+        # completion with them is possible fails there, without evaluating it
+        first = tuple(domains[m][0] for m in other)
+        blocked = False
+        if context and other:
+            completed = self._complete(facts, list(other), first)
+            blocked = completed is not None and _all_false(items, completed, self._bounded)
         for ctx_values in itertools.product(*(domains[m] for m in context)):
+            if blocked and self._complete(facts, [*context, *other],
+                                          (*ctx_values, *first)) is not None:
+                outcomes.append(None)
+                continue
             worst: tuple[Undecided, Env] | None = None
             held = True
             for other_values in itertools.product(*(domains[m] for m in other)):
@@ -459,6 +472,20 @@ def _shown_hit(items: list[Undecided], completed: dict[str, Fact],
         else:
             best, rank = (u, env), severity
     return best
+
+
+def _all_false(items: list[Undecided], completed: dict[str, Fact],
+               bounded_rules: dict[str, tuple[Bounded, ...]]) -> bool:
+    """Whether every assignment is false (some pattern's upper bound fails) once the
+    ``completed`` facts replace theirs."""
+    for u in items:
+        env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
+        for name, _, _, upper in bounded_rules[u.rule.action]:
+            if not upper(env[name], env):
+                break
+        else:
+            return False
+    return True
 
 
 def _possible(rule: CompiledRule, fact_type: str, name: str, value: float) -> bool:

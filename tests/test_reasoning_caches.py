@@ -16,8 +16,11 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import given
+from test_missing_data import _SETTINGS, sparse_visits
 
 import cdss
 from cdss import reasoning
@@ -29,6 +32,8 @@ from cdss.rulelang.evaluate import missing_fields
 
 CLOCK = fixed_clock(datetime(2026, 12, 1, tzinfo=UTC))
 ENGINE = cdss.Engine(lang="en", backend="compiled", clock=CLOCK)
+#: the reference: caches emptied before each check, no shortcut in the case split
+REFERENCE = cdss.Engine(lang="en", backend="compiled", clock=CLOCK)
 SAMPLES = sorted((Path(cdss.__file__).parent / "samples").glob("*.json"))
 
 
@@ -147,3 +152,14 @@ def test_alerted_copy_is_dataclasses_replace() -> None:
             new = s.alerted("hard", {"reason": "r"}, site)
             assert new == dataclasses.replace(s, stop="hard", repeat={"reason": "r"}, site=site)
             assert new is not s and (s.stop, s.site) != ("hard", site)
+
+
+@_SETTINGS
+@given(sparse_visits())
+def test_warm_engine_reasons_as_a_cold_one_without_shortcuts(enc: dict[str, Any]) -> None:
+    """Generated sparse visits: the warm engine (caches filled by every earlier
+    example, the blocked-context shortcut of ``_decide`` on) against a cold engine whose
+    case splits try every context value."""
+    got = report(ENGINE, enc)
+    with mock.patch.object(reasoning, "_all_false", lambda *args: False):
+        assert got == report(cold(REFERENCE), enc)
