@@ -410,13 +410,15 @@ class Explainer:
         marked ``ask`` when collecting the data would settle a suggestion about this
         patient (see :meth:`_worth_asking`)."""
         by_rule: dict[str, tuple[CompiledRule, set[str], bool]] = {}
+        paths_of: dict[tuple[str, str], tuple[str, ...]] = {}  # (fact id, field) -> paths
         for u in undecided:
             paths: set[str] = set()
-            for fid, name in u.missing:
-                for fact in u.env.values():
-                    if fact["id"] == fid:
-                        paths.update(self.missing_paths(fs, fact, name))
-                        break
+            for ref in u.missing:
+                named = paths_of.get(ref)
+                if named is None:
+                    fact = next(f for f in u.env.values() if f["id"] == ref[0])
+                    named = paths_of[ref] = self.missing_paths(fs, fact, ref[1])
+                paths.update(named)
             found = by_rule.get(u.rule.action)
             if found is None:
                 by_rule[u.rule.action] = (u.rule, paths, self._worth_asking(u, paths))
