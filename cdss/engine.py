@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Collection
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -236,8 +235,8 @@ class Engine:
                     repeat = {"overridden_at": found.at.isoformat(), "reason": found.reason,
                               "window_days": suppression.window_days, "stop_was": stop}
                     stop = lower_stop(stop)
-            shown.append(replace(s, stop=stop, repeat=repeat,
-                                 site=tuple(c.to_dict() for c in alerting.notes(s.rule_id))))
+            shown.append(s.alerted(stop, repeat,
+                                   tuple(c.to_dict() for c in alerting.notes(s.rule_id))))
         return shown, hidden
 
     def _suppression(self) -> Suppression | None:

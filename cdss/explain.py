@@ -8,6 +8,7 @@ because the data they read is missing.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from cdss.kb import CLASS_PREFIX, KnowledgeBase
 from cdss.reasoning import Decision, Undecided, subject_of
 from cdss.report import MissingData, NotEvaluated, Suggestion
 from cdss.rulelang import CompiledRule, ir
-from cdss.rulelang.evaluate import Env, explain
+from cdss.rulelang.evaluate import Env, Trace, eval_node, explain
 from cdss.rulelang.load import PLACEHOLDER
 from cdss.rulelang.ops import OPERATORS
 
@@ -36,6 +37,8 @@ _MEASURED = frozenset({"vitals", "labs", "derived"})
 _DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d",
                 "min_daily": "/d", "geriatric_max_daily": "/d"}
 _TEXT_PARTS = ("title", "message", "recommendation")
+#: most input paths whose askability is remembered (per explainer)
+_MAX_PATHS = 4096
 
 
 def _fmt(value: Any) -> str:
@@ -85,15 +88,41 @@ class _RuleStatics:
     templates: dict[str, dict[str, _Template]]  # lang -> part -> template
     references: tuple[dict[str, Any], ...]
     specificity: int
+    #: every (pattern, field) a message shows, once
+    slots: tuple[tuple[str, str], ...] = ()
+    #: lang -> part -> the template as a ``str.format`` text over :attr:`slots`
+    formats: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    #: per pattern, the fields its condition reads, sorted
+    reads: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def of(cls, rule: CompiledRule) -> _RuleStatics:
         spec = rule.spec
-        return cls(rule,
-                   {lang: {part: _Template.parse(getattr(spec, part).get(lang))
-                           for part in _TEXT_PARTS} for lang in ("zh", "en")},
+        templates = {lang: {part: _Template.parse(getattr(spec, part).get(lang))
+                            for part in _TEXT_PARTS} for lang in ("zh", "en")}
+        slots = tuple(dict.fromkeys(slot for parts in templates.values()
+                                    for t in parts.values() for _, slot in t.pieces
+                                    if slot is not None))
+        index = {slot: i for i, slot in enumerate(slots)}
+        formats = {lang: {part: "".join(
+            literal.replace("{", "{{").replace("}", "}}")
+            + ("" if slot is None else f"{{{index[slot]}}}") for literal, slot in t.pieces)
+            for part, t in parts.items()} for lang, parts in templates.items()}
+        return cls(rule, templates,
                    tuple(r.model_dump(exclude_none=True) for r in spec.references),
-                   _class_literals(rule))
+                   _class_literals(rule), slots, formats,
+                   tuple((p.name, tuple(sorted(ir.fields_read(p.condition))))
+                         for p in rule.patterns))
+
+    def texts(self, env: Env) -> dict[str, dict[str, str]]:
+        """The messages of a firing on ``env``, per language and part (what
+        :meth:`_Template.render` gives)."""
+        values = []
+        for pattern, name in self.slots:
+            value = env[pattern].get(name)
+            values.append("?" if value is None else _fmt(value))
+        return {lang: {part: text.format(*values) for part, text in parts.items()}
+                for lang, parts in self.formats.items()}
 
 
 class Explainer:
@@ -106,6 +135,10 @@ class Explainer:
         #: where bands start, per group (a boundary must not cross into a worse finding)
         self._rules = rules
         self._starts: dict[str | None, Starts] = {}
+        #: per rule, what makes it about this patient (see :func:`_about`)
+        self._about: dict[str, bool | tuple[ir.Pattern, ...]] = {}
+        #: per input path: whether a clinician can collect it (:meth:`_askable`)
+        self._askable_paths: dict[str, bool] = {}
 
     def _band_starts(self, group: str | None) -> Starts:
         starts = self._starts.get(group)
@@ -134,9 +167,11 @@ class Explainer:
 
         found = list(clear_when(rule, env, self._band_starts(rule.spec.group), path_of, self._unit,
                                 self._changeable))
-        for pattern in rule.patterns:  # verdicts computed from input values (controlled)
-            fact = env[pattern.name]
-            for name in sorted(ir.fields_read(pattern.condition)):
+        if not fs.clears:
+            return tuple(found), labels
+        for pattern, names in self._statics(rule).reads:  # verdicts computed from input
+            fact = env[pattern]                             # values (controlled)
+            for name in names:
                 conditions = fs.clears.get((fact["id"], name))
                 if conditions:
                     labels.update({c["field"]: self.label(c["field"]) for c in conditions})
@@ -252,8 +287,7 @@ class Explainer:
         finding made under missing data (``cdss.reasoning``), with what it assumed."""
         spec = rule.spec
         statics = self._statics(rule)
-        texts = {lang: {part: template.render(env) for part, template in parts.items()}
-                 for lang, parts in statics.templates.items()}
+        texts = statics.texts(env)
         codes = list(spec.codes)
         drugs: list[str] = []
         for fact in env.values():
@@ -376,16 +410,34 @@ class Explainer:
         marked ``ask`` when collecting the data would settle a suggestion about this
         patient (see :meth:`_worth_asking`)."""
         by_rule: dict[str, tuple[CompiledRule, set[str], bool]] = {}
+        paths_of: dict[tuple[str, str], tuple[str, ...]] = {}  # (fact id, field) -> paths
         for u in undecided:
-            facts = {f["id"]: f for f in u.env.values()}
-            paths = {p for fid, name in u.missing
-                     for p in self.missing_paths(fs, facts[fid], name)}
-            rule, known, ask = by_rule.get(u.rule.action, (u.rule, set(), False))
-            by_rule[u.rule.action] = (rule, known | paths,
-                                      ask or self._worth_asking(u, paths))
-        out = [(rule.spec.group, NotEvaluated(rule.id, tuple(sorted(paths)), ask=ask))
-               for _, (rule, paths, ask) in sorted(by_rule.items()) if paths]
-        return _collapse(out)
+            paths: set[str] = set()
+            for ref in u.missing:
+                named = paths_of.get(ref)
+                if named is None:
+                    fact = next(f for f in u.env.values() if f["id"] == ref[0])
+                    named = paths_of[ref] = self.missing_paths(fs, fact, ref[1])
+                paths.update(named)
+            found = by_rule.get(u.rule.action)
+            if found is None:
+                by_rule[u.rule.action] = (u.rule, paths, self._worth_asking(u, paths))
+            else:
+                rule, known, ask = found
+                by_rule[u.rule.action] = (rule, known | paths,
+                                          ask or self._worth_asking(u, paths))
+        # one entry per group and missing data: the 18 anaemia rules lacking a
+        # haemoglobin are one "could not check anaemia", the other rule ids in ``also``
+        merged: dict[tuple[str, tuple[str, ...]], list[tuple[str, bool]]] = {}
+        for _, (rule, paths, ask) in sorted(by_rule.items()):
+            if paths:
+                missing = tuple(sorted(paths))
+                merged.setdefault((rule.spec.group or rule.id, missing), []).append(
+                    (rule.id, ask))
+        out = [NotEvaluated(same[0][0], missing, tuple(rid for rid, _ in same[1:]),
+                            any(ask for _, ask in same))
+               for (_, missing), same in merged.items()]
+        return sorted(out, key=lambda n: n.rule_id)
 
     def _worth_asking(self, u: Undecided, paths: set[str]) -> bool:
         """The missing data would change a suggestion for this patient: the rule warns
@@ -394,20 +446,35 @@ class Explainer:
         patient because of something other than age and sex (a prescription, a symptom,
         a measured value that already meets part of it; not merely its age, sex or an
         absent diagnosis)."""
-        if u.rule.spec.severity == "info" or u.rule.spec.category == "quality":
+        about = self._about.get(u.rule.action)
+        if about is None:
+            about = self._about[u.rule.action] = _about(u.rule)
+        if about is False:
             return False  # record quality is the auditors' concern, not a question now
         if not all(self._askable(p) for p in paths):
             return False  # a knowledge gap, a withheld value, or not the clinician's to add
-        if any(f["t"] in _PATIENT_SPECIFIC for f in u.env.values()):
-            return True
-        return any(u.env[name]["t"] in _MEASURED and not isinstance(leaf, ir.Exists)
-                   for name, leaf in explain(u.rule.patterns, u.env))
+        if about is True:
+            return True  # bound to a fact about this patient (a prescription, a symptom)
+        env = u.env
+        for p in about:  # a measured value that already meets one of its clauses
+            trace = Trace()
+            eval_node(p.condition, p.name, env[p.name], env, trace)
+            if any(not isinstance(leaf, ir.Exists) for _, leaf in trace.true_leaves):
+                return True
+        return False
 
     def _askable(self, path: str) -> bool:
-        if path.startswith("labs."):
-            return path[5:] in self.kb.analytes
-        label = self.kb.labels.label(path)
-        return label is not None and label.ask
+        found = self._askable_paths.get(path)
+        if found is None:
+            if path.startswith("labs."):
+                found = path[5:] in self.kb.analytes
+            else:
+                label = self.kb.labels.label(path)
+                found = label is not None and label.ask
+            if len(self._askable_paths) >= _MAX_PATHS:
+                self._askable_paths.clear()
+            self._askable_paths[path] = found
+        return found
 
     def missing_data(self, entries: list[NotEvaluated], decisions: list[Decision],
                      fs: FactSet, shown: list[Suggestion]) -> list[MissingData]:
@@ -541,17 +608,17 @@ def _qualify(texts: dict[str, dict[str, str]], certainty: str,
     texts["en"]["title"] = f"To confirm: {texts['en']['title']}"
 
 
-def _collapse(entries: list[tuple[str | None, NotEvaluated]]) -> list[NotEvaluated]:
-    """One entry per group and missing data: the 18 anaemia rules lacking a haemoglobin
-    are one "could not check anaemia", listing the other rule ids in ``also``."""
-    merged: dict[tuple[str, tuple[str, ...]], list[NotEvaluated]] = {}
-    for group, entry in entries:
-        key = (group or entry.rule_id, entry.missing)
-        merged.setdefault(key, []).append(entry)
-    out = [NotEvaluated(same[0].rule_id, missing, tuple(n.rule_id for n in same[1:]),
-                        any(n.ask for n in same))
-           for (_, missing), same in merged.items()]
-    return sorted(out, key=lambda n: n.rule_id)
+def _about(rule: CompiledRule) -> bool | tuple[ir.Pattern, ...]:
+    """What makes an undecided ``rule`` about this patient (:meth:`Explainer._worth_asking`):
+    False if never (it informs, or is about record quality), True if always (it binds a
+    fact that exists because of this patient), else its patterns on measurements, one of
+    whose clauses must already be met."""
+    if rule.spec.severity == "info" or rule.spec.category == "quality":
+        return False
+    if any(p.fact_type in _PATIENT_SPECIFIC for p in rule.patterns):
+        return True
+    return tuple(p for p in rule.patterns
+                 if p.fact_type in _MEASURED and p.condition is not None)
 
 
 def _class_literals(rule: CompiledRule) -> int:

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cdss.derive import FactSet
 from cdss.derive.schema import FactType
 from cdss.rulelang import CompiledRule, ir
 from cdss.rulelang.bounds import Bounded, bounded, unknown_assignments
-from cdss.rulelang.evaluate import Env, eval_node, explain, missing_fields
+from cdss.rulelang.evaluate import Env, Trace, eval_node, explain
 from cdss.rulelang.ops import is_number
 
 Fact = dict[str, Any]
@@ -59,6 +59,8 @@ class Undecided:
     rule: CompiledRule
     env: Env
     missing: frozenset[FieldRef]
+    #: its finding (worked out once, in :meth:`Reasoner.undecided`)
+    key: FindingKey | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,21 @@ class Decision:
 class Reasoned:
     decisions: list[Decision]
     undecided: list[Undecided]
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A finding's case split, as far as it does not depend on the values of the facts."""
+
+    kept: tuple[int, ...]  # the assignments completed (indices)
+    dropped: int  # highest severity of the others (-1: none)
+    context: tuple[FieldRef, ...]
+    other: tuple[FieldRef, ...]
+    domains: dict[FieldRef, list[Any]]
+
+
+#: per pattern with a condition: the (pattern, field) pairs its evaluation can find missing
+MayMiss = tuple[tuple[ir.Pattern, tuple[tuple[str, str], ...]], ...]
 
 
 #: the fields a rule reads, per pattern: ((fact type, fields), ...)
@@ -131,27 +148,41 @@ class Reasoner:
         #: (decidable only, which fields each present fact type lacks) -> candidates
         self._candidates: dict[tuple[bool, frozenset[tuple[str, frozenset[str]]]],
                                list[CompiledRule]] = {}
+        self._field_names = {name: frozenset(t.fields) for name, t in types.items()}
+        #: per rule: each pattern with the (pattern, field) pairs it can find missing
+        self._may_miss: dict[str, MayMiss] = {rule.action: _may_miss(rule) for rule in rules}
+        #: what a finding's case split needs that no value of the facts changes (see
+        #: :meth:`_plan_split`), per presence key of its undecided assignments
+        self._splits: dict[tuple[Any, ...], _Split | None] = {}
 
     # ---- undecided assignments ------------------------------------------------------
     def undecided(self, fs: FactSet, made: dict[FindingKey, str], *,
                   decidable_only: bool = False) -> list[Undecided]:
         """Every assignment no rule decides, except those of findings already ``made``
         (finding -> severity) at that severity or above (``decidable_only``: only those
-        of rules completion could decide)."""
+        of rules completion could decide, and none of a finding made: what completion
+        decides, without what could raise a made finding's severity)."""
         by_type: dict[str, list[Fact]] = {}
         for fact in fs.facts:
             by_type.setdefault(fact["t"], []).append(fact)
         out: list[Undecided] = []
         bounded_rules = self._bounded
+        partial = fs.partial
         for rule in self._candidates_for(by_type, decidable_only):
-            for env in unknown_assignments(bounded_rules[rule.action], by_type):
-                if fs.partial and _false_given(rule, env, fs.partial):
+            envs = unknown_assignments(bounded_rules[rule.action], by_type)
+            if not envs:
+                continue
+            rank = SEVERITY_ORDER[rule.spec.severity]
+            reads = self._may_miss[rule.action]
+            for env in envs:
+                if partial and _false_given(rule, env, partial):
                     continue  # a list known in part rules it out (hypertension implied)
-                severity = made.get(finding_key(rule, env, fs))
-                if severity is not None and SEVERITY_ORDER[rule.spec.severity] <= \
-                        SEVERITY_ORDER[severity]:
+                key = finding_key(rule, env, fs)
+                severity = made.get(key)
+                if severity is not None and (decidable_only
+                                             or rank <= SEVERITY_ORDER[severity]):
                     continue
-                out.append(Undecided(rule, env, frozenset(missing_fields(rule.patterns, env))))
+                out.append(Undecided(rule, env, _missing_fields(reads, env), key))
         return out
 
     def _candidates_for(self, by_type: dict[str, list[Fact]], decidable_only: bool
@@ -159,8 +190,8 @@ class Reasoner:
         """The rules some fact could leave unknown, by action: those whose every pattern
         has facts to bind and some fact lacks a field the rule reads. Worked out once per
         fact-presence signature (which fields each present fact type lacks)."""
-        absent = {t: frozenset(name for name in self.types[t].fields
-                               for f in facts if name not in f)
+        names = self._field_names
+        absent = {t: frozenset().union(*(names[t].difference(f) for f in facts))
                   for t, facts in by_type.items()}
         signature = (decidable_only, frozenset(absent.items()))
         found = self._candidates.get(signature)
@@ -183,7 +214,7 @@ class Reasoner:
         report them)."""
         by_finding: dict[FindingKey, list[Undecided]] = {}
         for u in self.undecided(fs, made, decidable_only=not undecided):
-            by_finding.setdefault(finding_key(u.rule, u.env, fs), []).append(u)
+            by_finding.setdefault(u.key or finding_key(u.rule, u.env, fs), []).append(u)
         decisions: list[Decision] = []
         left: list[Undecided] = []
         for key, items in by_finding.items():
@@ -199,33 +230,31 @@ class Reasoner:
         """``regardless`` if every completion makes the finding, ``conditional`` if some
         values of the context fields make it whatever the other missing values are."""
         facts = {f["id"]: f for u in items for f in u.env.values()}
-        # an assignment missing a value no case split can cover (a measurement none of
-        # the finding's rules covers, a field compared with another) cannot help decide;
-        # it only says the severity could be higher once that value is known
-        kept = [u for u in items if all(self._enumerable(u, ref, facts, fs) for ref in u.missing)]
-        if not kept:
+        split = self._split(items, facts, fs)
+        if split is None:
             return None
-        kept_ids = {id(u) for u in kept}  # by identity: equality compares the rules' specs
-        dropped = max((SEVERITY_ORDER[u.rule.spec.severity] for u in items
-                       if id(u) not in kept_ids),
-                      default=-1)
-        items = kept
-        missing = sorted(set().union(*(u.missing for u in items)))
-        context = [m for m in missing if self.types[facts[m[0]]["t"]].fields[m[1]].context]
-        other = [m for m in missing if m not in context]
-        domains: dict[FieldRef, list[Any]] = {}
-        for fact_id, name in missing:
-            domain = self._domain(fact_id, name, facts[fact_id]["t"], items, fs)
-            if not domain:
-                return None
-            domains[(fact_id, name)] = domain
-        if _product_size(domains.values()) > MAX_COMPLETIONS:
-            return None
+        items = [items[i] for i in split.kept]
+        dropped, context, other, domains = split.dropped, split.context, split.other, \
+            split.domains
+        missing = sorted((*context, *other))
         # for each value of the context fields: the finding in every completion of the
         # other missing fields (None where some completion does not make it)
         outcomes: list[tuple[Undecided, Env] | None] = []
         top = dropped  # the highest severity any completion could make
+        # the first values of the other fields, with the context left missing: when
+        # every assignment is then false (Kleene, read by the upper bounds), it is false
+        # for every context value too (monotone), so each context value whose
+        # completion with them is possible fails there, without evaluating it
+        first = tuple(domains[m][0] for m in other)
+        blocked = False
+        if context and other:
+            completed = self._complete(facts, list(other), first)
+            blocked = completed is not None and _all_false(items, completed, self._bounded)
         for ctx_values in itertools.product(*(domains[m] for m in context)):
+            if blocked and self._complete(facts, [*context, *other],
+                                          (*ctx_values, *first)) is not None:
+                outcomes.append(None)
+                continue
             worst: tuple[Undecided, Env] | None = None
             held = True
             for other_values in itertools.product(*(domains[m] for m in other)):
@@ -255,6 +284,52 @@ class Reasoner:
                                                                     completed_env)
                            if (completed_env[pname]["id"], leaf.field) in wanted)
         return Decision(chosen.rule, chosen.env, "conditional", tuple(other), conditions)
+
+    def _split(self, items: list[Undecided], facts: dict[str, Fact], fs: FactSet
+               ) -> _Split | None:
+        """:meth:`_plan_split`, cached by what it depends on: each assignment's rule, the
+        ids of its facts and the fields it lacks, and what is known of those of them that
+        are lists known in part; never the values of the facts."""
+        missing = set().union(*(u.missing for u in items))
+        key = (tuple((u.rule.action, tuple(f["id"] for f in u.env.values()), u.missing)
+                     for u in items),
+               tuple(sorted((ref, fs.partial[ref]) for ref in missing if ref in fs.partial))
+               if fs.partial else ())
+        if key in self._splits:
+            return self._splits[key]
+        split = self._plan_split(items, facts, fs)
+        if len(self._splits) >= MAX_SIGNATURES:
+            self._splits.clear()
+        self._splits[key] = split
+        return split
+
+    def _plan_split(self, items: list[Undecided], facts: dict[str, Fact], fs: FactSet
+                    ) -> _Split | None:
+        """The case split of one finding: the assignments worth completing, the highest
+        severity of the others, the missing fields (context first) and the values tried
+        for each; None when no split can decide it."""
+        # an assignment missing a value no case split can cover (a measurement none of
+        # the finding's rules covers, a field compared with another) cannot help decide;
+        # it only says the severity could be higher once that value is known
+        kept = [i for i, u in enumerate(items)
+                if all(self._enumerable(u, ref, facts, fs) for ref in u.missing)]
+        if not kept:
+            return None
+        dropped = max((SEVERITY_ORDER[u.rule.spec.severity] for i, u in enumerate(items)
+                       if i not in kept), default=-1)
+        chosen = [items[i] for i in kept]
+        missing = sorted(set().union(*(u.missing for u in chosen)))
+        context = tuple(m for m in missing if self.types[facts[m[0]]["t"]].fields[m[1]].context)
+        other = tuple(m for m in missing if m not in context)
+        domains: dict[FieldRef, list[Any]] = {}
+        for fact_id, name in missing:
+            domain = self._domain(fact_id, name, facts[fact_id]["t"], chosen, fs)
+            if not domain:
+                return None
+            domains[(fact_id, name)] = domain
+        if _product_size(domains.values()) > MAX_COMPLETIONS:
+            return None
+        return _Split(tuple(kept), dropped, context, other, domains)
 
     def _enumerable(self, u: Undecided, ref: FieldRef, facts: dict[str, Fact],
                     fs: FactSet) -> bool:
@@ -385,13 +460,32 @@ def _shown_hit(items: list[Undecided], completed: dict[str, Fact],
     most specific, then the most severe (as ``report.deduplicate`` keeps). True is read
     with each pattern's lower bound (true exactly when Kleene evaluation says True)."""
     best: tuple[Undecided, Env] | None = None
+    rank = -1
+    for u in items:
+        severity = SEVERITY_ORDER[u.rule.spec.severity]
+        if severity <= rank:
+            continue  # it could not replace the one found (first among equals)
+        env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
+        for name, _, lower, _ in bounded_rules[u.rule.action]:
+            if not lower(env[name], env):
+                break
+        else:
+            best, rank = (u, env), severity
+    return best
+
+
+def _all_false(items: list[Undecided], completed: dict[str, Fact],
+               bounded_rules: dict[str, tuple[Bounded, ...]]) -> bool:
+    """Whether every assignment is false (some pattern's upper bound fails) once the
+    ``completed`` facts replace theirs."""
     for u in items:
         env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
-        if all(lower(env[name], env) for name, _, lower, _ in bounded_rules[u.rule.action]):
-            if best is None or SEVERITY_ORDER[u.rule.spec.severity] > \
-                    SEVERITY_ORDER[best[0].rule.spec.severity]:
-                best = (u, env)
-    return best
+        for name, _, _, upper in bounded_rules[u.rule.action]:
+            if not upper(env[name], env):
+                break
+        else:
+            return False
+    return True
 
 
 def _possible(rule: CompiledRule, fact_type: str, name: str, value: float) -> bool:
@@ -433,7 +527,13 @@ def subject_of(rule: CompiledRule, env: Env, fs: FactSet) -> tuple[str, ...]:
 
 
 def finding_key(rule: CompiledRule, env: Env, fs: FactSet) -> FindingKey:
-    return (rule.spec.group or rule.id, frozenset(subject_of(rule, env, fs)))
+    """(group or rule id, the paths of :func:`subject_of`)."""
+    subjects, paths = fs.subjects, fs.paths
+    out = set()
+    for name in rule.spec.subject or env:
+        fact_id = env[name]["id"]
+        out.add(subjects.get(fact_id) or paths.get(fact_id) or fact_id)
+    return (rule.spec.group or rule.id, frozenset(out))
 
 
 def _may_be_unknown(reads: Reads, absent: dict[str, frozenset[str]]) -> bool:
@@ -442,6 +542,39 @@ def _may_be_unknown(reads: Reads, absent: dict[str, frozenset[str]]) -> bool:
         if fact_type not in absent:
             return False  # a pattern has nothing to bind: the rule is false, not unknown
     return any(not fields.isdisjoint(absent[fact_type]) for fact_type, fields in reads)
+
+
+def _may_miss(rule: CompiledRule) -> MayMiss:
+    """Each pattern with a condition, and the (pattern, field) pairs it reads: its own
+    fields and those of other patterns it compares with."""
+    out = []
+    for p in rule.patterns:
+        if p.condition is None:
+            continue
+        pairs = {(p.name, name) for name in ir.fields_read(p.condition)}
+        for leaf in ir.leaves(p.condition):
+            other = leaf.other_field(p.name)
+            if other is not None:
+                pairs.add(other)
+        out.append((p, tuple(sorted(pairs))))
+    return tuple(out)
+
+
+def _missing_fields(reads: MayMiss, env: Env) -> frozenset[FieldRef]:
+    """``evaluate.missing_fields``, evaluating only the patterns some of whose fields are
+    absent (the others find nothing missing)."""
+    out: set[FieldRef] = set()
+    for p, pairs in reads:
+        for name, field_name in pairs:
+            if field_name not in env[name]:
+                break
+        else:
+            continue
+        trace = Trace()
+        eval_node(p.condition, p.name, env[p.name], env, trace)  # type: ignore[arg-type]
+        for name, field_name in trace.missing:
+            out.add((env[name]["id"], field_name))
+    return frozenset(out)
 
 
 def _fields_by_pattern(rule: CompiledRule) -> list[tuple[str, frozenset[str]]]:

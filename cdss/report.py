@@ -103,6 +103,16 @@ class Suggestion:
     def sort_key(self) -> tuple[Any, ...]:
         return (SEVERITY_RANK[self.severity], self.category, self.rule_id, self.subject)
 
+    def alerted(self, stop: str | None, repeat: dict[str, Any] | None,
+                site: tuple[dict[str, Any], ...]) -> Suggestion:
+        """A copy with its alerting fields set: ``dataclasses.replace`` without
+        re-running ``__init__`` over every field (the engine does this for every
+        suggestion of every check)."""
+        new = object.__new__(Suggestion)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(stop=stop, repeat=repeat, site=site)
+        return new
+
     def text(self, part: str, lang: str = "zh") -> str:
         return self.texts[lang][part]
 
