@@ -55,8 +55,7 @@ def band_score(table: ScoreTable, values: dict[str, Any], path: str = "vitals"
                    if values.get(p.field) is None)
     if absent:
         return Missing(table.id, absent)
-    parts = {name: _band_score(p, values[p.field], values)
-             for name, p in table.parameters.items()}
+    parts = partial_band_score(table, values)  # every parameter is present
     inputs = {p.field: values[p.field] for p in table.parameters.values()}
     return Derived(table.id, float(sum(parts.values())), f"sum of {len(parts)} parameter scores",
                    inputs, table.source.title, "", parts)
@@ -66,3 +65,12 @@ def partial_band_score(table: ScoreTable, values: dict[str, Any]) -> dict[str, i
     """Scores of the parameters that are present (a lower bound of the total)."""
     return {name: _band_score(p, values[p.field], values)
             for name, p in table.parameters.items() if values.get(p.field) is not None}
+
+
+def reads_only_vitals(table: ScoreTable) -> bool:
+    """Whether every input of ``table`` (each parameter's field and its ``also`` field)
+    is a vital sign, not the age or a lab: its scores are then the same read from the
+    vitals alone as from the vitals with the age and labs."""
+    fields = [p.field for p in table.parameters.values()]
+    fields += [p.also.field for p in table.parameters.values() if p.also is not None]
+    return not any(f == "age" or f.startswith("labs.") for f in fields)
