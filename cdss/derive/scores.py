@@ -122,6 +122,5 @@ def reads_only_vitals(table: ScoreTable) -> bool:
     """Whether every input of ``table`` (each parameter's field and its ``also`` field)
     is a vital sign, not the age or a lab: its scores are then the same read from the
     vitals alone as from the vitals with the age and labs."""
-    fields = [p.field for p in table.parameters.values()]
-    fields += [p.also.field for p in table.parameters.values() if p.also is not None]
+    fields = [f for e in _plan(table) for f in (e[1], e[4]) if f is not None]
     return not any(f == "age" or f.startswith("labs.") for f in fields)
