@@ -166,7 +166,7 @@ def check_unit(unit: str) -> str:
     """``unit`` if it is in the unit grammar (or a spelling of :data:`UNIT_ALIASES`);
     raises UnitProblem otherwise, before pint ever reads it (pint evaluates
     expressions: ``mg**9**9**9`` would compute 9^(9^9))."""
-    if unit in UNIT_ALIASES:
+    if unit in UNIT_ALIASES or unit in _READ_UNITS:
         return unit
     if len(unit) > limits.MAX_UNIT_LENGTH:
         raise UnitProblem(f"the unit is longer than the limit of {limits.MAX_UNIT_LENGTH} "
@@ -179,7 +179,14 @@ def check_unit(unit: str) -> str:
     if len(_JOINERS.findall(unit)) >= limits.MAX_UNIT_TERMS:
         raise UnitProblem(f"the unit has more than {limits.MAX_UNIT_TERMS} terms; expected "
                           f"{_EXPECTED_UNIT}")
+    if len(_READ_UNITS) < _READ_UNITS_KEPT:  # bounded: units come from the input
+        _READ_UNITS.add(unit)
     return unit
+
+
+#: units :func:`check_unit` accepted, so that it checks a unit once (at most this many)
+_READ_UNITS: set[str] = set()
+_READ_UNITS_KEPT = 4096
 
 
 def split_quantity(raw: Any) -> tuple[float, str | None]:

@@ -50,7 +50,8 @@ def build(ctx: Context) -> None:
     """The derived fact; each value's derivation kept in ``fs.derived``, each value that
     cannot be computed in ``fs.missing`` with the inputs it lacks."""
     values: dict[str, Any] = {}
-    for name, result in _computed(ctx).items():
+    parts: dict[str, dict[str, int]] = {}
+    for name, result in _computed(ctx, parts).items():
         if isinstance(result, Missing):
             # an input withheld as implausible is named as such
             ctx.fs.missing[f"derived.{name}"] = tuple(
@@ -59,15 +60,17 @@ def build(ctx: Context) -> None:
         ctx.fs.derived[name] = result
         values[name] = result.value
     _egfr_rounded(ctx, values)
-    _news2_bounds(ctx, values)
-    _qsofa_bound(ctx, values)
+    _news2_bounds(ctx, values, parts)
+    _qsofa_bound(ctx, values, parts)
     ctx.fs.add(derived_type(tuple(ctx.kb.scores)), "derived", values)
 
 
-def _computed(ctx: Context) -> dict[str, Derived | Missing]:
+def _computed(ctx: Context, parts: dict[str, dict[str, int]]
+              ) -> dict[str, Derived | Missing]:
     """BMI, kidney function and every score table of the knowledge, from the plausible
     values: a table's parameters name their inputs (a vital sign, ``age``,
-    ``labs.<code>``)."""
+    ``labs.<code>``). ``parts`` gets the parameter scores of each complete table
+    (each parameter banded once: the lower bounds below reuse them)."""
     kb, labs, age, sex = ctx.kb, ctx.lab_values, ctx.age, ctx.enc.patient.sex
     formulas = kb.formulas
     derived: dict[str, Derived | Missing] = {
@@ -79,7 +82,9 @@ def _computed(ctx: Context) -> dict[str, Derived | Missing]:
     }
     inputs = {**ctx.vitals, "age": age, **{f"labs.{k}": v for k, v in labs.items()}}
     for name, table in kb.scores.items():
-        derived[name] = scores.band_score(table, inputs)
+        derived[name] = result = scores.band_score(table, inputs)
+        if isinstance(result, Derived):
+            parts[name] = result.parts
     return derived
 
 
@@ -93,10 +98,11 @@ def _egfr_rounded(ctx: Context, values: dict[str, Any]) -> None:
         ctx.fs.missing["derived.egfr_rounded"] = ctx.fs.missing["derived.egfr"]
 
 
-def _news2_bounds(ctx: Context, values: dict[str, Any]) -> None:
+def _news2_bounds(ctx: Context, values: dict[str, Any], parts: dict[str, dict[str, int]]
+                  ) -> None:
     """The least NEWS2 can be from the parameters measured, how many are missing, and
     the highest single-parameter score."""
-    partial = _lower_bound(ctx, "news2")
+    partial = _lower_bound(ctx, "news2", parts)
     if partial:
         values.update(news2_lower_bound=float(sum(partial.values())),
                       news2_params_missing=len(ctx.kb.scores["news2"].parameters)
@@ -107,27 +113,30 @@ def _news2_bounds(ctx: Context, values: dict[str, Any]) -> None:
             ctx.fs.missing[f"derived.{name}"] = ctx.fs.missing["derived.news2"]
 
 
-def _qsofa_bound(ctx: Context, values: dict[str, Any]) -> None:
+def _qsofa_bound(ctx: Context, values: dict[str, Any], parts: dict[str, dict[str, int]]
+                 ) -> None:
     """qSOFA from the parameters measured: 2 points already measured make it high risk
     whatever the missing one is (RR 24 and SBP 96 with consciousness not recorded)."""
-    parts = _lower_bound(ctx, "qsofa")
-    if parts:
-        values["qsofa_lower_bound"] = float(sum(parts.values()))
+    measured = _lower_bound(ctx, "qsofa", parts)
+    if measured:
+        values["qsofa_lower_bound"] = float(sum(measured.values()))
     else:
         ctx.fs.missing["derived.qsofa_lower_bound"] = ctx.fs.missing.get("derived.qsofa",
                                                                           ("vitals",))
 
 
-def _lower_bound(ctx: Context, score: str) -> dict[str, int]:
+def _lower_bound(ctx: Context, score: str, computed: dict[str, dict[str, int]]
+                 ) -> dict[str, int]:
     """The scores of a band score's parameters that were measured (their sum is the least
     the score can be); when some are missing, the sum is kept as a derived value
-    ``<score>_lower_bound`` with how it was computed."""
+    ``<score>_lower_bound`` with how it was computed. ``computed``: the parameter scores
+    of the complete tables (:func:`_computed`), reused when the table reads only vitals
+    (NEWS2 is banded once per encounter)."""
     table, vitals = ctx.kb.scores[score], ctx.vitals
-    complete = ctx.fs.derived.get(score)
-    # a complete score's parameter scores are the ones computed for it (issue #17: each
-    # score is banded once)
-    parts = (dict(complete.parts) if complete is not None and complete.parts
-             else scores.partial_band_score(table, vitals))
+    if score in computed and scores.reads_only_vitals(table):
+        parts = computed[score]
+    else:
+        parts = scores.partial_band_score(table, vitals)
     n_missing = len(table.parameters) - len(parts)
     if parts and n_missing:
         ctx.fs.derived[f"{score}_lower_bound"] = Derived(

@@ -83,3 +83,6 @@ class Context:
     vitals_fact: Fact = field(default_factory=dict)
     #: latest plausible lab values, canonical units, by analyte code
     lab_values: dict[str, float] = field(default_factory=dict)
+    #: prescription index -> the drugs it gives (:func:`cdss.derive.products.decomposed`:
+    #: worked out once per encounter, read by several builders)
+    decomposed: dict[int, Any] = field(default_factory=dict)

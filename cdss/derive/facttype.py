@@ -13,6 +13,7 @@ could compare it exactly). It is a property of the fact schema, not of any backe
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -92,20 +93,37 @@ class FactType:
             kind (a builder out of step with its declaration).
         """
         fact: Fact = {"t": self.name, "id": fact_id}
+        kinds = self._kinds
         for key, value in values.items():
             if value is None:
                 continue
-            spec = self.fields.get(key)
-            if spec is None:
+            kind = kinds.get(key)
+            # the common cases first (exact types), the same normal form as fact_value
+            tv = type(value)
+            if tv is float and kind == "number":
+                value = round(value, FACT_DECIMALS)
+                if abs(value) < FACT_NUMBER_LIMIT:
+                    fact[key] = value + 0.0
+                continue
+            if (tv is str and kind == "string") or (tv is int and kind == "number") or (
+                    tv is bool and kind == "bool"):
+                fact[key] = value
+                continue
+            if kind is None:
                 raise ValueError(f"fact {self.name!r} has no field {key!r}")
-            if not isinstance(value, _KIND_TYPES[spec.kind]) or (
-                    spec.kind == "number" and isinstance(value, bool)):
-                raise ValueError(f"{self.name}.{key} is a {spec.kind}, not "
+            if not isinstance(value, _KIND_TYPES[kind]) or (
+                    kind == "number" and isinstance(value, bool)):
+                raise ValueError(f"{self.name}.{key} is a {kind}, not "
                                  f"{type(value).__name__} {value!r}")
             value = fact_value(value)
             if value is not None:
                 fact[key] = value
         return fact
+
+    @functools.cached_property
+    def _kinds(self) -> dict[str, str]:
+        """Field -> its kind (read once per fact type, not once per value)."""
+        return {key: spec.kind for key, spec in self.fields.items()}
 
 
 def field(kind: Kind, source: str, unit: str = "", **kw: Any) -> FieldSpec:

@@ -38,6 +38,22 @@ def lab_units(kb: KnowledgeBase) -> LabUnits:
     return tuple((a.code, a.canonical) for a in kb.analytes.values())
 
 
+#: knowledge base (by id, kept so that the id stays its own) -> its ``labs`` fact type
+_LABS_TYPES: dict[int, tuple[KnowledgeBase, FactType]] = {}
+
+
+def _labs_type_of(kb: KnowledgeBase) -> FactType:
+    """:func:`labs_type` of ``kb``, worked out once per knowledge base (not per encounter)."""
+    found = _LABS_TYPES.get(id(kb))
+    if found is not None and found[0] is kb:
+        return found[1]
+    made = labs_type(lab_units(kb))
+    if len(_LABS_TYPES) >= 64:
+        _LABS_TYPES.clear()
+    _LABS_TYPES[id(kb)] = (kb, made)
+    return made
+
+
 @cache
 def labs_type(labs: LabUnits) -> FactType:
     """The ``labs`` fact of a knowledge base: one number field per analyte (its own
@@ -82,7 +98,7 @@ def build_labs(ctx: Context) -> None:
     for code, path in unusable.items():
         if code not in lab_values:
             fs.missing.setdefault(f"labs.{code}", (path,))
-    fs.add(labs_type(lab_units(ctx.kb)), "labs", lab_values)
+    fs.add(_labs_type_of(ctx.kb), "labs", lab_values)
     if "glucose" in lab_values and "glucose" not in ctx.vitals_fact:
         # a laboratory glucose, when the visit has no point-of-care one: the glucose
         # rules read the visit's glucose (its timing stays as recorded, or unknown)

@@ -9,11 +9,10 @@ from cdss.derive.factset import Context
 from cdss.derive.facttype import Fact, FactType
 from cdss.derive.facttype import field as f
 from cdss.derive.plausible import plausible
-from cdss.derive.products import decompose
+from cdss.derive.products import decomposed
 from cdss.derive.values import Derived, Missing
 from cdss.kb import KnowledgeBase
 from cdss.kb.schema import Drug
-from cdss.models import Encounter
 
 PATIENT = FactType("patient", False, {
     "age_years": f("number", "age", "y",
@@ -53,7 +52,7 @@ def build(ctx: Context) -> None:
         how = _not_pregnant_by_age(kb, ctx.age)
         if how is not None:
             pregnant, inferred["pregnant"] = False, how
-    ctx.problem_groups, group_inferences = _problem_groups(enc, kb)
+    ctx.problem_groups, group_inferences = _problem_groups(ctx)
     if group_inferences:
         inferred["problem_groups"] = group_inferences
     fact = fs.add(PATIENT, "patient", {
@@ -114,18 +113,18 @@ def _bookkeeping(ctx: Context, fact: Fact, inferred: dict[str, list[dict[str, An
         fs.inferred[(fact["id"], name)] = how
 
 
-def _problem_groups(enc: Encounter, kb: KnowledgeBase
-                    ) -> tuple[list[str], list[dict[str, Any]]]:
+def _problem_groups(ctx: Context) -> tuple[list[str], list[dict[str, Any]]]:
     """The condition groups known for this patient: from the problem list, this visit's
     diagnoses, and the prescriptions that imply a condition (an antidiabetic implies
     diabetes; knowledge/implied_conditions.yaml), with how each implied one was found."""
+    enc, kb = ctx.enc, ctx.kb
     today = [d.code for d in enc.record.diagnoses] if enc.record else []
     known = {g for code in [*(c.code for c in enc.patient.conditions or []), *today]
              for g in kb.groups_of(code)}
     inferences: list[dict[str, Any]] = []
-    for i, rx in enumerate(enc.prescriptions):
+    for i in range(len(enc.prescriptions)):
         # a product implies what its ingredients do (缬沙坦氨氯地平片: hypertension)
-        for drug in (part.drug for part in decompose(kb, i, rx).parts):
+        for drug in (part.drug for part in decomposed(ctx, i).parts):
             _implied(kb, drug, i, known, inferences)
     return sorted(known), inferences
 

@@ -8,7 +8,7 @@ from typing import Any
 from cdss.derive.factset import Context, FactSet
 from cdss.derive.facttype import FACT_DECIMALS, FactType, FieldSpec, Headline
 from cdss.derive.facttype import field as f
-from cdss.derive.products import Decomposed, Part, decompose, dose_derivation
+from cdss.derive.products import Decomposed, Part, decomposed, dose_derivation
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
 from cdss.kb.schema import Drug, Product
@@ -188,7 +188,7 @@ def build_prescriptions(ctx: Context) -> None:
     unpaired: dict[str, list[int]] = {}
     given: dict[tuple[str, str], list[tuple[int, Part, Any]]] = {}
     for i, rx in enumerate(enc.prescriptions):
-        found = decompose(kb, i, rx)
+        found = decomposed(ctx, i)
         if not found.parts and found.product is None:
             rx_fact(ctx, i, rx, None, dx_codes)
             continue
@@ -586,8 +586,8 @@ def build_allergies(ctx: Context) -> None:
                    {"allergy": i, "key": key, "substance": allergy.substance})
     if not fs.of_type("allergy_key"):
         return
-    for i, rx in enumerate(ctx.enc.prescriptions):
-        for part in decompose(kb, i, rx).parts:
+    for i in range(len(ctx.enc.prescriptions)):
+        for part in decomposed(ctx, i).parts:
             for key in kb.all_drug_keys(part.drug):
                 fs.add(RX_ALLERGEN, part.path,
                        {"rx": i, "key": key, **_names(part.drug, part)})

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from cdss.derive.factset import Context
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
 from cdss.kb.schema import Drug, Product, ProductIngredient
@@ -82,6 +83,15 @@ class Decomposed:
     product: Product | None
     parts: tuple[Part, ...]
     unchecked: tuple[ProductIngredient, ...] = ()
+
+
+def decomposed(ctx: Context, i: int) -> Decomposed:
+    """:func:`decompose` of the encounter's prescription ``i``, worked out once per
+    encounter (the patient, prescription and allergy builders all read it)."""
+    found = ctx.decomposed.get(i)
+    if found is None:
+        found = ctx.decomposed[i] = decompose(ctx.kb, i, ctx.enc.prescriptions[i])
+    return found
 
 
 def decompose(kb: KnowledgeBase, i: int, rx: Prescription) -> Decomposed:

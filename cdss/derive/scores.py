@@ -48,21 +48,79 @@ def _path(field: str, default: str) -> str:
     return f"{default}.{field}"
 
 
+#: a parameter as plain tuples: (name, field, scores by value or None, bands, the also
+#: field or None, its bands); a band is (min, max, above, below, score)
+_Bands = tuple[tuple[float | None, float | None, float | None, float | None, int], ...]
+_Entry = tuple[str, str, dict[str, int] | None, _Bands, str | None, _Bands]
+#: score table (by id, with the table kept so the id stays its own) -> its parameters as
+#: :data:`_Entry` tuples: read once per table, not once per encounter
+_PLANS: dict[int, tuple[ScoreTable, tuple[_Entry, ...]]] = {}
+_PLANS_KEPT = 256
+
+
+def _plan(table: ScoreTable) -> tuple[_Entry, ...]:
+    found = _PLANS.get(id(table))
+    if found is not None and found[0] is table:
+        return found[1]
+
+    def bands(of: tuple[Band, ...]) -> _Bands:
+        return tuple((b.min, b.max, b.above, b.below, b.score) for b in of)
+
+    plan = tuple((name, p.field, p.values or None, bands(p.bands),
+                  p.also.field if p.also is not None else None,
+                  bands(p.also.bands) if p.also is not None else ())
+                 for name, p in table.parameters.items())
+    if len(_PLANS) >= _PLANS_KEPT:
+        _PLANS.clear()
+    _PLANS[id(table)] = (table, plan)
+    return plan
+
+
+def _banded_plain(bands: _Bands, x: float, name: str) -> int:
+    """:func:`_banded` on plain tuples."""
+    for low, high, above, below, score in bands:
+        if ((low is None or x >= low) and (high is None or x <= high)
+                and (above is None or x > above) and (below is None or x < below)):
+            return score
+    raise ValueError(f"no band of {name} covers {x}")  # a table defect, caught by tests
+
+
+def _entry_score(entry: _Entry, value: Any, values: dict[str, Any]) -> int:
+    """:func:`_band_score` of a parameter given as :data:`_Entry`."""
+    _, field, by_value, bands, also, also_bands = entry
+    if by_value is not None:
+        score = by_value[str(value).lower() if isinstance(value, bool) else str(value)]
+    else:
+        score = _banded_plain(bands, float(value), field)
+    if also is not None:
+        other = values.get(also)
+        if other is not None:
+            score = max(score, _banded_plain(also_bands, float(other), also))
+    return score
+
+
 def band_score(table: ScoreTable, values: dict[str, Any], path: str = "vitals"
                ) -> Derived | Missing:
     """Sum of the parameter scores; Missing (with every absent field) if any is absent."""
-    absent = tuple(_path(p.field, path) for p in table.parameters.values()
-                   if values.get(p.field) is None)
+    plan = _plan(table)
+    absent = tuple(_path(e[1], path) for e in plan if values.get(e[1]) is None)
     if absent:
         return Missing(table.id, absent)
-    parts = {name: _band_score(p, values[p.field], values)
-             for name, p in table.parameters.items()}
-    inputs = {p.field: values[p.field] for p in table.parameters.values()}
+    parts = {e[0]: _entry_score(e, values[e[1]], values) for e in plan}
+    inputs = {e[1]: values[e[1]] for e in plan}
     return Derived(table.id, float(sum(parts.values())), f"sum of {len(parts)} parameter scores",
                    inputs, table.source.title, "", parts)
 
 
 def partial_band_score(table: ScoreTable, values: dict[str, Any]) -> dict[str, int]:
     """Scores of the parameters that are present (a lower bound of the total)."""
-    return {name: _band_score(p, values[p.field], values)
-            for name, p in table.parameters.items() if values.get(p.field) is not None}
+    return {e[0]: _entry_score(e, values[e[1]], values)
+            for e in _plan(table) if values.get(e[1]) is not None}
+
+
+def reads_only_vitals(table: ScoreTable) -> bool:
+    """Whether every input of ``table`` (each parameter's field and its ``also`` field)
+    is a vital sign, not the age or a lab: its scores are then the same read from the
+    vitals alone as from the vitals with the age and labs."""
+    fields = [f for e in _plan(table) for f in (e[1], e[4]) if f is not None]
+    return not any(f == "age" or f.startswith("labs.") for f in fields)

@@ -338,19 +338,39 @@ class KnowledgeBase:
 
     def groups_of(self, code: str) -> tuple[str, ...]:
         """Condition groups an ICD-10 code belongs to (by prefix)."""
+        known = self._groups_by_code
+        groups = known.get(code)
+        if groups is not None:
+            return groups
         index = self._group_prefixes
-        longest = max(map(len, index), default=0)
+        longest = self._longest_prefix
         norm = code.strip()[: longest + 1].strip().upper()
         found = {g for end in range(1, min(len(norm), longest) + 1)
                  for g in index.get(norm[:end], ())}
         # in knowledge order, as before
-        return tuple(g for g in self.condition_groups if g in found)
+        groups = tuple(g for g in self.condition_groups if g in found)
+        if len(known) < GROUPS_CACHED:  # bounded: the codes come from the input
+            known[code] = groups
+        return groups
+
+    @functools.cached_property
+    def _longest_prefix(self) -> int:
+        return max(map(len, self._group_prefixes), default=0)
+
+    @functools.cached_property
+    def _groups_by_code(self) -> dict[str, tuple[str, ...]]:
+        """:meth:`groups_of` answers already worked out (up to ``GROUPS_CACHED``)."""
+        return {}
 
     @property
     def known_keys(self) -> frozenset[str]:
         """Every drug id and ``class:<id>`` key (rules may only name these)."""
         return frozenset(self.drugs) | frozenset(CLASS_PREFIX + c for c in self.classes)
 
+
+#: ICD-10 codes whose condition groups a knowledge base keeps once worked out (a county's
+#: codes in use are a few thousand; past this many, further codes are worked out each time)
+GROUPS_CACHED = 8192
 
 #: names compared in full by the did-you-mean search, at most (those sharing most bigrams)
 NEAR_CANDIDATES = 40

@@ -94,13 +94,17 @@ class Encounter(Model):
         """
         if isinstance(data, Encounter):
             return data
+        context = {"analytes": analytes, "words": words}
         if isinstance(data, str | bytes | bytearray):
-            data = limits.load_json(data)
+            read = _read_json(cls, data, context)
+            if read is not None:
+                return read
+            data = limits.load_json(data)  # the careful reading says what is wrong
         if not isinstance(data, dict):
             raise InputError([FieldProblem("$", f"expected a JSON object, got "
                                                 f"{type(data).__name__}")])
         try:
-            return cls.model_validate(data, context={"analytes": analytes, "words": words})
+            return cls.model_validate(data, context=context)
         except ValidationError as exc:
             raise input_error(exc) from None
         except UnicodeError:  # pydantic-core cannot take a lone surrogate ("\ud800")
@@ -110,6 +114,37 @@ class Encounter(Model):
         except (ArithmeticError, RecursionError) as exc:  # a value no validator foresaw
             raise InputError([FieldProblem("$", f"cannot be read ({type(exc).__name__})")]
                              ) from None
+
+
+#: every byte that may be part of a JSON number as b"0", any other as b" ": a text
+#: with 41 such bytes in a row may hold a number longer than the limit (or an id of 41
+#: digits: no matter), and takes the careful path
+_NUMBER_BYTES = bytes(48 if chr(i) in "-+.eE0123456789" else 32 for i in range(256))
+_LONG_NUMBER = b"0" * (limits.MAX_NUMBER_LENGTH + 1)
+
+
+def _read_json(cls: type[Encounter], data: str | bytes | bytearray,
+               context: dict[str, Any]) -> Encounter | None:
+    """An encounter read straight from its JSON text (``model_validate_json``: one pass,
+    no Python dict in between), or None: the text is then read by
+    :func:`cdss.limits.load_json` and validated as before, which gives every bad input
+    its own message, so this path changes no outcome. It is taken only for a text
+    within the limits (size; nesting and number length checked conservatively) that
+    pydantic reads without any error; what it reads is what ``json.loads`` reads
+    (pydantic refuses what Python's JSON reader would refuse or read otherwise: a
+    control character in a string, a lone surrogate; NaN and Infinity are read alike;
+    a byte-order mark or UTF-16 falls back)."""
+    if len(data) > limits.MAX_JSON_SIZE:
+        return None
+    if isinstance(data, str):
+        data = data.removeprefix("\ufeff").encode("utf-8", "surrogatepass")
+    if (data.count(b"[") + data.count(b"{") > limits.MAX_JSON_DEPTH
+            or _LONG_NUMBER in data.translate(_NUMBER_BYTES)):
+        return None
+    try:
+        return cls.model_validate_json(data, context=context)
+    except Exception:  # any failure: the careful path reads it again, and says why
+        return None
 
 
 def _unpaired_surrogate(data: Any) -> str:

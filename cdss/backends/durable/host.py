@@ -229,9 +229,10 @@ class DurableHost:
         self._matches, self._errors, self._interrupt, self._acted = [], [], None, False
         self._live.add(sid)
         try:
-            self._assert(name, {"sid": sid, "id": SENTINEL_TYPE, "t": SENTINEL_TYPE})
+            ruleset = self._host.get_ruleset(name)  # once per check, not once per fact
+            self._assert(ruleset, {"sid": sid, "id": SENTINEL_TYPE, "t": SENTINEL_TYPE})
             for fact in facts:
-                self._assert(name, _engine_fact(fact, sid))
+                self._assert(ruleset, _engine_fact(fact, sid))
             state = self._host.get_state(name, sid)
             if state.get("exception"):
                 self._errors.append(str(state["exception"]))
@@ -275,7 +276,7 @@ class DurableHost:
         self._live.discard(sid)
         self.deleted += 1
 
-    def _assert(self, name: str, fact: dict[str, Any]) -> None:
+    def _assert(self, ruleset: Any, fact: dict[str, Any]) -> None:
         """``Host.assert_fact`` without its exception objects.
 
         durable's Python layer signals "this fact matched nothing" (the common case) by
@@ -283,9 +284,8 @@ class DurableHost:
         ``Host._handle_function`` does with the result codes instead (1: not handled,
         2: already observed, 3: nothing to run), then runs the actions synchronously.
         """
-        ruleset = self._host.get_ruleset(name)
         try:
-            result = _engine_c.assert_fact(ruleset._handle, json.dumps(fact, ensure_ascii=False))
+            result = _engine_c.assert_fact(ruleset._handle, _to_json(fact))
         except Exception as exc:
             raise RuleEvaluationError(None, f"durable-rules failed on fact {fact.get('id')!r}: "
                                       f"{exc}") from exc
@@ -308,6 +308,10 @@ class DurableHost:
         if failures:
             raise RuleEvaluationError(None, f"durable-rules failed running actions for fact "
                                       f"{fact.get('id')!r}: {failures[0]}")
+
+
+#: ``json.dumps(fact, ensure_ascii=False)`` without building an encoder per fact
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _engine_fact(fact: dict[str, Any], sid: str) -> dict[str, Any]:
