@@ -115,8 +115,8 @@ def test_versions_and_receipt_hashes(english, audited) -> None:
     _, page = english
     _, path, engine = audited
     run = page.under("run")
-    for value in (engine.pins.version, engine.pins.rules_sha256, engine.pins.knowledge_sha256,
-                  engine.pins.backend, str(path)):
+    for value in (engine.pins.version, engine.kb.version, engine.pins.rules_sha256,
+                  engine.pins.knowledge_sha256, engine.pins.backend, str(path)):
         assert value in run
     assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", run)  # the time it was made
 

@@ -75,6 +75,8 @@ def metadata(result: AuditResult, engine: Any, lang: str, source: Any, cutoff: s
     labels = LABELS[lang]
     return [
         (labels["engine_version"], pins.version if pins else MISSING),
+        (labels["knowledge_version"], str(getattr(getattr(engine, "kb", None), "version", None)
+                                          or MISSING)),
         (labels["backend"], pins.backend if pins else MISSING),
         (labels["rules_count"], str(len(rules)) if rules is not None else MISSING),
         (labels["rules_sha256"], pins.rules_sha256 if pins else MISSING),
