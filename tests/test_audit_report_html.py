@@ -330,6 +330,29 @@ def test_headless_browser_screenshot(english, tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 20_000  # a page, not a blank
+    image = pytest.importorskip("PIL.Image").open(io.BytesIO(data)).convert("RGB")
+    assert len(image.getcolors(2**24)) > 50  # text and plots drawn, not one flat colour
+
+
+@pytest.mark.skipif(_browser() is None, reason="no headless browser installed")
+def test_the_page_as_a_browser_reads_it(english, audited, tmp_path) -> None:
+    """The DOM Chromium builds from the file: the trend, a rule section with sample
+    encounter ids, the versions, and the hostile names as text (no script element)."""
+    text, _ = english
+    _, _, engine = audited
+    page = tmp_path / "report.html"
+    page.write_text(text, encoding="utf-8")
+    done = subprocess.run([_browser(), "--headless", "--no-sandbox", "--disable-gpu",
+                           "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = Page(done.stdout)
+    ids = {attrs.get("id") for _, attrs in dom.tags}
+    assert {"trend-plot", "trend-table", "rule-quality.missing.chief_complaint"} <= ids
+    assert dom.cells.get("encounter-id")
+    assert engine.pins.version in dom.under("run") and engine.pins.rules_sha256 in dom.under("run")
+    assert not [t for t, _ in dom.tags if t == "script"]
+    assert SCRIPT in "".join(dom.text) and SITE in "".join(dom.text)
 
 
 def test_notebook_view_shows_no_none(audited) -> None:
