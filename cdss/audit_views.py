@@ -223,6 +223,8 @@ def _html_table(rows: list[dict[str, Any]], columns: list[str], limit: int | Non
             return "—"
         if isinstance(v, float):
             return f"{v:.1%}"
+        if isinstance(v, str) and "\n" in v:  # a reason line by line, not "\n" shown
+            return "<br>".join(html.escape(plain_text(line)) for line in v.splitlines())
         return html.escape(plain_text("(not recorded)" if v == "" else str(v)))
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)

@@ -131,7 +131,8 @@ def load_json(data: str | bytes | bytearray) -> Any:
         raise _problem(f"a number in the JSON text is longer than the limit of "
                        f"{MAX_NUMBER_LENGTH} characters") from None
     except json.JSONDecodeError as exc:
-        raise _problem(f"not valid JSON: {exc.msg} at line {exc.lineno} column "
-                       f"{exc.colno}") from None
+        # "Invalid control character at": the message ends with "at" already
+        raise _problem(f"not valid JSON: {exc.msg.removesuffix(' at')} at line {exc.lineno} "
+                       f"column {exc.colno}") from None
     except (ValueError, RecursionError) as exc:
         raise _problem(f"not valid JSON ({type(exc).__name__})") from None

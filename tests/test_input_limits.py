@@ -369,3 +369,11 @@ def test_deep_python_objects_are_input_errors_or_ignored() -> None:
     raw["extension"] = deep
     assert cdss.check(raw).suggestions is not None
     assert _error(deep).fields == ["$"]
+
+
+def test_a_json_control_character_is_named_without_a_doubled_at() -> None:
+    # json says "Invalid control character at"; the reason must not read "at at line"
+    with pytest.raises(InputError) as err:
+        limits.load_json('{"id": "a\x01b"}')
+    text = str(err.value)
+    assert "Invalid control character at line 1" in text and "at at" not in text
