@@ -338,19 +338,19 @@ class KnowledgeBase:
 
     def groups_of(self, code: str) -> tuple[str, ...]:
         """Condition groups an ICD-10 code belongs to (by prefix)."""
-        known = self._groups_by_code
-        groups = known.get(code)
-        if groups is not None:
-            return groups
         index = self._group_prefixes
-        longest = self._longest_prefix
-        norm = code.strip()[: longest + 1].strip().upper()
-        found = {g for end in range(1, min(len(norm), longest) + 1)
-                 for g in index.get(norm[:end], ())}
-        # in knowledge order, as before
-        groups = tuple(g for g in self.condition_groups if g in found)
-        if len(known) < GROUPS_CACHED:  # bounded: the codes come from the input
-            known[code] = groups
+        norm = code.strip()[: self._longest_prefix + 1].strip().upper()
+        # the known prefixes the code starts with: knowledge strings, never the input's
+        # own text, so the answers below can be kept without keeping patient data
+        hits = tuple(norm[:end] for end in range(1, min(len(norm), self._longest_prefix) + 1)
+                     if norm[:end] in index)
+        known = self._groups_by_prefixes
+        groups = known.get(hits)
+        if groups is None:
+            found = {g for prefix in hits for g in index[prefix]}
+            # in knowledge order, as before
+            groups = tuple(g for g in self.condition_groups if g in found)
+            known[hits] = groups  # bounded by the knowledge's prefixes
         return groups
 
     @functools.cached_property
@@ -358,8 +358,8 @@ class KnowledgeBase:
         return max(map(len, self._group_prefixes), default=0)
 
     @functools.cached_property
-    def _groups_by_code(self) -> dict[str, tuple[str, ...]]:
-        """:meth:`groups_of` answers already worked out (up to ``GROUPS_CACHED``)."""
+    def _groups_by_prefixes(self) -> dict[tuple[str, ...], tuple[str, ...]]:
+        """:meth:`groups_of` answers already worked out, by the known prefixes matched."""
         return {}
 
     @property
@@ -367,10 +367,6 @@ class KnowledgeBase:
         """Every drug id and ``class:<id>`` key (rules may only name these)."""
         return frozenset(self.drugs) | frozenset(CLASS_PREFIX + c for c in self.classes)
 
-
-#: ICD-10 codes whose condition groups a knowledge base keeps once worked out (a county's
-#: codes in use are a few thousand; past this many, further codes are worked out each time)
-GROUPS_CACHED = 8192
 
 #: names compared in full by the did-you-mean search, at most (those sharing most bigrams)
 NEAR_CANDIDATES = 40
