@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cdss.derive.factset import Context, FactSet
@@ -10,7 +11,7 @@ from cdss.derive.facttype import FACT_DECIMALS, FactType, FieldSpec, Headline
 from cdss.derive.facttype import field as f
 from cdss.derive.products import Decomposed, Part, decomposed, dose_derivation
 from cdss.derive.values import Derived
-from cdss.kb import KnowledgeBase
+from cdss.kb import CLASS_PREFIX, KnowledgeBase
 from cdss.kb.schema import Drug, Product
 from cdss.models import Prescription
 
@@ -99,6 +100,13 @@ def _of_prescription() -> dict[str, FieldSpec]:
             "name_zh": f("string", "drug"), "name_en": f("string", "drug")}
 
 
+#: whether a key holds at the prescribed dose: true for a drug id and its classes; for a
+#: dose-dependent class (aspirin as an NSAID above 325 mg/day), true above the threshold
+#: and missing when the daily dose is unknown (the rule is then undecided and asks for
+#: it). Its input is the drug's line, whose evidence item it shares.
+_AT_DOSE = f("bool", "drug", description="the key holds at this dose (missing: a "
+                                         "dose-dependent class, daily dose unknown)")
+
 RX_RENAL = FactType("rx_renal", True, {
     **_of_prescription(),
     "measure": f("string", "", description="egfr | crcl"),
@@ -110,6 +118,7 @@ RX_RENAL = FactType("rx_renal", True, {
                                               "or for patients at risk of CKD)"),
     "text_zh": f("string", ""),
     "text_en": f("string", ""),
+    "at_dose": _AT_DOSE,
 }, "one kidney-function rule of a prescribed drug (knowledge)", Headline("drug"))
 
 RX_HEPATIC = FactType("rx_hepatic", True, {
@@ -123,6 +132,7 @@ RX_HEPATIC = FactType("rx_hepatic", True, {
 RX_KEY = FactType("rx_key", True, {
     **_of_prescription(),
     "key": f("string", "drug", vocabulary="drug_key"),
+    "at_dose": _AT_DOSE,
 }, "one key (drug id or class:<id>) of a prescription, for joins", Headline("drug"))
 
 RX_ALLERGEN = FactType("rx_allergen", True, {
@@ -203,10 +213,9 @@ def build_prescriptions(ctx: Context) -> None:
                 # describe one prescription, so a kind of finding (dose above a limit,
                 # pregnancy...) is one card for it, the most severe kept (report.deduplicate)
                 ctx.fs.subjects[fact["id"]] = f"prescriptions[{i}]"
-            mg_daily = (part.rx.daily_dose if part.rx.dose is not None
-                        and part.rx.dose.unit == "mg" else None)
-            rx_keys(ctx, i, part.drug, mg_daily, paired, unpaired, part)
-            rx_renal(ctx, i, part.drug, mg_daily, part)
+            mg = _mg_dose(part.rx)
+            rx_keys(ctx, i, part.drug, mg, paired, unpaired, part)
+            rx_renal(ctx, i, part.drug, mg, part)
             rx_hepatic(ctx, i, part.drug, part)
             route = part.rx.route or kb.prescribing.default_route
             given.setdefault((part.drug.id, route), []).append((i, part, fact))
@@ -437,35 +446,81 @@ def _indication(kb: KnowledgeBase, drug: Drug, path: str, fs: FactSet,
             "diagnoses_checked": ", ".join(c.strip() for c in codes)}
 
 
-def rx_keys(ctx: Context, i: int, drug: Drug, mg_daily: float | None,
+def rx_keys(ctx: Context, i: int, drug: Drug, mg: MgDose,
             paired: dict[tuple[str, str], int], unpaired: dict[str, list[int]],
             part: Part | None = None) -> None:
-    """The rx_key facts of prescription ``i``: its drug id and classes (dose-dependent
-    ones by the daily dose), at most :data:`PAIRED_PER_KEY` prescriptions per drug and key
+    """The rx_key facts of prescription ``i``: its drug id and classes (a dose-dependent
+    class only when the dose may be above its threshold: ``at_dose`` missing when the
+    daily dose is unknown), at most :data:`PAIRED_PER_KEY` prescriptions per drug and key
     (pairwise rules join two rx_key facts); the others are kept in ``unpaired``."""
-    for key in ctx.kb.drug_keys(drug, mg_daily):
+    path = part.path if part else f"prescriptions[{i}]"
+    keys = [(key, True) for key in (drug.id, *(CLASS_PREFIX + c for c in drug.classes))]
+    for dc in drug.dose_classes:
+        held = mg.above(dc.above_daily)
+        if held is not False:
+            keys.append((CLASS_PREFIX + dc.class_, held))
+    for key, held in keys:
         seen = paired.get((drug.id, key), 0)
         if seen >= PAIRED_PER_KEY:
             if i not in unpaired.setdefault(drug.id, []):
                 unpaired[drug.id].append(i)
             continue
         paired[(drug.id, key)] = seen + 1
-        ctx.fs.add(RX_KEY, part.path if part else f"prescriptions[{i}]",
-                   {"rx": i, "key": key, **_names(drug, part)})
+        values = {"rx": i, "key": key, **_names(drug, part)}
+        if held is not None:
+            values["at_dose"] = held
+        else:
+            _dose_unknown(ctx.fs, path)
+        ctx.fs.add(RX_KEY, path, values)
 
 
-def rx_renal(ctx: Context, i: int, drug: Drug, mg_daily: float | None,
+def rx_renal(ctx: Context, i: int, drug: Drug, mg: MgDose,
              part: Part | None = None) -> None:
-    """One rx_renal fact per kidney-function rule of the drug that applies at this dose
-    (a dose-dependent rule, aspirin as an NSAID, only above its dose)."""
+    """One rx_renal fact per kidney-function rule of the drug that may apply at this dose
+    (a dose-dependent rule, aspirin as an NSAID, only above its dose: ``at_dose`` missing
+    when the daily dose is unknown)."""
+    path = part.path if part else f"prescriptions[{i}]"
     for rule in drug.renal:
-        if rule.above_daily is not None and mg_daily is not None \
-                and mg_daily <= rule.above_daily:
+        held = True if rule.above_daily is None else mg.above(rule.above_daily)
+        if held is False:
             continue
-        ctx.fs.add(RX_RENAL, part.path if part else f"prescriptions[{i}]", {
+        values = {
             "rx": i, **_names(drug, part), "measure": rule.measure, "below": rule.below,
             "action": rule.action, "renal_max_daily": rule.max_daily,
-            "test_first": rule.test_first, "text_zh": rule.text.zh, "text_en": rule.text.en})
+            "test_first": rule.test_first, "text_zh": rule.text.zh, "text_en": rule.text.en}
+        if held is not None:
+            values["at_dose"] = held
+        else:
+            _dose_unknown(ctx.fs, path)
+        ctx.fs.add(RX_RENAL, path, values)
+
+
+@dataclass(frozen=True)
+class MgDose:
+    """A prescription's dose and daily dose in mg, where known."""
+
+    single: float | None
+    daily: float | None
+
+    def above(self, threshold: float) -> bool | None:
+        """Whether the daily dose is above ``threshold`` mg: None when unknown. A single
+        dose above it settles it (a day holds at least one dose)."""
+        if self.daily is not None:
+            return self.daily > threshold
+        if self.single is not None and self.single > threshold:
+            return True
+        return None
+
+
+def _mg_dose(rx: Prescription) -> MgDose:
+    if rx.dose is None or rx.dose.unit != "mg":
+        return MgDose(None, None)
+    return MgDose(rx.dose.value, rx.daily_dose)
+
+
+def _dose_unknown(fs: FactSet, path: str) -> None:
+    """Why ``at_dose`` is missing: what left the daily dose unknown."""
+    fs.missing[f"{path}.at_dose"] = fs.missing.get(f"{path}.daily_dose") or (f"{path}.dose",)
 
 
 def rx_hepatic(ctx: Context, i: int, drug: Drug, part: Part | None = None) -> None:

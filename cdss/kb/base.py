@@ -217,7 +217,9 @@ class KnowledgeBase:
 
         A dose-dependent class (aspirin as an NSAID) counts when the daily dose is above
         its threshold, or when the daily dose is unknown; ``dose_known`` with no dose
-        given (a look-up, not a prescription) leaves such classes out.
+        given (a look-up, not a prescription) leaves such classes out. Prescriptions do
+        not use this: their membership is three-valued (``MgDose.above`` in
+        :mod:`cdss.derive.prescriptions`, ``rx_key.at_dose``).
         """
         keys = [drug.id, *(CLASS_PREFIX + c for c in drug.classes)]
         for dc in drug.dose_classes:

@@ -139,7 +139,8 @@ class RenalRule(Frozen):
     #: the daily maximum at this level, when the action is "reduce"
     max_daily: float | None = Field(default=None, gt=0)
     #: the rule holds only above this daily dose in mg (aspirin as an NSAID, like
-    #: ``dose_classes``); it also holds when the daily dose is unknown
+    #: ``dose_classes``); with the daily dose unknown, rules reading it are undecided
+    #: (``rx_renal.at_dose`` missing)
     above_daily: float | None = Field(default=None, gt=0)
     #: "always": renal function must be known before prescribing (a missing one is a
     #: warning); "at_risk": the rule only bites in impaired kidneys, so a missing value

@@ -205,6 +205,11 @@ def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
     keyed: dict[str, dict[str, dict[Any, set[str]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(set)))
     siblings: dict[str, dict[str, int]] = defaultdict(dict)
+    conditions: list[tuple[str, str, Any]] = []
+    # a condition with several literal equalities is true only when all hold: it is
+    # filed under the field whose values tell the type's conditions apart best (`key`,
+    # not a flag every one of them shares, such as `at_dose == true`)
+    values_of: dict[tuple[str, str], set[str]] = defaultdict(set)
     for rule_id, patterns in rules:
         for p in patterns:
             text = json.dumps(emit_pattern(p, rule_id)[p.name], sort_keys=True)
@@ -213,11 +218,16 @@ def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
                 text += f" (in rule {rule_id})"
             siblings[p.fact_type][text] = alternatives(p.condition)
             keys = ir.literal_equalities(p.condition)
-            if not keys:
-                free[p.fact_type].add(text)
-            else:
-                field, value = sorted(keys, key=str)[0]
-                keyed[p.fact_type][field][json.dumps(value)].add(text)
+            conditions.append((p.fact_type, text, keys))
+            for field, value in keys:
+                values_of[(p.fact_type, field)].add(json.dumps(value))
+    for fact_type, text, keys in conditions:
+        if not keys:
+            free[fact_type].add(text)
+        else:
+            field, value = min(keys, key=lambda k: (-len(values_of[(fact_type, k[0])]),
+                                                    str(k)))
+            keyed[fact_type][field][json.dumps(value)].add(text)
     for text, n in identical.items():
         if n > MAX_IDENTICAL_CONDITIONS:
             raise LimitProblem(f"{n} rules share the identical condition {text}; durable-rules "
