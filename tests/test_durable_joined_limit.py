@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,11 @@ import yaml
 
 import cdss
 from cdss._resources import knowledge_dir
-from cdss.backends.durable import limits
+from cdss.backends.durable import emit, limits
 from cdss.kb import load_knowledge
+from cdss.receipt import fixed_clock
+
+from _encounters import without_backend
 
 RAW = textwrap.dedent("""
     import sys
@@ -70,13 +74,28 @@ def _grown(tmp: Path, rows: int, target: str = "aspirin") -> Path:
     return root
 
 
-def test_lint_refuses_a_set_past_the_joined_limit(tmp_path: Path) -> None:
-    engine = cdss.Engine(backend="python", knowledge_dir=_grown(tmp_path, 62))
-    problems = limits.validate(engine.rules)
-    assert problems and "could be true at once on" not in problems[0].problem
-    assert "conditions on 'rx_key' facts could be true at once" in problems[0].problem
-    with pytest.raises(cdss.RuleSpecError, match="could be true at once"):
-        cdss.Engine(knowledge_dir=_grown(tmp_path / "again", 62))
+def test_a_set_past_the_joined_limit_is_split_into_rulesets(tmp_path: Path) -> None:
+    """Issue #17: as knowledge grows, the durable backend splits the rules into rulesets
+    within durable-rules' limits instead of failing; the reports do not change."""
+    root = _grown(tmp_path, 62)
+    clock = fixed_clock(datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
+    python = cdss.Engine(backend="python", knowledge_dir=root, clock=clock)
+    assert limits.validate(python.rules) == []
+    with pytest.raises(emit.LimitProblem, match="could be true at once"):
+        emit.check_limits([(r.id, r.patterns) for r in python.rules])  # one ruleset
+    durable = cdss.Engine(knowledge_dir=root, clock=clock)
+    assert len(durable._backend.ruleset_names) == 2
+    kb = load_knowledge()
+    paired = {frozenset((i.a, i.b)) for i in kb.interactions}
+    late = [d for d in sorted(kb.drugs)
+            if d != "aspirin" and frozenset((d, "aspirin")) not in paired][:62][-3:]
+    encounter = {"id": "e", "time": "2026-11-20T09:30:00+08:00", "patient": {"id": "p"},
+                 "prescriptions": [{"drug": d, "route": "oral"} for d in
+                                   ("aspirin", *late)]}
+    by_durable, by_python = durable.check(encounter), python.check(encounter)
+    fired = {s.rule_id for s in by_durable.suggestions}
+    assert {f"dosing.interaction.x_{d}" for d in late} <= fired  # rows in the 2nd ruleset
+    assert without_backend(by_durable) == without_backend(by_python)
 
 
 def test_lint_accepts_a_set_under_it(tmp_path: Path) -> None:

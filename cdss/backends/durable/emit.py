@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cdss.rulelang import ir
@@ -187,63 +189,147 @@ def alternatives(node: ir.Node | None) -> int:
     return 1 if node is None else node.accept(_ALTERNATIVES)
 
 
-def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
-    """Refuse rule sets that would exceed durable-rules' per-fact limits.
+@dataclass(frozen=True)
+class _Condition:
+    """One pattern's condition as durable-rules' per-fact limits count it."""
+
+    fact_type: str
+    #: the condition as emitted: identical texts are one condition in durable-rules...
+    shared: str
+    #: ...except a condition joined to an earlier pattern, which counts once per rule
+    text: str
+    alternatives: int
+    #: the literal equality it is filed under (``("key", '"w"')``), if any
+    key: tuple[str, str] | None
+
+
+def _conditions(rules: Sequence[tuple[str, tuple[ir.Pattern, ...]]]
+                ) -> list[list[_Condition]]:
+    """Each rule's conditions. A condition with several literal equalities is true only
+    when all hold: it is filed under the field whose values tell the type's conditions
+    apart best (``key``, not a flag every one of them shares, such as ``at_dose``)."""
+    raw = []
+    values_of: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for rule_id, patterns in rules:
+        mine = []
+        for p in patterns:
+            shared = json.dumps(emit_pattern(p, rule_id)[p.name], sort_keys=True)
+            text = shared + (f" (in rule {rule_id})" if _joined(p) else "")
+            keys = ir.literal_equalities(p.condition)
+            for field, value in keys:
+                values_of[(p.fact_type, field)].add(json.dumps(value))
+            mine.append((p, shared, text, keys))
+        raw.append(mine)
+    out = []
+    for mine in raw:
+        conds = []
+        for p, shared, text, keys in mine:
+            key = None
+            if keys:
+                field, value = min(keys, key=lambda k: (
+                    -len(values_of[(p.fact_type, k[0])]), str(k)))
+                key = (field, json.dumps(value))
+            conds.append(_Condition(p.fact_type, shared, text, alternatives(p.condition),
+                                    key))
+        out.append(conds)
+    return out
+
+
+class Limits:
+    """durable-rules' per-fact limits over the rules of one ruleset, counted as rules
+    are added (:meth:`problem` before :meth:`add`).
 
     The number of distinct conditions that can be true at once for one fact is bounded
     from above: conditions on a type that share no literal equality can all be true
     together; conditions keyed by ``field == value`` only with others of the same value.
     """
+
     # NOTE: durable-rules shares identical conditions (measured: 100 rules with one
     # identical condition all fire for a fact; 70 distinct ones fail with error 303),
     # so it is the DISTINCT conditions that count towards the 64; but NOT a condition
     # that compares with a field of an earlier pattern (issue #17, measured: 65 rules
     # whose second pattern is the identical `key == w and rx != a.rx` fail with error
     # 303 on a fact with key w; 64 pass): such a condition counts once per rule
-    identical: Counter[str] = Counter()
-    free: dict[str, set[str]] = defaultdict(set)
-    keyed: dict[str, dict[str, dict[Any, set[str]]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(set)))
-    siblings: dict[str, dict[str, int]] = defaultdict(dict)
-    conditions: list[tuple[str, str, Any]] = []
-    # a condition with several literal equalities is true only when all hold: it is
-    # filed under the field whose values tell the type's conditions apart best (`key`,
-    # not a flag every one of them shares, such as `at_dose == true`)
-    values_of: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for rule_id, patterns in rules:
-        for p in patterns:
-            text = json.dumps(emit_pattern(p, rule_id)[p.name], sort_keys=True)
-            identical[text] += 1
-            if _joined(p):
-                text += f" (in rule {rule_id})"
-            siblings[p.fact_type][text] = alternatives(p.condition)
-            keys = ir.literal_equalities(p.condition)
-            conditions.append((p.fact_type, text, keys))
-            for field, value in keys:
-                values_of[(p.fact_type, field)].add(json.dumps(value))
-    for fact_type, text, keys in conditions:
-        if not keys:
-            free[fact_type].add(text)
+
+    def __init__(self) -> None:
+        self.identical: Counter[str] = Counter()
+        self.siblings: dict[str, dict[str, int]] = defaultdict(dict)
+        self.free: dict[str, set[str]] = defaultdict(set)
+        self.keyed: dict[str, dict[str, dict[str, set[str]]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(set)))
+
+    def problem(self, conds: list[_Condition]) -> str | None:
+        """What adding a rule of these conditions would break, if anything."""
+        added = Counter(c.shared for c in conds)
+        for text, n in added.items():
+            if self.identical[text] + n > MAX_IDENTICAL_CONDITIONS:
+                return (f"{self.identical[text] + n} rules share the identical condition "
+                        f"{text}; durable-rules crashes above {MAX_IDENTICAL_CONDITIONS}")
+        for fact_type in {c.fact_type for c in conds}:
+            texts = dict(self.siblings[fact_type])
+            texts.update((c.text, c.alternatives) for c in conds if c.fact_type == fact_type)
+            total = sum(texts.values())
+            if total > MAX_SIBLING_CONDITIONS:
+                return (f"{total} distinct conditions (each any-branch and in-value counted) "
+                        f"on '{fact_type}' facts; durable-rules hangs above 512 (kept under "
+                        f"{MAX_SIBLING_CONDITIONS})")
+            bound = self._bound(fact_type, [c for c in conds if c.fact_type == fact_type])
+            if bound > MAX_SIMULTANEOUS_CONDITIONS:
+                return (f"up to {bound} conditions on '{fact_type}' facts could be true at "
+                        f"once; durable-rules drops a fact's actions above 64 (kept under "
+                        f"{MAX_SIMULTANEOUS_CONDITIONS}). Express graded thresholds as bands "
+                        "of one derived field, or key conditions by an equality")
+        return None
+
+    def _bound(self, fact_type: str, conds: list[_Condition]) -> int:
+        free = self.free[fact_type] | {c.text for c in conds if c.key is None}
+        keyed = self.keyed[fact_type]
+        fields = set(keyed) | {c.key[0] for c in conds if c.key is not None}
+        bound = len(free)
+        for field in fields:
+            by_value = keyed.get(field, {})
+            values = set(by_value) | {c.key[1] for c in conds
+                                      if c.key is not None and c.key[0] == field}
+            bound += max(len(by_value.get(v, set()) | {
+                c.text for c in conds if c.key == (field, v)}) for v in values)
+        return bound
+
+    def add(self, conds: list[_Condition]) -> None:
+        for c in conds:
+            self.identical[c.shared] += 1
+            self.siblings[c.fact_type][c.text] = c.alternatives
+            if c.key is None:
+                self.free[c.fact_type].add(c.text)
+            else:
+                self.keyed[c.fact_type][c.key[0]][c.key[1]].add(c.text)
+
+
+def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
+    """Refuse a ruleset that would exceed durable-rules' per-fact limits (:class:`Limits`)."""
+    limits = Limits()
+    for conds in _conditions(rules):
+        problem = limits.problem(conds)
+        if problem is not None:
+            raise LimitProblem(problem)
+        limits.add(conds)
+
+
+def partition(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> list[list[int]]:
+    """The rules (by index) split into as few rulesets as durable-rules' per-fact limits
+    need, first fit in rule order: one ruleset for a set within them. Raises
+    LimitProblem for a rule that breaks them alone."""
+    parts: list[tuple[Limits, list[int]]] = []
+    for i, conds in enumerate(_conditions(rules)):
+        for limits, members in parts:
+            if limits.problem(conds) is None:
+                limits.add(conds)
+                members.append(i)
+                break
         else:
-            field, value = min(keys, key=lambda k: (-len(values_of[(fact_type, k[0])]),
-                                                    str(k)))
-            keyed[fact_type][field][json.dumps(value)].add(text)
-    for text, n in identical.items():
-        if n > MAX_IDENTICAL_CONDITIONS:
-            raise LimitProblem(f"{n} rules share the identical condition {text}; durable-rules "
-                               f"crashes above {MAX_IDENTICAL_CONDITIONS}")
-    for fact_type, texts in siblings.items():
-        total = sum(texts.values())
-        if total > MAX_SIBLING_CONDITIONS:
-            raise LimitProblem(f"{total} distinct conditions (each any-branch and in-value "
-                               f"counted) on '{fact_type}' facts; durable-rules hangs above "
-                               f"512 (kept under {MAX_SIBLING_CONDITIONS})")
-    for fact_type in set(free) | set(keyed):
-        bound = len(free[fact_type]) + sum(max(len(t) for t in by_value.values())
-                                            for by_value in keyed[fact_type].values())
-        if bound > MAX_SIMULTANEOUS_CONDITIONS:
-            raise LimitProblem(
-                f"up to {bound} conditions on '{fact_type}' facts could be true at once; "
-                f"durable-rules drops a fact's actions above 64 (kept under "
-                f"{MAX_SIMULTANEOUS_CONDITIONS}). Express graded thresholds as bands of one "
-                "derived field, or key conditions by an equality")
+            limits = Limits()
+            problem = limits.problem(conds)
+            if problem is not None:
+                raise LimitProblem(f"rule {rules[i][0]}: {problem}")
+            limits.add(conds)
+            parts.append((limits, [i]))
+    return [members for _, members in parts]

@@ -34,7 +34,9 @@ MAX_GROUP_DEPTH = 4
 
 
 def validate(rules: Sequence[CompiledRule]) -> list[RuleSpecError]:
-    """Every rule durable-rules could not run safely, then the rule set as a whole."""
+    """Every rule durable-rules could not run safely, then the rule set as a whole (a
+    set past durable-rules' per-fact limits is not a problem: the backend splits it
+    into rulesets within them; only a rule past them on its own is)."""
     problems: list[RuleSpecError] = []
     fit: list[CompiledRule] = []
     for rule in rules:
@@ -50,8 +52,8 @@ def validate(rules: Sequence[CompiledRule]) -> list[RuleSpecError]:
             continue
         fit.append(rule)
     if fit:
-        try:
-            emit.check_limits([(r.id, r.patterns) for r in fit])
+        try:  # a set past the per-fact limits is split into several rulesets
+            emit.partition([(r.id, r.patterns) for r in fit])
         except emit.LimitProblem as exc:
             problems.append(RuleSpecError(pack_folder(fit), None, str(exc)))
     return problems
