@@ -107,3 +107,20 @@ def test_lint_accepts_a_set_under_it(tmp_path: Path) -> None:
                             "route": "oral"},
                            {"drug": "acarbose", "dose": "50 mg", "frequency": "tid",
                             "route": "oral"}]})
+
+
+def test_partition_keeps_each_ruleset_within_the_limits() -> None:
+    from cdss.rulelang import ir
+
+    rules = [(f"r{i}", (ir.Pattern("v", "vitals", ir.Compare("gt", "sbp", ir.Value(i))),))
+             for i in range(100)]
+    parts = emit.partition(rules)
+    assert [len(p) for p in parts] == [emit.MAX_SIMULTANEOUS_CONDITIONS, 40]
+    assert sorted(i for p in parts for i in p) == list(range(100))
+    for part in parts:
+        emit.check_limits([rules[i] for i in part])  # each within the limits
+    # keyed by an equality, conditions of different values are never true together
+    keyed = [(f"k{i}", (ir.Pattern("r", "rx_key", ir.All((
+        ir.Compare("eq", "key", ir.Value(f"d{i}")), ir.Compare("eq", "at_dose", ir.Value(True))))),))
+        for i in range(100)]
+    assert len(emit.partition(keyed)) == 1

@@ -7,6 +7,7 @@ written; the remaining limits are checked here, before any patient is seen.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -254,9 +255,12 @@ class Limits:
     def __init__(self) -> None:
         self.identical: Counter[str] = Counter()
         self.siblings: dict[str, dict[str, int]] = defaultdict(dict)
+        self.sibling_total: Counter[str] = Counter()
         self.free: dict[str, set[str]] = defaultdict(set)
         self.keyed: dict[str, dict[str, dict[str, set[str]]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(set)))
+        #: per fact type and keyed field: the most conditions filed under one value
+        self.widest: dict[str, dict[str, int]] = defaultdict(dict)
 
     def problem(self, conds: list[_Condition]) -> str | None:
         """What adding a rule of these conditions would break, if anything."""
@@ -266,9 +270,10 @@ class Limits:
                 return (f"{self.identical[text] + n} rules share the identical condition "
                         f"{text}; durable-rules crashes above {MAX_IDENTICAL_CONDITIONS}")
         for fact_type in {c.fact_type for c in conds}:
-            texts = dict(self.siblings[fact_type])
-            texts.update((c.text, c.alternatives) for c in conds if c.fact_type == fact_type)
-            total = sum(texts.values())
+            known = self.siblings[fact_type]
+            new = {c.text: c.alternatives for c in conds
+                   if c.fact_type == fact_type and c.text not in known}
+            total = self.sibling_total[fact_type] + sum(new.values())
             if total > MAX_SIBLING_CONDITIONS:
                 return (f"{total} distinct conditions (each any-branch and in-value counted) "
                         f"on '{fact_type}' facts; durable-rules hangs above 512 (kept under "
@@ -282,26 +287,29 @@ class Limits:
         return None
 
     def _bound(self, fact_type: str, conds: list[_Condition]) -> int:
-        free = self.free[fact_type] | {c.text for c in conds if c.key is None}
+        """How many conditions on ``fact_type`` could be true at once with ``conds``."""
+        free = self.free[fact_type]
+        bound = len(free) + len({c.text for c in conds if c.key is None} - free)
+        widest = dict(self.widest[fact_type])
         keyed = self.keyed[fact_type]
-        fields = set(keyed) | {c.key[0] for c in conds if c.key is not None}
-        bound = len(free)
-        for field in fields:
-            by_value = keyed.get(field, {})
-            values = set(by_value) | {c.key[1] for c in conds
-                                      if c.key is not None and c.key[0] == field}
-            bound += max(len(by_value.get(v, set()) | {
-                c.text for c in conds if c.key == (field, v)}) for v in values)
-        return bound
+        for field, value in {c.key for c in conds if c.key is not None}:
+            texts = keyed[field][value] | {c.text for c in conds if c.key == (field, value)}
+            widest[field] = max(widest.get(field, 0), len(texts))
+        return bound + sum(widest.values())
 
     def add(self, conds: list[_Condition]) -> None:
         for c in conds:
             self.identical[c.shared] += 1
-            self.siblings[c.fact_type][c.text] = c.alternatives
+            if c.text not in self.siblings[c.fact_type]:
+                self.siblings[c.fact_type][c.text] = c.alternatives
+                self.sibling_total[c.fact_type] += c.alternatives
             if c.key is None:
                 self.free[c.fact_type].add(c.text)
             else:
-                self.keyed[c.fact_type][c.key[0]][c.key[1]].add(c.text)
+                texts = self.keyed[c.fact_type][c.key[0]][c.key[1]]
+                texts.add(c.text)
+                widest = self.widest[c.fact_type]
+                widest[c.key[0]] = max(widest.get(c.key[0], 0), len(texts))
 
 
 def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
@@ -314,10 +322,17 @@ def check_limits(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> None:
         limits.add(conds)
 
 
-def partition(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> list[list[int]]:
+def partition(rules: Sequence[tuple[str, tuple[ir.Pattern, ...]]]) -> list[list[int]]:
     """The rules (by index) split into as few rulesets as durable-rules' per-fact limits
     need, first fit in rule order: one ruleset for a set within them. Raises
-    LimitProblem for a rule that breaks them alone."""
+    LimitProblem for a rule that breaks them alone. Remembered for the last few rule
+    sets (validating and preparing one set splits it once)."""
+    return [list(part) for part in _partition(tuple(rules))]
+
+
+@functools.lru_cache(maxsize=4)
+def _partition(rules: tuple[tuple[str, tuple[ir.Pattern, ...]], ...]
+               ) -> tuple[tuple[int, ...], ...]:
     parts: list[tuple[Limits, list[int]]] = []
     for i, conds in enumerate(_conditions(rules)):
         for limits, members in parts:
@@ -332,4 +347,4 @@ def partition(rules: list[tuple[str, tuple[ir.Pattern, ...]]]) -> list[list[int]
                 raise LimitProblem(f"rule {rules[i][0]}: {problem}")
             limits.add(conds)
             parts.append((limits, [i]))
-    return [members for _, members in parts]
+    return tuple(tuple(members) for _, members in parts)
