@@ -121,6 +121,6 @@ def test_partition_keeps_each_ruleset_within_the_limits() -> None:
         emit.check_limits([rules[i] for i in part])  # each within the limits
     # keyed by an equality, conditions of different values are never true together
     keyed = [(f"k{i}", (ir.Pattern("r", "rx_key", ir.All((
-        ir.Compare("eq", "key", ir.Value(f"d{i}")), ir.Compare("eq", "at_dose", ir.Value(True))))),))
-        for i in range(100)]
+        ir.Compare("eq", "key", ir.Value(f"d{i}")),
+        ir.Compare("eq", "at_dose", ir.Value(True))))),)) for i in range(100)]
     assert len(emit.partition(keyed)) == 1
