@@ -401,12 +401,21 @@ def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str, 
         values[name] = status.status if status else None
     # the Beers list is explicit: a drug that is not on it is "none", not unknown
     values["beers"] = drug.geriatric.beers if drug.geriatric is not None else "none"
-    if drug.geriatric is not None:
-        values["geriatric_max_daily"] = drug.geriatric.max_daily
+    # the Beers and children's daily limits are in mg: compared only with a dose in mg
+    in_mg = rx.dose is None or rx.dose.unit == "mg"
+    not_mg = (f"{src}.dose (in {rx.dose.unit}; the limits are in mg)",) if not in_mg else ()
+    if drug.geriatric is not None and drug.geriatric.max_daily is not None:
+        if in_mg:
+            values["geriatric_max_daily"] = drug.geriatric.max_daily
+        else:
+            fs.missing[f"{path}.geriatric_max_daily"] = not_mg
     ped = next((x for x in drug.pediatric if x.route == route), None)
     if ped is not None:
-        values.update(ped_min_age=ped.min_age_years, ped_max_mg_kg_day=ped.max_mg_per_kg_day,
-                      ped_max_daily=ped.max_daily)
+        values.update(ped_min_age=ped.min_age_years, ped_max_mg_kg_day=ped.max_mg_per_kg_day)
+        if in_mg:
+            values["ped_max_daily"] = ped.max_daily
+        elif ped.max_daily is not None:
+            fs.missing[f"{path}.ped_max_daily"] = not_mg
     daily = rx.daily_dose
     if daily is not None and rx.dose is not None and rx.dose.unit == "mg":
         if weight:
