@@ -8,6 +8,7 @@ from typing import Any
 from cdss.derive.facttype import Fact, FactType, fact_value
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
+from cdss.kb.schema import Drug
 from cdss.models import Encounter
 
 
@@ -43,17 +44,33 @@ class FactSet:
         """A new fact of type ``t`` from input ``path``: made by its declaration
         (:meth:`FactType.make`, fields checked); a type given by name alone (a test's
         own fact) only has its values put in their normal form."""
-        name = t.name if isinstance(t, FactType) else t
-        n = self._counts.get(name, 0)
-        self._counts[name] = n + 1
-        if isinstance(t, FactType):
+        if type(t) is FactType:
+            name = t.name
+            n = self._counts.get(name, 0)
+            self._counts[name] = n + 1
             fact = t.make(f"{name}#{n}", values)
         else:
-            fact = {"t": name, "id": f"{name}#{n}"}
-            fact.update((k, v) for k, v in ((k, fact_value(v)) for k, v in values.items())
-                        if v is not None)
+            name = t.name if isinstance(t, FactType) else t
+            n = self._counts.get(name, 0)
+            self._counts[name] = n + 1
+            if isinstance(t, FactType):
+                fact = t.make(f"{name}#{n}", values)
+            else:
+                fact = {"t": name, "id": f"{name}#{n}"}
+                fact.update((k, v) for k, v in ((k, fact_value(v)) for k, v in values.items())
+                            if v is not None)
         self.facts.append(fact)
         self.paths[fact["id"]] = path
+        return fact
+
+    def add_joined(self, t: FactType, path: str, values: dict[str, Any],
+                   *joined: dict[str, Any]) -> Fact:
+        """:meth:`add` of ``values`` followed by each of ``joined``, fields already made
+        by :meth:`FactType.normal` (worked out once, from the knowledge): the same fact
+        as ``add(t, path, {**values, **joined[0], ...})`` when they share no field."""
+        fact = self.add(t, path, values)
+        for made in joined:
+            fact.update(made)
         return fact
 
     def of_type(self, t: str) -> list[Fact]:
@@ -86,3 +103,22 @@ class Context:
     #: prescription index -> the drugs it gives (:func:`cdss.derive.products.decomposed`:
     #: worked out once per encounter, read by several builders)
     decomposed: dict[int, Any] = field(default_factory=dict)
+    #: answers of the knowledge for this encounter's own texts, worked out once per
+    #: encounter (never kept beyond it: issue #12): drug name -> drug, code -> groups
+    _drugs: dict[str, Drug | None] = field(default_factory=dict, repr=False)
+    _groups: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+
+    def drug_named(self, name: str) -> Drug | None:
+        """:meth:`KnowledgeBase.resolve_drug` of ``name``, once per encounter."""
+        drugs = self._drugs
+        if name in drugs:
+            return drugs[name]
+        found = drugs[name] = self.kb.resolve_drug(name)
+        return found
+
+    def groups_of(self, code: str) -> tuple[str, ...]:
+        """:meth:`KnowledgeBase.groups_of` of ``code``, once per encounter."""
+        found = self._groups.get(code)
+        if found is None:
+            found = self._groups[code] = self.kb.groups_of(code)
+        return found

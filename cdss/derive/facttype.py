@@ -93,21 +93,21 @@ class FactType:
             kind (a builder out of step with its declaration).
         """
         fact: Fact = {"t": self.name, "id": fact_id}
-        kinds = self._kinds
+        exact = self._exact
         for key, value in values.items():
+            tv = type(value)
+            # the common cases first: a type passed on as it is (str of a string field,
+            # int of a number, bool of a bool), then a float of a number field
+            if tv is exact.get(key):
+                fact[key] = value
+                continue
             if value is None:
                 continue
-            kind = kinds.get(key)
-            # the common cases first (exact types), the same normal form as fact_value
-            tv = type(value)
+            kind = self._kinds.get(key)
             if tv is float and kind == "number":
                 value = round(value, FACT_DECIMALS)
                 if abs(value) < FACT_NUMBER_LIMIT:
                     fact[key] = value + 0.0
-                continue
-            if (tv is str and kind == "string") or (tv is int and kind == "number") or (
-                    tv is bool and kind == "bool"):
-                fact[key] = value
                 continue
             if kind is None:
                 raise ValueError(f"fact {self.name!r} has no field {key!r}")
@@ -119,6 +119,24 @@ class FactType:
             if value is not None:
                 fact[key] = value
         return fact
+
+    def normal(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The fields of :meth:`make` alone (no ``t``, ``id``): checked and in their
+        normal form, for a part of a fact worked out once (from the knowledge) and
+        joined to many facts. ``make(id, {**a, **b})`` equals ``make(id, a)`` updated
+        with ``normal(b)`` when ``a`` and ``b`` share no field: each field is made
+        alone, in order."""
+        made = self.make("", values)
+        del made["t"], made["id"]
+        return made
+
+    @functools.cached_property
+    def _exact(self) -> dict[str, type]:
+        """Field -> the one type a value of it keeps as it is (str of a string, int of
+        a number, bool of a bool); a float or list is put in its normal form."""
+        passed = {"string": str, "number": int, "bool": bool}
+        return {key: passed[spec.kind] for key, spec in self.fields.items()
+                if spec.kind in passed}
 
     @functools.cached_property
     def _kinds(self) -> dict[str, str]:

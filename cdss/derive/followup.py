@@ -137,7 +137,7 @@ def _since_last(ctx: Context, programme: FollowupProgramme, history: list[Follow
     """The fields from the programme's past follow-ups up to the visit day."""
     enc, kb, fs, day = ctx.enc, ctx.kb, ctx.fs, ctx.enc.time.date()
     mine = sorted((f for f in history if f.date <= day and (
-        f.condition is None or set(kb.groups_of(f.condition)) & set(programme.groups))),
+        f.condition is None or set(ctx.groups_of(f.condition)) & set(programme.groups))),
         key=lambda f: f.date)
     values: dict[str, Any] = {"followups_recorded": len(mine)}
     if not mine:

@@ -120,7 +120,7 @@ def _problem_groups(ctx: Context) -> tuple[list[str], list[dict[str, Any]]]:
     enc, kb = ctx.enc, ctx.kb
     today = [d.code for d in enc.record.diagnoses] if enc.record else []
     known = {g for code in [*(c.code for c in enc.patient.conditions or []), *today]
-             for g in kb.groups_of(code)}
+             for g in ctx.groups_of(code)}
     inferences: list[dict[str, Any]] = []
     for i in range(len(enc.prescriptions)):
         # a product implies what its ingredients do (缬沙坦氨氯地平片: hypertension)

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
+from cdss.derive import joins
 from cdss.derive.factset import Context, FactSet
 from cdss.derive.facttype import FACT_DECIMALS, FactType, FieldSpec, Headline
 from cdss.derive.facttype import field as f
 from cdss.derive.products import Decomposed, Part, decomposed, dose_derivation
 from cdss.derive.values import Derived
 from cdss.kb import CLASS_PREFIX, KnowledgeBase
-from cdss.kb.schema import Drug, Product
+from cdss.kb.schema import DosageUnit, DoseLimit, Drug, Product
 from cdss.models import Prescription
 
 RX = FactType("rx", True, {
@@ -194,20 +195,21 @@ def build_prescriptions(ctx: Context) -> None:
     # without any is its own finding)
     dx_codes = ([*(d.code for d in r.diagnoses), *(c.code for c in p.conditions or [])]
                 if r is not None and r.diagnoses else None)
+    codes = _Codes(kb, dx_codes) if dx_codes is not None else None
     paired: dict[tuple[str, str], int] = {}
     unpaired: dict[str, list[int]] = {}
     given: dict[tuple[str, str], list[tuple[int, Part, Any]]] = {}
     for i, rx in enumerate(enc.prescriptions):
         found = decomposed(ctx, i)
         if not found.parts and found.product is None:
-            rx_fact(ctx, i, rx, None, dx_codes)
+            rx_fact(ctx, i, rx, None, codes)
             continue
         if found.product is not None:
             _note_product(ctx.fs, i, found)
-        once = _indication_once(kb, found, dx_codes)
+        once = _indication_once(kb, found, codes)
         labelled = any(p.whole for p in found.parts)
         for part in found.parts:
-            fact = rx_fact(ctx, i, part.rx, part.drug, dx_codes, part, once)
+            fact = rx_fact(ctx, i, part.rx, part.drug, codes, part, once)
             if labelled:
                 # a product checked against its own label: its label and its ingredients
                 # describe one prescription, so a kind of finding (dose above a limit,
@@ -247,13 +249,33 @@ def _note_product(fs: FactSet, i: int, found: Decomposed) -> None:
             f"{product.name.zh}：成分{zh}不在知识库药物中，未审核；其余成分已审核")
 
 
-def _names(drug: Drug, part: Part | None = None) -> dict[str, str]:
-    if part is not None:
-        return part.names()
-    return {"drug": drug.id, "name_zh": drug.name.zh, "name_en": drug.name.en}
+class _Codes:
+    """The visit's diagnoses and problem-list codes (None without diagnoses), as the
+    indication check reads them: worked out once per encounter, not once per drug."""
+
+    def __init__(self, kb: KnowledgeBase, codes: list[str]) -> None:
+        self.codes = codes
+        self.readable = [c.strip().upper() for c in codes if kb.icd10_form_ok(c)]
+        self.checked = ", ".join(c.strip() for c in codes)
 
 
-def _indication_once(kb: KnowledgeBase, found: Decomposed, codes: list[str] | None
+def _names(kb: KnowledgeBase, drug: Drug, part: Part | None = None) -> dict[str, str]:
+    """The drug id and names of the facts of a prescription (:meth:`Part.names` for a
+    part), in the facts' normal form; worked out once per drug (and product)."""
+    product = part.product if part is not None else None
+    if product is not None and (not part.several or part.whole):  # type: ignore[union-attr]
+        product = None  # named as the drug itself
+    if product is None:
+        return joins.per_object(kb, "rx_names", (drug.id, None), (drug,),
+                                lambda: RX_KEY.normal(
+                                    {"drug": drug.id, "name_zh": drug.name.zh,
+                                     "name_en": drug.name.en}))
+    assert part is not None
+    return joins.per_object(kb, "rx_names", (drug.id, product.id), (drug, product),
+                            lambda: RX_KEY.normal(part.names()))
+
+
+def _indication_once(kb: KnowledgeBase, found: Decomposed, codes: _Codes | None
                      ) -> tuple[str, bool | None] | None:
     """For a product of several parts: the path of the part its indication is judged on
     (its label's part, else the first) and whether a diagnosis is among the labelled
@@ -265,12 +287,11 @@ def _indication_once(kb: KnowledgeBase, found: Decomposed, codes: list[str] | No
     if codes is None:
         return here, None
     prefixes = tuple(x for p in parts for x in kb.indication_prefixes(p.drug))
-    readable = [c.strip().upper() for c in codes if kb.icd10_form_ok(c)]
-    return here, (any(c.startswith(prefixes) for c in readable) if prefixes else None)
+    return here, (any(c.startswith(prefixes) for c in codes.readable) if prefixes else None)
 
 
 def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
-            dx_codes: list[str] | None, part: Part | None = None,
+            dx_codes: _Codes | None, part: Part | None = None,
             once: tuple[str, bool | None] | None = None) -> dict[str, Any]:
     """The rx fact of prescription ``i`` (or of one ingredient of the product it names,
     ``part``): as written, its daily dose, and the drug's knowledge joined (every
@@ -283,7 +304,7 @@ def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
                               "name_en": drug.name.en if drug else rx.drug,
                               "route": rx.route, "duration_days": rx.duration}
     if drug is not None:
-        values.update(_names(drug, part))
+        values.update(_names(ctx.kb, drug, part))
     if rx.dose is not None:
         words = ctx.kb.prescribing
         values.update(dose=round(rx.dose.value, FACT_DECIMALS), dose_unit=rx.dose.unit,
@@ -381,35 +402,35 @@ def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str, 
     """Fields of an rx fact joined from the drug's knowledge, in the dose's unit."""
     values: dict[str, Any] = {"chronic": drug.chronic}
     formulation = kb.formulation_of(rx.formulation) or kb.formulation_of(rx.drug)
-    limit = kb.dose_limit(drug, rx.route, formulation,
-                          rx.dose.unit if rx.dose is not None else None)
+    known = joins.per_object(kb, "rx_knowledge", drug.id, (drug,),
+                             lambda: _DrugKnowledge(kb, drug))
+    dose = rx.dose
+    limit = known.dose_limit(kb, drug, rx.route, formulation,
+                             dose.unit if dose is not None else None)
     route = rx.route or kb.prescribing.default_route
-    if limit is not None and rx.dose is not None and limit.unit == rx.dose.unit:
+    if limit is not None and dose is not None and limit.unit == dose.unit:
         values.update(max_single=limit.max_single, max_daily=limit.max_daily,
                       min_daily=limit.min_daily)
-    unchecked = limit is not None and rx.dose is not None and limit.unit != rx.dose.unit
+    unchecked = limit is not None and dose is not None and limit.unit != dose.unit
     if unchecked:  # a volume of a liquid without its strength (5 mL of a suspension)
-        values["limit_unit"] = limit.unit
+        values["limit_unit"] = limit.unit  # type: ignore[union-attr]
     if limit is not None:
         values["max_times_per_day"] = limit.max_times_per_day
     for name in ("max_single", "max_daily"):
         if values.get(name) is None:
             fs.missing[f"{path}.{name}"] = (
-                (f"{src}.dose (in {rx.dose.unit}; the limits are in {limit.unit})",)
+                (f"{src}.dose (in {dose.unit}; the limits are in {limit.unit})",)  # type: ignore[union-attr]
                 if unchecked else (f"knowledge.drugs.{drug.id}.{route}.{name}",))
-    for name, status in (("pregnancy", drug.pregnancy), ("lactation", drug.lactation)):
-        values[name] = status.status if status else None
-    # the Beers list is explicit: a drug that is not on it is "none", not unknown
-    values["beers"] = drug.geriatric.beers if drug.geriatric is not None else "none"
+    values.update(known.status)
     # the Beers and children's daily limits are in mg: compared only with a dose in mg
-    in_mg = rx.dose is None or rx.dose.unit == "mg"
-    not_mg = (f"{src}.dose (in {rx.dose.unit}; the limits are in mg)",) if not in_mg else ()
+    in_mg = dose is None or dose.unit == "mg"
+    not_mg = (f"{src}.dose (in {dose.unit}; the limits are in mg)",) if not in_mg else ()  # type: ignore[union-attr]
     if drug.geriatric is not None and drug.geriatric.max_daily is not None:
         if in_mg:
             values["geriatric_max_daily"] = drug.geriatric.max_daily
         else:
             fs.missing[f"{path}.geriatric_max_daily"] = not_mg
-    ped = next((x for x in drug.pediatric if x.route == route), None)
+    ped = known.pediatric.get(route)
     if ped is not None:
         values.update(ped_min_age=ped.min_age_years, ped_max_mg_kg_day=ped.max_mg_per_kg_day)
         if in_mg:
@@ -428,31 +449,80 @@ def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str, 
     return values
 
 
+#: dosage units (a product label's limits are in them)
+_DOSAGE_UNITS = frozenset(get_args(DosageUnit))
+
+
+class _DrugKnowledge:
+    """The knowledge an rx fact joins from one drug, worked out once per drug: its
+    pregnancy, lactation and Beers fields, its children's limits by route, and its adult
+    dose limits by (route, formulation, dosage unit) as :meth:`KnowledgeBase.dose_limit`
+    finds them, keyed only by the values that choose among its dose entries."""
+
+    def __init__(self, kb: KnowledgeBase, drug: Drug) -> None:
+        self.status: dict[str, Any] = {
+            "pregnancy": drug.pregnancy.status if drug.pregnancy else None,
+            "lactation": drug.lactation.status if drug.lactation else None,
+            # the Beers list is explicit: a drug that is not on it is "none", not unknown
+            "beers": drug.geriatric.beers if drug.geriatric is not None else "none"}
+        self.pediatric: dict[str, Any] = {}
+        for x in drug.pediatric:  # the first row of each route
+            self.pediatric.setdefault(x.route, x)
+        self.routes = frozenset(d.route for d in drug.doses)
+        #: formulations that choose an entry: the drug's own and the modified-release
+        #: family (any other is read as none: the general entry)
+        self.formulations = (frozenset(d.formulation for d in drug.doses)
+                             | frozenset(kb.prescribing.modified_release))
+        self.limits: dict[tuple[str, str | None, str | None], DoseLimit | None] = {}
+
+    def dose_limit(self, kb: KnowledgeBase, drug: Drug, route: str | None,
+                   formulation: str | None, unit: str | None) -> DoseLimit | None:
+        """:meth:`KnowledgeBase.dose_limit`, remembered by the codes it reads."""
+        wanted = route or kb.prescribing.default_route
+        if wanted not in self.routes:
+            return None  # no entry for the route
+        key = (wanted, formulation if formulation in self.formulations else None,
+               unit if unit in _DOSAGE_UNITS else None)
+        if key in self.limits:
+            return self.limits[key]
+        found = self.limits[key] = kb.dose_limit(drug, *key)
+        return found
+
+
 def _indication(kb: KnowledgeBase, drug: Drug, path: str, fs: FactSet,
-                codes: list[str] | None) -> dict[str, Any]:
+                codes: _Codes | None) -> dict[str, Any]:
     """rx fields saying whether a diagnosis or problem-list code is a labelled indication.
 
     ``indicated`` is left absent without an indication row, without diagnoses (``codes``
     None: its own finding), or when only a code that is not ICD-10 could be the one.
     """
-    prefixes = kb.indication_prefixes(drug)
+    prefixes, values = joins.per_object(kb, "rx_indication", drug.id, (drug,),
+                                        lambda: _indication_fields(kb, drug))
     if not prefixes:
         fs.missing[f"{path}.indicated"] = (f"knowledge.indications.{drug.id}",)
         return {}
-    rows = kb.indication_rows(drug)
-    values: dict[str, Any] = {"indication_codes": ", ".join(prefixes),
-                              "indications_zh": "；".join(r.text.zh for r in rows),
-                              "indications_en": "; ".join(r.text.en for r in rows)}
     if codes is None:
         fs.missing[f"{path}.indicated"] = ("record.diagnoses",)
         return values
-    readable = [c.strip().upper() for c in codes if kb.icd10_form_ok(c)]
+    readable = codes.readable
     indicated = any(c.startswith(prefixes) for c in readable)
-    if not indicated and len(readable) < len(codes):
+    if not indicated and len(readable) < len(codes.codes):
         fs.missing[f"{path}.indicated"] = ("record.diagnoses (not an ICD-10 code)",)
         return values
-    return {**values, "indicated": indicated,
-            "diagnoses_checked": ", ".join(c.strip() for c in codes)}
+    return {**values, "indicated": indicated, "diagnoses_checked": codes.checked}
+
+
+def _indication_fields(kb: KnowledgeBase, drug: Drug) -> tuple[tuple[str, ...],
+                                                                dict[str, Any]]:
+    """The ICD-10 prefixes of ``drug``'s labelled indications and the rx fields naming
+    them (nothing without an indication row)."""
+    prefixes = kb.indication_prefixes(drug)
+    if not prefixes:
+        return prefixes, {}
+    rows = kb.indication_rows(drug)
+    return prefixes, {"indication_codes": ", ".join(prefixes),
+                      "indications_zh": "；".join(r.text.zh for r in rows),
+                      "indications_en": "; ".join(r.text.en for r in rows)}
 
 
 def rx_keys(ctx: Context, i: int, drug: Drug, mg: MgDose,
@@ -462,6 +532,7 @@ def rx_keys(ctx: Context, i: int, drug: Drug, mg: MgDose,
     class only when the dose may be above its threshold: ``at_dose`` missing when the
     daily dose is unknown), at most :data:`PAIRED_PER_KEY` prescriptions per drug and key
     (pairwise rules join two rx_key facts); the others are kept in ``unpaired``."""
+    names = _names(ctx.kb, drug, part)
     path = part.path if part else f"prescriptions[{i}]"
     keys = [(key, True) for key in (drug.id, *(CLASS_PREFIX + c for c in drug.classes))]
     for dc in drug.dose_classes:
@@ -475,12 +546,9 @@ def rx_keys(ctx: Context, i: int, drug: Drug, mg: MgDose,
                 unpaired[drug.id].append(i)
             continue
         paired[(drug.id, key)] = seen + 1
-        values = {"rx": i, "key": key, **_names(drug, part)}
-        if held is not None:
-            values["at_dose"] = held
-        else:
+        if held is None:
             _dose_unknown(ctx.fs, path)
-        ctx.fs.add(RX_KEY, path, values)
+        ctx.fs.add_joined(RX_KEY, path, {"rx": i, "key": key}, names, _AT_DOSE[held])
 
 
 def rx_renal(ctx: Context, i: int, drug: Drug, mg: MgDose,
@@ -488,20 +556,35 @@ def rx_renal(ctx: Context, i: int, drug: Drug, mg: MgDose,
     """One rx_renal fact per kidney-function rule of the drug that may apply at this dose
     (a dose-dependent rule, aspirin as an NSAID, only above its dose: ``at_dose`` missing
     when the daily dose is unknown)."""
+    rules = _renal_rules(ctx.kb, drug)
+    if not rules:
+        return
+    names = _names(ctx.kb, drug, part)
     path = part.path if part else f"prescriptions[{i}]"
-    for rule in drug.renal:
-        held = True if rule.above_daily is None else mg.above(rule.above_daily)
+    for above_daily, made in rules:
+        held = True if above_daily is None else mg.above(above_daily)
         if held is False:
             continue
-        values = {
-            "rx": i, **_names(drug, part), "measure": rule.measure, "below": rule.below,
-            "action": rule.action, "renal_max_daily": rule.max_daily,
-            "test_first": rule.test_first, "text_zh": rule.text.zh, "text_en": rule.text.en}
-        if held is not None:
-            values["at_dose"] = held
-        else:
+        if held is None:
             _dose_unknown(ctx.fs, path)
-        ctx.fs.add(RX_RENAL, path, values)
+        ctx.fs.add_joined(RX_RENAL, path, {"rx": i}, names, made, _AT_DOSE[held])
+
+
+def _renal_rules(kb: KnowledgeBase, drug: Drug) -> tuple[tuple[float | None, dict[str, Any]],
+                                                         ...]:
+    """Each kidney-function rule of ``drug``: the daily dose (mg) above which it applies
+    (None: any) and its rx_renal fields, made once per drug."""
+    return joins.per_object(kb, "rx_renal", drug.id, (drug,), lambda: tuple(
+        (rule.above_daily, RX_RENAL.normal({
+            "measure": rule.measure, "below": rule.below, "action": rule.action,
+            "renal_max_daily": rule.max_daily, "test_first": rule.test_first,
+            "text_zh": rule.text.zh, "text_en": rule.text.en}))
+        for rule in drug.renal))
+
+
+#: the at_dose field of an rx_key or rx_renal fact: held, not held, unknown (absent)
+_AT_DOSE: dict[bool | None, dict[str, Any]] = {True: {"at_dose": True},
+                                               False: {"at_dose": False}, None: {}}
 
 
 @dataclass(frozen=True)
@@ -534,10 +617,16 @@ def _dose_unknown(fs: FactSet, path: str) -> None:
 
 def rx_hepatic(ctx: Context, i: int, drug: Drug, part: Part | None = None) -> None:
     """One rx_hepatic fact per liver-disease rule of the drug."""
-    for rule in drug.hepatic:
-        ctx.fs.add(RX_HEPATIC, part.path if part else f"prescriptions[{i}]", {
-            "rx": i, **_names(drug, part), "applies_to": rule.applies_to, "action": rule.action,
-            "text_zh": rule.text.zh, "text_en": rule.text.en})
+    rules = joins.per_object(ctx.kb, "rx_hepatic", drug.id, (drug,), lambda: tuple(
+        RX_HEPATIC.normal({"applies_to": rule.applies_to, "action": rule.action,
+                           "text_zh": rule.text.zh, "text_en": rule.text.en})
+        for rule in drug.hepatic))
+    if not rules:
+        return
+    names = _names(ctx.kb, drug, part)
+    path = part.path if part else f"prescriptions[{i}]"
+    for made in rules:
+        ctx.fs.add_joined(RX_HEPATIC, path, {"rx": i}, names, made)
 
 
 def rx_total(ctx: Context, route: str, parts: list[tuple[int, Part, dict[str, Any]]]) -> None:
@@ -652,6 +741,6 @@ def build_allergies(ctx: Context) -> None:
         return
     for i in range(len(ctx.enc.prescriptions)):
         for part in decomposed(ctx, i).parts:
+            names = _names(kb, part.drug, part)
             for key in kb.all_drug_keys(part.drug):
-                fs.add(RX_ALLERGEN, part.path,
-                       {"rx": i, "key": key, **_names(part.drug, part)})
+                fs.add_joined(RX_ALLERGEN, part.path, {"rx": i, "key": key}, names)

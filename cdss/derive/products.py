@@ -20,6 +20,7 @@ product of one ingredient keeps the prescription's path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from cdss.derive.factset import Context
@@ -90,16 +91,19 @@ def decomposed(ctx: Context, i: int) -> Decomposed:
     encounter (the patient, prescription and allergy builders all read it)."""
     found = ctx.decomposed.get(i)
     if found is None:
-        found = ctx.decomposed[i] = decompose(ctx.kb, i, ctx.enc.prescriptions[i])
+        found = ctx.decomposed[i] = decompose(ctx.kb, i, ctx.enc.prescriptions[i],
+                                              ctx.drug_named)
     return found
 
 
-def decompose(kb: KnowledgeBase, i: int, rx: Prescription) -> Decomposed:
-    """The drugs prescription ``i`` gives (nothing for a name the knowledge lacks)."""
+def decompose(kb: KnowledgeBase, i: int, rx: Prescription,
+              resolve: Callable[[str], Drug | None] | None = None) -> Decomposed:
+    """The drugs prescription ``i`` gives (nothing for a name the knowledge lacks);
+    ``resolve``: :meth:`KnowledgeBase.resolve_drug` (or the same, remembered)."""
     source = f"prescriptions[{i}]"
     product = kb.resolve_product(rx.drug)
     if product is None:
-        drug = kb.resolve_drug(rx.drug)
+        drug = (resolve or kb.resolve_drug)(rx.drug)
         parts = (Part(source, source, drug, rx),) if drug is not None else ()
         return Decomposed(None, parts)
     several = len(product.ingredients) > 1

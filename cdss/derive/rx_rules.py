@@ -83,7 +83,7 @@ def _norm_text(text: str) -> str:
 def build(ctx: Context) -> None:
     """Slips, skin tests and tiers of the visit's prescriptions."""
     _slips(ctx)
-    drugs = [ctx.kb.resolve_drug(rx.drug) for rx in ctx.enc.prescriptions]
+    drugs = [ctx.drug_named(rx.drug) for rx in ctx.enc.prescriptions]
     _skin_tests(ctx, drugs)
     _tiers(ctx, drugs)
 
@@ -100,15 +100,15 @@ def _slips(ctx: Context) -> None:
     unassigned = sum(rx.slip is None for rx in enc.prescriptions)
     fs.add(RX_SLIPS, "prescriptions", {"unassigned": unassigned, "slip_count": len(by_slip)})
     for slip, items in by_slip.items():
-        drugs = {_drug_key(ctx.kb, enc.prescriptions[i].drug) for i in items}
+        drugs = {_drug_key(ctx, enc.prescriptions[i].drug) for i in items}
         fact = fs.add(SLIP, f"prescriptions[{items[0]}]", {
             "slip": slip, "drug_count": len(drugs),
             "items": ", ".join(str(i) for i in items)})
         fs.subjects[fact["id"]] = f"slip:{slip}"
 
 
-def _drug_key(kb: KnowledgeBase, name: str) -> str:
-    drug = kb.resolve_drug(name)
+def _drug_key(ctx: Context, name: str) -> str:
+    drug = ctx.drug_named(name)
     return drug.id if drug is not None else name.strip().lower()
 
 

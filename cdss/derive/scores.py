@@ -52,24 +52,39 @@ def _path(field: str, default: str) -> str:
 #: field or None, its bands); a band is (min, max, above, below, score)
 _Bands = tuple[tuple[float | None, float | None, float | None, float | None, int], ...]
 _Entry = tuple[str, str, dict[str, int] | None, _Bands, str | None, _Bands]
-#: score table (by id, with the table kept so the id stays its own) -> its parameters as
-#: :data:`_Entry` tuples: read once per table, not once per encounter
-_PLANS: dict[int, tuple[ScoreTable, tuple[_Entry, ...]]] = {}
+class _Plan:
+    """A table's parameters as :data:`_Entry` tuples, with what each encounter would
+    otherwise work out again: each parameter's input path (vitals by default) and
+    whether the table reads only vital signs."""
+
+    __slots__ = ("entries", "fields", "vitals_paths", "only_vitals")
+
+    def __init__(self, table: ScoreTable) -> None:
+        def bands(of: tuple[Band, ...]) -> _Bands:
+            return tuple((b.min, b.max, b.above, b.below, b.score) for b in of)
+
+        self.entries: tuple[_Entry, ...] = tuple(
+            (name, p.field, p.values or None, bands(p.bands),
+             p.also.field if p.also is not None else None,
+             bands(p.also.bands) if p.also is not None else ())
+            for name, p in table.parameters.items())
+        self.fields = tuple(e[1] for e in self.entries)
+        self.vitals_paths = tuple((e[1], _path(e[1], "vitals")) for e in self.entries)
+        read = [f for e in self.entries for f in (e[1], e[4]) if f is not None]
+        self.only_vitals = not any(f == "age" or f.startswith("labs.") for f in read)
+
+
+#: score table (by id, with the table kept so the id stays its own) -> its plan: read
+#: once per table, not once per encounter
+_PLANS: dict[int, tuple[ScoreTable, _Plan]] = {}
 _PLANS_KEPT = 256
 
 
-def _plan(table: ScoreTable) -> tuple[_Entry, ...]:
+def _plan(table: ScoreTable) -> _Plan:
     found = _PLANS.get(id(table))
     if found is not None and found[0] is table:
         return found[1]
-
-    def bands(of: tuple[Band, ...]) -> _Bands:
-        return tuple((b.min, b.max, b.above, b.below, b.score) for b in of)
-
-    plan = tuple((name, p.field, p.values or None, bands(p.bands),
-                  p.also.field if p.also is not None else None,
-                  bands(p.also.bands) if p.also is not None else ())
-                 for name, p in table.parameters.items())
+    plan = _Plan(table)
     if len(_PLANS) >= _PLANS_KEPT:
         _PLANS.clear()
     _PLANS[id(table)] = (table, plan)
@@ -103,11 +118,15 @@ def band_score(table: ScoreTable, values: dict[str, Any], path: str = "vitals"
                ) -> Derived | Missing:
     """Sum of the parameter scores; Missing (with every absent field) if any is absent."""
     plan = _plan(table)
-    absent = tuple(_path(e[1], path) for e in plan if values.get(e[1]) is None)
+    get = values.get
+    if path == "vitals":
+        absent = tuple(p for f, p in plan.vitals_paths if get(f) is None)
+    else:
+        absent = tuple(_path(f, path) for f in plan.fields if get(f) is None)
     if absent:
         return Missing(table.id, absent)
-    parts = {e[0]: _entry_score(e, values[e[1]], values) for e in plan}
-    inputs = {e[1]: values[e[1]] for e in plan}
+    parts = {e[0]: _entry_score(e, values[e[1]], values) for e in plan.entries}
+    inputs = {f: values[f] for f in plan.fields}
     return Derived(table.id, float(sum(parts.values())), f"sum of {len(parts)} parameter scores",
                    inputs, table.source.title, "", parts)
 
@@ -115,12 +134,11 @@ def band_score(table: ScoreTable, values: dict[str, Any], path: str = "vitals"
 def partial_band_score(table: ScoreTable, values: dict[str, Any]) -> dict[str, int]:
     """Scores of the parameters that are present (a lower bound of the total)."""
     return {e[0]: _entry_score(e, values[e[1]], values)
-            for e in _plan(table) if values.get(e[1]) is not None}
+            for e in _plan(table).entries if values.get(e[1]) is not None}
 
 
 def reads_only_vitals(table: ScoreTable) -> bool:
     """Whether every input of ``table`` (each parameter's field and its ``also`` field)
     is a vital sign, not the age or a lab: its scores are then the same read from the
     vitals alone as from the vitals with the age and labs."""
-    fields = [f for e in _plan(table) for f in (e[1], e[4]) if f is not None]
-    return not any(f == "age" or f.startswith("labs.") for f in fields)
+    return _plan(table).only_vitals

@@ -67,7 +67,7 @@ def build_record(ctx: Context) -> None:
         for section in TEXT_SECTIONS:
             record[f"{section}_chars"] = _chars(getattr(r, section)) or 0
         record["diagnosis_count"] = len(r.diagnoses)
-        record["diagnosis_groups"] = sorted({g for d in r.diagnoses for g in kb.groups_of(d.code)})
+        record["diagnosis_groups"] = sorted({g for d in r.diagnoses for g in ctx.groups_of(d.code)})
         record["physician_chars"] = _chars(r.physician) or 0
         if r.signed_at is not None:
             record["signed_minutes_after_visit"] = _minutes_between(ctx.enc.time, r.signed_at)
@@ -107,4 +107,4 @@ def build_conditions(ctx: Context) -> None:
     for origin, path, cond in coded:
         ctx.fs.add(CONDITION, path, {"code": cond.code.strip(), "origin": origin,
                                      "code_valid": kb.icd10_form_ok(cond.code),
-                                     "groups": list(kb.groups_of(cond.code))})
+                                     "groups": list(ctx.groups_of(cond.code))})

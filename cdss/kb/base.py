@@ -135,6 +135,14 @@ class KnowledgeBase:
     #: medicinal products and their ingredients' strengths (knowledge/products/)
     products: dict[str, Product] = field(default_factory=dict)
 
+    @functools.cached_property
+    def memo(self) -> dict[str, dict[Any, Any]]:
+        """Tables of values worked out from this knowledge alone (a drug's joined fact
+        fields, its keys, its limits), filled by :mod:`cdss.derive` on first need: keyed
+        by knowledge ids and vocabulary codes, never by an input's free text; each table
+        bounded by its user."""
+        return {}
+
     # ---- products --------------------------------------------------------------
     def resolve_product(self, name: str) -> Product | None:
         """The product a prescription names (its name, a brand or another alias, as a
