@@ -6,7 +6,7 @@ import math
 from functools import cache
 from typing import Any
 
-from cdss.derive import body, renal, scores
+from cdss.derive import body, joins, renal, scores
 from cdss.derive.factset import Context
 from cdss.derive.facttype import FactType, FieldSpec
 from cdss.derive.facttype import field as f
@@ -62,7 +62,9 @@ def build(ctx: Context) -> None:
     _egfr_rounded(ctx, values)
     _news2_bounds(ctx, values, parts)
     _qsofa_bound(ctx, values, parts)
-    ctx.fs.add(derived_type(tuple(ctx.kb.scores)), "derived", values)
+    kb = ctx.kb
+    ctx.fs.add(joins.per_object(kb, "derived_type", "", (tuple(kb.scores),),
+                                lambda: derived_type(tuple(kb.scores))), "derived", values)
 
 
 def _computed(ctx: Context, parts: dict[str, dict[str, int]]

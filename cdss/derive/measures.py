@@ -29,6 +29,9 @@ VITALS = FactType("vitals", False, {
 _MEASURED = (("sbp", "mmHg"), ("dbp", "mmHg"), ("heart_rate", "/min"), ("resp_rate", "/min"),
              ("temperature", "degC"), ("spo2", "%"), ("glucose", "mmol/L"))
 
+#: the same with each vital's input path
+_MEASURED_PATHS = tuple((name, unit, f"vitals.{name}") for name, unit in _MEASURED)
+
 #: (code, canonical unit) of each analyte of a knowledge base: the ``labs`` fact's fields
 LabUnits = tuple[tuple[str, str], ...]
 
@@ -67,10 +70,17 @@ def build_vitals(ctx: Context) -> None:
     v = ctx.enc.vitals
     vitals: dict[str, Any] = {}
     if v is not None:
-        for name, unit in _MEASURED:
+        bounds = ctx.kb.plausibility.vitals
+        for name, unit, path in _MEASURED_PATHS:
             raw = getattr(v, name)
-            vitals[name] = plausible(ctx, f"vitals.{name}",
-                                     None if raw is None else round(raw, 2), unit)
+            if raw is None:
+                vitals[name] = None
+                continue
+            value = round(raw, 2)
+            bound = bounds.get(path)
+            # within bounds (or without): kept, as plausible() keeps it; else withheld there
+            vitals[name] = (value if bound is None or bound.low <= value <= bound.high
+                            else plausible(ctx, path, value, unit))
         vitals.update(consciousness=v.consciousness, on_oxygen=v.on_oxygen,
                       glucose_context=v.glucose_context)
     ctx.vitals = vitals

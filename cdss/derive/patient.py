@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdss.derive import body
+from cdss.derive import body, joins
 from cdss.derive.factset import Context
 from cdss.derive.facttype import Fact, FactType
 from cdss.derive.facttype import field as f
@@ -132,7 +132,9 @@ def _problem_groups(ctx: Context) -> tuple[list[str], list[dict[str, Any]]]:
 def _implied(kb: KnowledgeBase, drug: Drug, i: int, known: set[str],
              inferences: list[dict[str, Any]]) -> None:
     """The condition groups prescription ``i`` of ``drug`` implies that are not known."""
-    for group in kb.implied_groups(drug):
+    implied = joins.per_object(kb, "implied_groups", drug.id, (drug,),
+                               lambda: kb.implied_groups(drug))
+    for group in implied:
         if group in known:
             continue
         known.add(group)
@@ -150,9 +152,16 @@ def _ckd_risk(kb: KnowledgeBase, age: int | None, groups: list[str],
     risk = kb.inference.ckd_risk
     if risk is None:
         return None
-    if (age is not None and age >= risk.age_from) or set(groups) & set(risk.groups):
+    if (age is not None and age >= risk.age_from) or not _ckd_groups(kb).isdisjoint(groups):
         return True
     return False if (age is not None and complete) else None
+
+
+def _ckd_groups(kb: KnowledgeBase) -> frozenset[str]:
+    """The condition groups that put a patient at risk of CKD, as a set made once."""
+    risk = kb.inference.ckd_risk
+    return joins.per_object(kb, "ckd_groups", "", (risk,),
+                            lambda: frozenset(risk.groups if risk is not None else ()))
 
 
 def consistent(fact: Fact, kb: KnowledgeBase) -> bool:

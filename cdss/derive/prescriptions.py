@@ -400,43 +400,20 @@ def _daily_dose(fs: FactSet, path: str, src: str, rx: Prescription,
 def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str, src: str,
                     fs: FactSet, weight: float | None) -> dict[str, Any]:
     """Fields of an rx fact joined from the drug's knowledge, in the dose's unit."""
-    values: dict[str, Any] = {"chronic": drug.chronic}
     formulation = kb.formulation_of(rx.formulation) or kb.formulation_of(rx.drug)
     known = joins.per_object(kb, "rx_knowledge", drug.id, (drug,),
                              lambda: _DrugKnowledge(kb, drug))
     dose = rx.dose
-    limit = known.dose_limit(kb, drug, rx.route, formulation,
-                             dose.unit if dose is not None else None)
+    unit = dose.unit if dose is not None else None
     route = rx.route or kb.prescribing.default_route
-    if limit is not None and dose is not None and limit.unit == dose.unit:
-        values.update(max_single=limit.max_single, max_daily=limit.max_daily,
-                      min_daily=limit.min_daily)
-    unchecked = limit is not None and dose is not None and limit.unit != dose.unit
-    if unchecked:  # a volume of a liquid without its strength (5 mL of a suspension)
-        values["limit_unit"] = limit.unit  # type: ignore[union-attr]
-    if limit is not None:
-        values["max_times_per_day"] = limit.max_times_per_day
-    for name in ("max_single", "max_daily"):
-        if values.get(name) is None:
+    joined, missing = known.joined(kb, drug, route, formulation, unit)
+    values = dict(joined)
+    for name, why, limit_unit in missing:
+        if why == "knowledge":
+            fs.missing[f"{path}.{name}"] = (f"knowledge.drugs.{drug.id}.{route}.{name}",)
+        else:  # the dose is in another unit than the limits
             fs.missing[f"{path}.{name}"] = (
-                (f"{src}.dose (in {dose.unit}; the limits are in {limit.unit})",)  # type: ignore[union-attr]
-                if unchecked else (f"knowledge.drugs.{drug.id}.{route}.{name}",))
-    values.update(known.status)
-    # the Beers and children's daily limits are in mg: compared only with a dose in mg
-    in_mg = dose is None or dose.unit == "mg"
-    not_mg = (f"{src}.dose (in {dose.unit}; the limits are in mg)",) if not in_mg else ()  # type: ignore[union-attr]
-    if drug.geriatric is not None and drug.geriatric.max_daily is not None:
-        if in_mg:
-            values["geriatric_max_daily"] = drug.geriatric.max_daily
-        else:
-            fs.missing[f"{path}.geriatric_max_daily"] = not_mg
-    ped = known.pediatric.get(route)
-    if ped is not None:
-        values.update(ped_min_age=ped.min_age_years, ped_max_mg_kg_day=ped.max_mg_per_kg_day)
-        if in_mg:
-            values["ped_max_daily"] = ped.max_daily
-        elif ped.max_daily is not None:
-            fs.missing[f"{path}.ped_max_daily"] = not_mg
+                f"{src}.dose (in {unit}; the limits are in {limit_unit})",)
     daily = rx.daily_dose
     if daily is not None and rx.dose is not None and rx.dose.unit == "mg":
         if weight:
@@ -449,6 +426,8 @@ def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str, 
     return values
 
 
+#: an rx fact's fields joined from a drug, and those left missing (field, why, unit)
+_Slice = tuple[dict[str, Any], tuple[tuple[str, str, str | None], ...]]
 #: dosage units (a product label's limits are in them)
 _DOSAGE_UNITS = frozenset(get_args(DosageUnit))
 
@@ -474,6 +453,58 @@ class _DrugKnowledge:
         self.formulations = (frozenset(d.formulation for d in drug.doses)
                              | frozenset(kb.prescribing.modified_release))
         self.limits: dict[tuple[str, str | None, str | None], DoseLimit | None] = {}
+        self.pediatric_routes = frozenset(self.pediatric)
+        self.slices: dict[tuple[str | None, str | None, str | None], _Slice] = {}
+
+    def joined(self, kb: KnowledgeBase, drug: Drug, route: str, formulation: str | None,
+               unit: str | None) -> _Slice:
+        """The rx fields joined from the drug for a prescription by ``route`` (written, or
+        the knowledge's default), of ``formulation``, with a dose in ``unit`` (None:
+        no dose), and the fields left missing: (field, why, the limits' unit), why being
+        "knowledge" (the knowledge has no value) or "unit" (a dose in another unit).
+        Kept by the codes that choose the answer (a route that is none of the drug's is
+        one key: it has no limit)."""
+        key = (route if route in self.routes or route in self.pediatric_routes else None,
+               formulation if formulation in self.formulations else None, unit)
+        found = self.slices.get(key)
+        if found is None:
+            found = self.slices[key] = self._joined(kb, drug, route, formulation, unit)
+        return found
+
+    def _joined(self, kb: KnowledgeBase, drug: Drug, route: str, formulation: str | None,
+                unit: str | None) -> _Slice:
+        values: dict[str, Any] = {"chronic": drug.chronic}
+        missing: list[tuple[str, str, str | None]] = []
+        limit = self.dose_limit(kb, drug, route, formulation, unit)
+        if limit is not None and unit is not None and limit.unit == unit:
+            values.update(max_single=limit.max_single, max_daily=limit.max_daily,
+                          min_daily=limit.min_daily)
+        unchecked = limit is not None and unit is not None and limit.unit != unit
+        if unchecked:  # a volume of a liquid without its strength (5 mL of a suspension)
+            values["limit_unit"] = limit.unit  # type: ignore[union-attr]
+        if limit is not None:
+            values["max_times_per_day"] = limit.max_times_per_day
+        for name in ("max_single", "max_daily"):
+            if values.get(name) is None:
+                missing.append((name, "unit", limit.unit) if unchecked  # type: ignore[union-attr]
+                               else (name, "knowledge", None))
+        values.update(self.status)
+        # the Beers and children's daily limits are in mg: compared only with a dose in mg
+        in_mg = unit is None or unit == "mg"
+        if drug.geriatric is not None and drug.geriatric.max_daily is not None:
+            if in_mg:
+                values["geriatric_max_daily"] = drug.geriatric.max_daily
+            else:
+                missing.append(("geriatric_max_daily", "unit", "mg"))
+        ped = self.pediatric.get(route)
+        if ped is not None:
+            values.update(ped_min_age=ped.min_age_years,
+                          ped_max_mg_kg_day=ped.max_mg_per_kg_day)
+            if in_mg:
+                values["ped_max_daily"] = ped.max_daily
+            elif ped.max_daily is not None:
+                missing.append(("ped_max_daily", "unit", "mg"))
+        return values, tuple(missing)
 
     def dose_limit(self, kb: KnowledgeBase, drug: Drug, route: str | None,
                    formulation: str | None, unit: str | None) -> DoseLimit | None:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cdss.derive import joins
 from cdss.derive.factset import Context
 from cdss.derive.facttype import FactType, Headline
 from cdss.derive.facttype import field as f
 from cdss.kb import KnowledgeBase
-from cdss.kb.rx_rules import SkinTestRow
+from cdss.kb.rx_rules import SkinTestRow, TierLevel, TitleGrant
 from cdss.kb.schema import Drug
 from cdss.models import TEXT_SECTIONS
 
@@ -113,8 +114,11 @@ def _drug_key(ctx: Context, name: str) -> str:
 
 
 def _skin_rows(kb: KnowledgeBase, drug: Drug) -> list[SkinTestRow]:
-    keys = set(kb.all_drug_keys(drug))
-    return [row for row in kb.skin_tests if row.drug in keys]
+    """The skin-test rows of ``drug`` (by its id or a class), found once per drug."""
+    def rows() -> list[SkinTestRow]:
+        keys = set(kb.all_drug_keys(drug))
+        return [row for row in kb.skin_tests if row.drug in keys]
+    return joins.per_object(kb, "skin_rows", drug.id, (drug,), rows)
 
 
 def _record_result(ctx: Context) -> tuple[str, str] | None:
@@ -168,12 +172,11 @@ def _skin_tests(ctx: Context, drugs: list[Drug | None]) -> None:
 def _tiers(ctx: Context, drugs: list[Drug | None]) -> None:
     """One rx_tier fact per prescription of an antibacterial or antifungal."""
     kb, fs, enc = ctx.kb, ctx.fs, ctx.enc
-    levels = {lv.tier: lv for lv in kb.tier_levels}
-    tiers = {row.drug: row.tier for row in kb.antimicrobial_tiers}
+    levels, tiers, granted, lowest_granted = joins.per_object(
+        kb, "tiers", "", (kb.tier_levels, kb.antimicrobial_tiers, kb.tier_titles),
+        lambda: _tier_tables(kb))
     if not levels:
         return
-    granted = {t.title: t for t in kb.tier_titles}
-    lowest_granted = min((levels[t.highest].rank for t in granted.values()), default=None)
     title = enc.setting.prescriber_title if enc.setting is not None else None
     grant = granted.get(title) if title is not None else None
     for i, drug in enumerate(drugs):
@@ -202,6 +205,18 @@ def _tiers(ctx: Context, drugs: list[Drug | None]) -> None:
         fact = fs.add(RX_TIER, path, values)
         for name in _SETTING_FIELDS:
             fs.field_paths[(fact["id"], name)] = "setting.prescriber_title"
+
+
+def _tier_tables(kb: KnowledgeBase) -> tuple[dict[str, TierLevel], dict[str, str],
+                                               dict[str, TitleGrant], int | None]:
+    """The tier levels, each drug's tier, each title's grant and the lowest tier every
+    title is granted, as look-ups made once per knowledge base."""
+    levels = {lv.tier: lv for lv in kb.tier_levels}
+    tiers = {row.drug: row.tier for row in kb.antimicrobial_tiers}
+    granted = {t.title: t for t in kb.tier_titles}
+    lowest_granted = (min((levels[t.highest].rank for t in granted.values()), default=None)
+                      if levels else None)
+    return levels, tiers, granted, lowest_granted
 
 
 #: rx_tier fields read from the visit's setting, not from the prescription

@@ -125,7 +125,19 @@ def band_score(table: ScoreTable, values: dict[str, Any], path: str = "vitals"
         absent = tuple(_path(f, path) for f in plan.fields if get(f) is None)
     if absent:
         return Missing(table.id, absent)
-    parts = {e[0]: _entry_score(e, values[e[1]], values) for e in plan.entries}
+    parts = {}
+    for name, field, by_value, bands, also, also_bands in plan.entries:
+        # _entry_score inlined (once per parameter of every table, every encounter)
+        value = values[field]
+        if by_value is not None:
+            score = by_value[str(value).lower() if isinstance(value, bool) else str(value)]
+        else:
+            score = _banded_plain(bands, float(value), field)
+        if also is not None:
+            other = get(also)
+            if other is not None:
+                score = max(score, _banded_plain(also_bands, float(other), also))
+        parts[name] = score
     inputs = {f: values[f] for f in plan.fields}
     return Derived(table.id, float(sum(parts.values())), f"sum of {len(parts)} parameter scores",
                    inputs, table.source.title, "", parts)

@@ -54,6 +54,10 @@ def _minutes_between(start: datetime, end: datetime) -> float:
     return round((end - start).total_seconds() / 60, 1)
 
 
+#: each text section of the record and its ``record`` field
+_SECTION_FIELDS = tuple((s, f"{s}_chars") for s in TEXT_SECTIONS)
+
+
 def _chars(text: str | None) -> int | None:
     return None if text is None else len("".join(text.split()))
 
@@ -64,8 +68,9 @@ def build_record(ctx: Context) -> None:
     r, kb = ctx.enc.record, ctx.kb
     record: dict[str, Any] = {}
     if r is not None:
-        for section in TEXT_SECTIONS:
-            record[f"{section}_chars"] = _chars(getattr(r, section)) or 0
+        for section, name in _SECTION_FIELDS:
+            text = getattr(r, section)
+            record[name] = len("".join(text.split())) if text else 0
         record["diagnosis_count"] = len(r.diagnoses)
         record["diagnosis_groups"] = sorted({g for d in r.diagnoses for g in ctx.groups_of(d.code)})
         record["physician_chars"] = _chars(r.physician) or 0
