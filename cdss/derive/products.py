@@ -31,7 +31,7 @@ from cdss.models import Prescription
 from cdss.models.prescription import Dose
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Part:
     """One drug a prescription gives: the prescription itself, or one ingredient of the
     product it names, with the dose of that drug."""
@@ -55,6 +55,16 @@ class Part:
     #: the first checked ingredient of its product (a product's dose that cannot be
     #: converted is reported once, on this part)
     first: bool = True
+
+    def __init__(self, source: str, path: str, drug: Drug, rx: Prescription,
+                 product: Product | None = None, ingredient: ProductIngredient | None = None,
+                 units: float | None = None, units_code: str | None = None,
+                 dose_problem: str | None = None, first: bool = True) -> None:
+        # the instance dict filled at once (the dataclass's own __init__ sets each field
+        # through object.__setattr__: frozen), as cdss.derive.values.Derived
+        self.__dict__.update(source=source, path=path, drug=drug, rx=rx, product=product,
+                             ingredient=ingredient, units=units, units_code=units_code,
+                             dose_problem=dose_problem, first=first)
 
     @property
     def several(self) -> bool:

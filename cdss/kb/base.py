@@ -78,7 +78,12 @@ _ICD10_PREFIX = re.compile(r"[A-Z][0-9]{2}(\.[0-9]{1,2})?")
 
 
 def _norm(name: str) -> str:
-    return re.sub(r"\s+", " ", name.strip().lower())
+    key = name.strip().lower()
+    # the common case without a run of whitespace: nothing for the pattern to replace
+    # (str.split and \s agree on what is whitespace)
+    if " ".join(key.split()) == key:
+        return key
+    return re.sub(r"\s+", " ", key)
 
 
 #: how drug names are compared (case and runs of spaces ignored)
@@ -152,7 +157,7 @@ class KnowledgeBase:
             return None
         key = _norm(name)
         product_id = index.get(key)
-        if product_id is None:
+        if product_id is None and key.startswith(self.naming.salt_prefixes):
             for prefix in self.naming.salt_prefixes:
                 if key.startswith(prefix) and key[len(prefix):] in index:
                     product_id = index[key[len(prefix):]]
@@ -352,8 +357,8 @@ class KnowledgeBase:
         norm = code.strip()[: self._longest_prefix + 1].strip().upper()
         # the known prefixes the code starts with: knowledge strings, never the input's
         # own text, so the answers below can be kept without keeping patient data
-        hits = tuple(norm[:end] for end in range(1, min(len(norm), self._longest_prefix) + 1)
-                     if norm[:end] in index)
+        hits = tuple([head for end in range(1, min(len(norm), self._longest_prefix) + 1)
+                      if (head := norm[:end]) in index])
         known = self._groups_by_prefixes
         groups = known.get(hits)
         if groups is None:
