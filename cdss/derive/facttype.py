@@ -92,7 +92,11 @@ class FactType:
         :raises ValueError: a field this type does not declare, or a value of another
             kind (a builder out of step with its declaration).
         """
-        fact: Fact = {"t": self.name, "id": fact_id}
+        return self.extend({"t": self.name, "id": fact_id}, values)
+
+    def extend(self, fact: Fact, values: dict[str, Any]) -> Fact:
+        """``fact`` with ``values`` added as :meth:`make` adds them (each field alone,
+        in order: checked, None left out, in its normal form); returns ``fact``."""
         exact = self._exact
         for key, value in values.items():
             tv = type(value)
@@ -126,9 +130,7 @@ class FactType:
         joined to many facts. ``make(id, {**a, **b})`` equals ``make(id, a)`` updated
         with ``normal(b)`` when ``a`` and ``b`` share no field: each field is made
         alone, in order."""
-        made = self.make("", values)
-        del made["t"], made["id"]
-        return made
+        return self.extend({}, values)
 
     @functools.cached_property
     def _exact(self) -> dict[str, type]:

@@ -36,10 +36,14 @@ def per_object(kb: KnowledgeBase, name: str, key: Hashable, objs: tuple[object, 
     """``make()`` for the knowledge objects ``objs`` (a drug, a product) known as ``key``,
     worked out once: a later call with the same key reuses it when its objects are the
     same ones (or equal: the answer reads only their values)."""
+    try:
+        found = kb.memo[name][key]
+    except KeyError:
+        pass
+    else:
+        if found[0] == objs:
+            return found[1]  # type: ignore[no-any-return]
     memo = table(kb, name)
-    found = memo.get(key)
-    if found is not None and found[0] == objs:
-        return found[1]  # type: ignore[no-any-return]
     value = make()
     if len(memo) >= KEPT:
         memo.clear()

@@ -316,32 +316,39 @@ def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
     values.update(_daily_dose(fs, path, src, rx, part))
     # structural, not knowledge: known for a drug the knowledge lacks as well
     values["indication_here"] = once is None or once[0] == path
+    # the fact is made in three runs, in this order: ``values`` above, the drug's
+    # knowledge (``joined``: made once per drug and codes) and ``tail``; each field is
+    # made alone, so this is the fact of all three in one dict
+    joined: dict[str, Any] = {}
+    tail: dict[str, Any] = {}
+    chronic: bool | None = None
+    drop_limit_unit = False
     if drug is None:
         for name in KNOWLEDGE_RX_FIELDS:
             fs.missing[f"{path}.{name}"] = (f"{src}.drug (not in knowledge)",)
     else:
-        values.update(_drug_knowledge(ctx.kb, drug, rx, path, src, fs, ctx.weight))
-        values.update(_indication(ctx.kb, drug, path, fs, dx_codes))
-        if once is not None and once[0] == path and once[1] and "indicated" in values:
-            values["indicated"] = True  # another part's indication covers a diagnosis
+        joined = _drug_knowledge(ctx.kb, drug, rx, path, src, fs, ctx.weight, tail)
+        tail.update(_indication(ctx.kb, drug, path, fs, dx_codes))
+        if once is not None and once[0] == path and once[1] and "indicated" in tail:
+            tail["indicated"] = True  # another part's indication covers a diagnosis
     if part is not None and part.product is not None:
         product = part.product
-        values.update(product=product.id, product_zh=product.name.zh,
-                      product_en=product.name.en)
+        tail.update(product=product.id, product_zh=product.name.zh,
+                    product_en=product.name.en)
         # a product with a long-term drug is long-term as a whole: promethazine in
         # 复方利血平片 is taken as long as the antihypertensive is (the 7-day rule)
-        values["chronic"] = any(ctx.kb.drugs[i.drug].chronic
-                                for i in product.ingredients if i.drug is not None)
+        chronic = any(ctx.kb.drugs[i.drug].chronic
+                      for i in product.ingredients if i.drug is not None)
         if part.whole and product.label is not None and product.label.children:
-            values.update(_child_band(product, rx, ctx.age, path, fs))
+            tail.update(_child_band(product, rx, ctx.age, path, fs))
         if part.units is not None and part.ingredient is not None:
-            values.update(units=part.units, strength=part.ingredient.strength)
+            tail.update(units=part.units, strength=part.ingredient.strength)
             derivation = dose_derivation(ctx.kb, part)
             if derivation is not None:
                 fs.derived[f"{path}.dose"] = derivation
         if part.dose_problem is not None:
-            if not part.first:  # the product's unconverted dose is reported once
-                values.pop("limit_unit", None)
+            # the product's unconverted dose is reported once
+            drop_limit_unit = not part.first
             # the dose could not be worked out: say why instead of "in tablet"
             for name in ("max_single", "max_daily"):
                 if fs.missing.get(f"{path}.{name}", ("",))[0].startswith(f"{src}.dose"):
@@ -349,7 +356,12 @@ def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
             if rx.dose is None:
                 fs.missing[f"{path}.dose"] = (part.dose_problem,)
                 fs.missing[f"{path}.daily_dose"] = (part.dose_problem,)
-    fact = fs.add(RX, path, values)
+    fact = fs.add_joined(RX, path, values, joined)
+    RX.extend(fact, tail)
+    if chronic is not None:
+        fact["chronic"] = chronic  # in its place among the joined fields (always there)
+    if drop_limit_unit:
+        fact.pop("limit_unit", None)
     if "indicated" in fact:
         fs.field_paths[(fact["id"], "indicated")] = "record.diagnoses"
     return fact
@@ -398,8 +410,11 @@ def _daily_dose(fs: FactSet, path: str, src: str, rx: Prescription,
 
 
 def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str, src: str,
-                    fs: FactSet, weight: float | None) -> dict[str, Any]:
-    """Fields of an rx fact joined from the drug's knowledge, in the dose's unit."""
+                    fs: FactSet, weight: float | None, tail: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """Fields of an rx fact joined from the drug's knowledge, in the dose's unit, made
+    (:meth:`FactType.normal`) and shared: not to be changed. The dose per kg, worked
+    out from this prescription, goes to ``tail``."""
     formulation = kb.formulation_of(rx.formulation) or kb.formulation_of(rx.drug)
     known = joins.per_object(kb, "rx_knowledge", drug.id, (drug,),
                              lambda: _DrugKnowledge(kb, drug))
@@ -407,7 +422,6 @@ def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str, 
     unit = dose.unit if dose is not None else None
     route = rx.route or kb.prescribing.default_route
     joined, missing = known.joined(kb, drug, route, formulation, unit)
-    values = dict(joined)
     for name, why, limit_unit in missing:
         if why == "knowledge":
             fs.missing[f"{path}.{name}"] = (f"knowledge.drugs.{drug.id}.{route}.{name}",)
@@ -417,13 +431,13 @@ def _drug_knowledge(kb: KnowledgeBase, drug: Drug, rx: Prescription, path: str, 
     daily = rx.daily_dose
     if daily is not None and rx.dose is not None and rx.dose.unit == "mg":
         if weight:
-            values["mg_per_kg_day"] = round(daily / weight, 2)
+            tail["mg_per_kg_day"] = round(daily / weight, 2)
             fs.derived[f"{path}.mg_per_kg_day"] = Derived(
                 "mg_per_kg_day", round(daily / weight, 2), "daily dose / body weight",
                 {"daily_dose": f"{daily:g} mg/d", "weight": f"{weight:g} kg"}, unit="mg/kg/d")
         else:
             fs.missing[f"{path}.mg_per_kg_day"] = ("patient.weight",)
-    return values
+    return joined
 
 
 #: an rx fact's fields joined from a drug, and those left missing (field, why, unit)
@@ -504,7 +518,7 @@ class _DrugKnowledge:
                 values["ped_max_daily"] = ped.max_daily
             elif ped.max_daily is not None:
                 missing.append(("ped_max_daily", "unit", "mg"))
-        return values, tuple(missing)
+        return RX.normal(values), tuple(missing)
 
     def dose_limit(self, kb: KnowledgeBase, drug: Drug, route: str | None,
                    formulation: str | None, unit: str | None) -> DoseLimit | None:
