@@ -71,6 +71,12 @@ def _alternation(words) -> _Words | None:
     return _Words(words) if words else None
 
 
+def _probe(words) -> re.Pattern[str] | None:
+    """Any of ``words`` (lower-cased) anywhere: None without words."""
+    words = sorted({w.lower() for w in words}, key=lambda w: (-len(w), w))
+    return re.compile("|".join(map(re.escape, words))) if words else None
+
+
 def _separators(words) -> re.Pattern[str]:
     """Split at any of ``words``: a punctuation mark anywhere, an English word as a word."""
     parts = [rf"\b{re.escape(w)}\b" if w[:1].isascii() and w[:1].isalnum() else re.escape(w)
@@ -134,6 +140,11 @@ class SymptomMatcher:
                  tuple(self._composition(c, m.max_gap) for c in s.compositions),
                  s.exclude_chronic)
             for s in lexicon.symptoms)
+        # per key, any of its terms and sites as a plain substring: an item without one
+        # cannot name the key (a cheap test before the word-start and negation checks)
+        self._probes = tuple(
+            _probe([*s.terms, *(w for c in s.compositions for w in c.sites)])
+            for s in lexicon.symptoms)
         # every match is a term or holds a site: a clause with neither names nothing
         self._any = _alternation([*(t for s in lexicon.symptoms for t in s.terms),
                                   *(w for s in lexicon.symptoms for c in s.compositions
@@ -172,7 +183,9 @@ class SymptomMatcher:
                 self._onset is not None and self._onset.search(item))
             led = bool(negs) and not item[:negs[0][0]].strip()  # item starts negated
             any_negated = any_positive = False
-            for k in self._keys:
+            for k, probe in zip(self._keys, self._probes):
+                if probe is None or probe.search(item) is None:
+                    continue  # no term or site of the key in the item: not named
                 state = self._key_in_item(k, item, negs, inherits, onset)
                 if state is None:
                     continue
