@@ -93,6 +93,9 @@ def build_labs(ctx: Context) -> None:
     glucose stands in for a visit without a point-of-care one."""
     fs, lab_values = ctx.fs, ctx.lab_values
     labs_fact_id = "labs#0"
+    if not ctx.enc.labs:  # no results: an empty labs fact (as below, without the search)
+        fs.add(_labs_type_of(ctx.kb), "labs", lab_values)
+        return
     usable, unusable = labs.usable_labs(ctx.enc.labs, ctx.kb, fs)
     for code, result in labs.latest(usable, ctx.enc.time).items():
         # compared with its bounds in the fact's own number form

@@ -86,7 +86,7 @@ class Part:
                 "name_en": f"{d.name.en} (in {p.name.en})"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Decomposed:
     """What one prescription gives: its product (None for a drug or an unknown name),
     the parts that are drugs of the knowledge, and the ingredients that are not."""
@@ -94,6 +94,10 @@ class Decomposed:
     product: Product | None
     parts: tuple[Part, ...]
     unchecked: tuple[ProductIngredient, ...] = ()
+
+    def __init__(self, product: Product | None, parts: tuple[Part, ...],
+                 unchecked: tuple[ProductIngredient, ...] = ()) -> None:
+        self.__dict__.update(product=product, parts=parts, unchecked=unchecked)  # as Part
 
 
 def decomposed(ctx: Context, i: int) -> Decomposed:
