@@ -26,13 +26,23 @@ FACT_DECIMALS = 4
 FACT_NUMBER_LIMIT = 1e15
 
 
+def round_to(value: float, ndigits: int) -> float:
+    """``round(value, ndigits)`` (``ndigits`` >= 0) without its decimal conversion for a
+    whole float, which it returns as it is (and which round() returns unchanged: a whole
+    number has no digits to round; 20x faster, issue #17)."""
+    if type(value) is float and value.is_integer():
+        return value
+    return round(value, ndigits)
+
+
 def fact_value(value: Any) -> Any:
     """A value in the fact schema's normal form, which every backend and the evidence
     read alike: a float to :data:`FACT_DECIMALS` decimals (so a backend never sees a
     number the others round differently), None (the field left absent) for one JSON
     cannot write without an exponent; a list copied; anything else as it is."""
     if type(value) is float:
-        value = round(value, FACT_DECIMALS)
+        if not value.is_integer():  # a whole float is its own rounding (round_to)
+            value = round(value, FACT_DECIMALS)
         if abs(value) >= FACT_NUMBER_LIMIT:
             return None
         return value + 0.0
@@ -109,7 +119,8 @@ class FactType:
                 continue
             kind = self._kinds.get(key)
             if tv is float and kind == "number":
-                value = round(value, FACT_DECIMALS)
+                if not value.is_integer():  # a whole float is its own rounding (round_to)
+                    value = round(value, FACT_DECIMALS)
                 if abs(value) < FACT_NUMBER_LIMIT:
                     fact[key] = value + 0.0
                 continue

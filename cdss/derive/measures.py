@@ -7,7 +7,7 @@ from typing import Any
 
 from cdss.derive import labs
 from cdss.derive.factset import Context
-from cdss.derive.facttype import FACT_DECIMALS, FactType
+from cdss.derive.facttype import FACT_DECIMALS, FactType, round_to
 from cdss.derive.facttype import field as f
 from cdss.derive.plausible import implausible, plausible
 from cdss.kb import KnowledgeBase
@@ -76,7 +76,7 @@ def build_vitals(ctx: Context) -> None:
             if raw is None:
                 vitals[name] = None
                 continue
-            value = round(raw, 2)
+            value = round_to(raw, 2)
             bound = bounds.get(path)
             # within bounds (or without): kept, as plausible() keeps it; else withheld there
             vitals[name] = (value if bound is None or bound.low <= value <= bound.high
@@ -100,7 +100,7 @@ def build_labs(ctx: Context) -> None:
     for code, result in labs.latest(usable, ctx.enc.time).items():
         # compared with its bounds in the fact's own number form
         i, bound = result.index, result.analyte.plausible
-        value = round(result.value, FACT_DECIMALS)
+        value = round_to(result.value, FACT_DECIMALS)
         if bound is not None and not bound.low <= value <= bound.high:
             implausible(ctx, f"labs[{i}].value", value, bound.low, bound.high,
                         result.analyte.canonical, result.analyte.name)

@@ -8,7 +8,7 @@ from typing import Any, get_args
 
 from cdss.derive import joins
 from cdss.derive.factset import Context, FactSet
-from cdss.derive.facttype import FACT_DECIMALS, FactType, FieldSpec, Headline
+from cdss.derive.facttype import FACT_DECIMALS, FactType, FieldSpec, Headline, round_to
 from cdss.derive.facttype import field as f
 from cdss.derive.products import Decomposed, Part, decomposed, dose_derivation
 from cdss.derive.values import Derived
@@ -307,12 +307,12 @@ def rx_fact(ctx: Context, i: int, rx: Prescription, drug: Drug | None,
         values.update(_names(ctx.kb, drug, part))
     if rx.dose is not None:
         words = ctx.kb.prescribing
-        values.update(dose=round(rx.dose.value, FACT_DECIMALS), dose_unit=rx.dose.unit,
+        values.update(dose=round_to(rx.dose.value, FACT_DECIMALS), dose_unit=rx.dose.unit,
                       dose_unit_zh=words.unit_name(rx.dose.unit, "zh"),
                       dose_unit_en=words.unit_name(rx.dose.unit, "en"))
     if rx.frequency is not None:
         values["times_per_day"] = (None if rx.frequency.times_per_day is None
-                                   else round(rx.frequency.times_per_day, FACT_DECIMALS))
+                                   else round_to(rx.frequency.times_per_day, FACT_DECIMALS))
     values.update(_daily_dose(fs, path, src, rx, part))
     # structural, not knowledge: known for a drug the knowledge lacks as well
     values["indication_here"] = once is None or once[0] == path
@@ -399,10 +399,10 @@ def _daily_dose(fs: FactSet, path: str, src: str, rx: Prescription,
                   "frequency": f"{rx.frequency.code} ({rx.frequency.times_per_day:g}/d)"}
         if part is not None and part.units is not None:
             inputs["dose"] += f" ({path}.dose)"
+        daily = round_to(daily, FACT_DECIMALS)
         fs.derived[f"{path}.daily_dose"] = Derived(
-            "daily_dose", round(daily, FACT_DECIMALS), "dose × times per day", inputs,
-            unit=f"{rx.dose.unit}/d")
-        return {"daily_dose": round(daily, FACT_DECIMALS)}
+            "daily_dose", daily, "dose × times per day", inputs, unit=f"{rx.dose.unit}/d")
+        return {"daily_dose": daily}
     reason = (f"{src}.frequency" if rx.frequency is None or
               rx.frequency.times_per_day is None else f"{src}.dose")
     fs.missing[f"{path}.daily_dose"] = (reason,)
@@ -692,7 +692,7 @@ def rx_total(ctx: Context, route: str, parts: list[tuple[int, Part, dict[str, An
     key = first.path
     unit_set = {fact.get("dose_unit") for fact in facts}
     if all("daily_dose" in fact for fact in facts) and len(unit_set) == 1:
-        total = round(sum(fact["daily_dose"] for fact in facts), FACT_DECIMALS)
+        total = round_to(sum(fact["daily_dose"] for fact in facts), FACT_DECIMALS)
         unit = facts[0]["dose_unit"]
         words = ctx.kb.prescribing
         values.update(total_daily=total, dose_unit=unit,

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from cdss.derive.factset import Context
+from cdss.derive.facttype import round_to
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
 from cdss.kb.schema import Drug, Product, ProductIngredient
@@ -196,7 +197,7 @@ def dose_derivation(kb: KnowledgeBase, part: Part) -> Derived | None:
     unit = part.rx.dose.unit
     counted = kb.prescribing.unit_name(part.units_code or "", "en")
     return Derived(
-        "dose", round(part.rx.dose.value, 4), "dosage units × strength",
+        "dose", round_to(part.rx.dose.value, 4), "dosage units × strength",
         {"dose": f"{part.units:g} {counted} ({part.source}.dose)",
          "strength": f"{part.ingredient.strength:g} {unit} of {part.drug.name.en} per "
                      f"{counted} ({part.product.name.zh}, knowledge.products."

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from cdss.derive.factset import Context
-from cdss.derive.facttype import FactType, FieldSpec, Headline
+from cdss.derive.facttype import FactType, FieldSpec, Headline, round_to
 from cdss.derive.facttype import field as f
 from cdss.models import TEXT_SECTIONS
 
@@ -51,7 +51,7 @@ CONDITION = FactType("condition", True, {
 def _minutes_between(start: datetime, end: datetime) -> float:
     if (start.tzinfo is None) != (end.tzinfo is None):
         start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
-    return round((end - start).total_seconds() / 60, 1)
+    return round_to((end - start).total_seconds() / 60, 1)
 
 
 #: each text section of the record and its ``record`` field
