@@ -48,7 +48,7 @@ class FactSet:
             name = t.name
             n = self._counts.get(name, 0)
             self._counts[name] = n + 1
-            fact = t.make(f"{name}#{n}", values)
+            fact = t.extend({"t": name, "id": f"{name}#{n}"}, values)  # = t.make(...)
         else:
             name = t.name if isinstance(t, FactType) else t
             n = self._counts.get(name, 0)

@@ -107,33 +107,37 @@ class FactType:
     def extend(self, fact: Fact, values: dict[str, Any]) -> Fact:
         """``fact`` with ``values`` added as :meth:`make` adds them (each field alone,
         in order: checked, None left out, in its normal form); returns ``fact``."""
-        exact = self._exact
+        exact, numbers = self._exact, self._numbers
         for key, value in values.items():
             tv = type(value)
             # the common cases first: a type passed on as it is (str of a string field,
             # int of a number, bool of a bool), then a float of a number field
             if tv is exact.get(key):
                 fact[key] = value
-                continue
-            if value is None:
-                continue
-            kind = self._kinds.get(key)
-            if tv is float and kind == "number":
+            elif tv is float and key in numbers:
                 if not value.is_integer():  # a whole float is its own rounding (round_to)
                     value = round(value, FACT_DECIMALS)
                 if abs(value) < FACT_NUMBER_LIMIT:
                     fact[key] = value + 0.0
-                continue
-            if kind is None:
-                raise ValueError(f"fact {self.name!r} has no field {key!r}")
-            if not isinstance(value, _KIND_TYPES[kind]) or (
-                    kind == "number" and isinstance(value, bool)):
-                raise ValueError(f"{self.name}.{key} is a {kind}, not "
-                                 f"{type(value).__name__} {value!r}")
-            value = fact_value(value)
-            if value is not None:
-                fact[key] = value
+            elif value is not None:
+                self._checked(fact, key, value)
         return fact
+
+    def _checked(self, fact: Fact, key: str, value: Any) -> None:
+        """:meth:`extend` of one value of no common type: checked, in its normal form.
+
+        :raises ValueError: a field this type does not declare, or a value of another kind.
+        """
+        kind = self._kinds.get(key)
+        if kind is None:
+            raise ValueError(f"fact {self.name!r} has no field {key!r}")
+        if not isinstance(value, _KIND_TYPES[kind]) or (
+                kind == "number" and isinstance(value, bool)):
+            raise ValueError(f"{self.name}.{key} is a {kind}, not "
+                             f"{type(value).__name__} {value!r}")
+        value = fact_value(value)
+        if value is not None:
+            fact[key] = value
 
     def normal(self, values: dict[str, Any]) -> dict[str, Any]:
         """The fields of :meth:`make` alone (no ``t``, ``id``): checked and in their
@@ -142,6 +146,11 @@ class FactType:
         with ``normal(b)`` when ``a`` and ``b`` share no field: each field is made
         alone, in order."""
         return self.extend({}, values)
+
+    @functools.cached_property
+    def _numbers(self) -> frozenset[str]:
+        """The number fields."""
+        return frozenset(key for key, spec in self.fields.items() if spec.kind == "number")
 
     @functools.cached_property
     def _exact(self) -> dict[str, type]:
