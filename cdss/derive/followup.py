@@ -135,7 +135,7 @@ def _programme(ctx: Context, programme: FollowupProgramme,
 def _since_last(ctx: Context, programme: FollowupProgramme, history: list[Followup]
                 ) -> dict[str, Any]:
     """The fields from the programme's past follow-ups up to the visit day."""
-    enc, kb, fs, day = ctx.enc, ctx.kb, ctx.fs, ctx.enc.time.date()
+    enc, fs, day = ctx.enc, ctx.fs, ctx.enc.time.date()
     mine = sorted((f for f in history if f.date <= day and (
         f.condition is None or set(ctx.groups_of(f.condition)) & set(programme.groups))),
         key=lambda f: f.date)

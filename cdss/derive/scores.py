@@ -57,7 +57,7 @@ class _Plan:
     otherwise work out again: each parameter's input path (vitals by default) and
     whether the table reads only vital signs."""
 
-    __slots__ = ("entries", "fields", "vitals_paths", "only_vitals")
+    __slots__ = ("entries", "fields", "only_vitals", "vitals_paths")
 
     def __init__(self, table: ScoreTable) -> None:
         def bands(of: tuple[Band, ...]) -> _Bands:

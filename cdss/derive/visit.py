@@ -65,7 +65,7 @@ def _chars(text: str | None) -> int | None:
 def build_record(ctx: Context) -> None:
     """The record fact: sizes of its sections, diagnoses, signature delay; every field
     missing without a record."""
-    r, kb = ctx.enc.record, ctx.kb
+    r = ctx.enc.record
     record: dict[str, Any] = {}
     if r is not None:
         for section, name in _SECTION_FIELDS:

@@ -183,7 +183,7 @@ class SymptomMatcher:
                 self._onset is not None and self._onset.search(item))
             led = bool(negs) and not item[:negs[0][0]].strip()  # item starts negated
             any_negated = any_positive = False
-            for k, probe in zip(self._keys, self._probes):
+            for k, probe in zip(self._keys, self._probes, strict=True):
                 if probe is None or probe.search(item) is None:
                     continue  # no term or site of the key in the item: not named
                 state = self._key_in_item(k, item, negs, inherits, onset)
