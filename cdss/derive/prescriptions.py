@@ -579,7 +579,8 @@ def rx_keys(ctx: Context, i: int, drug: Drug, mg: MgDose,
     (pairwise rules join two rx_key facts); the others are kept in ``unpaired``."""
     names = _names(ctx.kb, drug, part)
     path = part.path if part else f"prescriptions[{i}]"
-    keys = [(key, True) for key in (drug.id, *(CLASS_PREFIX + c for c in drug.classes))]
+    keys = list(joins.per_object(ctx.kb, "rx_keys", drug.id, (drug,), lambda: tuple(
+        (key, True) for key in (drug.id, *(CLASS_PREFIX + c for c in drug.classes)))))
     for dc in drug.dose_classes:
         held = mg.above(dc.above_daily)
         if held is not False:
