@@ -73,6 +73,13 @@ def _falsify(node: ir.Node | None, pattern: str, env: Env) -> list[list[Conditio
     return []
 
 
+def may_clear(rule: CompiledRule) -> bool:
+    """Some clause of ``rule`` is an ordered comparison: without one, :func:`_falsify`
+    finds nothing for any pattern, whatever the facts, and :func:`clear_when` is empty."""
+    return any(isinstance(leaf, ir.Compare) and leaf.op in _ORDERED
+               for p in rule.patterns for leaf in ir.leaves(p.condition))
+
+
 #: (fact type, field, operator, boundary) -> the highest severity rank of a rule that has
 #: that comparison: where a band of some finding starts
 Starts = dict[tuple[str, str, str, float], int]
