@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from cdss.clearing import Starts, band_starts, clear_text, clear_when, may_clear
+from cdss.clearing import Starts, band_starts, clear_text, clear_when, plans
 from cdss.derive import FactSet, fact_types
 from cdss.kb import CLASS_PREFIX, KnowledgeBase
 from cdss.reasoning import Decision, Undecided, subject_of
@@ -98,9 +98,11 @@ class _RuleStatics:
     #: comparison with a literal, a list, a pattern): the same for every firing; the
     #: leaves are the rule's own, kept alive by :attr:`rule`
     conditions: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    #: some clause is an ordered comparison: a boundary may clear a firing
-    #: (:func:`cdss.clearing.may_clear`)
-    may_clear: bool = True
+    #: the patterns a boundary may make false (:func:`cdss.clearing.plans`)
+    clears: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    #: (pattern, field) -> the values its ``contains`` clauses name (an inferred
+    #: condition it does not ask about is not an assumption of the rule)
+    named: dict[tuple[str, str], frozenset[Any]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, rule: CompiledRule) -> _RuleStatics:
@@ -124,7 +126,7 @@ class _RuleStatics:
                     for p in rule.patterns for leaf in ir.leaves(p.condition)
                     if not isinstance(leaf, ir.Exists) and not (
                         isinstance(leaf, ir.Compare) and not isinstance(leaf.operand, ir.Value))},
-                   may_clear(rule))
+                   plans(rule), _contains_named(rule))
 
     def texts(self, env: Env) -> dict[str, dict[str, str]]:
         """The messages of a firing on ``env``, per language and part (what
@@ -179,7 +181,8 @@ class Explainer:
 
         statics = self._statics(rule)
         found = list(clear_when(rule, env, self._band_starts(rule.spec.group), path_of,
-                                self._unit, self._changeable)) if statics.may_clear else []
+                                self._unit, self._changeable, statics.clears)
+                     ) if statics.clears else []
         if not fs.clears:
             return tuple(found), labels
         for pattern, names in statics.reads:  # verdicts computed from input
@@ -326,13 +329,12 @@ class Explainer:
                     dict.fromkeys(a["assumed"][lang] for a in inferred)) + (
                     "）" if lang == "zh" else ".)")
         clears: tuple[dict[str, Any], ...] = ()
-        for lang in texts:  # worked out with the evidence (a bare tally has neither)
-            texts[lang]["clear"] = ""
-        if evidence:
+        labels: dict[str, dict[str, str]] = {}
+        if evidence:  # worked out with the evidence (a bare tally has neither)
             clears, labels = self.clear_when(rule, env, fs)
-            for lang in texts:
-                texts[lang]["clear"] = clear_text(
-                    clears, lambda path, lang=lang: labels[path][lang], lang)
+        for lang in texts:
+            texts[lang]["clear"] = clear_text(
+                clears, lambda path, lang=lang: labels[path][lang], lang) if clears else ""
         return Suggestion.from_fields({
             "rule_id": spec.id, "rule_version": spec.version, "category": spec.category,
             "kind": spec.kind, "severity": spec.severity, "texts": texts,
@@ -369,15 +371,18 @@ class Explainer:
         if not fs.inferred:
             return ()
         out = []
-        for p in rule.patterns:
-            fact = env[p.name]
-            for name in sorted(ir.fields_read(p.condition)):
+        statics = self._statics(rule)
+        for pattern, names in statics.reads:
+            fact = env[pattern]
+            for name in names:
                 if name not in fact and (decision is None or (fact["id"], name)
                                          not in decision.missing):
                     continue
-                named = {leaf.value for leaf in ir.leaves(p.condition)
-                         if isinstance(leaf, ir.Contains) and leaf.field == name}
-                for how in fs.inferred.get((fact["id"], name), ()):
+                hows = fs.inferred.get((fact["id"], name))
+                if not hows:
+                    continue
+                named = statics.named.get((pattern, name))
+                for how in hows:
                     if named and how["value"] not in named:
                         continue  # an inferred condition the rule does not ask about
                     path = self.missing_paths(fs, fact, name)[0]
@@ -626,6 +631,16 @@ def _about(rule: CompiledRule) -> bool | tuple[ir.Pattern, ...]:
         return True
     return tuple(p for p in rule.patterns
                  if p.fact_type in _MEASURED and p.condition is not None)
+
+
+def _contains_named(rule: CompiledRule) -> dict[tuple[str, str], frozenset[Any]]:
+    """(pattern, field) -> the values the pattern's ``contains`` clauses on it name."""
+    out: dict[tuple[str, str], set[Any]] = {}
+    for p in rule.patterns:
+        for leaf in ir.leaves(p.condition):
+            if isinstance(leaf, ir.Contains):
+                out.setdefault((p.name, leaf.field), set()).add(leaf.value)
+    return {key: frozenset(values) for key, values in out.items()}
 
 
 def _class_literals(rule: CompiledRule) -> int:
