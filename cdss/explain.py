@@ -37,7 +37,7 @@ _MEASURED = frozenset({"vitals", "labs", "derived"})
 _DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d",
                 "min_daily": "/d", "geriatric_max_daily": "/d"}
 _TEXT_PARTS = ("title", "message", "recommendation")
-#: most input paths whose askability is remembered (per explainer)
+#: most input paths whose askability and label are remembered (per explainer)
 _MAX_PATHS = 4096
 
 
@@ -153,6 +153,8 @@ class Explainer:
         self._about: dict[str, bool | tuple[ir.Pattern, ...]] = {}
         #: per input path: whether a clinician can collect it (:meth:`_askable`)
         self._askable_paths: dict[str, bool] = {}
+        #: per input path: its label (:meth:`label`), which reads only the knowledge
+        self._labels: dict[str, dict[str, str]] = {}
 
     def _band_starts(self, group: str | None) -> Starts:
         starts = self._starts.get(group)
@@ -348,7 +350,17 @@ class Explainer:
 
     # ---- what a finding rests on ------------------------------------------------
     def label(self, path: str) -> dict[str, str]:
-        """The clinician's name of an input path, in both languages."""
+        """The clinician's name of an input path, in both languages (a new dict: the
+        callers keep it in suggestions and reports)."""
+        found = self._labels.get(path)
+        if found is None:
+            found = self._label(path)
+            if len(self._labels) >= _MAX_PATHS:
+                self._labels.clear()
+            self._labels[path] = found
+        return dict(found)
+
+    def _label(self, path: str) -> dict[str, str]:
         head = path.split(" (")[0]
         if head.startswith("labs.") and head[5:] in self.kb.analytes:
             name = self.kb.analytes[head[5:]].name

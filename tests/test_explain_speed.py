@@ -262,3 +262,26 @@ def test_clearing_plans_name_only_clearable_patterns(compiled: cdss.Engine) -> N
                           for p in rule.patterns for leaf in ir.leaves(p.condition))
         if not has_ordered:
             assert clearing.plans(rule) == ()
+
+
+def test_remembered_labels_are_the_worked_out_ones(compiled: cdss.Engine, inputs,
+                                                   monkeypatch) -> None:
+    """Every path a report names: the remembered label is the one worked out afresh, a
+    new dict each time (a caller changing one changes no later report); bounded."""
+    ex = Explainer(compiled.kb, compiled.ruleset.rules)
+    paths = {"labs.potassium", "prescriptions[3].dose", "vitals.sbp (fasting)", "nowhere"}
+    for _, enc in inputs[::4]:
+        try:
+            report = compiled.check(enc)
+        except cdss.InputError:
+            continue
+        paths |= {m.field for m in report.missing_data}
+        paths |= {n for e in report.not_evaluated for n in e.missing}
+        paths |= {a["field"] for s in report.suggestions for a in s.assumptions}
+    monkeypatch.setattr("cdss.explain._MAX_PATHS", 7)
+    for path in sorted(paths) * 2:
+        got = ex.label(path)
+        assert got == ex._label(path), path
+        got["zh"] = "changed"
+        assert ex.label(path) == ex._label(path) != got
+    assert len(ex._labels) <= 7 and len(paths) > 20
