@@ -73,6 +73,71 @@ def _falsify(node: ir.Node | None, pattern: str, env: Env) -> list[list[Conditio
     return []
 
 
+#: :func:`_falsify` of a condition with what does not depend on the facts worked out
+#: once: ``("cmp", field, complement, operand)``, ``("all", plans)``, ``("any", plans)``;
+#: None where it finds nothing whatever the facts
+Plan = tuple[Any, ...] | None
+
+
+def plan(node: ir.Node | None) -> Plan:
+    """The plan of ``node`` (see :data:`Plan`): a leaf other than an ordered comparison
+    with a complement, and an ``any`` with such a branch, make nothing false."""
+    if node is None:
+        return None
+    if isinstance(node, ir.All):
+        children = [c for c in (plan(child) for child in node.children) if c is not None]
+        return ("all", tuple(children)) if children else None
+    if isinstance(node, ir.Any_):
+        children = [plan(child) for child in node.children]
+        if any(c is None for c in children):
+            return None  # (an ``any`` of no branch: one alternative of no condition)
+        return ("any", tuple(children))
+    if isinstance(node, ir.Compare) and node.op in _ORDERED:
+        complement = OPERATORS[node.op].complement
+        if complement:
+            return ("cmp", node.field, complement, node.operand)
+    return None
+
+
+def _falsify_planned(p: tuple[Any, ...], pattern: str, env: Env) -> list[list[Condition]]:
+    """:func:`_falsify` of the node ``p`` is the plan of (not None)."""
+    kind = p[0]
+    if kind == "cmp":
+        _, field, complement, operand = p
+        fact = env.get(pattern, {})
+        value = fact.get(field)
+        if isinstance(operand, ir.Value):
+            threshold = operand.value
+        elif isinstance(operand, ir.SameFact):
+            threshold = fact.get(operand.field)
+        else:
+            threshold = env.get(operand.pattern, {}).get(operand.field)
+        if is_number(value) and is_number(threshold):
+            return [[(pattern, field, complement, float(threshold))]]
+        return []
+    if kind == "all":
+        out: list[list[Condition]] = []
+        for child in p[1]:
+            out += _falsify_planned(child, pattern, env)
+        return out
+    per_child = [_falsify_planned(child, pattern, env) for child in p[1]]
+    if not all(per_child):
+        return []
+    return [[c for part in combo for c in part] for combo in product(*per_child)][
+        :MAX_ALTERNATIVES]
+
+
+def plans(rule: CompiledRule) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """(pattern name, plan) of each pattern of ``rule`` whose condition a boundary can
+    make false (for :func:`clear_when`); empty: nothing can clear a firing of it."""
+    out = []
+    for p in rule.patterns:
+        found = plan(p.condition)
+        if found is not None:
+            out.append((p.name, found))
+    return tuple(out)
+
+
 #: (fact type, field, operator, boundary) -> the highest severity rank of a rule that has
 #: that comparison: where a band of some finding starts
 Starts = dict[tuple[str, str, str, float], int]
@@ -99,29 +164,36 @@ def band_starts(rules: tuple[CompiledRule, ...], group: str | None) -> Starts:
 def clear_when(rule: CompiledRule, env: Env, starts: Starts,
                path_of: Callable[[dict[str, Any], str], str],
                unit_of: Callable[[dict[str, Any], str], str],
-               changeable: Callable[[str, str], bool]) -> tuple[dict[str, Any], ...]:
+               changeable: Callable[[str, str], bool],
+               planned: tuple[tuple[str, tuple[Any, ...]], ...] | None = None
+               ) -> tuple[dict[str, Any], ...]:
     """The alternatives that would clear this firing of ``rule`` (see the module doc);
     ``starts``: :func:`band_starts` of every rule.
 
     ``path_of(fact, field)``: the input path of a fact's field; ``unit_of``: its unit;
     ``changeable(fact_type, field)``: whether a clinician's action or the patient's
-    course can change it (not an identity, join or patient field).
+    course can change it (not an identity, join or patient field); ``planned``:
+    :func:`plans` of ``rule``, if already made.
     """
+    if planned is None:
+        planned = plans(rule)
+    if not planned:
+        return ()
     types = {p.name: p.fact_type for p in rule.patterns}
     out: list[dict[str, Any]] = []
     seen: set[tuple] = set()
-    for pattern in rule.patterns:
-        for alternative in _falsify(pattern.condition, pattern.name, env):
+    rank = _RANK[rule.spec.severity]
+    for name, p in planned:
+        for alternative in _falsify_planned(p, name, env):
             if any(not changeable(types[c[0]], c[1]) or not unit_of(env[c[0]], c[1])
                    for c in alternative):
                 continue  # an identity or a count, not a measured quantity
-            rank = _RANK[rule.spec.severity]
             if any(starts.get((types[c[0]], c[1], c[2], c[3]), -1) > rank
                    for c in alternative):
                 continue  # it clears only by turning into a more severe finding
             conditions = []
-            for name, field, op, boundary in alternative:
-                fact = env[name]
+            for pattern, field, op, boundary in alternative:
+                fact = env[pattern]
                 conditions.append({
                     "field": path_of(fact, field), "op": OPERATORS[op].symbol,
                     "value": int(boundary) if boundary.is_integer() else boundary,

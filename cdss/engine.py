@@ -220,13 +220,12 @@ class Engine:
         alerting = self.alerting
         suppression = self._suppression()
         for s in suggestions:
-            hiding = alerting.hiding(s.rule_id, s.category, s.kind, s.severity)
+            hiding, stop, notes = alerting.decide(s.rule_id, s.category, s.kind, s.severity)
             if hiding is not None:
                 hidden.append({"rule_id": s.rule_id, "severity": s.severity,
                                "title": {lang: s.text("title", lang) for lang in ("zh", "en")},
                                "hidden_by": hiding.to_dict()})
                 continue
-            stop = alerting.stop(s.rule_id, s.severity)
             repeat = None
             if suppression is not None and self._overrides is not None:
                 found = latest_repeat(self._overrides, enc.patient.id, s.rule_id, s.drugs,
@@ -235,8 +234,7 @@ class Engine:
                     repeat = {"overridden_at": found.at.isoformat(), "reason": found.reason,
                               "window_days": suppression.window_days, "stop_was": stop}
                     stop = lower_stop(stop)
-            shown.append(s.alerted(stop, repeat,
-                                   tuple(c.to_dict() for c in alerting.notes(s.rule_id))))
+            shown.append(s.alerted(stop, repeat, tuple(c.to_dict() for c in notes)))
         return shown, hidden
 
     def _suppression(self) -> Suppression | None:

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from cdss.clearing import Starts, band_starts, clear_text, clear_when
+from cdss.clearing import Starts, band_starts, clear_text, clear_when, plans
 from cdss.derive import FactSet, fact_types
 from cdss.kb import CLASS_PREFIX, KnowledgeBase
 from cdss.reasoning import Decision, Undecided, subject_of
@@ -37,7 +37,7 @@ _MEASURED = frozenset({"vitals", "labs", "derived"})
 _DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d",
                 "min_daily": "/d", "geriatric_max_daily": "/d"}
 _TEXT_PARTS = ("title", "message", "recommendation")
-#: most input paths whose askability is remembered (per explainer)
+#: most input paths whose askability and label are remembered (per explainer)
 _MAX_PATHS = 4096
 
 
@@ -94,6 +94,15 @@ class _RuleStatics:
     formats: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     #: per pattern, the fields its condition reads, sorted
     reads: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: ``id(leaf)`` -> what an evidence item says of a clause that reads no fact (a
+    #: comparison with a literal, a list, a pattern): the same for every firing; the
+    #: leaves are the rule's own, kept alive by :attr:`rule`
+    conditions: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    #: the patterns a boundary may make false (:func:`cdss.clearing.plans`)
+    clears: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    #: (pattern, field) -> the values its ``contains`` clauses name (an inferred
+    #: condition it does not ask about is not an assumption of the rule)
+    named: dict[tuple[str, str], frozenset[Any]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, rule: CompiledRule) -> _RuleStatics:
@@ -112,7 +121,12 @@ class _RuleStatics:
                    tuple(r.model_dump(exclude_none=True) for r in spec.references),
                    _class_literals(rule), slots, formats,
                    tuple((p.name, tuple(sorted(ir.fields_read(p.condition))))
-                         for p in rule.patterns))
+                         for p in rule.patterns),
+                   {id(leaf): leaf.accept(_CONDITION, None, None)
+                    for p in rule.patterns for leaf in ir.leaves(p.condition)
+                    if not isinstance(leaf, ir.Exists) and not (
+                        isinstance(leaf, ir.Compare) and not isinstance(leaf.operand, ir.Value))},
+                   plans(rule), _contains_named(rule))
 
     def texts(self, env: Env) -> dict[str, dict[str, str]]:
         """The messages of a firing on ``env``, per language and part (what
@@ -139,6 +153,8 @@ class Explainer:
         self._about: dict[str, bool | tuple[ir.Pattern, ...]] = {}
         #: per input path: whether a clinician can collect it (:meth:`_askable`)
         self._askable_paths: dict[str, bool] = {}
+        #: per input path: its label (:meth:`label`), which reads only the knowledge
+        self._labels: dict[str, dict[str, str]] = {}
 
     def _band_starts(self, group: str | None) -> Starts:
         starts = self._starts.get(group)
@@ -165,11 +181,13 @@ class Explainer:
             labels[path] = self.label(f"labs.{name}" if fact["t"] == "labs" else path)
             return path
 
-        found = list(clear_when(rule, env, self._band_starts(rule.spec.group), path_of, self._unit,
-                                self._changeable))
+        statics = self._statics(rule)
+        found = list(clear_when(rule, env, self._band_starts(rule.spec.group), path_of,
+                                self._unit, self._changeable, statics.clears)
+                     ) if statics.clears else []
         if not fs.clears:
             return tuple(found), labels
-        for pattern, names in self._statics(rule).reads:  # verdicts computed from input
+        for pattern, names in statics.reads:  # verdicts computed from input
             fact = env[pattern]                             # values (controlled)
             for name in names:
                 conditions = fs.clears.get((fact["id"], name))
@@ -211,67 +229,69 @@ class Explainer:
         """The evidence items of a firing, each ending with the ``clause`` it comes from
         (the id of the rule's clause that was true, ``v/0/1``; a pattern's name for the
         fact it bound)."""
-        out: list[_Evidence] = []
+        out: list[dict[str, Any]] = []
         seen: set[str] = set()
-
-        def add(fact: dict[str, Any], name: str, extra: dict[str, Any], clause: str) -> None:
-            path = self.field_path(fs, fact, name)
+        types = self.types
+        field_path = self.field_path
+        for pattern in rule.patterns:
+            fact = env[pattern.name]
+            t = fact["t"]
+            headline = types[t].headline
+            if headline is not None:
+                path = field_path(fs, fact, headline.field)
+                if path not in seen:
+                    seen.add(path)
+                    item = {"field": path, "value": fact.get(headline.field)}
+                    if headline.condition:
+                        item["condition"] = headline.condition.format(**fact)
+                    if fact.get("known") is False:  # an unknown drug: the closest known ones
+                        item["did_you_mean"] = self.kb.suggest_drugs(str(fact.get("drug")))
+                    item["clause"] = pattern.name
+                    out.append(item)
+            if t == "implausible":  # its evidence is the withheld input field
+                out.append({"field": fact["field"], "value": fact.get("value"),
+                            "unit": fact.get("unit", ""),
+                            "condition": f"outside {_fmt(fact['low'])}–{_fmt(fact['high'])}",
+                            "clause": pattern.name})
+        conditions = self._statics(rule).conditions
+        for name, leaf in explain(rule.patterns, env):
+            fact = env[name]
+            t = fact["t"]
+            field = leaf.field
+            spec = types[t].fields[field]
+            if not spec.source or (t in ("rx_key", "rx_allergen") and field in ("key", "drug")):
+                continue  # identity and join fields; the drug itself is already listed
+            if isinstance(leaf, ir.Exists):
+                if leaf.present:
+                    continue  # "the knowledge has this limit": the comparison says the rest
+                out.append({"field": field_path(fs, fact, field), "value": None,
+                            "condition": leaf.operator.evidence,
+                            "missing": list(self.missing_paths(fs, fact, field)),
+                            "clause": leaf.id})
+                continue
+            path = field_path(fs, fact, field)
             if path in seen:
-                return
+                continue
             seen.add(path)
-            shows = self.types[fact["t"]].fields[name].shows
-            item = _Evidence({"field": path, "value": fact.get(shows or name)}, clause=clause)
-            unit = self._unit(fact, name)
+            item = {"field": path, "value": fact.get(spec.shows or field)}
+            unit = spec.unit
+            if not unit and t == "rx" and field in _DOSE_FIELDS:
+                unit = fact.get("dose_unit", "") + _DOSE_FIELDS[field]
             if unit:
                 item["unit"] = unit
-            item.update(extra)
+            extra = conditions.get(id(leaf))  # what the clause says, when it is fixed
+            item.update(extra if extra is not None else leaf.accept(_CONDITION, fact, env))
             derived = fs.derived.get(path)
             if derived is None and path.startswith("derived."):
                 derived = fs.derived.get(path.removeprefix("derived."))
             if derived is not None:
                 item["derivation"] = derived.to_dict()
-            inferred = fs.inferred.get((fact["id"], name))
+            inferred = fs.inferred.get((fact["id"], field))
             if inferred:
                 item["inferred_from"] = [i["from"] for i in inferred]
+            item["clause"] = leaf.id
             out.append(item)
-
-        for pattern in rule.patterns:
-            fact = env[pattern.name]
-            headline = self.types[fact["t"]].headline
-            if headline is not None:
-                path = self.field_path(fs, fact, headline.field)
-                if path not in seen:
-                    seen.add(path)
-                    item = _Evidence({"field": path, "value": fact.get(headline.field)},
-                                     clause=pattern.name)
-                    if headline.condition:
-                        item["condition"] = headline.condition.format(**fact)
-                    if fact.get("known") is False:  # an unknown drug: the closest known ones
-                        item["did_you_mean"] = self.kb.suggest_drugs(str(fact.get("drug")))
-                    out.append(item)
-            if fact["t"] == "implausible":  # its evidence is the withheld input field
-                out.append(_Evidence(
-                    {"field": fact["field"], "value": fact.get("value"),
-                     "unit": fact.get("unit", ""),
-                     "condition": f"outside {_fmt(fact['low'])}–{_fmt(fact['high'])}"},
-                    clause=pattern.name))
-        for name, leaf in explain(rule.patterns, env):
-            fact = env[name]
-            spec = self.types[fact["t"]].fields[leaf.field]
-            if not spec.source or (fact["t"] in ("rx_key", "rx_allergen")
-                                   and leaf.field in ("key", "drug")):
-                continue  # identity and join fields; the drug itself is already listed
-            if isinstance(leaf, ir.Exists):
-                if leaf.present:
-                    continue  # "the knowledge has this limit": the comparison says the rest
-                out.append(_Evidence({"field": self.field_path(fs, fact, leaf.field),
-                                      "value": None, "condition": leaf.operator.evidence,
-                                      "missing": list(self.missing_paths(fs, fact, leaf.field))},
-                                     clause=leaf.id))
-                continue
-            extra = leaf.accept(_CONDITION, fact, env)
-            add(fact, leaf.field, extra, leaf.id)
-        return [{**item, "clause": item.clause} for item in out]
+        return out
 
     def _statics(self, rule: CompiledRule) -> _RuleStatics:
         """What a suggestion of ``rule`` shares with every other firing (built once)."""
@@ -311,26 +331,36 @@ class Explainer:
                     dict.fromkeys(a["assumed"][lang] for a in inferred)) + (
                     "）" if lang == "zh" else ".)")
         clears: tuple[dict[str, Any], ...] = ()
-        for lang in texts:  # worked out with the evidence (a bare tally has neither)
-            texts[lang]["clear"] = ""
-        if evidence:
+        labels: dict[str, dict[str, str]] = {}
+        if evidence:  # worked out with the evidence (a bare tally has neither)
             clears, labels = self.clear_when(rule, env, fs)
-            for lang in texts:
-                texts[lang]["clear"] = clear_text(
-                    clears, lambda path, lang=lang: labels[path][lang], lang)
-        return Suggestion(
-            rule_id=spec.id, rule_version=spec.version, category=spec.category, kind=spec.kind,
-            severity=spec.severity, texts=texts, clear_when=clears,
-            evidence=tuple(self._evidence(rule, env, fs)) if evidence else (),
-            codes=tuple(codes), drugs=tuple(drugs),
-            references=tuple(dict(r) for r in statics.references),
-            subject=subject_of(rule, env, fs), group=spec.group,
-            specificity=statics.specificity, certainty=certainty,
-            assumptions=assumptions, supersedes=spec.supersedes)
+        for lang in texts:
+            texts[lang]["clear"] = clear_text(
+                clears, lambda path, lang=lang: labels[path][lang], lang) if clears else ""
+        return Suggestion.from_fields({
+            "rule_id": spec.id, "rule_version": spec.version, "category": spec.category,
+            "kind": spec.kind, "severity": spec.severity, "texts": texts,
+            "evidence": tuple(self._evidence(rule, env, fs)) if evidence else (),
+            "codes": tuple(codes), "drugs": tuple(drugs),
+            "references": tuple(dict(r) for r in statics.references),
+            "subject": subject_of(rule, env, fs), "group": spec.group,
+            "specificity": statics.specificity, "certainty": certainty,
+            "assumptions": assumptions, "supersedes": spec.supersedes, "stop": None,
+            "site": (), "repeat": None, "clear_when": clears})
 
     # ---- what a finding rests on ------------------------------------------------
     def label(self, path: str) -> dict[str, str]:
-        """The clinician's name of an input path, in both languages."""
+        """The clinician's name of an input path, in both languages (a new dict: the
+        callers keep it in suggestions and reports)."""
+        found = self._labels.get(path)
+        if found is None:
+            found = self._label(path)
+            if len(self._labels) >= _MAX_PATHS:
+                self._labels.clear()
+            self._labels[path] = found
+        return dict(found)
+
+    def _label(self, path: str) -> dict[str, str]:
         head = path.split(" (")[0]
         if head.startswith("labs.") and head[5:] in self.kb.analytes:
             name = self.kb.analytes[head[5:]].name
@@ -353,15 +383,18 @@ class Explainer:
         if not fs.inferred:
             return ()
         out = []
-        for p in rule.patterns:
-            fact = env[p.name]
-            for name in sorted(ir.fields_read(p.condition)):
+        statics = self._statics(rule)
+        for pattern, names in statics.reads:
+            fact = env[pattern]
+            for name in names:
                 if name not in fact and (decision is None or (fact["id"], name)
                                          not in decision.missing):
                     continue
-                named = {leaf.value for leaf in ir.leaves(p.condition)
-                         if isinstance(leaf, ir.Contains) and leaf.field == name}
-                for how in fs.inferred.get((fact["id"], name), ()):
+                hows = fs.inferred.get((fact["id"], name))
+                if not hows:
+                    continue
+                named = statics.named.get((pattern, name))
+                for how in hows:
                     if named and how["value"] not in named:
                         continue  # an inferred condition the rule does not ask about
                     path = self.missing_paths(fs, fact, name)[0]
@@ -500,15 +533,6 @@ class Explainer:
                 for path, ids in sorted(rules.items()) if path not in told]
 
 
-class _Evidence(dict[str, Any]):
-    """An evidence item being built, and the id of the clause of the rule it comes from
-    (``v/0/1``; a pattern's name for the fact it bound)."""
-
-    def __init__(self, item: dict[str, Any], *, clause: str) -> None:
-        super().__init__(item)
-        self.clause = clause
-
-
 class _Condition(ir.Visitor[dict[str, Any]]):
     """What an evidence item says of the clause that was true: ``condition`` (the
     operator's ``evidence`` wording) and, for comparisons, ``threshold``; each method
@@ -619,6 +643,16 @@ def _about(rule: CompiledRule) -> bool | tuple[ir.Pattern, ...]:
         return True
     return tuple(p for p in rule.patterns
                  if p.fact_type in _MEASURED and p.condition is not None)
+
+
+def _contains_named(rule: CompiledRule) -> dict[tuple[str, str], frozenset[Any]]:
+    """(pattern, field) -> the values the pattern's ``contains`` clauses on it name."""
+    out: dict[tuple[str, str], set[Any]] = {}
+    for p in rule.patterns:
+        for leaf in ir.leaves(p.condition):
+            if isinstance(leaf, ir.Contains):
+                out.setdefault((p.name, leaf.field), set()).add(leaf.value)
+    return {key: frozenset(values) for key, values in out.items()}
 
 
 def _class_literals(rule: CompiledRule) -> int:

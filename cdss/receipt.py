@@ -55,8 +55,13 @@ def _sha256(data: bytes) -> str:
 def canonical_json(value: Any) -> bytes:
     """JSON with sorted keys, no spaces, UTF-8: the form every hash is taken of (a lone
     surrogate in a string is kept as its code point, not refused)."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                      default=str).encode("utf-8", "surrogatepass")
+    return _CANONICAL.encode(value).encode("utf-8", "surrogatepass")
+
+
+#: the encoder of :func:`canonical_json` (``json.dumps`` with these arguments builds one
+#: per call; ``encode`` keeps no state between calls)
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                              default=str)
 
 
 def input_sha256(encounter: Any, parsed: Encounter | None = None) -> str:

@@ -11,7 +11,7 @@ import html
 import json
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from cdss import units
@@ -103,6 +103,20 @@ class Suggestion:
     def sort_key(self) -> tuple[Any, ...]:
         return (SEVERITY_RANK[self.severity], self.category, self.rule_id, self.subject)
 
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> Suggestion:
+        """A suggestion from a dict of every one of its fields, in field order (taken
+        over, not copied): ``Suggestion(**values)`` without ``__init__``'s
+        ``object.__setattr__`` per field (the explainer makes one per firing).
+
+        :raises TypeError: if ``values`` does not name exactly the fields, in order.
+        """
+        if tuple(values) != _SUGGESTION_FIELDS:
+            raise TypeError(f"Suggestion fields expected in order, got {tuple(values)}")
+        new = object.__new__(cls)
+        object.__setattr__(new, "__dict__", values)
+        return new
+
     def alerted(self, stop: str | None, repeat: dict[str, Any] | None,
                 site: tuple[dict[str, Any], ...]) -> Suggestion:
         """A copy with its alerting fields set: ``dataclasses.replace`` without
@@ -138,6 +152,9 @@ class Suggestion:
     def __repr__(self) -> str:
         return f"<Suggestion rule={self.rule_id!r} severity={self.severity!r}>"
 
+
+#: the fields of a suggestion, in order (:meth:`Suggestion.from_fields`)
+_SUGGESTION_FIELDS = tuple(f.name for f in fields(Suggestion))
 
 #: the orders a finding policy may keep by (``rules/findings.yaml``)
 _KEEP_ORDERS: dict[str, Any] = {

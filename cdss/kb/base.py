@@ -517,7 +517,8 @@ TABLES: tuple[Table, ...] = (
     Table("tier_titles", "antimicrobial_tiers/", TierTable, "titles", key="title",
           unique="prescriber title", optional=True, entry=lambda row: row.title),
     Table("products", "products/", ProductTable, "products", "index", unique="product id",
-          optional=True, refs=(("ingredients.drug", "drug id"),)),
+          optional=True, refs=(("ingredients.drug", "drug id"),
+                               ("ingredients.classes", "class"))),
 )
 
 

@@ -686,6 +686,18 @@ class ProductIngredient(Frozen):
     strength: float | None = Field(default=None, gt=0)
     unit: Literal["mg", "IU"] = "mg"
     note: str | None = None
+    #: drug classes an ingredient that is no drug of the knowledge brings to its product
+    #: (阿片粉 in 复方甘草片: ``opioid``), so that duplicate, interaction and allergy rows of
+    #: the class see the product; only with ``drug: null`` in a product with a label (its
+    #: label part carries them)
+    classes: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _classes_of_unlinked(self) -> ProductIngredient:
+        if self.classes and self.drug is not None:
+            raise ValueError("classes are for an ingredient that is no drug of the knowledge "
+                             "(a drug brings its own)")
+        return self
 
 
 class ChildBand(Frozen):
@@ -792,7 +804,9 @@ class Product(Frozen):
         """The product as one drug (its label's limits and statuses), or None."""
         if self.label is None:
             return None
-        return Drug(id=self.id, name=self.name, doses=self.label.doses,
+        classes = tuple(dict.fromkeys(c for i in self.ingredients if i.drug is None
+                                      for c in i.classes))
+        return Drug(id=self.id, name=self.name, doses=self.label.doses, classes=classes,
                     pregnancy=self.label.pregnancy, lactation=self.label.lactation)
 
     @model_validator(mode="after")
@@ -805,6 +819,9 @@ class Product(Frozen):
                              "several strengths says so in 'ambiguous'")
         if self.ambiguous is not None and not missing:
             raise ValueError("an ambiguous product states no strength")
+        if self.label is None and any(i.classes for i in self.ingredients):
+            raise ValueError("an ingredient's classes need the product's own label (its label "
+                             "part carries them)")
         drugs = [i.drug for i in self.ingredients if i.drug is not None]
         if len(set(drugs)) != len(drugs):
             raise ValueError("a drug is listed twice among the ingredients")

@@ -209,6 +209,10 @@ def _rule_layer(loaded: LoadedLayer, by_id: dict[str, CompiledRule], policy: Ale
 
 
 # ------------------------------------------------------------------ alerting
+#: most suggestion kinds whose alerting :meth:`Alerting.decide` remembers
+MAX_DECIDED = 4096
+
+
 def lower_stop(stop: str) -> str:
     """One stop level less interruptive (hard -> soft -> none)."""
     return STOPS[max(0, STOPS.index(stop) - 1)]
@@ -220,6 +224,24 @@ class Alerting:
 
     policy: AlertPolicy
     rules: SiteRules = field(default_factory=SiteRules)
+    #: (rule id, category, kind, severity) -> :meth:`decide`'s answer: it reads only
+    #: the policy and the site's rule changes, both fixed once the engine is built
+    _decided: dict[tuple[str, str, str, str], tuple[Change | None, str, list[Change]]] = \
+        field(default_factory=dict, compare=False, repr=False)
+
+    def decide(self, rule_id: str, category: str, kind: str, severity: str
+               ) -> tuple[Change | None, str, list[Change]]:
+        """(:meth:`hiding`, :meth:`stop`, :meth:`notes`) of a suggestion, remembered
+        (at most :data:`MAX_DECIDED` keys)."""
+        key = (rule_id, category, kind, severity)
+        found = self._decided.get(key)
+        if found is None:
+            found = (self.hiding(rule_id, category, kind, severity),
+                     self.stop(rule_id, severity), self.notes(rule_id))
+            if len(self._decided) >= MAX_DECIDED:
+                self._decided.clear()
+            self._decided[key] = found
+        return found
 
     def stop(self, rule_id: str, severity: str) -> str:
         if rule_id in self.rules.stop:
