@@ -51,11 +51,14 @@ def build(ctx: Context) -> None:
     cannot be computed in ``fs.missing`` with the inputs it lacks."""
     values: dict[str, Any] = {}
     parts: dict[str, dict[str, int]] = {}
+    missing = ctx.fs.missing
     for name, result in _computed(ctx, parts).items():
         if isinstance(result, Missing):
-            # an input withheld as implausible is named as such
-            ctx.fs.missing[f"derived.{name}"] = tuple(
-                m for path in result.missing for m in ctx.fs.missing.get(path, (path,)))
+            # an input withheld as implausible is named as such (the paths as they are
+            # when none is: most often)
+            paths = result.missing
+            missing[f"derived.{name}"] = paths if missing.keys().isdisjoint(paths) else tuple(
+                m for path in paths for m in missing.get(path, (path,)))
             continue
         ctx.fs.derived[name] = result
         values[name] = result.value
