@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdss.backends.compiled import search
 from cdss.derive import FactSet
 from cdss.derive.schema import FactType
 from cdss.rulelang import CompiledRule, ir
@@ -154,6 +155,15 @@ class Reasoner:
         #: what a finding's case split needs that no value of the facts changes (see
         #: :meth:`_plan_split`), per presence key of its undecided assignments
         self._splits: dict[tuple[Any, ...], _Split | None] = {}
+        #: per rule: its generated search and missing-field trace
+        #: (``cdss.backends.compiled.search``; None: interpreted), made on first use
+        self._search: dict[str, tuple[search.Unknown, search.Missing] | None] | None = None
+
+    def _searches(self) -> dict[str, tuple[search.Unknown, search.Missing] | None]:
+        if self._search is None:
+            self._search = dict(zip((r.action for r in self.rules), search.load(self.rules),
+                                    strict=True))
+        return self._search
 
     # ---- undecided assignments ------------------------------------------------------
     def undecided(self, fs: FactSet, made: dict[FindingKey, str], *,
@@ -168,12 +178,16 @@ class Reasoner:
         out: list[Undecided] = []
         bounded_rules = self._bounded
         partial = fs.partial
+        searches = self._searches()
         for rule in self._candidates_for(by_type, decidable_only):
-            envs = unknown_assignments(bounded_rules[rule.action], by_type)
+            compiled = searches[rule.action]
+            if compiled is None:
+                envs = unknown_assignments(bounded_rules[rule.action], by_type)
+            else:
+                envs = compiled[0](by_type)
             if not envs:
                 continue
             rank = SEVERITY_ORDER[rule.spec.severity]
-            reads = self._may_miss[rule.action]
             for env in envs:
                 if partial and _false_given(rule, env, partial):
                     continue  # a list known in part rules it out (hypertension implied)
@@ -182,7 +196,9 @@ class Reasoner:
                 if severity is not None and (decidable_only
                                              or rank <= SEVERITY_ORDER[severity]):
                     continue
-                out.append(Undecided(rule, env, _missing_fields(reads, env), key))
+                missing = (_missing_fields(self._may_miss[rule.action], env)
+                           if compiled is None else compiled[1](env))
+                out.append(Undecided(rule, env, missing, key))
         return out
 
     def _candidates_for(self, by_type: dict[str, list[Fact]], decidable_only: bool
