@@ -104,6 +104,26 @@ MayMiss = tuple[tuple[ir.Pattern, tuple[tuple[str, str], ...]], ...]
 #: the fields a rule reads, per pattern: ((fact type, fields), ...)
 Reads = tuple[tuple[str, frozenset[str]], ...]
 
+#: a candidate rule of :meth:`Reasoner.undecided`: (rule, its unknown assignments, its
+#: missing-field trace, severity rank, finding id, subject patterns)
+_Candidate = tuple[CompiledRule, "search.Unknown", "search.Missing", int, str,
+                   tuple[str, ...]]
+
+_new = object.__new__
+
+
+def _undecided(rule: CompiledRule, env: Env, missing: frozenset[FieldRef], key: FindingKey
+               ) -> Undecided:
+    """``Undecided(rule, env, missing, key)`` without the frozen dataclass's four
+    ``object.__setattr__`` calls (tested equal)."""
+    u = _new(Undecided)
+    fields = u.__dict__
+    fields["rule"] = rule
+    fields["env"] = env
+    fields["missing"] = missing
+    fields["key"] = key
+    return u
+
 
 class Reasoner:
     """Completes missing data for one rule set (plans are built once per rule set)."""
@@ -146,9 +166,9 @@ class Reasoner:
         #: each rule's patterns with their two-valued bounds (``cdss.rulelang.bounds``)
         self._bounded: dict[str, tuple[Bounded, ...]] = {
             rule.action: bounded(rule.patterns) for rule in rules}
-        #: (decidable only, which fields each present fact type lacks) -> candidates
+        #: (decidable only, each fact's type and fields) -> candidates
         self._candidates: dict[tuple[bool, frozenset[tuple[str, frozenset[str]]]],
-                               list[CompiledRule]] = {}
+                               list[_Candidate]] = {}
         self._field_names = {name: frozenset(t.fields) for name, t in types.items()}
         #: per rule: each pattern with the (pattern, field) pairs it can find missing
         self._may_miss: dict[str, MayMiss] = {rule.action: _may_miss(rule) for rule in rules}
@@ -176,50 +196,61 @@ class Reasoner:
         for fact in fs.facts:
             by_type.setdefault(fact["t"], []).append(fact)
         out: list[Undecided] = []
-        bounded_rules = self._bounded
         partial = fs.partial
-        searches = self._searches()
-        for rule in self._candidates_for(by_type, decidable_only):
-            compiled = searches[rule.action]
-            if compiled is None:
-                envs = unknown_assignments(bounded_rules[rule.action], by_type)
-            else:
-                envs = compiled[0](by_type)
+        subjects, paths = fs.subjects, fs.paths
+        for rule, unknown, missing_of, rank, finding, subject in self._candidates_for(
+                fs.facts, by_type, decidable_only):
+            envs = unknown(by_type)
             if not envs:
                 continue
-            rank = SEVERITY_ORDER[rule.spec.severity]
             for env in envs:
                 if partial and _false_given(rule, env, partial):
                     continue  # a list known in part rules it out (hypertension implied)
-                key = finding_key(rule, env, fs)
+                # finding_key(rule, env, fs), inlined
+                about = set()
+                for name in subject or env:
+                    fact_id = env[name]["id"]
+                    about.add(subjects.get(fact_id) or paths.get(fact_id) or fact_id)
+                key = (finding, frozenset(about))
                 severity = made.get(key)
                 if severity is not None and (decidable_only
                                              or rank <= SEVERITY_ORDER[severity]):
                     continue
-                missing = (_missing_fields(self._may_miss[rule.action], env)
-                           if compiled is None else compiled[1](env))
-                out.append(Undecided(rule, env, missing, key))
+                out.append(_undecided(rule, env, missing_of(env), key))
         return out
 
-    def _candidates_for(self, by_type: dict[str, list[Fact]], decidable_only: bool
-                        ) -> list[CompiledRule]:
+    def _candidates_for(self, facts: list[Fact], by_type: dict[str, list[Fact]],
+                        decidable_only: bool) -> list[_Candidate]:
         """The rules some fact could leave unknown, by action: those whose every pattern
-        has facts to bind and some fact lacks a field the rule reads. Worked out once per
-        fact-presence signature (which fields each present fact type lacks)."""
-        names = self._field_names
-        absent = {t: frozenset().union(*(names[t].difference(f) for f in facts))
-                  for t, facts in by_type.items()}
-        signature = (decidable_only, frozenset(absent.items()))
+        has facts to bind and some fact lacks a field the rule reads, each with its
+        search. Worked out once per fact-presence signature: which fields each fact has
+        (with its type), which determines which fields each present type lacks."""
+        signature = (decidable_only, frozenset([(f["t"], frozenset(f)) for f in facts]))
         found = self._candidates.get(signature)
         if found is None:
+            names = self._field_names
+            absent = {t: frozenset().union(*(names[t].difference(f) for f in same))
+                      for t, same in by_type.items()}
             plan = self._plan_decidable if decidable_only else self._plan
-            found = sorted((rule for reads, group in plan
+            rules = sorted((rule for reads, group in plan
                             if _may_be_unknown(reads, absent) for rule in group),
                            key=lambda r: r.action)
+            found = [self._candidate(rule) for rule in rules]
             if len(self._candidates) >= MAX_SIGNATURES:
                 self._candidates.clear()
             self._candidates[signature] = found
         return found
+
+    def _candidate(self, rule: CompiledRule) -> _Candidate:
+        """A rule with its search (generated, else the interpreted bounds and trace),
+        its severity rank, its finding's id and its subject patterns."""
+        compiled = self._searches()[rule.action]
+        if compiled is None:
+            patterns, reads = self._bounded[rule.action], self._may_miss[rule.action]
+            compiled = (lambda by_type: unknown_assignments(patterns, by_type),
+                        lambda env: _missing_fields(reads, env))
+        return (rule, *compiled, SEVERITY_ORDER[rule.spec.severity],
+                rule.spec.group or rule.id, rule.spec.subject)
 
     # ---- completion ------------------------------------------------------------------
     def reason(self, fs: FactSet, made: dict[FindingKey, str], *, undecided: bool = True

@@ -24,6 +24,7 @@ from test_missing_data import _SETTINGS, sparse_visits
 from test_reasoning_caches import cold, encounters
 
 import cdss
+from cdss import reasoning
 from cdss.backends.compiled import search
 from cdss.derive import build_facts
 from cdss.receipt import fixed_clock
@@ -169,3 +170,20 @@ def test_the_search_code_is_cached_by_its_source(tmp_path: Path, monkeypatch: An
     for path in tmp_path.glob("*.bin"):
         path.write_bytes(b"damaged")
     assert len(search.load(rules)) == 20  # a damaged entry is compiled again
+
+
+def test_fast_undecided_equals_the_dataclass() -> None:
+    rule = ENGINE.rules[0]
+    env = {p.name: {"t": p.fact_type, "id": p.name} for p in rule.patterns}
+    key = ("g", frozenset({"x"}))
+    fast = reasoning._undecided(rule, env, frozenset({("a", "b")}), key)
+    slow = reasoning.Undecided(rule, env, frozenset({("a", "b")}), key)
+    assert fast == slow and fast.key == slow.key and vars(fast) == vars(slow)
+    assert type(fast) is reasoning.Undecided
+
+
+def test_inlined_finding_key_is_finding_key() -> None:
+    for enc in encounters():
+        fs = build_facts(ENGINE.parse(enc), ENGINE.kb)
+        for u in ENGINE._reasoner.undecided(fs, {}):
+            assert u.key == reasoning.finding_key(u.rule, u.env, fs)
