@@ -177,9 +177,27 @@ class Reasoner:
         self._splits: dict[tuple[Any, ...], _Split | None] = {}
         #: per rule: its generated search and missing-field trace
         #: (``cdss.backends.compiled.search``; None: interpreted), made on first use
-        self._search: dict[str, tuple[search.Unknown, search.Missing] | None] | None = None
+        self._search: dict[str, tuple[search.Unknown, search.Missing, search.Holds,
+                                      search.Holds] | None] | None = None
+        self._whole: tuple[dict[str, Callable[[Env], Any]],
+                           dict[str, Callable[[Env], Any]]] | None = None
 
-    def _searches(self) -> dict[str, tuple[search.Unknown, search.Missing] | None]:
+    def _holds(self) -> tuple[dict[str, Callable[[Env], Any]], dict[str, Callable[[Env], Any]]]:
+        """Per rule, whether every pattern's lower bound holds for an assignment, and
+        whether every upper one does (generated, else from the interpreted bounds)."""
+        if self._whole is None:
+            lower: dict[str, Callable[[Env], Any]] = {}
+            upper: dict[str, Callable[[Env], Any]] = {}
+            for action, compiled in self._searches().items():
+                if compiled is None:
+                    lower[action], upper[action] = _whole(self._bounded[action])
+                else:
+                    lower[action], upper[action] = compiled[2], compiled[3]
+            self._whole = lower, upper
+        return self._whole
+
+    def _searches(self) -> dict[str, tuple[search.Unknown, search.Missing, search.Holds,
+                                           search.Holds] | None]:
         if self._search is None:
             self._search = dict(zip((r.action for r in self.rules), search.load(self.rules),
                                     strict=True))
@@ -249,7 +267,7 @@ class Reasoner:
             patterns, reads = self._bounded[rule.action], self._may_miss[rule.action]
             compiled = (lambda by_type: unknown_assignments(patterns, by_type),
                         lambda env: _missing_fields(reads, env))
-        return (rule, *compiled, SEVERITY_ORDER[rule.spec.severity],
+        return (rule, compiled[0], compiled[1], SEVERITY_ORDER[rule.spec.severity],
                 rule.spec.group or rule.id, rule.spec.subject)
 
     # ---- completion ------------------------------------------------------------------
@@ -296,7 +314,8 @@ class Reasoner:
         blocked = False
         if context and other:
             completed = self._complete(facts, list(other), first)
-            blocked = completed is not None and _all_false(items, completed, self._bounded)
+            blocked = completed is not None and _all_false(items, completed, self._holds()[1])
+        lower = self._holds()[0]
         for ctx_values in itertools.product(*(domains[m] for m in context)):
             if blocked and self._complete(facts, [*context, *other],
                                           (*ctx_values, *first)) is not None:
@@ -309,7 +328,7 @@ class Reasoner:
                                            (*ctx_values, *other_values))
                 if completed is None:
                     continue  # an impossible combination (a pregnant man)
-                hit = _shown_hit(items, completed, self._bounded)
+                hit = _shown_hit(items, completed, lower)
                 if hit is None:
                     held = False
                     break
@@ -502,10 +521,11 @@ def _false_given(rule: CompiledRule, env: Env, partial: dict[tuple[str, str], tu
 
 
 def _shown_hit(items: list[Undecided], completed: dict[str, Fact],
-               bounded_rules: dict[str, tuple[Bounded, ...]]) -> tuple[Undecided, Env] | None:
+               lower: dict[str, Callable[[Env], Any]]) -> tuple[Undecided, Env] | None:
     """Among the assignments true in one completion, the one the report would show: the
     most specific, then the most severe (as ``report.deduplicate`` keeps). True is read
-    with each pattern's lower bound (true exactly when Kleene evaluation says True)."""
+    with the patterns' lower bounds (``lower``: per rule, whether they all hold; true
+    exactly when Kleene evaluation says True)."""
     best: tuple[Undecided, Env] | None = None
     rank = -1
     for u in items:
@@ -513,26 +533,32 @@ def _shown_hit(items: list[Undecided], completed: dict[str, Fact],
         if severity <= rank:
             continue  # it could not replace the one found (first among equals)
         env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
-        for name, _, lower, _ in bounded_rules[u.rule.action]:
-            if not lower(env[name], env):
-                break
-        else:
+        if lower[u.rule.action](env):
             best, rank = (u, env), severity
     return best
 
 
 def _all_false(items: list[Undecided], completed: dict[str, Fact],
-               bounded_rules: dict[str, tuple[Bounded, ...]]) -> bool:
-    """Whether every assignment is false (some pattern's upper bound fails) once the
-    ``completed`` facts replace theirs."""
+               upper: dict[str, Callable[[Env], Any]]) -> bool:
+    """Whether every assignment is false (some pattern's upper bound fails; ``upper``:
+    per rule, whether they all hold) once the ``completed`` facts replace theirs."""
     for u in items:
         env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
-        for name, _, _, upper in bounded_rules[u.rule.action]:
-            if not upper(env[name], env):
-                break
-        else:
+        if upper[u.rule.action](env):
             return False
     return True
+
+
+def _whole(patterns: tuple[Bounded, ...]
+           ) -> tuple[Callable[[Env], bool], Callable[[Env], bool]]:
+    """Whether every pattern's lower bound holds, and every upper one, from the
+    interpreted bounds (for a rule the generator could not write)."""
+    def lower(env: Env) -> bool:
+        return all(test(env[name], env) for name, _, test, _ in patterns)
+
+    def upper(env: Env) -> bool:
+        return all(test(env[name], env) for name, _, _, test in patterns)
+    return lower, upper
 
 
 def _possible(rule: CompiledRule, fact_type: str, name: str, value: float) -> bool:

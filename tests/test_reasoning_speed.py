@@ -61,13 +61,16 @@ def _agree(rules: Any, by_type: dict[str, list[dict[str, Any]]],
     for rule in rules:
         expected = unknown_assignments(bounded(rule.patterns), by_type)
         assert expected == evaluate_rule(rule.patterns, by_type).unknown, rule.action
-        unknown, missing = searches[rule.action]
+        unknown, missing, lower, upper = searches[rule.action]
+        whole_lower, whole_upper = reasoning._whole(bounded(rule.patterns))
         got = unknown(by_type)
         assert len(got) == len(expected), rule.action
         for env, want in zip(got, expected, strict=True):
             assert list(env) == list(want), rule.action  # pattern order
             assert all(env[n] is want[n] for n in want), rule.action  # the same facts
             assert missing(env) == frozenset(missing_fields(rule.patterns, env)), rule.action
+            assert bool(lower(env)) is whole_lower(env) is False, rule.action  # unknown
+            assert bool(upper(env)) is whole_upper(env) is True, rule.action
             seen += 1
     return seen
 
@@ -121,9 +124,19 @@ def test_generated_search_agrees_on_generated_conditions(
     try:
         _agree(rules, by_type, searches)
         # the trace on every fact, whatever its verdict (short cuts included)
+        lower, upper = reasoning._whole(bounded(rules[0].patterns))
         for fact in by_type["f"]:
             env = {"a": fact}
             assert searches["one"][1](env) == frozenset(missing_fields(rules[0].patterns, env))
+            assert bool(searches["one"][2](env)) is lower(env)
+            assert bool(searches["one"][3](env)) is upper(env)
+        # both bounds of a joined pair, whatever its verdict
+        lower, upper = reasoning._whole(bounded(rules[2].patterns))
+        for a in by_type["f"]:
+            for b in by_type["g"]:
+                env = {"a": a, "b": b}
+                assert bool(searches["join"][2](env)) is lower(env)
+                assert bool(searches["join"][3](env)) is upper(env)
     except TypeError:  # an operator on a value it cannot take (an unhashable item)
         reject()  # not a case a typed rule can reach
 
