@@ -171,18 +171,27 @@ def test_warm_generated_engine_reports_as_a_cold_interpreted_one(enc: dict[str, 
     assert report(ENGINE, enc) == report(cold(INTERPRETED), enc)
 
 
-def test_the_search_code_is_cached_by_its_source(tmp_path: Path, monkeypatch: Any) -> None:
+def test_the_search_code_is_cached_by_its_rules(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setenv("CDSS_CACHE_DIR", str(tmp_path))
     rules = ENGINE.rules[:20]
     first = search.load(rules)
     assert len(list(tmp_path.glob("*.bin"))) == 1
     again = search.load(rules)
     assert [f is None for f in first] == [f is None for f in again]
-    search.load(ENGINE.rules[:21])  # other rules: another source, another file
+    search.load(ENGINE.rules[:21])  # other rules: another file
     assert len(list(tmp_path.glob("*.bin"))) == 2
     for path in tmp_path.glob("*.bin"):
         path.write_bytes(b"damaged")
     assert len(search.load(rules)) == 20  # a damaged entry is compiled again
+    # the same action with another threshold is another rule: never the cached code
+    facts = {"f": [{"t": "f", "id": "f0", "x": 2, "y": 1}]}
+    for threshold, unknown in ((1, []), (3, [])):
+        cond = ir.All((ir.Compare("gt", "x", ir.Value(threshold)),
+                       ir.Compare("eq", "z", ir.Value("a"))))
+        found = search.load([_rule("same", ir.Pattern("a", "f", cond))])[0]
+        assert found is not None
+        assert found[0](facts) == ([{"a": facts["f"][0]}] if threshold == 1 else unknown)
+    assert len(list(tmp_path.glob("*.bin"))) == 4
 
 
 def test_fast_undecided_equals_the_dataclass() -> None:

@@ -23,13 +23,14 @@ For each rule the module defines two functions:
 A rule the generator cannot write (a literal that is no JSON scalar) gets ``None`` for
 both and is searched by the interpreted closures. Literals are written with ``repr``,
 so no rule text is ever code. The compiled code is cached on disk (``cache.py``) under a
-digest of its own source.
+digest of the generator and of the rules it is made from.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import CodeType
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,11 @@ Missing = Callable[[Env], frozenset[tuple[str, str]]]
 #: ``l<n>`` / ``h<n>``: whether every pattern's lower / upper bound holds (truthy)
 Holds = Callable[[Env], Any]
 
+#: a digest of the generator (this file and the literals of ``codegen.py``): changing it
+#: makes every cached search stale
+_GENERATOR = hashlib.sha256(b"".join(
+    (Path(__file__).parent / name).read_bytes() for name in ("search.py", "codegen.py"))
+).hexdigest()
 _ORDER = {"eq": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
@@ -280,14 +286,16 @@ def module_source(rules: Sequence[CompiledRule]) -> str:
 
 def load(rules: Sequence[CompiledRule]
          ) -> tuple[tuple[Unknown, Missing, Holds, Holds] | None, ...]:
-    """Per rule, its ``(u<n>, m<n>, l<n>, h<n>)`` (None: search it with the interpreted bounds);
-    the code is cached on disk under a digest of the source."""
-    source = module_source(rules)
-    key = cache.file_key("search", hashlib.sha256(source.encode()).hexdigest())
+    """Per rule, its ``(u<n>, m<n>, l<n>, h<n>)`` (None: search it with the interpreted
+    bounds); the code is cached on disk under a digest of what the source is made from:
+    this generator's code and each rule's action and patterns (their dataclass ``repr``
+    spells out every field the generator reads), so a hit needs no generation."""
+    made_from = repr([(rule.action, rule.patterns) for rule in rules])
+    key = cache.file_key("search", _GENERATOR, hashlib.sha256(made_from.encode()).hexdigest())
     code = cache.load(key)
     namespace = _run(code) if code is not None else None
-    if namespace is None:
-        code = compile(source, "<cdss compiled search>", "exec")
+    if namespace is None or len(namespace.get("SEARCH", ())) != len(rules):
+        code = compile(module_source(rules), "<cdss compiled search>", "exec")
         namespace = _run(code)
         if namespace is None:
             raise RuntimeError("the generated search module does not load")  # a bug here
