@@ -24,6 +24,7 @@ only assignments that are undecided on the real facts need completing.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,6 +111,8 @@ _Candidate = tuple[CompiledRule, "search.Unknown", "search.Missing", int, str,
                    tuple[str, ...]]
 
 _new = object.__new__
+_ID = operator.itemgetter("id")
+_NOT_FOUND = object()
 
 
 def _undecided(rule: CompiledRule, env: Env, missing: frozenset[FieldRef], key: FindingKey
@@ -356,13 +359,16 @@ class Reasoner:
         """:meth:`_plan_split`, cached by what it depends on: each assignment's rule, the
         ids of its facts and the fields it lacks, and what is known of those of them that
         are lists known in part; never the values of the facts."""
-        missing = set().union(*(u.missing for u in items))
-        key = (tuple((u.rule.action, tuple(f["id"] for f in u.env.values()), u.missing)
-                     for u in items),
-               tuple(sorted((ref, fs.partial[ref]) for ref in missing if ref in fs.partial))
-               if fs.partial else ())
-        if key in self._splits:
-            return self._splits[key]
+        partial = fs.partial
+        known: tuple[Any, ...] = ()
+        if partial:
+            missing = set().union(*(u.missing for u in items))
+            known = tuple(sorted((ref, partial[ref]) for ref in missing if ref in partial))
+        key = (tuple([(u.rule.action, tuple(map(_ID, u.env.values())), u.missing)
+                      for u in items]), known)
+        found = self._splits.get(key, _NOT_FOUND)
+        if found is not _NOT_FOUND:
+            return found
         split = self._plan_split(items, facts, fs)
         if len(self._splits) >= MAX_SIGNATURES:
             self._splits.clear()
