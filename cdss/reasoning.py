@@ -27,15 +27,17 @@ import itertools
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cdss.backends.compiled import search
 from cdss.derive import FactSet
 from cdss.derive.schema import FactType
 from cdss.rulelang import CompiledRule, ir
 from cdss.rulelang.bounds import Bounded, bounded, unknown_assignments
 from cdss.rulelang.evaluate import Env, Trace, eval_node, explain
 from cdss.rulelang.ops import is_number
+
+if TYPE_CHECKING:
+    from cdss.backends.compiled import search
 
 Fact = dict[str, Any]
 #: (fact id, field)
@@ -107,8 +109,8 @@ Reads = tuple[tuple[str, frozenset[str]], ...]
 
 #: a candidate rule of :meth:`Reasoner.undecided`: (rule, its unknown assignments, its
 #: missing-field trace, severity rank, finding id, subject patterns)
-_Candidate = tuple[CompiledRule, "search.Unknown", "search.Missing", int, str,
-                   tuple[str, ...]]
+_Candidate = tuple[CompiledRule, Callable[[dict[str, list[Fact]]], list[Env]],
+                   Callable[[Env], frozenset[FieldRef]], int, str, tuple[str, ...]]
 
 _new = object.__new__
 _ID = operator.itemgetter("id")
@@ -132,8 +134,15 @@ class Reasoner:
     """Completes missing data for one rule set (plans are built once per rule set)."""
 
     def __init__(self, rules: tuple[CompiledRule, ...], types: dict[str, FactType],
-                 consistent: Callable[[Fact], bool] | None = None) -> None:
+                 consistent: Callable[[Fact], bool] | None = None,
+                 searches: Callable[[tuple[CompiledRule, ...]], tuple[Any, ...]] | None = None
+                 ) -> None:
+        """``searches``: per rule, its generated search (``(unknown, missing, lower,
+        upper)`` as :func:`cdss.backends.compiled.search.load` makes them) or None; the
+        engine passes it (this layer does not import the backends). Without it every
+        rule is searched by the interpreted bounds."""
         self.rules = rules
+        self._load_searches = searches
         self.types = types
         self._consistent = consistent or (lambda fact: True)
         grouped: dict[Reads, list[CompiledRule]] = {}
@@ -202,8 +211,9 @@ class Reasoner:
     def _searches(self) -> dict[str, tuple[search.Unknown, search.Missing, search.Holds,
                                            search.Holds] | None]:
         if self._search is None:
-            self._search = dict(zip((r.action for r in self.rules), search.load(self.rules),
-                                    strict=True))
+            found = (self._load_searches(self.rules) if self._load_searches is not None
+                     else (None,) * len(self.rules))
+            self._search = dict(zip((r.action for r in self.rules), found, strict=True))
         return self._search
 
     # ---- undecided assignments ------------------------------------------------------

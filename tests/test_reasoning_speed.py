@@ -209,3 +209,13 @@ def test_inlined_finding_key_is_finding_key() -> None:
         fs = build_facts(ENGINE.parse(enc), ENGINE.kb)
         for u in ENGINE._reasoner.undecided(fs, {}):
             assert u.key == reasoning.finding_key(u.rule, u.env, fs)
+
+
+def test_a_reasoner_without_generated_searches_finds_the_same() -> None:
+    from cdss.derive import fact_types
+
+    plain = reasoning.Reasoner(ENGINE.rules, fact_types(ENGINE.kb))
+    assert all(found is None for found in plain._searches().values())
+    for enc in encounters():
+        fs = build_facts(ENGINE.parse(enc), ENGINE.kb)
+        assert plain.undecided(fs, {}) == ENGINE._reasoner.undecided(fs, {})
