@@ -112,22 +112,8 @@ Reads = tuple[tuple[str, frozenset[str]], ...]
 _Candidate = tuple[CompiledRule, Callable[[dict[str, list[Fact]]], list[Env]],
                    Callable[[Env], frozenset[FieldRef]], int, str, tuple[str, ...]]
 
-_new = object.__new__
 _ID = operator.itemgetter("id")
 _NOT_FOUND = object()
-
-
-def _undecided(rule: CompiledRule, env: Env, missing: frozenset[FieldRef], key: FindingKey
-               ) -> Undecided:
-    """``Undecided(rule, env, missing, key)`` without the frozen dataclass's four
-    ``object.__setattr__`` calls (tested equal)."""
-    u = _new(Undecided)
-    fields = u.__dict__
-    fields["rule"] = rule
-    fields["env"] = env
-    fields["missing"] = missing
-    fields["key"] = key
-    return u
 
 
 class Reasoner:
@@ -247,7 +233,7 @@ class Reasoner:
                 if severity is not None and (decidable_only
                                              or rank <= SEVERITY_ORDER[severity]):
                     continue
-                out.append(_undecided(rule, env, missing_of(env), key))
+                out.append(Undecided(rule, env, missing_of(env), key))
         return out
 
     def _candidates_for(self, facts: list[Fact], by_type: dict[str, list[Fact]],

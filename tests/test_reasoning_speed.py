@@ -194,16 +194,6 @@ def test_the_search_code_is_cached_by_its_rules(tmp_path: Path, monkeypatch: Any
     assert len(list(tmp_path.glob("*.bin"))) == 4
 
 
-def test_fast_undecided_equals_the_dataclass() -> None:
-    rule = ENGINE.rules[0]
-    env = {p.name: {"t": p.fact_type, "id": p.name} for p in rule.patterns}
-    key = ("g", frozenset({"x"}))
-    fast = reasoning._undecided(rule, env, frozenset({("a", "b")}), key)
-    slow = reasoning.Undecided(rule, env, frozenset({("a", "b")}), key)
-    assert fast == slow and fast.key == slow.key and vars(fast) == vars(slow)
-    assert type(fast) is reasoning.Undecided
-
-
 def test_inlined_finding_key_is_finding_key() -> None:
     for enc in encounters():
         fs = build_facts(ENGINE.parse(enc), ENGINE.kb)
