@@ -150,8 +150,17 @@ def _load(rules: list[Any]) -> tuple[Any, ...]:
 def test_unwritable_rule_is_searched_interpreted() -> None:
     odd = _rule("odd", ir.Pattern("a", "f", ir.Compare("eq", "x", ir.Value(["a"]))))
     fine = _rule("fine", ir.Pattern("a", "f", ir.Compare("gt", "x", ir.Value(1))))
-    found = _load([odd, fine])
-    assert found[0] is None and found[1] is not None
+    many = _rule("many", *(ir.Pattern(f"p{i}", "f", None)
+                           for i in range(search.MAX_PATTERNS + 10)))
+    found = _load([odd, fine, many])
+    assert found[0] is None and found[1] is not None and found[2] is None
+
+
+def test_a_module_that_does_not_compile_leaves_every_rule_interpreted(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("CDSS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(search, "module_source", lambda rules: "def (:")
+    assert search.load(ENGINE.rules[:3]) == (None, None, None)
 
 
 def report(engine: cdss.Engine, enc: dict[str, Any]) -> str:

@@ -20,10 +20,11 @@ For each rule the module defines two functions:
     ``all``/``any`` node, with the evaluator's short cuts (an ``all`` stops at its first
     false child, an ``any`` at its first true one), so the same fields are found.
 
-A rule the generator cannot write (a literal that is no JSON scalar) gets ``None`` for
-both and is searched by the interpreted closures. Literals are written with ``repr``,
-so no rule text is ever code. The compiled code is cached on disk (``cache.py``) under a
-digest of the generator and of the rules it is made from.
+A rule the generator cannot write (a literal that is no JSON scalar, more than
+:data:`MAX_PATTERNS` patterns) gets ``None`` and is searched by the interpreted
+closures; a module that does not compile leaves every rule to them. Literals are
+written with ``repr``, so no rule text is ever code. The compiled code is cached on
+disk (``cache.py``) under a digest of the generator and of the rules it is made from.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ Holds = Callable[[Env], Any]
 _GENERATOR = hashlib.sha256(b"".join(
     (Path(__file__).parent / name).read_bytes() for name in ("search.py", "codegen.py"))
 ).hexdigest()
+#: most patterns of a rule written as nested loops (Python allows 20 nested blocks);
+#: a rule with more is searched by the interpreted closures
+MAX_PATTERNS = 12
 _ORDER = {"eq": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
@@ -211,6 +215,8 @@ def _fields_read(p: ir.Pattern) -> list[tuple[str, str]]:
 
 def _rule_source(n: int, rule: CompiledRule, consts: _Constants, trace: _Trace) -> list[str]:
     """``u<n>`` and ``m<n>`` of one rule."""
+    if len(rule.patterns) > MAX_PATTERNS:
+        raise TypeError("too many patterns for nested loops")  # searched interpreted
     lower, upper = _Bound(consts, False), _Bound(consts, True)
     lines = [f"def u{n}(T):", "    out = []"]
     names: dict[str, str] = {}
@@ -295,7 +301,10 @@ def load(rules: Sequence[CompiledRule]
     code = cache.load(key)
     namespace = _run(code) if code is not None else None
     if namespace is None or len(namespace.get("SEARCH", ())) != len(rules):
-        code = compile(module_source(rules), "<cdss compiled search>", "exec")
+        try:
+            code = compile(module_source(rules), "<cdss compiled search>", "exec")
+        except (SyntaxError, RecursionError, ValueError, MemoryError):
+            return (None,) * len(rules)  # a bug here, never a reason to stop checking
         namespace = _run(code)
         if namespace is None:
             raise RuntimeError("the generated search module does not load")  # a bug here
