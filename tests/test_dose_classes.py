@@ -89,9 +89,8 @@ def test_rx_key_rules_are_indexed_by_their_key_not_by_the_shared_flag(engine) ->
     """Every rx_key pattern also says ``at_dose: true``: the matchers and the pruning
     must still file and look facts up by ``key`` (the flag is shared by all of them)."""
     from cdss.backends.compiled.codegen import index_key
-    from cdss.rulelang.load import _pruning
-
     from cdss.rulelang import ir
+    from cdss.rulelang.load import _pruning
 
     patterns = [p for r in engine.rules for p in r.patterns if p.fact_type == "rx_key"
                 and any(f == "key" for f, _ in ir.literal_equalities(p.condition))]
