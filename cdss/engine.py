@@ -22,6 +22,7 @@ from cdss._resources import knowledge_dir as _bundled_knowledge
 from cdss._resources import rules_dir as _bundled_rules
 from cdss._version import __version__
 from cdss.backends import Backend, Match
+from cdss.backends.compiled.search import load as load_searches
 from cdss.derive import FactSet, build_facts, fact_types
 from cdss.derive.facts import consistent
 from cdss.errors import KnowledgeError, RuleSpecError
@@ -136,7 +137,7 @@ class Engine:
         self._explainer = Explainer(self.kb, self.ruleset.rules)
         kb = self.kb
         self._reasoner = Reasoner(self.ruleset.rules, fact_types(kb),
-                                  lambda fact: consistent(fact, kb))
+                                  lambda fact: consistent(fact, kb), searches=load_searches)
         self._info = {"version": __version__, "knowledge_version": self.kb.version,
                       "rules": len(self.ruleset.rules)}
         self._clock: Clock = clock or system_clock

@@ -24,9 +24,10 @@ only assignments that are undecided on the real facts need completing.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdss.derive import FactSet
 from cdss.derive.schema import FactType
@@ -34,6 +35,9 @@ from cdss.rulelang import CompiledRule, ir
 from cdss.rulelang.bounds import Bounded, bounded, unknown_assignments
 from cdss.rulelang.evaluate import Env, Trace, eval_node, explain
 from cdss.rulelang.ops import is_number
+
+if TYPE_CHECKING:
+    from cdss.backends.compiled import search
 
 Fact = dict[str, Any]
 #: (fact id, field)
@@ -103,13 +107,28 @@ MayMiss = tuple[tuple[ir.Pattern, tuple[tuple[str, str], ...]], ...]
 #: the fields a rule reads, per pattern: ((fact type, fields), ...)
 Reads = tuple[tuple[str, frozenset[str]], ...]
 
+#: a candidate rule of :meth:`Reasoner.undecided`: (rule, its unknown assignments, its
+#: missing-field trace, severity rank, finding id, subject patterns)
+_Candidate = tuple[CompiledRule, Callable[[dict[str, list[Fact]]], list[Env]],
+                   Callable[[Env], frozenset[FieldRef]], int, str, tuple[str, ...]]
+
+_ID = operator.itemgetter("id")
+_NOT_FOUND = object()
+
 
 class Reasoner:
     """Completes missing data for one rule set (plans are built once per rule set)."""
 
     def __init__(self, rules: tuple[CompiledRule, ...], types: dict[str, FactType],
-                 consistent: Callable[[Fact], bool] | None = None) -> None:
+                 consistent: Callable[[Fact], bool] | None = None,
+                 searches: Callable[[tuple[CompiledRule, ...]], tuple[Any, ...]] | None = None
+                 ) -> None:
+        """``searches``: per rule, its generated search (``(unknown, missing, lower,
+        upper)`` as :func:`cdss.backends.compiled.search.load` makes them) or None; the
+        engine passes it (this layer does not import the backends). Without it every
+        rule is searched by the interpreted bounds."""
         self.rules = rules
+        self._load_searches = searches
         self.types = types
         self._consistent = consistent or (lambda fact: True)
         grouped: dict[Reads, list[CompiledRule]] = {}
@@ -145,15 +164,43 @@ class Reasoner:
         #: each rule's patterns with their two-valued bounds (``cdss.rulelang.bounds``)
         self._bounded: dict[str, tuple[Bounded, ...]] = {
             rule.action: bounded(rule.patterns) for rule in rules}
-        #: (decidable only, which fields each present fact type lacks) -> candidates
+        #: (decidable only, each fact's type and fields) -> candidates
         self._candidates: dict[tuple[bool, frozenset[tuple[str, frozenset[str]]]],
-                               list[CompiledRule]] = {}
+                               list[_Candidate]] = {}
         self._field_names = {name: frozenset(t.fields) for name, t in types.items()}
         #: per rule: each pattern with the (pattern, field) pairs it can find missing
         self._may_miss: dict[str, MayMiss] = {rule.action: _may_miss(rule) for rule in rules}
         #: what a finding's case split needs that no value of the facts changes (see
         #: :meth:`_plan_split`), per presence key of its undecided assignments
         self._splits: dict[tuple[Any, ...], _Split | None] = {}
+        #: per rule: its generated search and missing-field trace
+        #: (``cdss.backends.compiled.search``; None: interpreted), made on first use
+        self._search: dict[str, tuple[search.Unknown, search.Missing, search.Holds,
+                                      search.Holds] | None] | None = None
+        self._whole: tuple[dict[str, Callable[[Env], Any]],
+                           dict[str, Callable[[Env], Any]]] | None = None
+
+    def _holds(self) -> tuple[dict[str, Callable[[Env], Any]], dict[str, Callable[[Env], Any]]]:
+        """Per rule, whether every pattern's lower bound holds for an assignment, and
+        whether every upper one does (generated, else from the interpreted bounds)."""
+        if self._whole is None:
+            lower: dict[str, Callable[[Env], Any]] = {}
+            upper: dict[str, Callable[[Env], Any]] = {}
+            for action, compiled in self._searches().items():
+                if compiled is None:
+                    lower[action], upper[action] = _whole(self._bounded[action])
+                else:
+                    lower[action], upper[action] = compiled[2], compiled[3]
+            self._whole = lower, upper
+        return self._whole
+
+    def _searches(self) -> dict[str, tuple[search.Unknown, search.Missing, search.Holds,
+                                           search.Holds] | None]:
+        if self._search is None:
+            found = (self._load_searches(self.rules) if self._load_searches is not None
+                     else (None,) * len(self.rules))
+            self._search = dict(zip((r.action for r in self.rules), found, strict=True))
+        return self._search
 
     # ---- undecided assignments ------------------------------------------------------
     def undecided(self, fs: FactSet, made: dict[FindingKey, str], *,
@@ -166,44 +213,61 @@ class Reasoner:
         for fact in fs.facts:
             by_type.setdefault(fact["t"], []).append(fact)
         out: list[Undecided] = []
-        bounded_rules = self._bounded
         partial = fs.partial
-        for rule in self._candidates_for(by_type, decidable_only):
-            envs = unknown_assignments(bounded_rules[rule.action], by_type)
+        subjects, paths = fs.subjects, fs.paths
+        for rule, unknown, missing_of, rank, finding, subject in self._candidates_for(
+                fs.facts, by_type, decidable_only):
+            envs = unknown(by_type)
             if not envs:
                 continue
-            rank = SEVERITY_ORDER[rule.spec.severity]
-            reads = self._may_miss[rule.action]
             for env in envs:
                 if partial and _false_given(rule, env, partial):
                     continue  # a list known in part rules it out (hypertension implied)
-                key = finding_key(rule, env, fs)
+                # finding_key(rule, env, fs), inlined
+                about = set()
+                for name in subject or env:
+                    fact_id = env[name]["id"]
+                    about.add(subjects.get(fact_id) or paths.get(fact_id) or fact_id)
+                key = (finding, frozenset(about))
                 severity = made.get(key)
                 if severity is not None and (decidable_only
                                              or rank <= SEVERITY_ORDER[severity]):
                     continue
-                out.append(Undecided(rule, env, _missing_fields(reads, env), key))
+                out.append(Undecided(rule, env, missing_of(env), key))
         return out
 
-    def _candidates_for(self, by_type: dict[str, list[Fact]], decidable_only: bool
-                        ) -> list[CompiledRule]:
+    def _candidates_for(self, facts: list[Fact], by_type: dict[str, list[Fact]],
+                        decidable_only: bool) -> list[_Candidate]:
         """The rules some fact could leave unknown, by action: those whose every pattern
-        has facts to bind and some fact lacks a field the rule reads. Worked out once per
-        fact-presence signature (which fields each present fact type lacks)."""
-        names = self._field_names
-        absent = {t: frozenset().union(*(names[t].difference(f) for f in facts))
-                  for t, facts in by_type.items()}
-        signature = (decidable_only, frozenset(absent.items()))
+        has facts to bind and some fact lacks a field the rule reads, each with its
+        search. Worked out once per fact-presence signature: which fields each fact has
+        (with its type), which determines which fields each present type lacks."""
+        signature = (decidable_only, frozenset([(f["t"], frozenset(f)) for f in facts]))
         found = self._candidates.get(signature)
         if found is None:
+            names = self._field_names
+            absent = {t: frozenset().union(*(names[t].difference(f) for f in same))
+                      for t, same in by_type.items()}
             plan = self._plan_decidable if decidable_only else self._plan
-            found = sorted((rule for reads, group in plan
+            rules = sorted((rule for reads, group in plan
                             if _may_be_unknown(reads, absent) for rule in group),
                            key=lambda r: r.action)
+            found = [self._candidate(rule) for rule in rules]
             if len(self._candidates) >= MAX_SIGNATURES:
                 self._candidates.clear()
             self._candidates[signature] = found
         return found
+
+    def _candidate(self, rule: CompiledRule) -> _Candidate:
+        """A rule with its search (generated, else the interpreted bounds and trace),
+        its severity rank, its finding's id and its subject patterns."""
+        compiled = self._searches()[rule.action]
+        if compiled is None:
+            patterns, reads = self._bounded[rule.action], self._may_miss[rule.action]
+            compiled = (lambda by_type: unknown_assignments(patterns, by_type),
+                        lambda env: _missing_fields(reads, env))
+        return (rule, compiled[0], compiled[1], SEVERITY_ORDER[rule.spec.severity],
+                rule.spec.group or rule.id, rule.spec.subject)
 
     # ---- completion ------------------------------------------------------------------
     def reason(self, fs: FactSet, made: dict[FindingKey, str], *, undecided: bool = True
@@ -249,7 +313,8 @@ class Reasoner:
         blocked = False
         if context and other:
             completed = self._complete(facts, list(other), first)
-            blocked = completed is not None and _all_false(items, completed, self._bounded)
+            blocked = completed is not None and _all_false(items, completed, self._holds()[1])
+        lower = self._holds()[0]
         for ctx_values in itertools.product(*(domains[m] for m in context)):
             if blocked and self._complete(facts, [*context, *other],
                                           (*ctx_values, *first)) is not None:
@@ -262,7 +327,7 @@ class Reasoner:
                                            (*ctx_values, *other_values))
                 if completed is None:
                     continue  # an impossible combination (a pregnant man)
-                hit = _shown_hit(items, completed, self._bounded)
+                hit = _shown_hit(items, completed, lower)
                 if hit is None:
                     held = False
                     break
@@ -290,13 +355,16 @@ class Reasoner:
         """:meth:`_plan_split`, cached by what it depends on: each assignment's rule, the
         ids of its facts and the fields it lacks, and what is known of those of them that
         are lists known in part; never the values of the facts."""
-        missing = set().union(*(u.missing for u in items))
-        key = (tuple((u.rule.action, tuple(f["id"] for f in u.env.values()), u.missing)
-                     for u in items),
-               tuple(sorted((ref, fs.partial[ref]) for ref in missing if ref in fs.partial))
-               if fs.partial else ())
-        if key in self._splits:
-            return self._splits[key]
+        partial = fs.partial
+        known: tuple[Any, ...] = ()
+        if partial:
+            missing = set().union(*(u.missing for u in items))
+            known = tuple(sorted((ref, partial[ref]) for ref in missing if ref in partial))
+        key = (tuple([(u.rule.action, tuple(map(_ID, u.env.values())), u.missing)
+                      for u in items]), known)
+        found = self._splits.get(key, _NOT_FOUND)
+        if found is not _NOT_FOUND:
+            return found
         split = self._plan_split(items, facts, fs)
         if len(self._splits) >= MAX_SIGNATURES:
             self._splits.clear()
@@ -455,10 +523,11 @@ def _false_given(rule: CompiledRule, env: Env, partial: dict[tuple[str, str], tu
 
 
 def _shown_hit(items: list[Undecided], completed: dict[str, Fact],
-               bounded_rules: dict[str, tuple[Bounded, ...]]) -> tuple[Undecided, Env] | None:
+               lower: dict[str, Callable[[Env], Any]]) -> tuple[Undecided, Env] | None:
     """Among the assignments true in one completion, the one the report would show: the
     most specific, then the most severe (as ``report.deduplicate`` keeps). True is read
-    with each pattern's lower bound (true exactly when Kleene evaluation says True)."""
+    with the patterns' lower bounds (``lower``: per rule, whether they all hold; true
+    exactly when Kleene evaluation says True)."""
     best: tuple[Undecided, Env] | None = None
     rank = -1
     for u in items:
@@ -466,26 +535,32 @@ def _shown_hit(items: list[Undecided], completed: dict[str, Fact],
         if severity <= rank:
             continue  # it could not replace the one found (first among equals)
         env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
-        for name, _, lower, _ in bounded_rules[u.rule.action]:
-            if not lower(env[name], env):
-                break
-        else:
+        if lower[u.rule.action](env):
             best, rank = (u, env), severity
     return best
 
 
 def _all_false(items: list[Undecided], completed: dict[str, Fact],
-               bounded_rules: dict[str, tuple[Bounded, ...]]) -> bool:
-    """Whether every assignment is false (some pattern's upper bound fails) once the
-    ``completed`` facts replace theirs."""
+               upper: dict[str, Callable[[Env], Any]]) -> bool:
+    """Whether every assignment is false (some pattern's upper bound fails; ``upper``:
+    per rule, whether they all hold) once the ``completed`` facts replace theirs."""
     for u in items:
         env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
-        for name, _, _, upper in bounded_rules[u.rule.action]:
-            if not upper(env[name], env):
-                break
-        else:
+        if upper[u.rule.action](env):
             return False
     return True
+
+
+def _whole(patterns: tuple[Bounded, ...]
+           ) -> tuple[Callable[[Env], bool], Callable[[Env], bool]]:
+    """Whether every pattern's lower bound holds, and every upper one, from the
+    interpreted bounds (for a rule the generator could not write)."""
+    def lower(env: Env) -> bool:
+        return all(test(env[name], env) for name, _, test, _ in patterns)
+
+    def upper(env: Env) -> bool:
+        return all(test(env[name], env) for name, _, _, test in patterns)
+    return lower, upper
 
 
 def _possible(rule: CompiledRule, fact_type: str, name: str, value: float) -> bool:

@@ -83,3 +83,17 @@ def test_mg_dose_above_is_three_valued(single, daily, threshold) -> None:
         assert held is True
     else:
         assert held is None
+
+
+def test_rx_key_rules_are_indexed_by_their_key_not_by_the_shared_flag(engine) -> None:
+    """Every rx_key pattern also says ``at_dose: true``: the matchers and the pruning
+    must still file and look facts up by ``key`` (the flag is shared by all of them)."""
+    from cdss.backends.compiled.codegen import index_key
+    from cdss.rulelang import ir
+    from cdss.rulelang.load import _pruning
+
+    patterns = [p for r in engine.rules for p in r.patterns if p.fact_type == "rx_key"
+                and any(f == "key" for f, _ in ir.literal_equalities(p.condition))]
+    assert patterns and all(index_key(p)[1] == "key" for p in patterns)
+    # never pruned by the flag: facts with at_dose missing must reach the reasoning
+    assert _pruning(list(engine.rules)).get("rx_key", ("key",))[0] != "at_dose"

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from cdss import _cache
 from cdss.errors import KnowledgeError
 
 try:  # the C loader is 5-10x faster; fall back when PyYAML was built without it
     _Loader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
+
+#: the cache files of parsed YAML (compiled code is ``.bin``)
+DATA = ".data"
+#: what a cached parse depends on besides the text: the YAML library and its loader
+YAML_FORMAT = f"{yaml.__version__}:{_Loader.__name__}"
 
 #: values of a document once every alias is expanded (the largest bundled knowledge
 #: file has 2,655): an alias bomb ("billion laughs") is refused before it is built
@@ -80,13 +87,22 @@ def read_yaml(path: Path, max_nodes: int = MAX_EXPANDED_NODES) -> Any:
         raise KnowledgeError(str(path), None, f"not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
         raise KnowledgeError(str(path), None, f"cannot read: {exc.strerror}") from exc
+    # the parsed data of a text already read (checked and constructed) is kept in the
+    # user cache: start-up reads ~120 knowledge and rule files (issue #17)
+    key = _cache.file_key("yaml", YAML_FORMAT, str(max_nodes),
+                          hashlib.sha256(text.encode("utf-8")).hexdigest())
+    cached = _cache.load(key, DATA)
+    if cached is not _cache.MISSING:
+        return cached
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
         if root is None:
             return None
         _check_shape(root, path, max_nodes)
-        return loader.construct_document(root)
+        data = loader.construct_document(root)
+        _cache.store(key, data, DATA)  # nothing when marshal cannot write it (a date)
+        return data
     except yaml.YAMLError as exc:
         raise KnowledgeError(str(path), None, f"not valid YAML: {exc}") from exc
     except RecursionError as exc:  # pragma: no cover - MAX_DEPTH stops it first

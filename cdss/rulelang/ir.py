@@ -313,3 +313,10 @@ def literal_equalities(node: Node | None) -> set[tuple[str, Any]]:
     """(field, literal) equalities every fact matching ``node`` must satisfy (what the
     rule set's pruning and the Python matcher's index key rules by)."""
     return set() if node is None else node.equalities()
+
+
+def most_selective_first(pairs: Any) -> list[tuple[str, Any]]:
+    """(field, literal) equalities ordered for indexing: a flag (``at_dose == true``,
+    which most facts of a type share) after any other literal (``key == "class:nsaid"``),
+    then in a fixed order."""
+    return sorted(pairs, key=lambda pair: (isinstance(pair[1], bool), repr(pair)))

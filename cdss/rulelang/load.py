@@ -329,9 +329,14 @@ def _pruning(rules: list[CompiledRule]) -> dict[str, tuple[str, frozenset[Any]]]
             by_type.setdefault(p.fact_type, []).append(ir.literal_equalities(p.condition))
     out: dict[str, tuple[str, frozenset[Any]]] = {}
     for fact_type, keyed in by_type.items():
-        shared = set.intersection(*({f for f, _ in eqs} for eqs in keyed))
-        if shared:
-            name = sorted(shared)[0]
+        # a flag (at_dose == true, which every rx_key pattern demands) prunes nothing
+        # worth having, and would drop the facts whose flag is missing, which the
+        # missing-data reasoning must see
+        shared = set.intersection(*({f for f, v in eqs if not isinstance(v, bool)}
+                                    for eqs in keyed))
+        if shared:  # the shared field with the most values prunes most
+            name = max(sorted(shared), key=lambda f: len(
+                {repr(v) for eqs in keyed for g, v in eqs if g == f}))
             values = frozenset(v for eqs in keyed for f, v in eqs if f == name)
             out[fact_type] = (name, values)
     return out

@@ -150,8 +150,8 @@ class _Expr(ir.Visitor[str]):
 
 def index_key(pattern: ir.Pattern) -> tuple[str, str, Any] | None:
     """The (type, field, literal) a pattern's facts are looked up by, if it demands one."""
-    pairs = sorted((pair for pair in ir.literal_equalities(pattern.condition)
-                    if isinstance(pair[1], HASHABLE)), key=repr)
+    pairs = ir.most_selective_first(pair for pair in ir.literal_equalities(pattern.condition)
+                                    if isinstance(pair[1], HASHABLE))
     return (pattern.fact_type, *pairs[0]) if pairs else None
 
 
@@ -208,8 +208,9 @@ def needs(rule: CompiledRule) -> tuple[Any, ...]:
     """What must be present for the rule to match: each pattern's type and its keys
     (type, field, literal), the first of them the one the rule is filed under."""
     keyed = [(p.fact_type, *pair) for p in rule.patterns
-             for pair in sorted((pair for pair in ir.literal_equalities(p.condition)
-                                 if isinstance(pair[1], HASHABLE)), key=repr)]
+             for pair in ir.most_selective_first(
+                 pair for pair in ir.literal_equalities(p.condition)
+                 if isinstance(pair[1], HASHABLE))]
     types = list(dict.fromkeys(p.fact_type for p in rule.patterns))
     return tuple(dict.fromkeys([*keyed, *types]))
 

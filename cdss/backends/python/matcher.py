@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cdss.rulelang import ir
-from cdss.rulelang.ir import literal_equalities
+from cdss.rulelang.ir import literal_equalities, most_selective_first
 
 if TYPE_CHECKING:
     from cdss.rulelang.load import CompiledRule
@@ -77,7 +77,8 @@ class PythonMatcher:
             for fact_type, pairs in rule.needs:
                 self._keyed[fact_type] = self._keyed.get(fact_type, frozenset()) | {
                     name for name, _ in pairs}
-            keyed = [(t, *pair) for t, pairs in rule.needs for pair in sorted(pairs, key=str)]
+            keyed = [(t, *pair) for t, pairs in rule.needs
+                     for pair in most_selective_first(pairs)]
             self._index.setdefault(keyed[0] if keyed else rule.needs[0][0], []).append(n)
         self._keys = tuple(rule.keys for rule in self._rules)
 
