@@ -78,18 +78,9 @@ def literal(value: Any) -> str:
     raise TypeError(f"not a literal: {value!r}")
 
 
-class _Expr(ir.Visitor[str]):
-    """A condition as one Python expression over the fact variables: true exactly when
-    the IR evaluates to True (an absent field makes a clause false, as in the engine).
-    ``var`` names the pattern's fact, ``names`` every earlier pattern's."""
-
-    def __init__(self, constants: list[str]) -> None:
-        self.constants = constants
-
-    def constant(self, source: str) -> str:
-        """A module-level name bound to ``source`` (evaluated once, at load)."""
-        self.constants.append(source)
-        return f"_C{len(self.constants) - 1}"
+class Connectives(ir.Visitor[str]):
+    """``all``, ``any`` and ``exists`` as Python expressions over a fact ``var``: shared
+    by the matcher's conditions and the missing-data search's bounds (search.py)."""
 
     def visit_all(self, node: ir.All, var: str, names: dict[str, str]) -> str:
         parts = [c.accept(self, var, names) for c in node.children]
@@ -101,6 +92,20 @@ class _Expr(ir.Visitor[str]):
 
     def visit_exists(self, node: ir.Exists, var: str, names: dict[str, str]) -> str:
         return f"({literal(node.field)} {'in' if node.present else 'not in'} {var})"
+
+
+class _Expr(Connectives):
+    """A condition as one Python expression over the fact variables: true exactly when
+    the IR evaluates to True (an absent field makes a clause false, as in the engine).
+    ``var`` names the pattern's fact, ``names`` every earlier pattern's."""
+
+    def __init__(self, constants: list[str]) -> None:
+        self.constants = constants
+
+    def constant(self, source: str) -> str:
+        """A module-level name bound to ``source`` (evaluated once, at load)."""
+        self.constants.append(source)
+        return f"_C{len(self.constants) - 1}"
 
     def visit_contains(self, node: ir.Contains, var: str, names: dict[str, str]) -> str:
         return (f"((v := {var}.get({literal(node.field)}, _M)) is not _M and "

@@ -36,7 +36,7 @@ from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 from cdss.backends.compiled import cache
-from cdss.backends.compiled.codegen import literal
+from cdss.backends.compiled.codegen import Connectives, literal
 from cdss.rulelang import ir
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def _present(leaf: ir.Node, value: str, consts: _Constants) -> str:
     return f"{holds}({value}, {prepared})"
 
 
-class _Bound(ir.Visitor[str]):
+class _Bound(Connectives):
     """A condition as one expression over the pattern's fact ``var`` (and earlier
     patterns' variables ``names``): the lower bound (``missing`` False) or the upper
     one (``missing`` True) of :mod:`cdss.rulelang.bounds`."""
@@ -115,17 +115,6 @@ class _Bound(ir.Visitor[str]):
     def __init__(self, consts: _Constants, missing: bool) -> None:
         self.consts = consts
         self.missing = missing
-
-    def visit_all(self, node: ir.All, var: str, names: dict[str, str]) -> str:
-        parts = [c.accept(self, var, names) for c in node.children]
-        return "(" + " and ".join(parts) + ")" if parts else "True"
-
-    def visit_any(self, node: ir.Any_, var: str, names: dict[str, str]) -> str:
-        parts = [c.accept(self, var, names) for c in node.children]
-        return "(" + " or ".join(parts) + ")" if parts else "False"
-
-    def visit_exists(self, node: ir.Exists, var: str, names: dict[str, str]) -> str:
-        return f"({literal(node.field)} {'in' if node.present else 'not in'} {var})"
 
     def visit_compare(self, node: ir.Compare, var: str, names: dict[str, str]) -> str:
         operand = node.operand
