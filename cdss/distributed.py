@@ -15,7 +15,6 @@ Needs ``pip install 'cdss[dask]'``; the recipe for a real cluster is docs/distri
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import threading
@@ -110,12 +109,18 @@ def file_label(label: str, prefix: str, offset: int) -> str:
 
 def _renumbered(part: AuditResult, prefix: str, offset: int) -> AuditResult:
     """``part`` with its block-relative input labels (errors, records, rows) made
-    file-wide."""
-    if not (part.errors or part.records):
+    file-wide, in place: the part is the task's own result (a copy unpickled from a
+    worker, or made for this call), and copying its rows cost the client as much as
+    unpickling them (issue #17: 0.19 s of a 2.9 s run over 12,000 lines)."""
+    if not (part.errors or part.records) or (offset == 0 and not prefix):
         return part
-    return dataclasses.replace(part, **{
-        name: [{**e, "input": file_label(e["input"], prefix, offset)}
-               for e in getattr(part, name)] for name in ("errors", "records", "rows")})
+    seen: set[int] = set()  # an entry listed twice is relabelled once
+    for name in ("errors", "records", "rows"):
+        for entry in getattr(part, name):
+            if id(entry) not in seen:
+                seen.add(id(entry))
+                entry["input"] = file_label(entry["input"], prefix, offset)
+    return part
 
 
 def audit_dask(paths: str | Path | Sequence[str | Path], *, client: Any = None,

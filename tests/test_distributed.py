@@ -128,3 +128,22 @@ def test_block_sizes_and_missing_files(tmp_path) -> None:
         blocks(10, 0)
     with pytest.raises(FileNotFoundError):
         audit_dask(str(tmp_path / "nothing-*.jsonl"))
+
+
+def test_renumbering_relabels_each_entry_once_in_place() -> None:
+    from cdss.audit import AuditResult
+    from cdss.distributed import _renumbered
+
+    shared = {"input": "line 2", "rule_id": "r"}
+    part = AuditResult(keep_rows=True)
+    part.records.append(shared)
+    part.rows.extend([shared, {"input": "line 3"}])
+    part.errors.append({"input": "line 1"})
+    out = _renumbered(part, "a.jsonl: ", 10)
+    assert out is part
+    assert [e["input"] for e in out.rows] == ["a.jsonl: line 12", "a.jsonl: line 13"]
+    assert out.records[0]["input"] == "a.jsonl: line 12"  # the shared entry, once
+    assert out.errors[0]["input"] == "a.jsonl: line 11"
+    first = AuditResult(keep_rows=True)
+    first.errors.append({"input": "line 1"})
+    assert _renumbered(first, "", 0).errors[0]["input"] == "line 1"
