@@ -207,18 +207,22 @@ def build_prescriptions(ctx: Context) -> None:
         if found.product is not None:
             _note_product(ctx.fs, i, found)
         once = _indication_once(kb, found, codes)
-        labelled = any(p.whole for p in found.parts)
+        # the parts of a product (its ingredients, its own label) describe one
+        # prescription: every fact made for them is about prescriptions[i], so a kind of
+        # finding (pregnancy, a dose above a limit, a duplicate, an interaction with
+        # another prescription...) is one card for it, the most severe kept
+        # (report.deduplicate); its evidence still names the ingredient
+        shared = len(found.parts) > 1
         for part in found.parts:
+            first = len(ctx.fs.facts)
             fact = rx_fact(ctx, i, part.rx, part.drug, codes, part, once)
-            if labelled:
-                # a product checked against its own label: its label and its ingredients
-                # describe one prescription, so a kind of finding (dose above a limit,
-                # pregnancy...) is one card for it, the most severe kept (report.deduplicate)
-                ctx.fs.subjects[fact["id"]] = f"prescriptions[{i}]"
             mg = _mg_dose(part.rx)
             rx_keys(ctx, i, part.drug, mg, paired, unpaired, part)
             rx_renal(ctx, i, part.drug, mg, part)
             rx_hepatic(ctx, i, part.drug, part)
+            if shared:
+                for made in ctx.fs.facts[first:]:
+                    ctx.fs.subjects[made["id"]] = f"prescriptions[{i}]"
             route = part.rx.route or kb.prescribing.default_route
             given.setdefault((part.drug.id, route), []).append((i, part, fact))
     for (_, route), parts in given.items():
