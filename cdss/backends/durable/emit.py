@@ -207,29 +207,17 @@ class _Condition:
 def _conditions(rules: Sequence[tuple[str, tuple[ir.Pattern, ...]]]
                 ) -> list[list[_Condition]]:
     """Each rule's conditions. A condition with several literal equalities is true only
-    when all hold: it is filed under the field whose values tell the type's conditions
-    apart best (``key``, not a flag every one of them shares, such as ``at_dose``)."""
-    raw = []
-    values_of: dict[tuple[str, str], set[str]] = defaultdict(set)
+    when all hold: it is filed under the most selective one, as the matchers index it
+    (``ir.most_selective_first``: ``key``, not the ``at_dose`` flag every rx_key pattern
+    shares)."""
+    out = []
     for rule_id, patterns in rules:
-        mine = []
+        conds = []
         for p in patterns:
             shared = json.dumps(emit_pattern(p, rule_id)[p.name], sort_keys=True)
             text = shared + (f" (in rule {rule_id})" if _joined(p) else "")
-            keys = ir.literal_equalities(p.condition)
-            for field, value in keys:
-                values_of[(p.fact_type, field)].add(json.dumps(value))
-            mine.append((p, shared, text, keys))
-        raw.append(mine)
-    out = []
-    for mine in raw:
-        conds = []
-        for p, shared, text, keys in mine:
-            key = None
-            if keys:
-                field, value = min(keys, key=lambda k: (
-                    -len(values_of[(p.fact_type, k[0])]), str(k)))
-                key = (field, json.dumps(value))
+            keys = ir.most_selective_first(ir.literal_equalities(p.condition))
+            key = (keys[0][0], json.dumps(keys[0][1])) if keys else None
             conds.append(_Condition(p.fact_type, shared, text, alternatives(p.condition),
                                     key))
         out.append(conds)
