@@ -4,13 +4,17 @@ Built to the embedding recipe of the reference notes, because durable-rules can
 kill the host process on ordinary inputs:
 
 * one host per process, with its two timer threads never started (``_run``);
-* every action is our recorder, which copies the matched fact ids and never raises
+* every action is recorded by us, copying the matched fact ids, and never raises
   (an exception inside a durable action would be swallowed into the state);
-* each check runs in its own fresh sid, on the one worker thread below, so one sid
-  is live at a time (no 32-bit sid-hash collisions between encounters);
-* a sentinel fact that always fires a no-op rule is asserted first, and the state
-  is deleted in ``finally`` whatever happened (deleting a state in which no action
-  was started segfaults: the sentinel's action is started first if need be);
+* each ruleset has one state (sid) at a time, used by one check at a time on the one
+  worker thread below (no 32-bit sid-hash collisions between encounters): a check
+  asserts its facts into it and retracts them afterwards, and the state is kept for
+  the next check only when the retractions left no action waiting (the rule language
+  has no absence of a fact, so none can). Making a state costs durable-rules ~0.11 ms,
+  a third of a whole check; a state is made again only after a check that failed;
+* a state is made with a sentinel fact that always fires a no-op rule, and deleted in
+  ``finally`` whenever its check failed (deleting a state in which no action was
+  started segfaults: the sentinel's action is started first if need be);
 * every durable-rules call runs on one private worker thread, where no signal or
   asynchronous exception can interrupt it: an interrupted check leaks nothing and
   its KeyboardInterrupt reaches the caller unchanged;
@@ -21,12 +25,13 @@ durable's private API, used here and nowhere else (durable-rules 2.0.28 is pinne
 unmaintained, so these cannot move under us; a new version must re-check each):
 
 * ``Host._run`` (overridden: no timer threads) and ``Host.get_action`` (overridden:
-  every action is our recorder);
+  every action records);
 * ``Ruleset._handle``, the C handle, for the C functions of ``durable_rules_engine``:
-  ``assert_fact`` (without the exception objects of ``Host.assert_fact``),
-  ``get_state``, ``start_action`` and ``delete_state`` (safe state deletion);
-* ``Ruleset.do_actions`` (run the actions synchronously) and ``c._m``, the facts an
-  action matched.
+  ``assert_fact`` and ``retract_fact`` (without the exception objects of
+  ``Host.assert_fact``), ``start_action_for_state`` and ``complete_and_start_action``
+  (the actions run here, without ``Ruleset.do_actions``' closures, which parse the
+  state and write it back for every action: ours never change it), ``get_state``,
+  ``start_action`` and ``delete_state`` (safe state deletion).
 """
 
 from __future__ import annotations
@@ -108,6 +113,13 @@ class DurableHost:
         self._acted = False
         #: sids whose state exists in durable-rules (the leak counter: see live_states)
         self._live: set[str] = set()
+        #: per ruleset, the sid of its kept state: clean (no fact but the sentinel), ready
+        #: for the next check; a state is made per check only after a failure
+        self._kept: dict[str, str] = {}
+        #: the sids whose state was made (its sentinel asserted) and counted in ``created``
+        self._made: set[str] = set()
+        #: per ruleset, each rule's action name (the ``run`` of its body)
+        self._action_of: dict[str, dict[str, str]] = {}
         self.created = 0
         self.deleted = 0
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
@@ -167,29 +179,38 @@ class DurableHost:
             self._actions.update(actions or {})
             # registration deletes every "run" key of the dict it is given
             self._host.register_rulesets({name: copy.deepcopy(body)})
+            # durable names an action's message by its rule; we record the action
+            self._action_of[name] = {rule: spec["run"] for rule, spec in body.items()
+                                     if isinstance(spec.get("run"), str)}
             self._registered.add(name)
 
     # ---- actions ---------------------------------------------------------------
     def recorder(self, action_name: str) -> Callable[[Any], None]:
-        extra = self._actions.get(action_name)
-
+        """durable's action for ``action_name`` (registration asks for one per rule);
+        our checks start actions themselves (``_assert``) and record them directly."""
         def record(c: Any) -> None:
-            self._acted = True
-            try:
-                if action_name == SENTINEL_ACTION:
-                    return
-                bound = {name: fact["id"] for name, fact in c._m.items()}
-                if extra is not None:
-                    extra(bound)
-                if self._matches is not None:
-                    self._matches.append((action_name, bound))
-            except Exception as exc:  # durable would swallow it: record, raise later
-                self._errors.append(f"{action_name}: {type(exc).__name__}: {exc}")
-            except BaseException as exc:  # KeyboardInterrupt, SystemExit: raised by run
-                if self._interrupt is None:
-                    self._interrupt = exc
+            self._record(action_name, c._m)
 
         return record
+
+    def _record(self, action_name: str, message: Any) -> None:
+        """Record one match (its facts by pattern name); never raises: an error is kept
+        for :meth:`_run` to raise, an interrupt for :meth:`_assert`."""
+        self._acted = True
+        try:
+            if action_name == SENTINEL_ACTION:
+                return
+            bound = {name: fact["id"] for name, fact in message.items()}
+            extra = self._actions.get(action_name)
+            if extra is not None:
+                extra(bound)
+            if self._matches is not None:
+                self._matches.append((action_name, bound))
+        except Exception as exc:  # recorded, raised after the check
+            self._errors.append(f"{action_name}: {type(exc).__name__}: {exc}")
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: raised by run
+            if self._interrupt is None:
+                self._interrupt = exc
 
     # ---- checking --------------------------------------------------------------
     def run(self, name: str, facts: list[dict[str, Any]]) -> list[Match]:
@@ -201,9 +222,14 @@ class DurableHost:
         return self._call(self._run, name, facts)
 
     def live_states(self) -> int:
-        """States created and not yet deleted (zero between checks; for tests and the
-        soak benchmark). Waits for the work already handed to the worker."""
-        return self._call(lambda: len(self._live))
+        """States created and neither deleted nor kept clean for the next check (the
+        leak counter: zero between checks; for tests and the soak benchmark). Waits for
+        the work already handed to the worker."""
+        return self._call(lambda: len(self._live.difference(self._kept.values())))
+
+    def kept_states(self) -> int:
+        """The states kept, clean, for the next check (at most one per ruleset)."""
+        return self._call(lambda: len(self._kept))
 
     def states_in_engine(self, name: str) -> int:
         """How many of the sids this backend ever used still have a state in
@@ -224,28 +250,60 @@ class DurableHost:
         return self._call(count)
 
     def _run(self, name: str, facts: list[dict[str, Any]]) -> list[Match]:
-        """One check, on the worker thread (which alone runs checks: no lock needed)."""
-        sid = str(next(self._sids))
-        self._matches, self._errors, self._interrupt, self._acted = [], [], None, False
-        self._live.add(sid)
+        """One check, on the worker thread (which alone runs checks: no lock needed).
+
+        The facts go into the ruleset's kept state (made, with its sentinel, when there
+        is none) and are retracted afterwards; the state is kept for the next check only
+        when every retraction left it as it was (no action pending). Anything else (an
+        error, an interrupt, an action left after the retractions) deletes it: the next
+        check starts in a fresh one.
+        """
+        self._matches, self._errors, self._interrupt = [], [], None
+        ruleset = self._host.get_ruleset(name)  # once per check, not once per fact
+        sid = self._kept.pop(name, None)
+        self._acted = sid is not None  # a kept state's sentinel has fired
+        if sid is None:
+            sid = str(next(self._sids))
+            self._live.add(sid)
+        keep = False
+        asserted: list[str] = []
         try:
-            ruleset = self._host.get_ruleset(name)  # once per check, not once per fact
-            self._assert(ruleset, {"sid": sid, "id": SENTINEL_TYPE, "t": SENTINEL_TYPE})
+            if sid not in self._made:
+                self._assert(ruleset, json.dumps(
+                    {"sid": sid, "id": SENTINEL_TYPE, "t": SENTINEL_TYPE}))
+                self._made.add(sid)
+                self.created += 1
             for fact in facts:
-                self._assert(ruleset, _engine_fact(fact, sid))
-            state = self._host.get_state(name, sid)
-            if state.get("exception"):
-                self._errors.append(str(state["exception"]))
+                text = _to_json(_engine_fact(fact, sid))
+                self._assert(ruleset, text)
+                asserted.append(text)
             if self._interrupt is not None:
                 raise self._interrupt
             if self._errors:
                 raise RuleEvaluationError(self._errors[0].split(":", 1)[0],
                                           "; ".join(self._errors))
-            return list(self._matches)
+            found = self._matches
+            keep = self._retract(ruleset._handle, asserted)
+            return found
         finally:
             self._matches = None
             self._interrupt = None
-            self._release(name, sid)
+            if keep:
+                self._kept[name] = sid
+            else:
+                self._release(name, sid)
+
+    def _retract(self, handle: Any, asserted: list[str]) -> bool:
+        """Retract this check's facts from the kept state; whether it is clean again (every
+        retraction accepted and no action waiting: the rule language has no absence of
+        a fact, so a retraction never makes a rule true)."""
+        try:
+            for text in asserted:
+                if _engine_c.retract_fact(handle, text)[0] not in (0, 1):
+                    return False
+            return not _engine_c.start_action(handle)
+        except Exception:  # a refused retraction: the state is dropped, not trusted
+            return False
 
     def _release(self, name: str, sid: str) -> None:
         """Delete the state of ``sid`` if it exists and deleting it is safe.
@@ -260,8 +318,11 @@ class DurableHost:
             _engine_c.get_state(handle, sid)
         except Exception:  # no state was created (error 309)
             self._live.discard(sid)
+            self._made.discard(sid)
             return
-        self.created += 1
+        if sid not in self._made:
+            self.created += 1
+        self._made.discard(sid)
         if not self._acted:
             try:
                 self._acted = _engine_c.start_action(handle) is not None
@@ -276,38 +337,51 @@ class DurableHost:
         self._live.discard(sid)
         self.deleted += 1
 
-    def _assert(self, ruleset: Any, fact: dict[str, Any]) -> None:
-        """``Host.assert_fact`` without its exception objects.
+    def _assert(self, ruleset: Any, text: str) -> None:
+        """Assert one fact (its JSON text) and run the actions it starts, recording each.
 
-        durable's Python layer signals "this fact matched nothing" (the common case) by
-        building an exception whose message JSON-encodes the fact again; this does what
-        ``Host._handle_function`` does with the result codes instead (1: not handled,
-        2: already observed, 3: nothing to run), then runs the actions synchronously.
+        ``Host.assert_fact`` without its exception objects, and ``Ruleset.do_actions``
+        without its Python layer: durable's layer signals "this fact matched nothing"
+        (the common case) by building an exception whose message JSON-encodes the fact
+        again, and wraps every action in a closure whose state it parses and writes back
+        (our actions never change the state). The result codes are read as
+        ``Host._handle_function`` reads them (1: not handled, 2: already observed, 3:
+        nothing to run); each action's message (``{action: {pattern: fact}}``) is
+        recorded, then completed, until durable has no action left.
         """
         try:
-            result = _engine_c.assert_fact(ruleset._handle, _to_json(fact))
+            result = _engine_c.assert_fact(ruleset._handle, text)
         except Exception as exc:
-            raise RuleEvaluationError(None, f"durable-rules failed on fact {fact.get('id')!r}: "
+            raise RuleEvaluationError(None, f"durable-rules failed on fact {_id_of(text)!r}: "
                                       f"{exc}") from exc
         code = result[0]
         if code == 1:
             return  # the fact matched no condition: normal
         if code == 2:
-            raise RuleEvaluationError(None, f"fact {fact.get('id')!r} was asserted twice")
-        failures: list[BaseException] = []
-
-        def done(error: BaseException | None, _state: Any) -> None:
-            if isinstance(error, Exception):
-                failures.append(error)
-            elif error is not None and self._interrupt is None:
-                self._interrupt = error  # an interrupt is not an engine failure
-
-        ruleset.do_actions(0 if code == 3 else result[1], done)
+            raise RuleEvaluationError(None, f"fact {_id_of(text)!r} was asserted twice")
+        handle, state = ruleset._handle, (0 if code == 3 else result[1])
+        action_of = self._action_of.get(ruleset._name, {})
+        try:
+            started = _engine_c.start_action_for_state(handle, state)
+            message = started[1] if started else None
+            while message:
+                self._acted = True
+                for rule_name, bound in json.loads(message).items():
+                    self._record(action_of.get(rule_name, rule_name), bound)
+                message = _engine_c.complete_and_start_action(handle, state)
+        except Exception as exc:
+            raise RuleEvaluationError(None, f"durable-rules failed running actions for fact "
+                                      f"{_id_of(text)!r}: {exc}") from exc
         if self._interrupt is not None:
             raise self._interrupt
-        if failures:
-            raise RuleEvaluationError(None, f"durable-rules failed running actions for fact "
-                                      f"{fact.get('id')!r}: {failures[0]}")
+
+
+def _id_of(text: str) -> Any:
+    """The id of a fact given as JSON text (for error messages only)."""
+    try:
+        return json.loads(text).get("id")
+    except ValueError:
+        return None
 
 
 #: ``json.dumps(fact, ensure_ascii=False)`` without building an encoder per fact
