@@ -68,6 +68,9 @@ class FieldSpec:
     #: glucose fasting?"): a finding that holds only for some of its values is still
     #: reported, as conditional on it (cdss.reasoning)
     context: bool = False
+    #: what a pattern demands of this field when its condition does not name it
+    #: (``rx_key.at_dose``: a dose-dependent class holds only at its dose); None: nothing
+    implied: Any = None
 
 
 @dataclass(frozen=True)

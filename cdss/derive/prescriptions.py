@@ -106,7 +106,9 @@ def _of_prescription() -> dict[str, FieldSpec]:
 #: and missing when the daily dose is unknown (the rule is then undecided and asks for
 #: it). Its input is the drug's line, whose evidence item it shares.
 _AT_DOSE = f("bool", "drug", description="the key holds at this dose (missing: a "
-                                         "dose-dependent class, daily dose unknown)")
+                                         "dose-dependent class, daily dose unknown); "
+                                         "a pattern that does not name it demands true",
+            implied=True)
 
 RX_RENAL = FactType("rx_renal", True, {
     **_of_prescription(),

@@ -204,6 +204,26 @@ def parse_condition(raw: Any, fact: FactType, scope: _Scope, where: str,
     return nodes[0] if len(nodes) == 1 else ir.All(tuple(nodes))
 
 
+def _with_implied(raw: Any, fact: FactType) -> Any:
+    """A pattern's condition with what its fact type implies of the fields it does not
+    name (``FieldSpec.implied``), as if written last: a rule over ``rx_key`` matches a
+    dose-dependent class only at its dose unless it says otherwise of ``at_dose``."""
+    if raw is not None and not isinstance(raw, dict):
+        return raw  # not a condition: parse_condition says why
+    implied = {name: spec.implied for name, spec in fact.fields.items()
+               if spec.implied is not None and not _names(raw, name)}
+    return {**(raw or {}), **implied} if implied else raw
+
+
+def _names(raw: Any, name: str) -> bool:
+    """Whether a condition mapping names a field anywhere, in all/any/not included."""
+    if isinstance(raw, dict):
+        return name in raw or any(_names(v, name) for k, v in raw.items() if k in COMBINATORS)
+    if isinstance(raw, list):
+        return any(_names(item, name) for item in raw)
+    return False
+
+
 def parse_when(when: dict[str, PatternSpec], types: dict[str, FactType],
                kb: KnowledgeBase) -> tuple[ir.Pattern, ...]:
     """Lower every pattern of a rule, in order (a ref may only look back)."""
@@ -216,8 +236,9 @@ def parse_when(when: dict[str, PatternSpec], types: dict[str, FactType],
         if fact is None:
             raise ConditionProblem(f"when.{name}.fact: unknown fact type {pattern.fact!r}"
                                    f"{_did_you_mean(pattern.fact, types)}")
-        condition = (None if pattern.if_ is None else ir.with_ids(
-            parse_condition(pattern.if_, fact, scope, f"when.{name}.if"), name))
+        raw = _with_implied(pattern.if_, fact)
+        condition = (None if raw is None else ir.with_ids(
+            parse_condition(raw, fact, scope, f"when.{name}.if"), name))
         patterns.append(ir.Pattern(name, fact.name, condition))
         scope.bound[name] = fact
     return tuple(patterns)
