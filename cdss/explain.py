@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdss.clearing import Starts, band_starts, clear_text, clear_when, plans
-from cdss.derive import FactSet, fact_types
+from cdss.derive import Fact, FactSet, fact_types
 from cdss.kb import CLASS_PREFIX, KnowledgeBase
 from cdss.reasoning import Decision, Undecided, subject_of
 from cdss.report import MissingData, NotEvaluated, Suggestion
@@ -413,6 +413,7 @@ class Explainer:
                 out.append({"field": path, "label": self.label(path),
                             "assumed": self._condition_text(path, leaf)})
         else:
+            facts = _facts_missing(decision, fs)
             paths = dict.fromkeys(p for fid, name in decision.missing
                                   for p in self.missing_paths(fs, facts[fid], name))
             for path in paths:
@@ -523,7 +524,7 @@ class Explainer:
                         rules.setdefault(path, []).extend((n.rule_id, *n.also))
         for d in decisions:
             if d.raises:
-                facts = {f["id"]: f for f in d.env.values()}
+                facts = _facts_missing(d, fs)
                 for fid, name in d.missing:
                     for path in self.missing_paths(fs, facts[fid], name):
                         if self._askable(path):
@@ -531,6 +532,16 @@ class Explainer:
         told = {path for s in shown for e in s.evidence for path in e.get("missing", ())}
         return [MissingData(path, self.label(path), tuple(sorted(set(ids))))
                 for path, ids in sorted(rules.items()) if path not in told]
+
+
+def _facts_missing(decision: Decision, fs: FactSet) -> dict[str, Fact]:
+    """The facts of a decision by id, with those whose fields it lists as missing: the
+    missing fields of every assignment of the finding, some of them of facts the chosen
+    assignment does not bind (another drug's renal rule, issue #17's fuzz test)."""
+    facts = {f["id"]: f for f in decision.env.values()}
+    if any(fid not in facts for fid, _ in decision.missing):
+        facts = {f["id"]: f for f in fs.facts}
+    return facts
 
 
 class _Condition(ir.Visitor[dict[str, Any]]):
