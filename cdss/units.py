@@ -123,14 +123,16 @@ DURATION = Dimension("a duration", "day")
 DOSAGE_UNITS: tuple[str, ...] = ("tablet", "capsule", "sachet", "ampoule", "pill")
 
 
-def dosage_unit_dose(raw: Any, words: Any) -> tuple[float, str] | None:
+def dosage_unit_dose(raw: Any, words: Any, split: tuple[float, str | None] | None = None
+                     ) -> tuple[float, str] | None:
     """``(count, code)`` when ``raw`` is a number of dosage units written with one of
     ``words`` (word -> code: ``"2 片"``, ``"1 tablet"``, ``{"value": 1, "unit": "袋"}``);
     None when its unit is not a dosage-unit word (a mass, a volume...). Raises
-    UnitProblem for a quantity that cannot be read at all."""
+    UnitProblem for a quantity that cannot be read at all. ``split``:
+    ``split_quantity(raw)`` when the caller has it already."""
     if not words:
         return None
-    value, unit = split_quantity(raw)
+    value, unit = split_quantity(raw) if split is None else split
     if unit is None:
         return None
     code = words.get(unit)
@@ -371,9 +373,11 @@ def to_canonical(
     return bounded(a * value + b)
 
 
-def first_matching(raw: Any, dimensions: tuple[Dimension, ...]) -> tuple[float, Dimension]:
-    """Convert into the first of several accepted dimensions (a dose: mg, mL or IU)."""
-    value, unit = split_quantity(raw)
+def first_matching(raw: Any, dimensions: tuple[Dimension, ...],
+                   split: tuple[float, str | None] | None = None) -> tuple[float, Dimension]:
+    """Convert into the first of several accepted dimensions (a dose: mg, mL or IU).
+    ``split``: ``split_quantity(raw)`` when the caller has it already."""
+    value, unit = split_quantity(raw) if split is None else split
     if unit is None:
         names = ", ".join(d.describe() for d in dimensions)
         raise UnitProblem(f"needs a unit: expected {names}")
