@@ -123,14 +123,16 @@ DURATION = Dimension("a duration", "day")
 DOSAGE_UNITS: tuple[str, ...] = ("tablet", "capsule", "sachet", "ampoule", "pill")
 
 
-def dosage_unit_dose(raw: Any, words: Any) -> tuple[float, str] | None:
+def dosage_unit_dose(raw: Any, words: Any, split: tuple[float, str | None] | None = None
+                     ) -> tuple[float, str] | None:
     """``(count, code)`` when ``raw`` is a number of dosage units written with one of
     ``words`` (word -> code: ``"2 片"``, ``"1 tablet"``, ``{"value": 1, "unit": "袋"}``);
     None when its unit is not a dosage-unit word (a mass, a volume...). Raises
-    UnitProblem for a quantity that cannot be read at all."""
+    UnitProblem for a quantity that cannot be read at all. ``split``:
+    ``split_quantity(raw)`` when the caller has it already."""
     if not words:
         return None
-    value, unit = split_quantity(raw)
+    value, unit = split_quantity(raw) if split is None else split
     if unit is None:
         return None
     code = words.get(unit)
@@ -195,6 +197,8 @@ def split_quantity(raw: Any) -> tuple[float, str | None]:
     The number must be finite and at most :data:`limits.MAX_MAGNITUDE` in magnitude,
     the unit in the unit grammar (:func:`check_unit`).
     """
+    if type(raw) is str:  # the common case first (the checks below, in their order)
+        return _split_text(raw)
     if isinstance(raw, bool):
         raise UnitProblem("expected a quantity such as '5 mg', got a boolean")
     if isinstance(raw, int | float):
@@ -220,23 +224,39 @@ def split_quantity(raw: Any) -> tuple[float, str | None]:
         unit = unit.strip() if unit else None
         return bounded(value), (check_unit(unit) if unit else None)
     if isinstance(raw, str):
-        if len(raw) > limits.MAX_QUANTITY_LENGTH:
-            raise UnitProblem(f"the quantity is longer than the limit of "
-                              f"{limits.MAX_QUANTITY_LENGTH} characters; expected a number "
-                              "with a unit, e.g. '5 mg'")
-        match = _NUMBER_UNIT.match(raw)
-        if not match:
-            raise UnitProblem(f"cannot read {masked(raw)} as a number with a unit: expected "
-                              "e.g. '5 mg'")
-        unit = match.group(2)
-        return bounded(float(match.group(1))), (check_unit(unit) if unit else None)
+        return _split_text(raw)
     raise UnitProblem(f"expected a quantity such as '5 mg', got {masked(raw)}")
+
+
+def _split_text(raw: str) -> tuple[float, str | None]:
+    """:func:`split_quantity` of a text."""
+    if len(raw) > limits.MAX_QUANTITY_LENGTH:
+        raise UnitProblem(f"the quantity is longer than the limit of "
+                          f"{limits.MAX_QUANTITY_LENGTH} characters; expected a number "
+                          "with a unit, e.g. '5 mg'")
+    match = _NUMBER_UNIT.match(raw)
+    if not match:
+        raise UnitProblem(f"cannot read {masked(raw)} as a number with a unit: expected "
+                          "e.g. '5 mg'")
+    number, unit = match.groups()
+    value = float(number)
+    if not -_LIMIT <= value <= _LIMIT:  # NaN is never within: bounded() says why
+        value = bounded(value)
+    if not unit:
+        return value, None
+    # check_unit's first test inline: a unit already read
+    return value, (unit if unit in _READ_UNITS or unit in UNIT_ALIASES else check_unit(unit))
+
+
+_LIMIT = limits.MAX_MAGNITUDE
 
 
 def bounded(x: float) -> float:
     """``x`` as a float if finite and within :data:`limits.MAX_MAGNITUDE`, as sent and
     in the canonical unit (an int is compared before conversion: ``10**400`` cannot be
     a float)."""
+    if type(x) is float and -_LIMIT <= x <= _LIMIT:  # the common case (NaN fails it)
+        return x
     if isinstance(x, float) and not math.isfinite(x):
         raise UnitProblem("quantity must be a finite number")
     if not -limits.MAX_MAGNITUDE <= x <= limits.MAX_MAGNITUDE:
@@ -346,16 +366,18 @@ def to_canonical(
             return value
         raise UnitProblem(f"needs a unit: expected {dimension.describe()}, a number followed "
                           f"by '{dimension.canonical}'")
-    try:
-        a, b = linear_map(unit, dimension.canonical, molar_mass)
-    except UnitProblem as exc:
-        raise UnitProblem(f"{exc}; expected {dimension.describe()}") from None
+    found = _linear_map(unit, dimension.canonical, molar_mass)  # = linear_map, inline
+    if isinstance(found, str):
+        raise UnitProblem(f"{found}; expected {dimension.describe()}")
+    a, b = found
     return bounded(a * value + b)
 
 
-def first_matching(raw: Any, dimensions: tuple[Dimension, ...]) -> tuple[float, Dimension]:
-    """Convert into the first of several accepted dimensions (a dose: mg, mL or IU)."""
-    value, unit = split_quantity(raw)
+def first_matching(raw: Any, dimensions: tuple[Dimension, ...],
+                   split: tuple[float, str | None] | None = None) -> tuple[float, Dimension]:
+    """Convert into the first of several accepted dimensions (a dose: mg, mL or IU).
+    ``split``: ``split_quantity(raw)`` when the caller has it already."""
+    value, unit = split_quantity(raw) if split is None else split
     if unit is None:
         names = ", ".join(d.describe() for d in dimensions)
         raise UnitProblem(f"needs a unit: expected {names}")

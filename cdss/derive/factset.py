@@ -46,9 +46,14 @@ class FactSet:
         own fact) only has its values put in their normal form."""
         if type(t) is FactType:
             name = t.name
-            n = self._counts.get(name, 0)
-            self._counts[name] = n + 1
-            fact = t.extend({"t": name, "id": f"{name}#{n}"}, values)  # = t.make(...)
+            counts = self._counts
+            n = counts.get(name, 0)
+            counts[name] = n + 1
+            fact_id = f"{name}#{n}"
+            fact = t.extend({"t": name, "id": fact_id}, values)  # = t.make(...)
+            self.facts.append(fact)
+            self.paths[fact_id] = path
+            return fact
         else:
             name = t.name if isinstance(t, FactType) else t
             n = self._counts.get(name, 0)

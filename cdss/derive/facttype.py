@@ -122,6 +122,8 @@ class FactType:
                     value = round(value, FACT_DECIMALS)
                 if abs(value) < FACT_NUMBER_LIMIT:
                     fact[key] = value + 0.0
+            elif tv is list and key in self._lists:  # a copy, as fact_value makes
+                fact[key] = list(value)
             elif value is not None:
                 self._checked(fact, key, value)
         return fact
@@ -154,6 +156,11 @@ class FactType:
     def _numbers(self) -> frozenset[str]:
         """The number fields."""
         return frozenset(key for key, spec in self.fields.items() if spec.kind == "number")
+
+    @functools.cached_property
+    def _lists(self) -> frozenset[str]:
+        """The list fields."""
+        return frozenset(key for key, spec in self.fields.items() if spec.kind == "list")
 
     @functools.cached_property
     def _exact(self) -> dict[str, type]:

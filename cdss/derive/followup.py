@@ -74,11 +74,14 @@ def _clears(bounds: dict[str, Any], values: dict[str, float | None]) -> list[dic
 
 
 def _target_verdict(programme: FollowupProgramme, age: int | None,
-                    values: dict[str, float | None]) -> tuple[bool | None, str, str]:
+                    values: dict[str, float | None], options: Any = None
+                    ) -> tuple[bool | None, str, str]:
     """Controlled (True/False/None) against the target that applies at ``age``, and the
     target in words (zh, en). Without an age every target that could apply is named, and
-    there is a verdict only when they all give the same one."""
-    options = programme.targets_for(age)
+    there is a verdict only when they all give the same one. ``options``:
+    ``programme.targets_for(age)`` when the caller has it already."""
+    if options is None:
+        options = programme.targets_for(age)
     verdicts = {_controlled(bounds, values) for bounds, _, _ in options}
     verdict = verdicts.pop() if len(verdicts) == 1 else None
     return (verdict, "；".join(t.zh for _, t, _ in options),
@@ -104,9 +107,9 @@ def _programme(ctx: Context, programme: FollowupProgramme,
     history = ctx.enc.history.followups if ctx.enc.history is not None else None
     values: dict[str, Any] = {"programme": programme.id, "name_zh": programme.name.zh,
                               "name_en": programme.name.en}
-    now_controlled, target_zh, target_en = _target_verdict(programme, age, now)
+    options = programme.targets_for(age)  # once: read by the verdict and the clears
+    now_controlled, target_zh, target_en = _target_verdict(programme, age, now, options)
     values.update(now_controlled=now_controlled, target_zh=target_zh, target_en=target_en)
-    options = programme.targets_for(age)
     clears = _clears(options[0][0], now) if now_controlled is False and len(options) == 1 \
         else None
     if now_controlled is None and age is None and programme.age_targets:

@@ -76,7 +76,8 @@ def build_vitals(ctx: Context) -> None:
             if raw is None:
                 vitals[name] = None
                 continue
-            value = round_to(raw, 2)
+            # round_to(raw, 2) inline: a whole float is its own rounding
+            value = raw if type(raw) is float and raw.is_integer() else round(raw, 2)
             bound = bounds.get(path)
             # within bounds (or without): kept, as plausible() keeps it; else withheld there
             vitals[name] = (value if bound is None or bound.low <= value <= bound.high

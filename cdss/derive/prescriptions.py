@@ -779,6 +779,7 @@ def build_allergies(ctx: Context) -> None:
     drug or class is a note); when there is one, rx_allergen facts for every key of
     every known prescribed drug."""
     fs, kb = ctx.fs, ctx.kb
+    any_key = False  # an allergy_key fact made (only this builder makes them)
     for i, allergy in enumerate(ctx.enc.patient.allergies):
         keys = kb.allergy_keys(allergy.substance)
         if not keys:
@@ -789,7 +790,8 @@ def build_allergies(ctx: Context) -> None:
         for key in keys:
             fs.add(ALLERGY_KEY, f"patient.allergies[{i}]",
                    {"allergy": i, "key": key, "substance": allergy.substance})
-    if not fs.of_type("allergy_key"):
+            any_key = True
+    if not any_key:
         return
     for i in range(len(ctx.enc.prescriptions)):
         for part in decomposed(ctx, i).parts:

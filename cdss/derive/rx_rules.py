@@ -77,8 +77,19 @@ TIERED_ATC = ("J01", "J02")
 _BRACKETS = str.maketrans({"（": "(", "）": ")", "＋": "+", "－": "-", "﹢": "+", "﹣": "-"})
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def _norm_text(text: str) -> str:
-    return re.sub(r"\s+", "", text.translate(_BRACKETS))
+    return _SPACES.sub("", text.translate(_BRACKETS))
+
+
+def _skin_words(kb: KnowledgeBase) -> tuple[tuple[str, str, str], ...]:
+    """(normalised text, result, text) of each skin-test word of the knowledge, in its
+    order, normalised once per knowledge base (not once per encounter)."""
+    words = kb.skin_test_words
+    return joins.per_object(kb, "skin_words", "", (words,), lambda: tuple(
+        (_norm_text(word.text), word.result, word.text) for word in words))
 
 
 def build(ctx: Context) -> None:
@@ -129,9 +140,9 @@ def _record_result(ctx: Context) -> tuple[str, str] | None:
         return None
     text = _norm_text(" ".join(getattr(r, s) or "" for s in TEXT_SECTIONS))
     found: dict[str, str] = {}
-    for word in ctx.kb.skin_test_words:
-        if _norm_text(word.text) in text:
-            found.setdefault(word.result, word.text)
+    for normal, result, written in _skin_words(ctx.kb):
+        if normal in text:
+            found.setdefault(result, written)
     for result in ("positive", "not_done", "negative"):
         if result in found:
             return result, found[result]

@@ -57,7 +57,7 @@ class _Plan:
     otherwise work out again: each parameter's input path (vitals by default) and
     whether the table reads only vital signs."""
 
-    __slots__ = ("entries", "fields", "only_vitals", "vitals_paths")
+    __slots__ = ("entries", "fields", "formula", "only_vitals", "vitals_paths")
 
     def __init__(self, table: ScoreTable) -> None:
         def bands(of: tuple[Band, ...]) -> _Bands:
@@ -72,6 +72,7 @@ class _Plan:
         self.vitals_paths = tuple((e[1], _path(e[1], "vitals")) for e in self.entries)
         read = [f for e in self.entries for f in (e[1], e[4]) if f is not None]
         self.only_vitals = not any(f == "age" or f.startswith("labs.") for f in read)
+        self.formula = f"sum of {len(self.entries)} parameter scores"
 
 
 #: score table (by id, with the table kept so the id stays its own) -> its plan: read
@@ -119,28 +120,38 @@ def band_score(table: ScoreTable, values: dict[str, Any], path: str = "vitals"
     """Sum of the parameter scores; Missing (with every absent field) if any is absent."""
     plan = _plan(table)
     get = values.get
-    if path == "vitals":
-        absent = tuple(p for f, p in plan.vitals_paths if get(f) is None)
-    else:
-        absent = tuple(_path(f, path) for f in plan.fields if get(f) is None)
-    if absent:
+    read = [get(f) for f in plan.fields]  # each parameter's input, in order
+    if None in read:  # (the inputs are numbers, texts and flags: only None is None)
+        if path == "vitals":
+            absent = tuple(p for f, p in plan.vitals_paths if get(f) is None)
+        else:
+            absent = tuple(_path(f, path) for f in plan.fields if get(f) is None)
         return Missing(table.id, absent)
     parts = {}
-    for name, field, by_value, bands, also, also_bands in plan.entries:
-        # _entry_score inlined (once per parameter of every table, every encounter)
-        value = values[field]
+    total = 0
+    for (name, field, by_value, bands, also, also_bands), value in zip(plan.entries, read,
+                                                                         strict=True):
+        # _entry_score and _banded_plain inlined (once per parameter of every table,
+        # every encounter)
         if by_value is not None:
             score = by_value[str(value).lower() if isinstance(value, bool) else str(value)]
         else:
-            score = _banded_plain(bands, float(value), field)
+            x = float(value)
+            for low, high, above, below, banded in bands:
+                if ((low is None or x >= low) and (high is None or x <= high)
+                        and (above is None or x > above) and (below is None or x < below)):
+                    score = banded
+                    break
+            else:
+                raise ValueError(f"no band of {field} covers {x}")  # a table defect
         if also is not None:
             other = get(also)
             if other is not None:
                 score = max(score, _banded_plain(also_bands, float(other), also))
         parts[name] = score
-    inputs = {f: values[f] for f in plan.fields}
-    return Derived(table.id, float(sum(parts.values())), f"sum of {len(parts)} parameter scores",
-                   inputs, table.source.title, "", parts)
+        total += score
+    return Derived(table.id, float(total), plan.formula, dict(zip(plan.fields, read, strict=True)),
+                   table.source.title, "", parts)
 
 
 def partial_band_score(table: ScoreTable, values: dict[str, Any]) -> dict[str, int]:

@@ -66,19 +66,26 @@ class DrugNaming(Frozen):
         for prefix in self.form_prefixes:
             if key.startswith(prefix) and len(key) > len(prefix):
                 forms.append(key[len(prefix):].strip())
-        for suffix in sorted(self.form_suffixes, key=len, reverse=True):
+        # no form ending in any suffix: the loop below would add none (issue #17: an
+        # unknown name took 13 us here)
+        suffixes = self.form_suffixes
+        for suffix in (sorted(suffixes, key=len, reverse=True)
+                       if any(name.endswith(suffixes) for name in forms) else ()):
             for name in list(forms):
                 if name.endswith(suffix) and len(name) > len(suffix):
                     forms.append(name[: -len(suffix)].strip())
                     break
         out = list(forms)
+        salt_prefixes, salt_suffixes = self.salt_prefixes, self.salt_suffixes
         for name in forms:
-            for prefix in self.salt_prefixes:
-                if name.startswith(prefix) and len(name) > len(prefix):
-                    out.append(name[len(prefix):])
-            for suffix in self.salt_suffixes:
-                if name.endswith(suffix) and len(name) > len(suffix) + 1:
-                    out.append(name[: -len(suffix)])
+            if name.startswith(salt_prefixes):  # (else no prefix below adds a name)
+                for prefix in salt_prefixes:
+                    if name.startswith(prefix) and len(name) > len(prefix):
+                        out.append(name[len(prefix):])
+            if name.endswith(salt_suffixes):
+                for suffix in salt_suffixes:
+                    if name.endswith(suffix) and len(name) > len(suffix) + 1:
+                        out.append(name[: -len(suffix)])
         return list(dict.fromkeys(out[1:]))
 
 

@@ -21,9 +21,16 @@ class Model(BaseModel):
 
 
 def _quantity(dimension: units.Dimension, *, bare_ok: bool):
+    limit = limits.MAX_MAGNITUDE
+
     def parse(raw: Any) -> Any:
         if raw is None:
             return None
+        # a bare float or int within the limit (the common case) is to_canonical's
+        # answer as it is: split_quantity -> bounded -> float(raw); anything else (bool,
+        # NaN, a subclass, a text) takes the full path and its messages (issue #17)
+        if bare_ok and (type(raw) is float or type(raw) is int) and -limit <= raw <= limit:
+            return float(raw)
         return units.to_canonical(raw, dimension, bare_ok=bare_ok)
 
     return BeforeValidator(parse)

@@ -77,11 +77,14 @@ class Dose(Model):
         ) and isinstance(raw["value"], int | float):
             return raw
         vocabulary = words(info)
+        # read once, for both (each would raise the same UnitProblem for a bad quantity)
+        split = units.split_quantity(raw)
         counted = units.dosage_unit_dose(
-            raw, getattr(vocabulary, "dosage_units", None) if vocabulary is not None else None)
+            raw, getattr(vocabulary, "dosage_units", None) if vocabulary is not None else None,
+            split)
         if counted is not None:
             return {"value": counted[0], "unit": counted[1]}
-        value, dim = units.first_matching(raw, DOSE_DIMENSIONS)
+        value, dim = units.first_matching(raw, DOSE_DIMENSIONS, split)
         return {"value": value, "unit": dim.canonical}
 
     @property
