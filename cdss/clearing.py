@@ -165,32 +165,56 @@ def clear_when(rule: CompiledRule, env: Env, starts: Starts,
                path_of: Callable[[dict[str, Any], str], str],
                unit_of: Callable[[dict[str, Any], str], str],
                changeable: Callable[[str, str], bool],
-               planned: tuple[tuple[str, tuple[Any, ...]], ...] | None = None
-               ) -> tuple[dict[str, Any], ...]:
+               planned: tuple[tuple[str, tuple[Any, ...]], ...] | None = None,
+               types: dict[str, str] | None = None) -> tuple[dict[str, Any], ...]:
     """The alternatives that would clear this firing of ``rule`` (see the module doc);
     ``starts``: :func:`band_starts` of every rule.
 
     ``path_of(fact, field)``: the input path of a fact's field; ``unit_of``: its unit;
     ``changeable(fact_type, field)``: whether a clinician's action or the patient's
     course can change it (not an identity, join or patient field); ``planned``:
-    :func:`plans` of ``rule``, if already made.
+    :func:`plans` of ``rule``, if already made; ``types``: each pattern's fact type.
     """
     if planned is None:
         planned = plans(rule)
     if not planned:
         return ()
-    types = {p.name: p.fact_type for p in rule.patterns}
+    if types is None:
+        types = {p.name: p.fact_type for p in rule.patterns}
     out: list[dict[str, Any]] = []
     seen: set[tuple] = set()
     rank = _RANK[rule.spec.severity]
     for name, p in planned:
-        for alternative in _falsify_planned(p, name, env):
-            if any(not changeable(types[c[0]], c[1]) or not unit_of(env[c[0]], c[1])
-                   for c in alternative):
-                continue  # an identity or a count, not a measured quantity
-            if any(starts.get((types[c[0]], c[1], c[2], c[3]), -1) > rank
-                   for c in alternative):
-                continue  # it clears only by turning into a more severe finding
+        if p[0] == "cmp":  # _falsify_planned of a comparison, inline
+            _, field, complement, operand = p
+            fact = env.get(name, {})
+            value = fact.get(field)
+            if isinstance(operand, ir.Value):
+                threshold = operand.value
+            elif isinstance(operand, ir.SameFact):
+                threshold = fact.get(operand.field)
+            else:
+                threshold = env.get(operand.pattern, {}).get(operand.field)
+            if not (is_number(value) and is_number(threshold)):
+                continue
+            alternatives: list[list[Condition]] = [[(name, field, complement,
+                                                     float(threshold))]]
+        else:
+            alternatives = _falsify_planned(p, name, env)
+        for alternative in alternatives:
+            skip = False
+            for c in alternative:
+                if not changeable(types[c[0]], c[1]) or not unit_of(env[c[0]], c[1]):
+                    skip = True  # an identity or a count, not a measured quantity
+                    break
+            if skip:
+                continue
+            for c in alternative:
+                if starts.get((types[c[0]], c[1], c[2], c[3]), -1) > rank:
+                    skip = True  # it clears only by turning into a more severe finding
+                    break
+            if skip:
+                continue
             conditions = []
             for pattern, field, op, boundary in alternative:
                 fact = env[pattern]
@@ -198,7 +222,7 @@ def clear_when(rule: CompiledRule, env: Env, starts: Starts,
                     "field": path_of(fact, field), "op": OPERATORS[op].symbol,
                     "value": int(boundary) if boundary.is_integer() else boundary,
                     "unit": unit_of(fact, field), "now": fact.get(field)})
-            key = tuple((c["field"], c["op"], c["value"]) for c in conditions)
+            key = tuple([(c["field"], c["op"], c["value"]) for c in conditions])
             if key not in seen:
                 seen.add(key)
                 out.append({"all": conditions})

@@ -18,7 +18,7 @@ from cdss.kb import CLASS_PREFIX, KnowledgeBase
 from cdss.reasoning import Decision, Undecided, subject_of
 from cdss.report import MissingData, NotEvaluated, Suggestion
 from cdss.rulelang import CompiledRule, ir
-from cdss.rulelang.evaluate import Env, Trace, eval_node, explain
+from cdss.rulelang.evaluate import Env, Trace, eval_node
 from cdss.rulelang.load import PLACEHOLDER
 from cdss.rulelang.ops import OPERATORS
 
@@ -37,6 +37,8 @@ _MEASURED = frozenset({"vitals", "labs", "derived"})
 _DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d",
                 "min_daily": "/d", "geriatric_max_daily": "/d"}
 _TEXT_PARTS = ("title", "message", "recommendation")
+#: :meth:`Explainer._about_field` of a field evidence does not show
+_NOT_SHOWN = None
 #: most input paths whose askability and label are remembered (per explainer)
 _MAX_PATHS = 4096
 
@@ -103,6 +105,12 @@ class _RuleStatics:
     #: (pattern, field) -> the values its ``contains`` clauses name (an inferred
     #: condition it does not ask about is not an assumption of the rule)
     named: dict[tuple[str, str], frozenset[Any]] = dataclasses.field(default_factory=dict)
+    #: per pattern with a condition, its clauses as :func:`_true_leaves` walks them
+    steps: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...] = ()
+    #: pattern -> its fact type
+    types: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: lang -> part -> the message, when no message shows a value (:attr:`slots` empty)
+    fixed: dict[str, dict[str, str]] | None = None
 
     @classmethod
     def of(cls, rule: CompiledRule) -> _RuleStatics:
@@ -126,11 +134,19 @@ class _RuleStatics:
                     for p in rule.patterns for leaf in ir.leaves(p.condition)
                     if not isinstance(leaf, ir.Exists) and not (
                         isinstance(leaf, ir.Compare) and not isinstance(leaf.operand, ir.Value))},
-                   plans(rule), _contains_named(rule))
+                   plans(rule), _contains_named(rule),
+                   tuple((p.name, _steps(p.condition)) for p in rule.patterns
+                         if p.condition is not None),
+                   {p.name: p.fact_type for p in rule.patterns},
+                   None if slots else {lang: {part: text.format() for part, text in parts.items()}
+                                       for lang, parts in formats.items()})
 
     def texts(self, env: Env) -> dict[str, dict[str, str]]:
         """The messages of a firing on ``env``, per language and part (what
         :meth:`_Template.render` gives)."""
+        fixed = self.fixed
+        if fixed is not None:
+            return {lang: dict(parts) for lang, parts in fixed.items()}
         values = []
         for pattern, name in self.slots:
             value = env[pattern].get(name)
@@ -155,6 +171,10 @@ class Explainer:
         self._askable_paths: dict[str, bool] = {}
         #: per input path: its label (:meth:`label`), which reads only the knowledge
         self._labels: dict[str, dict[str, str]] = {}
+        #: (fact type, field) -> what evidence reads of its spec (:meth:`_about_field`)
+        self._field_info: dict[tuple[str, str], Any] = {}
+        #: unknown drug name -> the closest known drugs (:meth:`_suggest_drugs`)
+        self._did_you_mean: dict[str, tuple[str, ...]] = {}
 
     def _band_starts(self, group: str | None) -> Starts:
         starts = self._starts.get(group)
@@ -183,7 +203,7 @@ class Explainer:
 
         statics = self._statics(rule)
         found = list(clear_when(rule, env, self._band_starts(rule.spec.group), path_of,
-                                self._unit, self._changeable, statics.clears)
+                                self._unit, self._changeable, statics.clears, statics.types)
                      ) if statics.clears else []
         if not fs.clears:
             return tuple(found), labels
@@ -245,7 +265,7 @@ class Explainer:
                     if headline.condition:
                         item["condition"] = headline.condition.format(**fact)
                     if fact.get("known") is False:  # an unknown drug: the closest known ones
-                        item["did_you_mean"] = self.kb.suggest_drugs(str(fact.get("drug")))
+                        item["did_you_mean"] = self._suggest_drugs(str(fact.get("drug")))
                     item["clause"] = pattern.name
                     out.append(item)
             if t == "implausible":  # its evidence is the withheld input field
@@ -253,45 +273,84 @@ class Explainer:
                             "unit": fact.get("unit", ""),
                             "condition": f"outside {_fmt(fact['low'])}–{_fmt(fact['high'])}",
                             "clause": pattern.name})
-        conditions = self._statics(rule).conditions
-        for name, leaf in explain(rule.patterns, env):
+        statics = self._statics(rule)
+        conditions = statics.conditions
+        overrides = fs.field_paths
+        paths = fs.paths
+        derived_of = fs.derived
+        inferences = fs.inferred
+        info = self._field_info
+        for name, leaf in _true_leaves(statics.steps, env):
             fact = env[name]
             t = fact["t"]
             field = leaf.field
-            spec = types[t].fields[field]
-            if not spec.source or (t in ("rx_key", "rx_allergen") and field in ("key", "drug")):
+            about = info.get((t, field))
+            if about is None:
+                about = info[(t, field)] = self._about_field(t, field)
+            if about is _NOT_SHOWN:
                 continue  # identity and join fields; the drug itself is already listed
+            source, shows, unit, dose_unit = about
+            fact_id = fact["id"]
+            # :meth:`field_path`, inline
+            path = overrides.get((fact_id, field)) if overrides else None
+            if not path:
+                if t == "derived":
+                    path = f"derived.{field}"
+                else:
+                    base = paths.get(fact_id, t)
+                    path = f"{base}.{source}" if base else source
             if isinstance(leaf, ir.Exists):
                 if leaf.present:
                     continue  # "the knowledge has this limit": the comparison says the rest
-                out.append({"field": field_path(fs, fact, field), "value": None,
+                out.append({"field": path, "value": None,
                             "condition": leaf.operator.evidence,
                             "missing": list(self.missing_paths(fs, fact, field)),
                             "clause": leaf.id})
                 continue
-            path = field_path(fs, fact, field)
             if path in seen:
                 continue
             seen.add(path)
-            item = {"field": path, "value": fact.get(spec.shows or field)}
-            unit = spec.unit
-            if not unit and t == "rx" and field in _DOSE_FIELDS:
-                unit = fact.get("dose_unit", "") + _DOSE_FIELDS[field]
+            item = {"field": path, "value": fact.get(shows)}
+            if dose_unit is not None:
+                unit = fact.get("dose_unit", "") + dose_unit
             if unit:
                 item["unit"] = unit
             extra = conditions.get(id(leaf))  # what the clause says, when it is fixed
             item.update(extra if extra is not None else leaf.accept(_CONDITION, fact, env))
-            derived = fs.derived.get(path)
+            derived = derived_of.get(path)
             if derived is None and path.startswith("derived."):
-                derived = fs.derived.get(path.removeprefix("derived."))
+                derived = derived_of.get(path[8:])
             if derived is not None:
                 item["derivation"] = derived.to_dict()
-            inferred = fs.inferred.get((fact["id"], field))
-            if inferred:
-                item["inferred_from"] = [i["from"] for i in inferred]
+            if inferences:
+                inferred = inferences.get((fact_id, field))
+                if inferred:
+                    item["inferred_from"] = [i["from"] for i in inferred]
             item["clause"] = leaf.id
             out.append(item)
         return out
+
+    def _about_field(self, t: str, field: str) -> tuple[str, str, str, str | None] | None:
+        """What the evidence of a true clause on field ``field`` of a ``t`` fact reads of
+        the fact types: its source, the field whose value it shows, its unit and (an rx
+        dose field without a unit) the suffix after the fact's ``dose_unit``;
+        :data:`_NOT_SHOWN` for an identity or join field."""
+        spec = self.types[t].fields[field]
+        if not spec.source or (t in ("rx_key", "rx_allergen") and field in ("key", "drug")):
+            return _NOT_SHOWN
+        dose = _DOSE_FIELDS[field] if not spec.unit and t == "rx" and field in _DOSE_FIELDS \
+            else None
+        return spec.source, spec.shows or field, spec.unit, dose
+
+    def _suggest_drugs(self, name: str) -> list[str]:
+        """``kb.suggest_drugs(name)``, remembered per name (bounded; a new list per call)."""
+        found = self._did_you_mean.get(name)
+        if found is None:
+            found = tuple(self.kb.suggest_drugs(name))
+            if len(self._did_you_mean) >= _MAX_PATHS:
+                self._did_you_mean.clear()
+            self._did_you_mean[name] = found
+        return list(found)
 
     def _statics(self, rule: CompiledRule) -> _RuleStatics:
         """What a suggestion of ``rule`` shares with every other firing (built once)."""
@@ -665,3 +724,38 @@ def _class_literals(rule: CompiledRule) -> int:
                     leaf.operand.value.startswith(CLASS_PREFIX):
                 count += 1
     return count
+
+
+def _steps(node: ir.Node) -> tuple[tuple[Any, ...], ...]:
+    """The clauses of a condition as :func:`_true_leaves` walks them: the children of a
+    top-level ``all`` (or the node alone), each ``("cmp", leaf, field, holds, value)``
+    for a comparison with a literal, else ``("node", child)``."""
+    children = node.children if type(node) is ir.All else (node,)
+    return tuple(("cmp", c, c.field, c.operator.holds, c.operand.value)
+                 if type(c) is ir.Compare and type(c.operand) is ir.Value else ("node", c)
+                 for c in children)
+
+
+def _true_leaves(steps: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...], env: Env
+                 ) -> list[tuple[str, ir.Node]]:
+    """``rulelang.evaluate.explain`` of the rule whose :attr:`_RuleStatics.steps` these
+    are: the same Kleene walk (an ``all`` stops at its first False child, a child that
+    is unknown or true goes on), with a comparison with a literal evaluated inline and
+    any other child by ``eval_node``."""
+    trace = Trace()
+    found = trace.true_leaves
+    for name, clauses in steps:
+        fact = env[name]
+        for step in clauses:
+            if step[0] == "cmp":
+                _, leaf, field, holds, value = step
+                if field not in fact:
+                    continue  # unknown: the walk goes on
+                ok = holds(fact[field], value)
+                if ok:
+                    found.append((name, leaf))
+            else:
+                ok = eval_node(step[1], name, fact, env, trace)
+            if ok is False:
+                break
+    return found
