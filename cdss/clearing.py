@@ -240,3 +240,30 @@ def clear_text(alternatives: tuple[dict[str, Any], ...], label: Callable[[str], 
                 + (f"（现为 {now_text}）" if lang == "zh" else f" (now {now_text})"))
     joiner, alt = (" 且 ", " 或 ") if lang == "zh" else (" and ", "; or ")
     return alt.join(joiner.join(one(c) for c in a["all"]) for a in alternatives)
+
+
+def clear_texts(alternatives: tuple[dict[str, Any], ...], labels: dict[str, dict[str, str]]
+                ) -> tuple[str, str]:
+    """:func:`clear_text` in Chinese and in English at once (``labels``: input path ->
+    its name per language), each part that both share worked out once."""
+    zh_alts = []
+    en_alts = []
+    shown = units.shown
+    for a in alternatives:
+        zh_parts = []
+        en_parts = []
+        for c in a["all"]:
+            unit = c["unit"]
+            now = c["now"]
+            now_text = f"{now:g}" if isinstance(now, float) else str(now)
+            label = labels[c["field"]]
+            bound = f" {c['op']} {c['value']}"
+            if unit:
+                zh_parts.append(f"{label['zh']}{bound} {shown(unit, 'zh')}（现为 {now_text}）")
+                en_parts.append(f"{label['en']}{bound} {shown(unit, 'en')} (now {now_text})")
+            else:
+                zh_parts.append(f"{label['zh']}{bound}（现为 {now_text}）")
+                en_parts.append(f"{label['en']}{bound} (now {now_text})")
+        zh_alts.append(" 且 ".join(zh_parts))
+        en_alts.append(" and ".join(en_parts))
+    return " 或 ".join(zh_alts), "; or ".join(en_alts)

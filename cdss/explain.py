@@ -9,10 +9,11 @@ because the data they read is missing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cdss.clearing import Starts, band_starts, clear_text, clear_when, plans
+from cdss.clearing import Starts, band_starts, clear_texts, clear_when, plans
 from cdss.derive import FactSet, fact_types
 from cdss.kb import CLASS_PREFIX, KnowledgeBase
 from cdss.reasoning import Decision, Undecided, subject_of
@@ -37,6 +38,9 @@ _MEASURED = frozenset({"vitals", "labs", "derived"})
 _DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d",
                 "min_daily": "/d", "geriatric_max_daily": "/d"}
 _TEXT_PARTS = ("title", "message", "recommendation")
+#: what separates the six messages of a firing formatted as one text (never in a value
+#: formatted into it, else each is formatted alone)
+_SEP = "\x00"
 #: :meth:`Explainer._about_field` of a field evidence does not show
 _NOT_SHOWN = None
 #: most input paths whose askability and label are remembered (per explainer)
@@ -111,6 +115,9 @@ class _RuleStatics:
     types: dict[str, str] = dataclasses.field(default_factory=dict)
     #: lang -> part -> the message, when no message shows a value (:attr:`slots` empty)
     fixed: dict[str, dict[str, str]] | None = None
+    #: the six :attr:`formats` (zh, en; title, message, recommendation) as one text
+    #: joined by :data:`_SEP`, formatted in one call; None if a template holds it
+    joined: str | None = None
 
     @classmethod
     def of(cls, rule: CompiledRule) -> _RuleStatics:
@@ -139,7 +146,8 @@ class _RuleStatics:
                          if p.condition is not None),
                    {p.name: p.fact_type for p in rule.patterns},
                    None if slots else {lang: {part: text.format() for part, text in parts.items()}
-                                       for lang, parts in formats.items()})
+                                       for lang, parts in formats.items()},
+                   _joined(formats))
 
     def texts(self, env: Env) -> dict[str, dict[str, str]]:
         """The messages of a firing on ``env``, per language and part (what
@@ -150,7 +158,13 @@ class _RuleStatics:
         values = []
         for pattern, name in self.slots:
             value = env[pattern].get(name)
-            values.append("?" if value is None else _fmt(value))
+            values.append(value if type(value) is str else "?" if value is None
+                          else _fmt(value))
+        joined = self.joined
+        if joined is not None and not any(_SEP in v for v in values):
+            zt, zm, zr, et, em, er = joined.format(*values).split(_SEP)
+            return {"zh": {"title": zt, "message": zm, "recommendation": zr},
+                    "en": {"title": et, "message": em, "recommendation": er}}
         return {lang: {part: text.format(*values) for part, text in parts.items()}
                 for lang, parts in self.formats.items()}
 
@@ -194,17 +208,28 @@ class Explainer:
                    ) -> tuple[tuple[dict[str, Any], ...], dict[str, dict[str, str]]]:
         """What would clear this firing (:mod:`cdss.clearing`), and the clinician's name
         of each field it names."""
+        return self._clearing(rule, env, fs, self.label)
+
+    def _clearing(self, rule: CompiledRule, env: Env, fs: FactSet,
+                  label: Callable[[str], dict[str, str]]
+                  ) -> tuple[tuple[dict[str, Any], ...], dict[str, dict[str, str]]]:
+        """:meth:`clear_when`, the names given by ``label`` (:meth:`label`, or the
+        remembered names themselves when they are only read)."""
         labels: dict[str, dict[str, str]] = {}
-
-        def path_of(fact: dict[str, Any], name: str) -> str:
-            path = self.field_path(fs, fact, name)
-            labels[path] = self.label(f"labs.{name}" if fact["t"] == "labs" else path)
-            return path
-
         statics = self._statics(rule)
-        found = list(clear_when(rule, env, self._band_starts(rule.spec.group), path_of,
-                                self._unit, self._changeable, statics.clears, statics.types)
-                     ) if statics.clears else []
+        if statics.clears:
+            field_path = self.field_path
+
+            def path_of(fact: dict[str, Any], name: str) -> str:
+                path = field_path(fs, fact, name)
+                labels[path] = label(f"labs.{name}" if fact["t"] == "labs" else path)
+                return path
+
+            found = list(clear_when(rule, env, self._band_starts(rule.spec.group), path_of,
+                                    self._unit, self._changeable, statics.clears,
+                                    statics.types))
+        else:
+            found = []
         if not fs.clears:
             return tuple(found), labels
         for pattern, names in statics.reads:  # verdicts computed from input
@@ -212,7 +237,7 @@ class Explainer:
             for name in names:
                 conditions = fs.clears.get((fact["id"], name))
                 if conditions:
-                    labels.update({c["field"]: self.label(c["field"]) for c in conditions})
+                    labels.update({c["field"]: label(c["field"]) for c in conditions})
                     found.insert(0, {"all": [dict(c) for c in conditions]})
         return tuple(found), labels
 
@@ -392,16 +417,17 @@ class Explainer:
         clears: tuple[dict[str, Any], ...] = ()
         labels: dict[str, dict[str, str]] = {}
         if evidence:  # worked out with the evidence (a bare tally has neither)
-            clears, labels = self.clear_when(rule, env, fs)
-        for lang in texts:
-            texts[lang]["clear"] = clear_text(
-                clears, lambda path, lang=lang: labels[path][lang], lang) if clears else ""
+            clears, labels = self._clearing(rule, env, fs, self._read_label)
+        if clears:
+            texts["zh"]["clear"], texts["en"]["clear"] = clear_texts(clears, labels)
+        else:
+            texts["zh"]["clear"] = texts["en"]["clear"] = ""
         return Suggestion.from_fields({
             "rule_id": spec.id, "rule_version": spec.version, "category": spec.category,
             "kind": spec.kind, "severity": spec.severity, "texts": texts,
             "evidence": tuple(self._evidence(rule, env, fs)) if evidence else (),
             "codes": tuple(codes), "drugs": tuple(drugs),
-            "references": tuple(dict(r) for r in statics.references),
+            "references": tuple([dict(r) for r in statics.references]),
             "subject": subject_of(rule, env, fs), "group": spec.group,
             "specificity": statics.specificity, "certainty": certainty,
             "assumptions": assumptions, "supersedes": spec.supersedes, "stop": None,
@@ -418,6 +444,16 @@ class Explainer:
                 self._labels.clear()
             self._labels[path] = found
         return dict(found)
+
+    def _read_label(self, path: str) -> dict[str, str]:
+        """:meth:`label`, the remembered dict itself: for callers that only read it."""
+        found = self._labels.get(path)
+        if found is None:
+            found = self._label(path)
+            if len(self._labels) >= _MAX_PATHS:
+                self._labels.clear()
+            self._labels[path] = found
+        return found
 
     def _label(self, path: str) -> dict[str, str]:
         head = path.split(" (")[0]
@@ -728,34 +764,64 @@ def _class_literals(rule: CompiledRule) -> int:
 
 def _steps(node: ir.Node) -> tuple[tuple[Any, ...], ...]:
     """The clauses of a condition as :func:`_true_leaves` walks them: the children of a
-    top-level ``all`` (or the node alone), each ``("cmp", leaf, field, holds, value)``
-    for a comparison with a literal, else ``("node", child)``."""
+    top-level ``all`` (or the node alone), each ``("leaf", leaf, field, holds,
+    argument)`` for a clause on the fact's own field and a literal (a comparison with a
+    value, ``in``, ``contains``, ``matches``: the argument prepared once, as the
+    evaluator prepares it per call), ``("exists", leaf, field, holds)``, else
+    ``("node", child)`` (an ``any``, a comparison with another field)."""
     children = node.children if type(node) is ir.All else (node,)
-    return tuple(("cmp", c, c.field, c.operator.holds, c.operand.value)
-                 if type(c) is ir.Compare and type(c.operand) is ir.Value else ("node", c)
-                 for c in children)
+    out: list[tuple[Any, ...]] = []
+    for c in children:
+        kind = type(c)
+        if kind is ir.Compare and type(c.operand) is ir.Value:
+            out.append(("leaf", c, c.field, c.operator.holds, c.operand.value))
+        elif kind is ir.InList or kind is ir.Contains or kind is ir.Matches:
+            out.append(("leaf", c, c.field, c.operator.holds, c.operator.prepare(c.argument)))
+        elif kind is ir.Exists:
+            out.append(("exists", c, c.field, c.operator.holds))
+        else:
+            out.append(("node", c))
+    return tuple(out)
 
 
 def _true_leaves(steps: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...], env: Env
                  ) -> list[tuple[str, ir.Node]]:
     """``rulelang.evaluate.explain`` of the rule whose :attr:`_RuleStatics.steps` these
     are: the same Kleene walk (an ``all`` stops at its first False child, a child that
-    is unknown or true goes on), with a comparison with a literal evaluated inline and
-    any other child by ``eval_node``."""
+    is unknown or true goes on; an absent field is unknown but for ``exists``; no list
+    is known in part), with the clauses of :func:`_steps` evaluated inline and any
+    other child by ``eval_node``."""
     trace = Trace()
     found = trace.true_leaves
     for name, clauses in steps:
         fact = env[name]
         for step in clauses:
-            if step[0] == "cmp":
-                _, leaf, field, holds, value = step
+            kind = step[0]
+            if kind == "leaf":
+                _, leaf, field, holds, argument = step
                 if field not in fact:
                     continue  # unknown: the walk goes on
-                ok = holds(fact[field], value)
+                ok = holds(fact[field], argument)
                 if ok:
                     found.append((name, leaf))
+            elif kind == "exists":
+                ok = step[3](step[2] in fact, None)
+                if ok:
+                    found.append((name, step[1]))
             else:
                 ok = eval_node(step[1], name, fact, env, trace)
             if ok is False:
                 break
     return found
+
+
+def _joined(formats: dict[str, dict[str, str]]) -> str | None:
+    """:attr:`_RuleStatics.joined` of these formats (None unless they are exactly zh and
+    en, each title, message and recommendation, and none holds :data:`_SEP`)."""
+    if list(formats) != ["zh", "en"] or any(list(parts) != list(_TEXT_PARTS)
+                                            for parts in formats.values()):
+        return None
+    texts = [formats[lang][part] for lang in ("zh", "en") for part in _TEXT_PARTS]
+    if any(_SEP in text for text in texts):
+        return None
+    return _SEP.join(texts)
