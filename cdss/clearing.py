@@ -117,8 +117,21 @@ def _falsify_planned(p: tuple[Any, ...], pattern: str, env: Env) -> list[list[Co
         return []
     if kind == "all":
         out: list[list[Condition]] = []
+        fact = env.get(pattern, {})
         for child in p[1]:
-            out += _falsify_planned(child, pattern, env)
+            if child[0] != "cmp":
+                out += _falsify_planned(child, pattern, env)
+                continue
+            _, field, complement, operand = child  # a comparison, inline
+            value = fact.get(field)
+            if isinstance(operand, ir.Value):
+                threshold = operand.value
+            elif isinstance(operand, ir.SameFact):
+                threshold = fact.get(operand.field)
+            else:
+                threshold = env.get(operand.pattern, {}).get(operand.field)
+            if is_number(value) and is_number(threshold):
+                out.append([(pattern, field, complement, float(threshold))])
         return out
     per_child = [_falsify_planned(child, pattern, env) for child in p[1]]
     if not all(per_child):
