@@ -211,12 +211,13 @@ class Explainer:
         return self._clearing(rule, env, fs, self.label)
 
     def _clearing(self, rule: CompiledRule, env: Env, fs: FactSet,
-                  label: Callable[[str], dict[str, str]]
+                  label: Callable[[str], dict[str, str]], statics: _RuleStatics | None = None
                   ) -> tuple[tuple[dict[str, Any], ...], dict[str, dict[str, str]]]:
         """:meth:`clear_when`, the names given by ``label`` (:meth:`label`, or the
         remembered names themselves when they are only read)."""
         labels: dict[str, dict[str, str]] = {}
-        statics = self._statics(rule)
+        if statics is None:
+            statics = self._statics(rule)
         if statics.clears:
             field_path = self.field_path
 
@@ -270,7 +271,8 @@ class Explainer:
             unit = fact.get("dose_unit", "") + _DOSE_FIELDS[name]
         return unit
 
-    def _evidence(self, rule: CompiledRule, env: Env, fs: FactSet) -> list[dict[str, Any]]:
+    def _evidence(self, rule: CompiledRule, env: Env, fs: FactSet,
+                  statics: _RuleStatics | None = None) -> list[dict[str, Any]]:
         """The evidence items of a firing, each ending with the ``clause`` it comes from
         (the id of the rule's clause that was true, ``v/0/1``; a pattern's name for the
         fact it bound)."""
@@ -298,7 +300,8 @@ class Explainer:
                             "unit": fact.get("unit", ""),
                             "condition": f"outside {_fmt(fact['low'])}–{_fmt(fact['high'])}",
                             "clause": pattern.name})
-        statics = self._statics(rule)
+        if statics is None:
+            statics = self._statics(rule)
         conditions = statics.conditions
         overrides = fs.field_paths
         paths = fs.paths
@@ -417,7 +420,7 @@ class Explainer:
         clears: tuple[dict[str, Any], ...] = ()
         labels: dict[str, dict[str, str]] = {}
         if evidence:  # worked out with the evidence (a bare tally has neither)
-            clears, labels = self._clearing(rule, env, fs, self._read_label)
+            clears, labels = self._clearing(rule, env, fs, self._read_label, statics)
         if clears:
             texts["zh"]["clear"], texts["en"]["clear"] = clear_texts(clears, labels)
         else:
@@ -425,7 +428,7 @@ class Explainer:
         return Suggestion.from_fields({
             "rule_id": spec.id, "rule_version": spec.version, "category": spec.category,
             "kind": spec.kind, "severity": spec.severity, "texts": texts,
-            "evidence": tuple(self._evidence(rule, env, fs)) if evidence else (),
+            "evidence": tuple(self._evidence(rule, env, fs, statics)) if evidence else (),
             "codes": tuple(codes), "drugs": tuple(drugs),
             "references": tuple([dict(r) for r in statics.references]),
             "subject": subject_of(rule, env, fs), "group": spec.group,
