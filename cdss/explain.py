@@ -13,7 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cdss.clearing import Starts, band_starts, clear_texts, clear_when, plans
+from cdss.clearing import (
+    Starts,
+    band_starts,
+    clear_texts,
+    clear_when_stepped,
+    plans,
+    steps,
+)
 from cdss.derive import FactSet, fact_types
 from cdss.kb import CLASS_PREFIX, KnowledgeBase
 from cdss.reasoning import Decision, Undecided, subject_of
@@ -118,6 +125,12 @@ class _RuleStatics:
     #: the six :attr:`formats` (zh, en; title, message, recommendation) as one text
     #: joined by :data:`_SEP`, formatted in one call; None if a template holds it
     joined: str | None = None
+    #: ``id(leaf)`` -> what the evidence of that clause reads (:meth:`Explainer._record`),
+    #: filled as clauses are found true; the leaves are the rule's own
+    records: dict[int, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
+    #: what an explainer works out once per rule from what it alone knows ("clear": the
+    #: :func:`cdss.clearing.steps` of :attr:`clears` with its band starts)
+    lazy: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, rule: CompiledRule) -> _RuleStatics:
@@ -161,7 +174,7 @@ class _RuleStatics:
             values.append(value if type(value) is str else "?" if value is None
                           else _fmt(value))
         joined = self.joined
-        if joined is not None and not any(_SEP in v for v in values):
+        if joined is not None and _SEP not in "".join(values):
             zt, zm, zr, et, em, er = joined.format(*values).split(_SEP)
             return {"zh": {"title": zt, "message": zm, "recommendation": zr},
                     "en": {"title": et, "message": em, "recommendation": er}}
@@ -196,6 +209,18 @@ class Explainer:
             starts = self._starts[group] = band_starts(self._rules, group)
         return starts
 
+    def _clearing_about(self, fact_type: str, field: str
+                        ) -> tuple[bool, str, str | None] | None:
+        """What :meth:`_changeable` and :meth:`_unit` say of a ``fact_type`` fact's
+        ``field`` (:data:`cdss.clearing.About`); None for a field the type lacks."""
+        t = self.types.get(fact_type)
+        spec = t.fields.get(field) if t is not None else None
+        if spec is None:
+            return None
+        dose = _DOSE_FIELDS[field] if not spec.unit and fact_type == "rx" \
+            and field in _DOSE_FIELDS else None
+        return self._changeable(fact_type, field), spec.unit, dose
+
     def _changeable(self, fact_type: str, field: str) -> bool:
         """A field a clinician's action or the patient's course can change: not the
         patient's own (age, sex), nor an identity or join field."""
@@ -226,9 +251,13 @@ class Explainer:
                 labels[path] = label(f"labs.{name}" if fact["t"] == "labs" else path)
                 return path
 
-            found = list(clear_when(rule, env, self._band_starts(rule.spec.group), path_of,
-                                    self._unit, self._changeable, statics.clears,
-                                    statics.types))
+            starts = self._band_starts(rule.spec.group)
+            planned = statics.lazy.get("clear")
+            if planned is None:
+                planned = statics.lazy["clear"] = steps(rule, statics.clears, starts,
+                                                        self._clearing_about)
+            found = list(clear_when_stepped(rule, env, planned, starts, path_of, self._unit,
+                                            self._changeable, statics.types))
         else:
             found = []
         if not fs.clears:
@@ -302,22 +331,20 @@ class Explainer:
                             "clause": pattern.name})
         if statics is None:
             statics = self._statics(rule)
-        conditions = statics.conditions
+        records = statics.records
         overrides = fs.field_paths
         paths = fs.paths
         derived_of = fs.derived
         inferences = fs.inferred
-        info = self._field_info
         for name, leaf in _true_leaves(statics.steps, env):
             fact = env[name]
             t = fact["t"]
-            field = leaf.field
-            about = info.get((t, field))
-            if about is None:
-                about = info[(t, field)] = self._about_field(t, field)
-            if about is _NOT_SHOWN:
+            record = records.get(id(leaf))
+            if record is None or record[0] != t:
+                record = self._record(statics, leaf, t)
+            _, shown, field, source, shows, unit, dose_unit, exists, extra, clause = record
+            if not shown:
                 continue  # identity and join fields; the drug itself is already listed
-            source, shows, unit, dose_unit = about
             fact_id = fact["id"]
             # :meth:`field_path`, inline
             path = overrides.get((fact_id, field)) if overrides else None
@@ -327,13 +354,13 @@ class Explainer:
                 else:
                     base = paths.get(fact_id, t)
                     path = f"{base}.{source}" if base else source
-            if isinstance(leaf, ir.Exists):
-                if leaf.present:
+            if exists is not None:
+                if exists:
                     continue  # "the knowledge has this limit": the comparison says the rest
                 out.append({"field": path, "value": None,
                             "condition": leaf.operator.evidence,
                             "missing": list(self.missing_paths(fs, fact, field)),
-                            "clause": leaf.id})
+                            "clause": clause})
                 continue
             if path in seen:
                 continue
@@ -343,7 +370,6 @@ class Explainer:
                 unit = fact.get("dose_unit", "") + dose_unit
             if unit:
                 item["unit"] = unit
-            extra = conditions.get(id(leaf))  # what the clause says, when it is fixed
             item.update(extra if extra is not None else leaf.accept(_CONDITION, fact, env))
             derived = derived_of.get(path)
             if derived is None and path.startswith("derived."):
@@ -354,9 +380,27 @@ class Explainer:
                 inferred = inferences.get((fact_id, field))
                 if inferred:
                     item["inferred_from"] = [i["from"] for i in inferred]
-            item["clause"] = leaf.id
+            item["clause"] = clause
             out.append(item)
         return out
+
+    def _record(self, statics: _RuleStatics, leaf: ir.Node, t: str) -> tuple[Any, ...]:
+        """What the evidence of a true clause ``leaf`` of a ``t`` fact reads of the rule
+        and the fact types, remembered in :attr:`_RuleStatics.records` (keyed by the
+        leaf, one of the rule's own; checked against the fact type on every use):
+        ``(t, shown, field, source, shows, unit, dose suffix, exists, fixed wording,
+        clause id)``, where ``exists`` is None for a clause other than ``exists``, else
+        whether it asks for presence."""
+        field = leaf.field
+        about = self._field_info.get((t, field))
+        if about is None:
+            about = self._field_info[(t, field)] = self._about_field(t, field)
+        source, shows, unit, dose = about if about is not _NOT_SHOWN else ("", "", "", None)
+        record = (t, about is not _NOT_SHOWN, field, source, shows, unit, dose,
+                  leaf.present if isinstance(leaf, ir.Exists) else None,
+                  statics.conditions.get(id(leaf)), leaf.id)
+        statics.records[id(leaf)] = record
+        return record
 
     def _about_field(self, t: str, field: str) -> tuple[str, str, str, str | None] | None:
         """What the evidence of a true clause on field ``field`` of a ``t`` fact reads of

@@ -192,22 +192,47 @@ def _reference_clear_when(rule, env, starts, path_of, unit_of, changeable):
     return tuple(out[:clearing.MAX_ALTERNATIVES])
 
 
+def _returned(f: Any, *args: Any) -> Any:
+    """What ``f`` returns, or the TypeError it raises (a dose unit made None)."""
+    try:
+        return f(*args)
+    except TypeError as e:
+        return ("raises", str(e))
+
+
 def test_inline_clearing_is_the_tree_walk(compiled: cdss.Engine, firings) -> None:
-    """clear_when with the plans (comparisons inline) equals the session-4 code over
-    the tree walk, on every firing and on variants with values absent, texts, 0, big."""
+    """clear_when with the plans (comparisons inline), and over the steps worked out
+    once per rule (or with nothing worked out), equals the session-4 code over the tree
+    walk, on every firing and on variants with values absent, texts, 0, big."""
     ex = compiled._explainer
     n = 0
-    for rule, env, fs, _ in firings[::3]:
+    dosed = set()  # rules with a comparison of a dose whose unit is the fact's
+    for rule in compiled.rules:
+        statics = ex._statics(rule)
+        if any(s[0] == "cmp" and s[-1] is not None for s in clearing.steps(
+                rule, statics.clears, ex._band_starts(rule.spec.group), ex._clearing_about)):
+            dosed.add(rule.id)
+    chosen = firings[::3] + [f for f in firings if f[0].id in dosed]
+    assert len(chosen) > len(firings[::3])
+    for rule, env, fs, _ in chosen:
         starts = band_starts(compiled.rules, rule.spec.group)
 
         def path_of(fact: dict[str, Any], name: str, fs=fs) -> str:
             return ex.field_path(fs, fact, name)
 
+        statics = ex._statics(rule)
+        stepped = clearing.steps(rule, statics.clears, starts, ex._clearing_about)
+        walked = clearing.steps(rule, statics.clears, starts, lambda t, f: None)
+        assert all(s[0] == "plan" for s in walked)
         for e in _variants(rule, env):
-            got = clearing.clear_when(rule, e, starts, path_of, ex._unit, ex._changeable,
-                                      ex._statics(rule).clears, ex._statics(rule).types)
-            assert got == _reference_clear_when(rule, e, starts, path_of, ex._unit,
-                                                 ex._changeable), rule.id
+            want = _returned(_reference_clear_when, rule, e, starts, path_of, ex._unit,
+                             ex._changeable)
+            got = _returned(clearing.clear_when, rule, e, starts, path_of, ex._unit,
+                            ex._changeable, statics.clears, statics.types)
+            assert got == want, rule.id
+            for planned in (stepped, walked):
+                assert _returned(clearing.clear_when_stepped, rule, e, planned, starts,
+                                 path_of, ex._unit, ex._changeable, statics.types) == want
             n += 1
     assert n > 2000
 
