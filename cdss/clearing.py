@@ -367,7 +367,7 @@ def clear_texts(alternatives: tuple[dict[str, Any], ...], labels: dict[str, dict
     its name per language), each part that both share worked out once."""
     zh_alts = []
     en_alts = []
-    shown = units.shown
+    symbols, words_zh = units.SHOWN, units.WORDS_ZH
     for a in alternatives:
         zh_parts = []
         en_parts = []
@@ -377,9 +377,11 @@ def clear_texts(alternatives: tuple[dict[str, Any], ...], labels: dict[str, dict
             now_text = f"{now:g}" if isinstance(now, float) else str(now)
             label = labels[c["field"]]
             bound = f" {c['op']} {c['value']}"
-            if unit:
-                zh_parts.append(f"{label['zh']}{bound} {shown(unit, 'zh')}（现为 {now_text}）")
-                en_parts.append(f"{label['en']}{bound} {shown(unit, 'en')} (now {now_text})")
+            if unit:  # units.shown in each language
+                en_unit = symbols.get(unit, unit)
+                zh_parts.append(f"{label['zh']}{bound} {words_zh.get(en_unit, en_unit)}"
+                                f"（现为 {now_text}）")
+                en_parts.append(f"{label['en']}{bound} {en_unit} (now {now_text})")
             else:
                 zh_parts.append(f"{label['zh']}{bound}（现为 {now_text}）")
                 en_parts.append(f"{label['en']}{bound} (now {now_text})")

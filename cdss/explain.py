@@ -469,7 +469,7 @@ class Explainer:
             texts["zh"]["clear"], texts["en"]["clear"] = clear_texts(clears, labels)
         else:
             texts["zh"]["clear"] = texts["en"]["clear"] = ""
-        return Suggestion.from_fields({
+        return Suggestion._from_literal({
             "rule_id": spec.id, "rule_version": spec.version, "category": spec.category,
             "kind": spec.kind, "severity": spec.severity, "texts": texts,
             "evidence": tuple(self._evidence(rule, env, fs, statics)) if evidence else (),
@@ -838,8 +838,8 @@ def _true_leaves(steps: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...], env
     is unknown or true goes on; an absent field is unknown but for ``exists``; no list
     is known in part), with the clauses of :func:`_steps` evaluated inline and any
     other child by ``eval_node``."""
-    trace = Trace()
-    found = trace.true_leaves
+    found: list[tuple[str, ir.Node]] = []
+    trace = None  # made for the first clause the evaluator walks
     for name, clauses in steps:
         fact = env[name]
         for step in clauses:
@@ -856,6 +856,8 @@ def _true_leaves(steps: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...], env
                 if ok:
                     found.append((name, step[1]))
             else:
+                if trace is None:
+                    trace = Trace(found)
                 ok = eval_node(step[1], name, fact, env, trace)
             if ok is False:
                 break

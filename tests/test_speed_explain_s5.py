@@ -21,6 +21,7 @@ from cdss.clearing import _falsify, band_starts, clear_text, clear_texts
 from cdss.derive import build_facts
 from cdss.explain import Explainer, _RuleStatics, _steps, _Template, _true_leaves
 from cdss.receipt import canonical_json, fixed_clock
+from cdss.report import _SUGGESTION_FIELDS
 from cdss.rulelang import ir
 from cdss.rulelang.evaluate import explain as walked_explain
 from cdss.rulelang.ops import OPERATORS
@@ -159,7 +160,8 @@ def test_clear_texts_are_clear_text_per_language(compiled: cdss.Engine, firings)
     assert n > 100
     alt = ({"all": [{"field": "f", "op": "<", "value": 5, "unit": "", "now": 7.5},
                     {"field": "g", "op": "≤", "value": 1.5, "unit": "mmol/L", "now": 3}]},
-           {"all": [{"field": "g", "op": "≤", "value": 2, "unit": "degC", "now": None}]})
+           {"all": [{"field": "g", "op": "≤", "value": 2, "unit": "degC", "now": None},
+                    {"field": "f", "op": ">", "value": 30, "unit": "d", "now": 12}]})
     labels = {"f": {"zh": "甲", "en": "F"}, "g": {"zh": "乙", "en": "G"}}
     assert clear_texts(alt, labels) == tuple(
         clear_text(alt, lambda p, lang=lang: labels[p][lang], lang) for lang in ("zh", "en"))
@@ -324,6 +326,7 @@ def test_a_warm_explainer_gives_what_a_cold_one_gives(compiled: cdss.Engine, fir
             cold = Explainer(compiled.kb, compiled.rules).suggestion(
                 rule, env, fs, evidence=evidence, decision=decision)
             assert got == cold, rule.id
+            assert tuple(vars(got)) == _SUGGESTION_FIELDS  # written out in field order
             assert [list(e.items()) for e in got.evidence] == \
                 [list(e.items()) for e in cold.evidence]
             assert [list(t.items()) for t in got.texts.values()] == \
