@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -57,46 +55,13 @@ def _sha256(data: bytes) -> str:
 def canonical_json(value: Any) -> bytes:
     """JSON with sorted keys, no spaces, UTF-8: the form every hash is taken of (a lone
     surrogate in a string is kept as its code point, not refused)."""
-    encode = _c_encoder()
-    if encode is None or isinstance(value, str):
-        return _CANONICAL.encode(value).encode("utf-8", "surrogatepass")
-    _LOCAL.busy = True
-    try:
-        chunks = encode(value, 0)
-    except BaseException:
-        _LOCAL.markers.clear()  # the containers it was inside when it stopped
-        raise
-    finally:
-        _LOCAL.busy = False
-    return "".join(chunks).encode("utf-8", "surrogatepass")
+    return _CANONICAL.encode(value).encode("utf-8", "surrogatepass")
 
 
 #: the encoder of :func:`canonical_json` (``json.dumps`` with these arguments builds one
 #: per call; ``encode`` keeps no state between calls)
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
                               default=str)
-#: per thread: the C encoder ``_CANONICAL.encode`` makes per call, made once, with the
-#: dict of containers it is inside (empty between calls; emptied after an error), and
-#: whether a call is under way (a ``default`` that hashes again gets its own encoder)
-_LOCAL = threading.local()
-
-
-def _c_encoder() -> Callable[[Any, int], Any] | None:
-    """This thread's reusable C encoder with ``_CANONICAL``'s arguments (what
-    ``JSONEncoder.iterencode`` makes for a one-shot ``encode``); None if there is no C
-    encoder, or this thread is inside :func:`canonical_json` already."""
-    local = _LOCAL
-    encode = getattr(local, "encode", None)
-    if encode is None:
-        if c_make_encoder is None:
-            return None
-        local.markers = {}
-        local.busy = False
-        c = _CANONICAL
-        encode = local.encode = c_make_encoder(
-            local.markers, c.default, encode_basestring, c.indent, c.key_separator,
-            c.item_separator, c.sort_keys, c.skipkeys, c.allow_nan)
-    return None if local.busy else encode
 
 
 def input_sha256(encounter: Any, parsed: Encounter | None = None) -> str:

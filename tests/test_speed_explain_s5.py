@@ -1,14 +1,11 @@
-"""Session 5's faster explained suggestions and receipt (issue #17) give what the plain
+"""Session 5's faster explained suggestions (issue #17) give what the plain
 code gives: the inline walk of the true clauses what ``rulelang.evaluate.explain``
 gives, the messages formatted in one call what each template gives, the clear texts of
 both languages at once what ``clear_text`` gives per language, the inline clearing what
-the tree walk gives, remembered "did you mean" what the knowledge says, and the reused
-JSON encoder what ``json.dumps`` gives, also after an error and across threads."""
+the tree walk gives, and remembered "did you mean" what the knowledge says."""
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +17,7 @@ from cdss import clearing, explain
 from cdss.clearing import _falsify, band_starts, clear_text, clear_texts
 from cdss.derive import build_facts
 from cdss.explain import Explainer, _RuleStatics, _steps, _Template, _true_leaves
-from cdss.receipt import canonical_json, fixed_clock
+from cdss.receipt import fixed_clock
 from cdss.report import _SUGGESTION_FIELDS
 from cdss.rulelang import ir
 from cdss.rulelang.evaluate import explain as walked_explain
@@ -249,71 +246,6 @@ def test_did_you_mean_is_remembered_exactly_and_bounded(compiled: cdss.Engine,
         got.append("changed")  # a new list each call
         assert ex._suggest_drugs(name) == compiled.kb.suggest_drugs(name)
         assert len(ex._did_you_mean) <= 2
-
-
-@pytest.mark.parametrize("value", [
-    {"b": [1, 2.5, True, None], "a": "血压", "c": {"z": 1, "y": "\ud800"}},
-    {"t": datetime(2026, 1, 1, tzinfo=UTC), "n": 10 ** 30, "f": float("inf")},
-    "text", [], {}, [[], {}], 1.5])
-def test_the_reused_encoder_is_json_dumps(value: Any) -> None:
-    for _ in range(2):
-        assert canonical_json(value) == json.dumps(
-            value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-            default=str).encode("utf-8", "surrogatepass")
-
-
-def test_the_reused_encoder_recovers_after_an_error() -> None:
-    """A circular value, a value whose ``default`` fails and one nested too deep raise
-    what ``json.dumps`` raises, and the next call (of the same objects too) succeeds;
-    a ``default`` that hashes again gets its own encoder."""
-    shared = {"x": [1]}
-    loop: list[Any] = [shared]
-    loop.append(loop)
-
-    class Broken:
-        def __str__(self) -> str:
-            raise ZeroDivisionError
-
-    deep: list[Any] = []
-    cur = deep
-    for _ in range(100_000):
-        cur.append([])
-        cur = cur[0]
-    for bad, error in ((loop, ValueError), ({"a": shared, "b": Broken()}, ZeroDivisionError),
-                       ([shared, deep], RecursionError)):
-        for _ in range(2):
-            with pytest.raises(error):
-                canonical_json(bad)
-            assert canonical_json([shared, shared]) == b'[{"x":[1]},{"x":[1]}]'
-
-    class Again:
-        def __str__(self) -> str:
-            return canonical_json({"in": shared}).decode()
-
-    assert canonical_json({"o": Again(), "s": shared}) == \
-        b'{"o":"{\\"in\\":{\\"x\\":[1]}}","s":{"x":[1]}}'
-
-
-def test_threads_hash_the_same_object_alike() -> None:
-    value = {"k": [{"a": i, "b": [str(i)] * 20} for i in range(300)]}
-    want = canonical_json(value)
-    got: list[bytes] = []
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            for _ in range(200):
-                got.append(canonical_json(value))
-        except BaseException as e:  # pragma: no cover - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    assert set(got) == {want} and len(got) == 800
 
 
 def test_a_warm_explainer_gives_what_a_cold_one_gives(compiled: cdss.Engine, firings) -> None:
