@@ -93,6 +93,73 @@ class _Template:
         return "".join(out)
 
 
+def _steps(node: ir.Node) -> tuple[tuple[Any, ...], ...]:
+    """The clauses of a condition as :func:`_true_leaves` walks them: the children of a
+    top-level ``all`` (or the node alone), each ``("leaf", leaf, field, holds,
+    argument)`` for a clause on the fact's own field and a literal (a comparison with a
+    value, ``in``, ``contains``, ``matches``: the argument prepared once, as the
+    evaluator prepares it per call), ``("exists", leaf, field, holds)``, else
+    ``("node", child)`` (an ``any``, a comparison with another field)."""
+    children = node.children if type(node) is ir.All else (node,)
+    out: list[tuple[Any, ...]] = []
+    for c in children:
+        kind = type(c)
+        if kind is ir.Compare and type(c.operand) is ir.Value:
+            out.append(("leaf", c, c.field, c.operator.holds, c.operand.value))
+        elif kind is ir.InList or kind is ir.Contains or kind is ir.Matches:
+            out.append(("leaf", c, c.field, c.operator.holds, c.operator.prepare(c.argument)))
+        elif kind is ir.Exists:
+            out.append(("exists", c, c.field, c.operator.holds))
+        else:
+            out.append(("node", c))
+    return tuple(out)
+
+
+def _true_leaves(steps: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...], env: Env
+                 ) -> list[tuple[str, ir.Node]]:
+    """``rulelang.evaluate.explain`` of the rule whose :attr:`_RuleStatics.steps` these
+    are: the same Kleene walk (an ``all`` stops at its first False child, a child that
+    is unknown or true goes on; an absent field is unknown but for ``exists``; no list
+    is known in part), with the clauses of :func:`_steps` evaluated inline and any
+    other child by ``eval_node``."""
+    found: list[tuple[str, ir.Node]] = []
+    trace = None  # made for the first clause the evaluator walks
+    for name, clauses in steps:
+        fact = env[name]
+        for step in clauses:
+            kind = step[0]
+            if kind == "leaf":
+                _, leaf, field, holds, argument = step
+                if field not in fact:
+                    continue  # unknown: the walk goes on
+                ok = holds(fact[field], argument)
+                if ok:
+                    found.append((name, leaf))
+            elif kind == "exists":
+                ok = step[3](step[2] in fact, None)
+                if ok:
+                    found.append((name, step[1]))
+            else:
+                if trace is None:
+                    trace = Trace(found)
+                ok = eval_node(step[1], name, fact, env, trace)
+            if ok is False:
+                break
+    return found
+
+
+def _joined(formats: dict[str, dict[str, str]]) -> str | None:
+    """:attr:`_RuleStatics.joined` of these formats (None unless they are exactly zh and
+    en, each title, message and recommendation, and none holds :data:`_SEP`)."""
+    if list(formats) != ["zh", "en"] or any(list(parts) != list(_TEXT_PARTS)
+                                            for parts in formats.values()):
+        return None
+    texts = [formats[lang][part] for lang in ("zh", "en") for part in _TEXT_PARTS]
+    if any(_SEP in text for text in texts):
+        return None
+    return _SEP.join(texts)
+
+
 @dataclass(frozen=True)
 class _RuleStatics:
     """The parts of a rule's suggestions that do not depend on the facts."""
@@ -807,70 +874,3 @@ def _class_literals(rule: CompiledRule) -> int:
                     leaf.operand.value.startswith(CLASS_PREFIX):
                 count += 1
     return count
-
-
-def _steps(node: ir.Node) -> tuple[tuple[Any, ...], ...]:
-    """The clauses of a condition as :func:`_true_leaves` walks them: the children of a
-    top-level ``all`` (or the node alone), each ``("leaf", leaf, field, holds,
-    argument)`` for a clause on the fact's own field and a literal (a comparison with a
-    value, ``in``, ``contains``, ``matches``: the argument prepared once, as the
-    evaluator prepares it per call), ``("exists", leaf, field, holds)``, else
-    ``("node", child)`` (an ``any``, a comparison with another field)."""
-    children = node.children if type(node) is ir.All else (node,)
-    out: list[tuple[Any, ...]] = []
-    for c in children:
-        kind = type(c)
-        if kind is ir.Compare and type(c.operand) is ir.Value:
-            out.append(("leaf", c, c.field, c.operator.holds, c.operand.value))
-        elif kind is ir.InList or kind is ir.Contains or kind is ir.Matches:
-            out.append(("leaf", c, c.field, c.operator.holds, c.operator.prepare(c.argument)))
-        elif kind is ir.Exists:
-            out.append(("exists", c, c.field, c.operator.holds))
-        else:
-            out.append(("node", c))
-    return tuple(out)
-
-
-def _true_leaves(steps: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...], env: Env
-                 ) -> list[tuple[str, ir.Node]]:
-    """``rulelang.evaluate.explain`` of the rule whose :attr:`_RuleStatics.steps` these
-    are: the same Kleene walk (an ``all`` stops at its first False child, a child that
-    is unknown or true goes on; an absent field is unknown but for ``exists``; no list
-    is known in part), with the clauses of :func:`_steps` evaluated inline and any
-    other child by ``eval_node``."""
-    found: list[tuple[str, ir.Node]] = []
-    trace = None  # made for the first clause the evaluator walks
-    for name, clauses in steps:
-        fact = env[name]
-        for step in clauses:
-            kind = step[0]
-            if kind == "leaf":
-                _, leaf, field, holds, argument = step
-                if field not in fact:
-                    continue  # unknown: the walk goes on
-                ok = holds(fact[field], argument)
-                if ok:
-                    found.append((name, leaf))
-            elif kind == "exists":
-                ok = step[3](step[2] in fact, None)
-                if ok:
-                    found.append((name, step[1]))
-            else:
-                if trace is None:
-                    trace = Trace(found)
-                ok = eval_node(step[1], name, fact, env, trace)
-            if ok is False:
-                break
-    return found
-
-
-def _joined(formats: dict[str, dict[str, str]]) -> str | None:
-    """:attr:`_RuleStatics.joined` of these formats (None unless they are exactly zh and
-    en, each title, message and recommendation, and none holds :data:`_SEP`)."""
-    if list(formats) != ["zh", "en"] or any(list(parts) != list(_TEXT_PARTS)
-                                            for parts in formats.values()):
-        return None
-    texts = [formats[lang][part] for lang in ("zh", "en") for part in _TEXT_PARTS]
-    if any(_SEP in text for text in texts):
-        return None
-    return _SEP.join(texts)
