@@ -117,8 +117,21 @@ def _falsify_planned(p: tuple[Any, ...], pattern: str, env: Env) -> list[list[Co
         return []
     if kind == "all":
         out: list[list[Condition]] = []
+        fact = env.get(pattern, {})
         for child in p[1]:
-            out += _falsify_planned(child, pattern, env)
+            if child[0] != "cmp":
+                out += _falsify_planned(child, pattern, env)
+                continue
+            _, field, complement, operand = child  # a comparison, inline
+            value = fact.get(field)
+            if isinstance(operand, ir.Value):
+                threshold = operand.value
+            elif isinstance(operand, ir.SameFact):
+                threshold = fact.get(operand.field)
+            else:
+                threshold = env.get(operand.pattern, {}).get(operand.field)
+            if is_number(value) and is_number(threshold):
+                out.append([(pattern, field, complement, float(threshold))])
         return out
     per_child = [_falsify_planned(child, pattern, env) for child in p[1]]
     if not all(per_child):
@@ -165,32 +178,56 @@ def clear_when(rule: CompiledRule, env: Env, starts: Starts,
                path_of: Callable[[dict[str, Any], str], str],
                unit_of: Callable[[dict[str, Any], str], str],
                changeable: Callable[[str, str], bool],
-               planned: tuple[tuple[str, tuple[Any, ...]], ...] | None = None
-               ) -> tuple[dict[str, Any], ...]:
+               planned: tuple[tuple[str, tuple[Any, ...]], ...] | None = None,
+               types: dict[str, str] | None = None) -> tuple[dict[str, Any], ...]:
     """The alternatives that would clear this firing of ``rule`` (see the module doc);
     ``starts``: :func:`band_starts` of every rule.
 
     ``path_of(fact, field)``: the input path of a fact's field; ``unit_of``: its unit;
     ``changeable(fact_type, field)``: whether a clinician's action or the patient's
     course can change it (not an identity, join or patient field); ``planned``:
-    :func:`plans` of ``rule``, if already made.
+    :func:`plans` of ``rule``, if already made; ``types``: each pattern's fact type.
     """
     if planned is None:
         planned = plans(rule)
     if not planned:
         return ()
-    types = {p.name: p.fact_type for p in rule.patterns}
+    if types is None:
+        types = {p.name: p.fact_type for p in rule.patterns}
     out: list[dict[str, Any]] = []
     seen: set[tuple] = set()
     rank = _RANK[rule.spec.severity]
     for name, p in planned:
-        for alternative in _falsify_planned(p, name, env):
-            if any(not changeable(types[c[0]], c[1]) or not unit_of(env[c[0]], c[1])
-                   for c in alternative):
-                continue  # an identity or a count, not a measured quantity
-            if any(starts.get((types[c[0]], c[1], c[2], c[3]), -1) > rank
-                   for c in alternative):
-                continue  # it clears only by turning into a more severe finding
+        if p[0] == "cmp":  # _falsify_planned of a comparison, inline
+            _, field, complement, operand = p
+            fact = env.get(name, {})
+            value = fact.get(field)
+            if isinstance(operand, ir.Value):
+                threshold = operand.value
+            elif isinstance(operand, ir.SameFact):
+                threshold = fact.get(operand.field)
+            else:
+                threshold = env.get(operand.pattern, {}).get(operand.field)
+            if not (is_number(value) and is_number(threshold)):
+                continue
+            alternatives: list[list[Condition]] = [[(name, field, complement,
+                                                     float(threshold))]]
+        else:
+            alternatives = _falsify_planned(p, name, env)
+        for alternative in alternatives:
+            skip = False
+            for c in alternative:
+                if not changeable(types[c[0]], c[1]) or not unit_of(env[c[0]], c[1]):
+                    skip = True  # an identity or a count, not a measured quantity
+                    break
+            if skip:
+                continue
+            for c in alternative:
+                if starts.get((types[c[0]], c[1], c[2], c[3]), -1) > rank:
+                    skip = True  # it clears only by turning into a more severe finding
+                    break
+            if skip:
+                continue
             conditions = []
             for pattern, field, op, boundary in alternative:
                 fact = env[pattern]
@@ -198,7 +235,113 @@ def clear_when(rule: CompiledRule, env: Env, starts: Starts,
                     "field": path_of(fact, field), "op": OPERATORS[op].symbol,
                     "value": int(boundary) if boundary.is_integer() else boundary,
                     "unit": unit_of(fact, field), "now": fact.get(field)})
-            key = tuple((c["field"], c["op"], c["value"]) for c in conditions)
+            key = tuple([(c["field"], c["op"], c["value"]) for c in conditions])
+            if key not in seen:
+                seen.add(key)
+                out.append({"all": conditions})
+    return tuple(out[:MAX_ALTERNATIVES])
+
+
+#: what a pattern's comparison field reads of the fact types, for :func:`steps`:
+#: ``(changeable, unit, dose suffix)`` (see :func:`steps`), or None if unknown
+About = Callable[[str, str], tuple[bool, str, str | None] | None]
+
+
+def steps(rule: CompiledRule, planned: tuple[tuple[str, tuple[Any, ...]], ...],
+          starts: Starts, about: About) -> tuple[tuple[Any, ...], ...]:
+    """:func:`clear_when`'s walk of ``planned`` with what does not depend on the facts
+    worked out once: each comparison of a pattern with a number (alone, or a child of
+    its top-level ``all``, whose alternatives are its children's in order) becomes
+    ``("cmp", pattern, field, fact type, complement, boundary, symbol, value shown,
+    unit, dose suffix)``, left out when it never clears (a field that is not
+    changeable, or a boundary where a more severe band starts: both read only the
+    pattern's fact type); anything else stays ``("plan", pattern, plan)``.
+
+    ``about(fact_type, field)``: whether the field is changeable, its unit, and for a
+    field whose unit is the fact's ``dose_unit`` plus a suffix, that suffix (else
+    None); None: not known, the comparison is walked as planned.
+    """
+    types = {p.name: p.fact_type for p in rule.patterns}
+    rank = _RANK[rule.spec.severity]
+    out: list[tuple[Any, ...]] = []
+    for name, p in planned:
+        for child in p[1] if p[0] == "all" else (p,):
+            if child[0] == "cmp" and isinstance(child[3], ir.Value):
+                _, field, complement, operand = child
+                if not is_number(operand.value):
+                    continue  # no boundary, whatever the facts
+                t = types[name]
+                known = about(t, field)
+                if known is not None:
+                    changeable, unit, dose = known
+                    boundary = float(operand.value)
+                    if not changeable or starts.get((t, field, complement, boundary),
+                                                    -1) > rank:
+                        continue
+                    out.append(("cmp", name, field, t, complement, boundary,
+                                OPERATORS[complement].symbol,
+                                int(boundary) if boundary.is_integer() else boundary,
+                                unit, dose))
+                    continue
+            out.append(("plan", name, child))
+    return tuple(out)
+
+
+def clear_when_stepped(rule: CompiledRule, env: Env, planned: tuple[tuple[Any, ...], ...],
+                       starts: Starts, path_of: Callable[[dict[str, Any], str], str],
+                       unit_of: Callable[[dict[str, Any], str], str],
+                       changeable: Callable[[str, str], bool], types: dict[str, str]
+                       ) -> tuple[dict[str, Any], ...]:
+    """:func:`clear_when` over the :func:`steps` of ``rule`` (made with the same
+    ``starts``, and an ``about`` that says what ``changeable`` and ``unit_of`` say)."""
+    out: list[dict[str, Any]] = []
+    seen: set[tuple] = set()
+    rank = _RANK[rule.spec.severity]
+    for step in planned:
+        if step[0] == "cmp":
+            _, name, field, t, _, _, symbol, shown, unit, dose = step
+            fact = env.get(name)
+            if fact is None:
+                continue
+            value = fact.get(field)
+            if not is_number(value):
+                continue
+            if fact["t"] != t:
+                unit = unit_of(fact, field)
+            elif dose is not None:
+                unit = fact.get("dose_unit", "") + dose
+            if not unit:
+                continue  # a count, not a measured quantity
+            path = path_of(fact, field)
+            key: tuple = ((path, symbol, shown),)
+            if key not in seen:
+                seen.add(key)
+                out.append({"all": [{"field": path, "op": symbol, "value": shown,
+                                     "unit": unit, "now": value}]})
+            continue
+        name = step[1]
+        for alternative in _falsify_planned(step[2], name, env):
+            skip = False
+            for c in alternative:
+                if not changeable(types[c[0]], c[1]) or not unit_of(env[c[0]], c[1]):
+                    skip = True  # an identity or a count, not a measured quantity
+                    break
+            if skip:
+                continue
+            for c in alternative:
+                if starts.get((types[c[0]], c[1], c[2], c[3]), -1) > rank:
+                    skip = True  # it clears only by turning into a more severe finding
+                    break
+            if skip:
+                continue
+            conditions = []
+            for pattern, field, op, boundary in alternative:
+                fact = env[pattern]
+                conditions.append({
+                    "field": path_of(fact, field), "op": OPERATORS[op].symbol,
+                    "value": int(boundary) if boundary.is_integer() else boundary,
+                    "unit": unit_of(fact, field), "now": fact.get(field)})
+            key = tuple([(c["field"], c["op"], c["value"]) for c in conditions])
             if key not in seen:
                 seen.add(key)
                 out.append({"all": conditions})
@@ -216,3 +359,32 @@ def clear_text(alternatives: tuple[dict[str, Any], ...], label: Callable[[str], 
                 + (f"（现为 {now_text}）" if lang == "zh" else f" (now {now_text})"))
     joiner, alt = (" 且 ", " 或 ") if lang == "zh" else (" and ", "; or ")
     return alt.join(joiner.join(one(c) for c in a["all"]) for a in alternatives)
+
+
+def clear_texts(alternatives: tuple[dict[str, Any], ...], labels: dict[str, dict[str, str]]
+                ) -> tuple[str, str]:
+    """:func:`clear_text` in Chinese and in English at once (``labels``: input path ->
+    its name per language), each part that both share worked out once."""
+    zh_alts = []
+    en_alts = []
+    symbols, words_zh = units.SHOWN, units.WORDS_ZH
+    for a in alternatives:
+        zh_parts = []
+        en_parts = []
+        for c in a["all"]:
+            unit = c["unit"]
+            now = c["now"]
+            now_text = f"{now:g}" if isinstance(now, float) else str(now)
+            label = labels[c["field"]]
+            bound = f" {c['op']} {c['value']}"
+            if unit:  # units.shown in each language
+                en_unit = symbols.get(unit, unit)
+                zh_parts.append(f"{label['zh']}{bound} {words_zh.get(en_unit, en_unit)}"
+                                f"（现为 {now_text}）")
+                en_parts.append(f"{label['en']}{bound} {en_unit} (now {now_text})")
+            else:
+                zh_parts.append(f"{label['zh']}{bound}（现为 {now_text}）")
+                en_parts.append(f"{label['en']}{bound} (now {now_text})")
+        zh_alts.append(" 且 ".join(zh_parts))
+        en_alts.append(" and ".join(en_parts))
+    return " 或 ".join(zh_alts), "; or ".join(en_alts)

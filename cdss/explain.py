@@ -9,16 +9,24 @@ because the data they read is missing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cdss.clearing import Starts, band_starts, clear_text, clear_when, plans
+from cdss.clearing import (
+    Starts,
+    band_starts,
+    clear_texts,
+    clear_when_stepped,
+    plans,
+    steps,
+)
 from cdss.derive import Fact, FactSet, fact_types
 from cdss.kb import CLASS_PREFIX, KnowledgeBase
 from cdss.reasoning import Decision, Undecided, subject_of
 from cdss.report import MissingData, NotEvaluated, Suggestion
 from cdss.rulelang import CompiledRule, ir
-from cdss.rulelang.evaluate import Env, Trace, eval_node, explain
+from cdss.rulelang.evaluate import Env, Trace, eval_node
 from cdss.rulelang.load import PLACEHOLDER
 from cdss.rulelang.ops import OPERATORS
 
@@ -37,6 +45,11 @@ _MEASURED = frozenset({"vitals", "labs", "derived"})
 _DOSE_FIELDS = {"dose": "", "max_single": "", "daily_dose": "/d", "max_daily": "/d",
                 "min_daily": "/d", "geriatric_max_daily": "/d"}
 _TEXT_PARTS = ("title", "message", "recommendation")
+#: what separates the six messages of a firing formatted as one text (never in a value
+#: formatted into it, else each is formatted alone)
+_SEP = "\x00"
+#: :meth:`Explainer._about_field` of a field evidence does not show
+_NOT_SHOWN = None
 #: most input paths whose askability and label are remembered (per explainer)
 _MAX_PATHS = 4096
 
@@ -80,6 +93,73 @@ class _Template:
         return "".join(out)
 
 
+def _steps(node: ir.Node) -> tuple[tuple[Any, ...], ...]:
+    """The clauses of a condition as :func:`_true_leaves` walks them: the children of a
+    top-level ``all`` (or the node alone), each ``("leaf", leaf, field, holds,
+    argument)`` for a clause on the fact's own field and a literal (a comparison with a
+    value, ``in``, ``contains``, ``matches``: the argument prepared once, as the
+    evaluator prepares it per call), ``("exists", leaf, field, holds)``, else
+    ``("node", child)`` (an ``any``, a comparison with another field)."""
+    children = node.children if type(node) is ir.All else (node,)
+    out: list[tuple[Any, ...]] = []
+    for c in children:
+        kind = type(c)
+        if kind is ir.Compare and type(c.operand) is ir.Value:
+            out.append(("leaf", c, c.field, c.operator.holds, c.operand.value))
+        elif kind is ir.InList or kind is ir.Contains or kind is ir.Matches:
+            out.append(("leaf", c, c.field, c.operator.holds, c.operator.prepare(c.argument)))
+        elif kind is ir.Exists:
+            out.append(("exists", c, c.field, c.operator.holds))
+        else:
+            out.append(("node", c))
+    return tuple(out)
+
+
+def _true_leaves(steps: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...], env: Env
+                 ) -> list[tuple[str, ir.Node]]:
+    """``rulelang.evaluate.explain`` of the rule whose :attr:`_RuleStatics.steps` these
+    are: the same Kleene walk (an ``all`` stops at its first False child, a child that
+    is unknown or true goes on; an absent field is unknown but for ``exists``; no list
+    is known in part), with the clauses of :func:`_steps` evaluated inline and any
+    other child by ``eval_node``."""
+    found: list[tuple[str, ir.Node]] = []
+    trace = None  # made for the first clause the evaluator walks
+    for name, clauses in steps:
+        fact = env[name]
+        for step in clauses:
+            kind = step[0]
+            if kind == "leaf":
+                _, leaf, field, holds, argument = step
+                if field not in fact:
+                    continue  # unknown: the walk goes on
+                ok = holds(fact[field], argument)
+                if ok:
+                    found.append((name, leaf))
+            elif kind == "exists":
+                ok = step[3](step[2] in fact, None)
+                if ok:
+                    found.append((name, step[1]))
+            else:
+                if trace is None:
+                    trace = Trace(found)
+                ok = eval_node(step[1], name, fact, env, trace)
+            if ok is False:
+                break
+    return found
+
+
+def _joined(formats: dict[str, dict[str, str]]) -> str | None:
+    """:attr:`_RuleStatics.joined` of these formats (None unless they are exactly zh and
+    en, each title, message and recommendation, and none holds :data:`_SEP`)."""
+    if list(formats) != ["zh", "en"] or any(list(parts) != list(_TEXT_PARTS)
+                                            for parts in formats.values()):
+        return None
+    texts = [formats[lang][part] for lang in ("zh", "en") for part in _TEXT_PARTS]
+    if any(_SEP in text for text in texts):
+        return None
+    return _SEP.join(texts)
+
+
 @dataclass(frozen=True)
 class _RuleStatics:
     """The parts of a rule's suggestions that do not depend on the facts."""
@@ -103,6 +183,21 @@ class _RuleStatics:
     #: (pattern, field) -> the values its ``contains`` clauses name (an inferred
     #: condition it does not ask about is not an assumption of the rule)
     named: dict[tuple[str, str], frozenset[Any]] = dataclasses.field(default_factory=dict)
+    #: per pattern with a condition, its clauses as :func:`_true_leaves` walks them
+    steps: tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...] = ()
+    #: pattern -> its fact type
+    types: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: lang -> part -> the message, when no message shows a value (:attr:`slots` empty)
+    fixed: dict[str, dict[str, str]] | None = None
+    #: the six :attr:`formats` (zh, en; title, message, recommendation) as one text
+    #: joined by :data:`_SEP`, formatted in one call; None if a template holds it
+    joined: str | None = None
+    #: ``id(leaf)`` -> what the evidence of that clause reads (:meth:`Explainer._record`),
+    #: filled as clauses are found true; the leaves are the rule's own
+    records: dict[int, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
+    #: what an explainer works out once per rule from what it alone knows ("clear": the
+    #: :func:`cdss.clearing.steps` of :attr:`clears` with its band starts)
+    lazy: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, rule: CompiledRule) -> _RuleStatics:
@@ -126,15 +221,30 @@ class _RuleStatics:
                     for p in rule.patterns for leaf in ir.leaves(p.condition)
                     if not isinstance(leaf, ir.Exists) and not (
                         isinstance(leaf, ir.Compare) and not isinstance(leaf.operand, ir.Value))},
-                   plans(rule), _contains_named(rule))
+                   plans(rule), _contains_named(rule),
+                   tuple((p.name, _steps(p.condition)) for p in rule.patterns
+                         if p.condition is not None),
+                   {p.name: p.fact_type for p in rule.patterns},
+                   None if slots else {lang: {part: text.format() for part, text in parts.items()}
+                                       for lang, parts in formats.items()},
+                   _joined(formats))
 
     def texts(self, env: Env) -> dict[str, dict[str, str]]:
         """The messages of a firing on ``env``, per language and part (what
         :meth:`_Template.render` gives)."""
+        fixed = self.fixed
+        if fixed is not None:
+            return {lang: dict(parts) for lang, parts in fixed.items()}
         values = []
         for pattern, name in self.slots:
             value = env[pattern].get(name)
-            values.append("?" if value is None else _fmt(value))
+            values.append(value if type(value) is str else "?" if value is None
+                          else _fmt(value))
+        joined = self.joined
+        if joined is not None and _SEP not in "".join(values):
+            zt, zm, zr, et, em, er = joined.format(*values).split(_SEP)
+            return {"zh": {"title": zt, "message": zm, "recommendation": zr},
+                    "en": {"title": et, "message": em, "recommendation": er}}
         return {lang: {part: text.format(*values) for part, text in parts.items()}
                 for lang, parts in self.formats.items()}
 
@@ -155,12 +265,28 @@ class Explainer:
         self._askable_paths: dict[str, bool] = {}
         #: per input path: its label (:meth:`label`), which reads only the knowledge
         self._labels: dict[str, dict[str, str]] = {}
+        #: (fact type, field) -> what evidence reads of its spec (:meth:`_about_field`)
+        self._field_info: dict[tuple[str, str], Any] = {}
+        #: unknown drug name -> the closest known drugs (:meth:`_suggest_drugs`)
+        self._did_you_mean: dict[str, tuple[str, ...]] = {}
 
     def _band_starts(self, group: str | None) -> Starts:
         starts = self._starts.get(group)
         if starts is None:
             starts = self._starts[group] = band_starts(self._rules, group)
         return starts
+
+    def _clearing_about(self, fact_type: str, field: str
+                        ) -> tuple[bool, str, str | None] | None:
+        """What :meth:`_changeable` and :meth:`_unit` say of a ``fact_type`` fact's
+        ``field`` (:data:`cdss.clearing.About`); None for a field the type lacks."""
+        t = self.types.get(fact_type)
+        spec = t.fields.get(field) if t is not None else None
+        if spec is None:
+            return None
+        dose = _DOSE_FIELDS[field] if not spec.unit and fact_type == "rx" \
+            and field in _DOSE_FIELDS else None
+        return self._changeable(fact_type, field), spec.unit, dose
 
     def _changeable(self, fact_type: str, field: str) -> bool:
         """A field a clinician's action or the patient's course can change: not the
@@ -174,17 +300,33 @@ class Explainer:
                    ) -> tuple[tuple[dict[str, Any], ...], dict[str, dict[str, str]]]:
         """What would clear this firing (:mod:`cdss.clearing`), and the clinician's name
         of each field it names."""
+        return self._clearing(rule, env, fs, self.label)
+
+    def _clearing(self, rule: CompiledRule, env: Env, fs: FactSet,
+                  label: Callable[[str], dict[str, str]], statics: _RuleStatics | None = None
+                  ) -> tuple[tuple[dict[str, Any], ...], dict[str, dict[str, str]]]:
+        """:meth:`clear_when`, the names given by ``label`` (:meth:`label`, or the
+        remembered names themselves when they are only read)."""
         labels: dict[str, dict[str, str]] = {}
+        if statics is None:
+            statics = self._statics(rule)
+        if statics.clears:
+            field_path = self.field_path
 
-        def path_of(fact: dict[str, Any], name: str) -> str:
-            path = self.field_path(fs, fact, name)
-            labels[path] = self.label(f"labs.{name}" if fact["t"] == "labs" else path)
-            return path
+            def path_of(fact: dict[str, Any], name: str) -> str:
+                path = field_path(fs, fact, name)
+                labels[path] = label(f"labs.{name}" if fact["t"] == "labs" else path)
+                return path
 
-        statics = self._statics(rule)
-        found = list(clear_when(rule, env, self._band_starts(rule.spec.group), path_of,
-                                self._unit, self._changeable, statics.clears)
-                     ) if statics.clears else []
+            starts = self._band_starts(rule.spec.group)
+            planned = statics.lazy.get("clear")
+            if planned is None:
+                planned = statics.lazy["clear"] = steps(rule, statics.clears, starts,
+                                                        self._clearing_about)
+            found = list(clear_when_stepped(rule, env, planned, starts, path_of, self._unit,
+                                            self._changeable, statics.types))
+        else:
+            found = []
         if not fs.clears:
             return tuple(found), labels
         for pattern, names in statics.reads:  # verdicts computed from input
@@ -192,7 +334,7 @@ class Explainer:
             for name in names:
                 conditions = fs.clears.get((fact["id"], name))
                 if conditions:
-                    labels.update({c["field"]: self.label(c["field"]) for c in conditions})
+                    labels.update({c["field"]: label(c["field"]) for c in conditions})
                     found.insert(0, {"all": [dict(c) for c in conditions]})
         return tuple(found), labels
 
@@ -225,7 +367,8 @@ class Explainer:
             unit = fact.get("dose_unit", "") + _DOSE_FIELDS[name]
         return unit
 
-    def _evidence(self, rule: CompiledRule, env: Env, fs: FactSet) -> list[dict[str, Any]]:
+    def _evidence(self, rule: CompiledRule, env: Env, fs: FactSet,
+                  statics: _RuleStatics | None = None) -> list[dict[str, Any]]:
         """The evidence items of a firing, each ending with the ``clause`` it comes from
         (the id of the rule's clause that was true, ``v/0/1``; a pattern's name for the
         fact it bound)."""
@@ -245,7 +388,7 @@ class Explainer:
                     if headline.condition:
                         item["condition"] = headline.condition.format(**fact)
                     if fact.get("known") is False:  # an unknown drug: the closest known ones
-                        item["did_you_mean"] = self.kb.suggest_drugs(str(fact.get("drug")))
+                        item["did_you_mean"] = self._suggest_drugs(str(fact.get("drug")))
                     item["clause"] = pattern.name
                     out.append(item)
             if t == "implausible":  # its evidence is the withheld input field
@@ -253,45 +396,100 @@ class Explainer:
                             "unit": fact.get("unit", ""),
                             "condition": f"outside {_fmt(fact['low'])}–{_fmt(fact['high'])}",
                             "clause": pattern.name})
-        conditions = self._statics(rule).conditions
-        for name, leaf in explain(rule.patterns, env):
+        if statics is None:
+            statics = self._statics(rule)
+        records = statics.records
+        overrides = fs.field_paths
+        paths = fs.paths
+        derived_of = fs.derived
+        inferences = fs.inferred
+        for name, leaf in _true_leaves(statics.steps, env):
             fact = env[name]
             t = fact["t"]
-            field = leaf.field
-            spec = types[t].fields[field]
-            if not spec.source or (t in ("rx_key", "rx_allergen") and field in ("key", "drug")):
+            record = records.get(id(leaf))
+            if record is None or record[0] != t:
+                record = self._record(statics, leaf, t)
+            _, shown, field, source, shows, unit, dose_unit, exists, extra, clause = record
+            if not shown:
                 continue  # identity and join fields; the drug itself is already listed
-            if isinstance(leaf, ir.Exists):
-                if leaf.present:
+            fact_id = fact["id"]
+            # :meth:`field_path`, inline
+            path = overrides.get((fact_id, field)) if overrides else None
+            if not path:
+                if t == "derived":
+                    path = f"derived.{field}"
+                else:
+                    base = paths.get(fact_id, t)
+                    path = f"{base}.{source}" if base else source
+            if exists is not None:
+                if exists:
                     continue  # "the knowledge has this limit": the comparison says the rest
-                out.append({"field": field_path(fs, fact, field), "value": None,
+                out.append({"field": path, "value": None,
                             "condition": leaf.operator.evidence,
                             "missing": list(self.missing_paths(fs, fact, field)),
-                            "clause": leaf.id})
+                            "clause": clause})
                 continue
-            path = field_path(fs, fact, field)
             if path in seen:
                 continue
             seen.add(path)
-            item = {"field": path, "value": fact.get(spec.shows or field)}
-            unit = spec.unit
-            if not unit and t == "rx" and field in _DOSE_FIELDS:
-                unit = fact.get("dose_unit", "") + _DOSE_FIELDS[field]
+            item = {"field": path, "value": fact.get(shows)}
+            if dose_unit is not None:
+                unit = fact.get("dose_unit", "") + dose_unit
             if unit:
                 item["unit"] = unit
-            extra = conditions.get(id(leaf))  # what the clause says, when it is fixed
             item.update(extra if extra is not None else leaf.accept(_CONDITION, fact, env))
-            derived = fs.derived.get(path)
+            derived = derived_of.get(path)
             if derived is None and path.startswith("derived."):
-                derived = fs.derived.get(path.removeprefix("derived."))
+                derived = derived_of.get(path[8:])
             if derived is not None:
                 item["derivation"] = derived.to_dict()
-            inferred = fs.inferred.get((fact["id"], field))
-            if inferred:
-                item["inferred_from"] = [i["from"] for i in inferred]
-            item["clause"] = leaf.id
+            if inferences:
+                inferred = inferences.get((fact_id, field))
+                if inferred:
+                    item["inferred_from"] = [i["from"] for i in inferred]
+            item["clause"] = clause
             out.append(item)
         return out
+
+    def _record(self, statics: _RuleStatics, leaf: ir.Node, t: str) -> tuple[Any, ...]:
+        """What the evidence of a true clause ``leaf`` of a ``t`` fact reads of the rule
+        and the fact types, remembered in :attr:`_RuleStatics.records` (keyed by the
+        leaf, one of the rule's own; checked against the fact type on every use):
+        ``(t, shown, field, source, shows, unit, dose suffix, exists, fixed wording,
+        clause id)``, where ``exists`` is None for a clause other than ``exists``, else
+        whether it asks for presence."""
+        field = leaf.field
+        about = self._field_info.get((t, field))
+        if about is None:
+            about = self._field_info[(t, field)] = self._about_field(t, field)
+        source, shows, unit, dose = about if about is not _NOT_SHOWN else ("", "", "", None)
+        record = (t, about is not _NOT_SHOWN, field, source, shows, unit, dose,
+                  leaf.present if isinstance(leaf, ir.Exists) else None,
+                  statics.conditions.get(id(leaf)), leaf.id)
+        statics.records[id(leaf)] = record
+        return record
+
+    def _about_field(self, t: str, field: str) -> tuple[str, str, str, str | None] | None:
+        """What the evidence of a true clause on field ``field`` of a ``t`` fact reads of
+        the fact types: its source, the field whose value it shows, its unit and (an rx
+        dose field without a unit) the suffix after the fact's ``dose_unit``;
+        :data:`_NOT_SHOWN` for an identity or join field."""
+        spec = self.types[t].fields[field]
+        if not spec.source or (t in ("rx_key", "rx_allergen") and field in ("key", "drug")):
+            return _NOT_SHOWN
+        dose = _DOSE_FIELDS[field] if not spec.unit and t == "rx" and field in _DOSE_FIELDS \
+            else None
+        return spec.source, spec.shows or field, spec.unit, dose
+
+    def _suggest_drugs(self, name: str) -> list[str]:
+        """``kb.suggest_drugs(name)``, remembered per name (bounded; a new list per call)."""
+        found = self._did_you_mean.get(name)
+        if found is None:
+            found = tuple(self.kb.suggest_drugs(name))
+            if len(self._did_you_mean) >= _MAX_PATHS:
+                self._did_you_mean.clear()
+            self._did_you_mean[name] = found
+        return list(found)
 
     def _statics(self, rule: CompiledRule) -> _RuleStatics:
         """What a suggestion of ``rule`` shares with every other firing (built once)."""
@@ -333,16 +531,17 @@ class Explainer:
         clears: tuple[dict[str, Any], ...] = ()
         labels: dict[str, dict[str, str]] = {}
         if evidence:  # worked out with the evidence (a bare tally has neither)
-            clears, labels = self.clear_when(rule, env, fs)
-        for lang in texts:
-            texts[lang]["clear"] = clear_text(
-                clears, lambda path, lang=lang: labels[path][lang], lang) if clears else ""
-        return Suggestion.from_fields({
+            clears, labels = self._clearing(rule, env, fs, self._read_label, statics)
+        if clears:
+            texts["zh"]["clear"], texts["en"]["clear"] = clear_texts(clears, labels)
+        else:
+            texts["zh"]["clear"] = texts["en"]["clear"] = ""
+        return Suggestion._from_literal({
             "rule_id": spec.id, "rule_version": spec.version, "category": spec.category,
             "kind": spec.kind, "severity": spec.severity, "texts": texts,
-            "evidence": tuple(self._evidence(rule, env, fs)) if evidence else (),
+            "evidence": tuple(self._evidence(rule, env, fs, statics)) if evidence else (),
             "codes": tuple(codes), "drugs": tuple(drugs),
-            "references": tuple(dict(r) for r in statics.references),
+            "references": tuple([dict(r) for r in statics.references]),
             "subject": subject_of(rule, env, fs), "group": spec.group,
             "specificity": statics.specificity, "certainty": certainty,
             "assumptions": assumptions, "supersedes": spec.supersedes, "stop": None,
@@ -359,6 +558,16 @@ class Explainer:
                 self._labels.clear()
             self._labels[path] = found
         return dict(found)
+
+    def _read_label(self, path: str) -> dict[str, str]:
+        """:meth:`label`, the remembered dict itself: for callers that only read it."""
+        found = self._labels.get(path)
+        if found is None:
+            found = self._label(path)
+            if len(self._labels) >= _MAX_PATHS:
+                self._labels.clear()
+            self._labels[path] = found
+        return found
 
     def _label(self, path: str) -> dict[str, str]:
         head = path.split(" (")[0]
