@@ -65,6 +65,10 @@ class Undecided:
     missing: frozenset[FieldRef]
     #: its finding (worked out once, in :meth:`Reasoner.undecided`)
     key: FindingKey | None = field(default=None, compare=False)
+    #: per pattern with a condition (by name): whether its evaluation on the fact bound
+    #: to it meets a true clause other than an existence test (generated,
+    #: ``cdss.backends.compiled.search``; None: not generated, trace it)
+    met: dict[str, Callable[[Fact, Env], bool]] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,10 @@ MayMiss = tuple[tuple[ir.Pattern, tuple[tuple[str, str], ...]], ...]
 Reads = tuple[tuple[str, frozenset[str]], ...]
 
 #: a candidate rule of :meth:`Reasoner.undecided`: (rule, its unknown assignments, its
-#: missing-field trace, severity rank, finding id, subject patterns)
+#: missing-field trace, severity rank, finding id, subject patterns, its ``Undecided.met``)
 _Candidate = tuple[CompiledRule, Callable[[dict[str, list[Fact]]], list[Env]],
-                   Callable[[Env], frozenset[FieldRef]], int, str, tuple[str, ...]]
+                   Callable[[Env], frozenset[FieldRef]], int, str, tuple[str, ...],
+                   dict[str, Callable[[Fact, Env], bool]] | None]
 
 _ID = operator.itemgetter("id")
 _NOT_FOUND = object()
@@ -124,7 +129,7 @@ class Reasoner:
                  searches: Callable[[tuple[CompiledRule, ...]], tuple[Any, ...]] | None = None
                  ) -> None:
         """``searches``: per rule, its generated search (``(unknown, missing, lower,
-        upper)`` as :func:`cdss.backends.compiled.search.load` makes them) or None; the
+        upper, met)`` as :func:`cdss.backends.compiled.search.load` makes them) or None; the
         engine passes it (this layer does not import the backends). Without it every
         rule is searched by the interpreted bounds."""
         self.rules = rules
@@ -175,8 +180,7 @@ class Reasoner:
         self._splits: dict[tuple[Any, ...], _Split | None] = {}
         #: per rule: its generated search and missing-field trace
         #: (``cdss.backends.compiled.search``; None: interpreted), made on first use
-        self._search: dict[str, tuple[search.Unknown, search.Missing, search.Holds,
-                                      search.Holds] | None] | None = None
+        self._search: dict[str, search.Search | None] | None = None
         self._whole: tuple[dict[str, Callable[[Env], Any]],
                            dict[str, Callable[[Env], Any]]] | None = None
 
@@ -194,8 +198,7 @@ class Reasoner:
             self._whole = lower, upper
         return self._whole
 
-    def _searches(self) -> dict[str, tuple[search.Unknown, search.Missing, search.Holds,
-                                           search.Holds] | None]:
+    def _searches(self) -> dict[str, search.Search | None]:
         if self._search is None:
             found = (self._load_searches(self.rules) if self._load_searches is not None
                      else (None,) * len(self.rules))
@@ -215,7 +218,7 @@ class Reasoner:
         out: list[Undecided] = []
         partial = fs.partial
         subjects, paths = fs.subjects, fs.paths
-        for rule, unknown, missing_of, rank, finding, subject in self._candidates_for(
+        for rule, unknown, missing_of, rank, finding, subject, met in self._candidates_for(
                 fs.facts, by_type, decidable_only):
             envs = unknown(by_type)
             if not envs:
@@ -233,7 +236,7 @@ class Reasoner:
                 if severity is not None and (decidable_only
                                              or rank <= SEVERITY_ORDER[severity]):
                     continue
-                out.append(Undecided(rule, env, missing_of(env), key))
+                out.append(Undecided(rule, env, missing_of(env), key, met))
         return out
 
     def _candidates_for(self, facts: list[Fact], by_type: dict[str, list[Fact]],
@@ -264,10 +267,11 @@ class Reasoner:
         compiled = self._searches()[rule.action]
         if compiled is None:
             patterns, reads = self._bounded[rule.action], self._may_miss[rule.action]
-            compiled = (lambda by_type: unknown_assignments(patterns, by_type),
-                        lambda env: _missing_fields(reads, env))
+            return (rule, lambda by_type: unknown_assignments(patterns, by_type),
+                    lambda env: _missing_fields(reads, env), SEVERITY_ORDER[rule.spec.severity],
+                    rule.spec.group or rule.id, rule.spec.subject, None)
         return (rule, compiled[0], compiled[1], SEVERITY_ORDER[rule.spec.severity],
-                rule.spec.group or rule.id, rule.spec.subject)
+                rule.spec.group or rule.id, rule.spec.subject, compiled[4])
 
     # ---- completion ------------------------------------------------------------------
     def reason(self, fs: FactSet, made: dict[FindingKey, str], *, undecided: bool = True
