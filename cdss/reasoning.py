@@ -56,9 +56,11 @@ OTHER = "\x00other"
 MAX_SIGNATURES = 4096
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Undecided:
-    """One assignment of facts that a rule can neither confirm nor rule out."""
+    """One assignment of facts that a rule can neither confirm nor rule out (never
+    changed once made; not frozen, because a frozen dataclass costs four times as
+    much to build, and about 23 are built per check)."""
 
     rule: CompiledRule
     env: Env
