@@ -442,42 +442,57 @@ class Explainer:
         """Rules that could not be decided for some facts because data is missing, each
         marked ``ask`` when collecting the data would settle a suggestion about this
         patient (see :meth:`_worth_asking`)."""
-        # action -> [rule, the paths its assignments lack, ask]
+        # action -> [rule, the input paths its assignments lack (sorted, distinct), ask]
         by_rule: dict[str, list[Any]] = {}
-        paths_of: dict[tuple[str, str], tuple[str, ...]] = {}  # (fact id, field) -> paths
+        # (fact id, field) -> its input paths, sorted and distinct
+        paths_of: dict[tuple[str, str], tuple[str, ...]] = {}
         for u in undecided:
-            paths: set[str] = set()
-            for ref in u.missing:
-                named = paths_of.get(ref)
-                if named is None:
-                    named = paths_of[ref] = self.missing_paths(fs, _fact_of(u, ref[0]), ref[1])
-                paths.update(named)
+            if len(u.missing) == 1:  # most assignments lack one field
+                for ref in u.missing:
+                    paths = paths_of.get(ref)
+                    if paths is None:
+                        paths = paths_of[ref] = self._input_paths(fs, u, ref)
+            else:
+                union: set[str] = set()
+                for ref in u.missing:
+                    named = paths_of.get(ref)
+                    if named is None:
+                        named = paths_of[ref] = self._input_paths(fs, u, ref)
+                    union.update(named)
+                paths = tuple(sorted(union))
             entry = by_rule.get(u.rule.action)
             if entry is None:
                 by_rule[u.rule.action] = [u.rule, paths, self._worth_asking(u, paths)]
             else:
-                entry[1] = entry[1] | paths
+                if paths != entry[1]:
+                    entry[1] = tuple(sorted({*entry[1], *paths}))
                 entry[2] = entry[2] or self._worth_asking(u, paths)
         # one entry per group and missing data: the 18 anaemia rules lacking a
         # haemoglobin are one "could not check anaemia", the other rule ids in ``also``
-        merged: dict[tuple[str, tuple[str, ...]], list[tuple[str, bool]]] = {}
+        merged: dict[tuple[str, tuple[str, ...]], list[Any]] = {}  # -> [rule id, also, ask]
         for action in sorted(by_rule):
             rule, paths, ask = by_rule[action]
             if paths:
-                key = (rule.spec.group or rule.id, tuple(sorted(paths)))
+                key = (rule.spec.group or rule.id, paths)
                 same = merged.get(key)
                 if same is None:
-                    merged[key] = [(rule.id, ask)]
+                    merged[key] = [rule.id, (), ask]
                 else:
-                    same.append((rule.id, ask))
-        out = [NotEvaluated(same[0][0], missing) if len(same) == 1 and not same[0][1] else
-               NotEvaluated(same[0][0], missing, tuple(rid for rid, _ in same[1:]),
-                            any(ask for _, ask in same))
-               for (_, missing), same in merged.items()]
+                    same[1] += (rule.id,)
+                    same[2] = same[2] or ask
+        out = [NotEvaluated(rule_id, missing, also, ask)
+               for (_, missing), (rule_id, also, ask) in merged.items()]
         out.sort(key=lambda n: n.rule_id)
         return out
 
-    def _worth_asking(self, u: Undecided, paths: set[str]) -> bool:
+    def _input_paths(self, fs: FactSet, u: Undecided, ref: tuple[str, str]
+                     ) -> tuple[str, ...]:
+        """The input paths whose absence left a field of an assignment's fact missing
+        (:meth:`missing_paths`), sorted and distinct."""
+        named = self.missing_paths(fs, _fact_of(u, ref[0]), ref[1])
+        return named if len(named) == 1 else tuple(sorted(set(named)))
+
+    def _worth_asking(self, u: Undecided, paths: tuple[str, ...]) -> bool:
         """The missing data would change a suggestion for this patient: the rule warns
         (not merely informs), every missing item is data a clinician can collect (not a
         knowledge gap, not a value withheld as implausible), and the rule is about this

@@ -220,11 +220,11 @@ class Reasoner:
         out: list[Undecided] = []
         partial = fs.partial
         subjects, paths = fs.subjects, fs.paths
-        for rule, unknown, missing_of, rank, finding, subject, met in self._candidates_for(
-                fs.facts, by_type, decidable_only):
-            envs = unknown(by_type)
+        for candidate in self._candidates_for(fs.facts, by_type, decidable_only):
+            envs = candidate[1](by_type)
             if not envs:
-                continue
+                continue  # most candidates: some pattern is false
+            rule, _, missing_of, rank, finding, subject, met = candidate
             for env in envs:
                 if partial and _false_given(rule, env, partial):
                     continue  # a list known in part rules it out (hypertension implied)
@@ -299,10 +299,10 @@ class Reasoner:
     def _decide(self, items: list[Undecided], fs: FactSet) -> Decision | None:
         """``regardless`` if every completion makes the finding, ``conditional`` if some
         values of the context fields make it whatever the other missing values are."""
-        facts = {f["id"]: f for u in items for f in u.env.values()}
-        split = self._split(items, facts, fs)
+        split = self._split(items, fs)
         if split is None:
             return None
+        facts = {f["id"]: f for u in items for f in u.env.values()}
         items = [items[i] for i in split.kept]
         dropped, context, other, domains = split.dropped, split.context, split.other, \
             split.domains
@@ -316,21 +316,20 @@ class Reasoner:
         # for every context value too (monotone), so each context value whose
         # completion with them is possible fails there, without evaluating it
         first = tuple(domains[m][0] for m in other)
+        every = [*context, *other]
         blocked = False
         if context and other:
             completed = self._complete(facts, list(other), first)
             blocked = completed is not None and _all_false(items, completed, self._holds()[1])
         lower = self._holds()[0]
         for ctx_values in itertools.product(*(domains[m] for m in context)):
-            if blocked and self._complete(facts, [*context, *other],
-                                          (*ctx_values, *first)) is not None:
+            if blocked and self._complete(facts, every, (*ctx_values, *first)) is not None:
                 outcomes.append(None)
                 continue
             worst: tuple[Undecided, Env] | None = None
             held = True
             for other_values in itertools.product(*(domains[m] for m in other)):
-                completed = self._complete(facts, [*context, *other],
-                                           (*ctx_values, *other_values))
+                completed = self._complete(facts, every, (*ctx_values, *other_values))
                 if completed is None:
                     continue  # an impossible combination (a pregnant man)
                 hit = _shown_hit(items, completed, lower)
@@ -356,8 +355,7 @@ class Reasoner:
                            if (completed_env[pname]["id"], leaf.field) in wanted)
         return Decision(chosen.rule, chosen.env, "conditional", tuple(other), conditions)
 
-    def _split(self, items: list[Undecided], facts: dict[str, Fact], fs: FactSet
-               ) -> _Split | None:
+    def _split(self, items: list[Undecided], fs: FactSet) -> _Split | None:
         """:meth:`_plan_split`, cached by what it depends on: each assignment's rule, the
         ids of its facts and the fields it lacks, and what is known of those of them that
         are lists known in part; never the values of the facts."""
@@ -371,7 +369,7 @@ class Reasoner:
         found = self._splits.get(key, _NOT_FOUND)
         if found is not _NOT_FOUND:
             return found
-        split = self._plan_split(items, facts, fs)
+        split = self._plan_split(items, {f["id"]: f for u in items for f in u.env.values()}, fs)
         if len(self._splits) >= MAX_SIGNATURES:
             self._splits.clear()
         self._splits[key] = split
