@@ -180,6 +180,9 @@ class Reasoner:
         #: what a finding's case split needs that no value of the facts changes (see
         #: :meth:`_plan_split`), per presence key of its undecided assignments
         self._splits: dict[tuple[Any, ...], _Split | None] = {}
+        #: (rule action, field) -> whether a missing field of that name can never be
+        #: completed for the rule (:meth:`_never_completed`)
+        self._never: dict[tuple[str, str], bool] = {}
         #: per rule: its generated search and missing-field trace
         #: (``cdss.backends.compiled.search``; None: interpreted), made on first use
         self._search: dict[str, search.Search | None] | None = None
@@ -299,6 +302,8 @@ class Reasoner:
     def _decide(self, items: list[Undecided], fs: FactSet) -> Decision | None:
         """``regardless`` if every completion makes the finding, ``conditional`` if some
         values of the context fields make it whatever the other missing values are."""
+        if all(self._never_completed(u) for u in items):
+            return None  # what _plan_split finds (nothing to complete), without its key
         split = self._split(items, fs)
         if split is None:
             return None
@@ -402,6 +407,40 @@ class Reasoner:
         if _product_size(domains.values()) > MAX_COMPLETIONS:
             return None
         return _Split(tuple(kept), dropped, context, other, domains)
+
+    def _never_completed(self, u: Undecided) -> bool:
+        """Whether the assignment lacks a field :meth:`_enumerable` rejects whatever the
+        facts: a number, not context, that the rules of the finding do not cover
+        between them (so :meth:`_plan_split` does not keep it)."""
+        action = u.rule.action
+        for ref in u.missing:
+            found = self._never.get((action, ref[1]))
+            if found is None:
+                found = self._never[(action, ref[1])] = self._never_field(u.rule, ref[1])
+            if found:
+                return True
+        return False
+
+    def _never_field(self, rule: CompiledRule, name: str) -> bool:
+        """Whether a missing field ``name`` is rejected by :meth:`_enumerable` on every
+        fact of the rule that could lack it (every pattern reading it, or compared with
+        it by another pattern)."""
+        types = {p.name: p.fact_type for p in rule.patterns}
+        holders = set()
+        for p in rule.patterns:
+            for leaf in ir.leaves(p.condition):
+                if leaf.field == name:
+                    holders.add(p.fact_type)
+                other = leaf.other_field(p.name)
+                if other is not None and other[1] == name:
+                    holders.add(types[other[0]])
+        finding = rule.spec.group or rule.id
+        for fact_type in holders or (None,):
+            spec = self.types[fact_type].fields.get(name) if fact_type else None
+            if spec is None or spec.kind != "number" or spec.context or self._covered(
+                    finding, fact_type, name):  # type: ignore[arg-type]
+                return False
+        return True
 
     def _enumerable(self, u: Undecided, ref: FieldRef, facts: dict[str, Fact],
                     fs: FactSet) -> bool:
