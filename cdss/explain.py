@@ -480,7 +480,7 @@ class Explainer:
                 else:
                     same[1] += (rule.id,)
                     same[2] = same[2] or ask
-        out = [NotEvaluated(rule_id, missing, also, ask)
+        out = [_entry(rule_id, missing, also, ask)
                for (_, missing), (rule_id, also, ask) in merged.items()]
         out.sort(key=lambda n: n.rule_id)
         return out
@@ -699,3 +699,20 @@ def _fact_of(u: Undecided, fact_id: str) -> dict[str, Any]:
         if fact["id"] == fact_id:
             return fact
     raise KeyError(fact_id)
+
+
+#: NotEvaluated entries already made, by all their fields (frozen: one instance can be
+#: in many reports); bounded
+_ENTRIES: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool], NotEvaluated] = {}
+
+
+def _entry(rule_id: str, missing: tuple[str, ...], also: tuple[str, ...], ask: bool
+           ) -> NotEvaluated:
+    """``NotEvaluated(rule_id, missing, also, ask)``, made once per distinct value."""
+    key = (rule_id, missing, also, ask)
+    found = _ENTRIES.get(key)
+    if found is None:
+        if len(_ENTRIES) >= _MAX_PATHS:
+            _ENTRIES.clear()
+        found = _ENTRIES[key] = NotEvaluated(rule_id, missing, also, ask)
+    return found

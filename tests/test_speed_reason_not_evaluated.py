@@ -124,3 +124,16 @@ def test_ask_reads_the_measured_clause() -> None:
             if isinstance(about, tuple) and about:
                 asked[any(u.met[p.name](u.env[p.name], u.env) for p in about)] += 1
     assert asked[False] > 0 and asked[True] > 0
+
+
+def test_entries_are_made_once_per_value_and_bounded(monkeypatch: Any) -> None:
+    from cdss import explain
+
+    monkeypatch.setattr(explain, "_ENTRIES", {})
+    first = explain._entry("r", ("a",), (), True)
+    assert explain._entry("r", ("a",), (), True) is first
+    assert explain._entry("r", ("a",), (), False) == NotEvaluated("r", ("a",), (), False)
+    assert explain._entry("r", ("a",), ("s",), True) == NotEvaluated("r", ("a",), ("s",), True)
+    for i in range(explain._MAX_PATHS + 5):
+        explain._entry(f"r{i}", (), (), False)
+    assert len(explain._ENTRIES) <= explain._MAX_PATHS
