@@ -652,37 +652,57 @@ class Explainer:
         """Rules that could not be decided for some facts because data is missing, each
         marked ``ask`` when collecting the data would settle a suggestion about this
         patient (see :meth:`_worth_asking`)."""
-        by_rule: dict[str, tuple[CompiledRule, set[str], bool]] = {}
-        paths_of: dict[tuple[str, str], tuple[str, ...]] = {}  # (fact id, field) -> paths
+        # action -> [rule, the input paths its assignments lack (sorted, distinct), ask]
+        by_rule: dict[str, list[Any]] = {}
+        # (fact id, field) -> its input paths, sorted and distinct
+        paths_of: dict[tuple[str, str], tuple[str, ...]] = {}
         for u in undecided:
-            paths: set[str] = set()
-            for ref in u.missing:
-                named = paths_of.get(ref)
-                if named is None:
-                    fact = next(f for f in u.env.values() if f["id"] == ref[0])
-                    named = paths_of[ref] = self.missing_paths(fs, fact, ref[1])
-                paths.update(named)
-            found = by_rule.get(u.rule.action)
-            if found is None:
-                by_rule[u.rule.action] = (u.rule, paths, self._worth_asking(u, paths))
+            if len(u.missing) == 1:  # most assignments lack one field
+                for ref in u.missing:
+                    paths = paths_of.get(ref)
+                    if paths is None:
+                        paths = paths_of[ref] = self._input_paths(fs, u, ref)
             else:
-                rule, known, ask = found
-                by_rule[u.rule.action] = (rule, known | paths,
-                                          ask or self._worth_asking(u, paths))
+                union: set[str] = set()
+                for ref in u.missing:
+                    named = paths_of.get(ref)
+                    if named is None:
+                        named = paths_of[ref] = self._input_paths(fs, u, ref)
+                    union.update(named)
+                paths = tuple(sorted(union))
+            entry = by_rule.get(u.rule.action)
+            if entry is None:
+                by_rule[u.rule.action] = [u.rule, paths, self._worth_asking(u, paths)]
+            else:
+                if paths != entry[1]:
+                    entry[1] = tuple(sorted({*entry[1], *paths}))
+                entry[2] = entry[2] or self._worth_asking(u, paths)
         # one entry per group and missing data: the 18 anaemia rules lacking a
         # haemoglobin are one "could not check anaemia", the other rule ids in ``also``
-        merged: dict[tuple[str, tuple[str, ...]], list[tuple[str, bool]]] = {}
-        for _, (rule, paths, ask) in sorted(by_rule.items()):
+        merged: dict[tuple[str, tuple[str, ...]], list[Any]] = {}  # -> [rule id, also, ask]
+        for action in sorted(by_rule):
+            rule, paths, ask = by_rule[action]
             if paths:
-                missing = tuple(sorted(paths))
-                merged.setdefault((rule.spec.group or rule.id, missing), []).append(
-                    (rule.id, ask))
-        out = [NotEvaluated(same[0][0], missing, tuple(rid for rid, _ in same[1:]),
-                            any(ask for _, ask in same))
-               for (_, missing), same in merged.items()]
-        return sorted(out, key=lambda n: n.rule_id)
+                key = (rule.spec.group or rule.id, paths)
+                same = merged.get(key)
+                if same is None:
+                    merged[key] = [rule.id, (), ask]
+                else:
+                    same[1] += (rule.id,)
+                    same[2] = same[2] or ask
+        out = [_entry(rule_id, missing, also, ask)
+               for (_, missing), (rule_id, also, ask) in merged.items()]
+        out.sort(key=lambda n: n.rule_id)
+        return out
 
-    def _worth_asking(self, u: Undecided, paths: set[str]) -> bool:
+    def _input_paths(self, fs: FactSet, u: Undecided, ref: tuple[str, str]
+                     ) -> tuple[str, ...]:
+        """The input paths whose absence left a field of an assignment's fact missing
+        (:meth:`missing_paths`), sorted and distinct."""
+        named = self.missing_paths(fs, _fact_of(u, ref[0]), ref[1])
+        return named if len(named) == 1 else tuple(sorted(set(named)))
+
+    def _worth_asking(self, u: Undecided, paths: tuple[str, ...]) -> bool:
         """The missing data would change a suggestion for this patient: the rule warns
         (not merely informs), every missing item is data a clinician can collect (not a
         knowledge gap, not a value withheld as implausible), and the rule is about this
@@ -694,12 +714,18 @@ class Explainer:
             about = self._about[u.rule.action] = _about(u.rule)
         if about is False:
             return False  # record quality is the auditors' concern, not a question now
-        if not all(self._askable(p) for p in paths):
-            return False  # a knowledge gap, a withheld value, or not the clinician's to add
+        known = self._askable_paths
+        for path in paths:
+            if not (known.get(path) or self._askable(path)):
+                return False  # a knowledge gap, a withheld value, or not the clinician's
         if about is True:
             return True  # bound to a fact about this patient (a prescription, a symptom)
-        env = u.env
+        env, met = u.env, u.met
         for p in about:  # a measured value that already meets one of its clauses
+            if met is not None:  # generated (cdss.backends.compiled.search): the same
+                if met[p.name](env[p.name], env):
+                    return True
+                continue
             trace = Trace()
             eval_node(p.condition, p.name, env[p.name], env, trace)
             if any(not isinstance(leaf, ir.Exists) for _, leaf in trace.true_leaves):
@@ -885,3 +911,28 @@ def _class_literals(rule: CompiledRule) -> int:
                     leaf.operand.value.startswith(CLASS_PREFIX):
                 count += 1
     return count
+
+
+def _fact_of(u: Undecided, fact_id: str) -> dict[str, Any]:
+    """The fact of an assignment with this id (:meth:`Explainer.not_evaluated`)."""
+    for fact in u.env.values():
+        if fact["id"] == fact_id:
+            return fact
+    raise KeyError(fact_id)
+
+
+#: NotEvaluated entries already made, by all their fields (frozen: one instance can be
+#: in many reports); bounded
+_ENTRIES: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool], NotEvaluated] = {}
+
+
+def _entry(rule_id: str, missing: tuple[str, ...], also: tuple[str, ...], ask: bool
+           ) -> NotEvaluated:
+    """``NotEvaluated(rule_id, missing, also, ask)``, made once per distinct value."""
+    key = (rule_id, missing, also, ask)
+    found = _ENTRIES.get(key)
+    if found is None:
+        if len(_ENTRIES) >= _MAX_PATHS:
+            _ENTRIES.clear()
+        found = _ENTRIES[key] = NotEvaluated(rule_id, missing, also, ask)
+    return found

@@ -56,15 +56,21 @@ OTHER = "\x00other"
 MAX_SIGNATURES = 4096
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Undecided:
-    """One assignment of facts that a rule can neither confirm nor rule out."""
+    """One assignment of facts that a rule can neither confirm nor rule out (never
+    changed once made; not frozen, because a frozen dataclass costs four times as
+    much to build, and about 23 are built per check)."""
 
     rule: CompiledRule
     env: Env
     missing: frozenset[FieldRef]
     #: its finding (worked out once, in :meth:`Reasoner.undecided`)
     key: FindingKey | None = field(default=None, compare=False)
+    #: per pattern with a condition (by name): whether its evaluation on the fact bound
+    #: to it meets a true clause other than an existence test (generated,
+    #: ``cdss.backends.compiled.search``; None: not generated, trace it)
+    met: dict[str, Callable[[Fact, Env], bool]] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -108,9 +114,10 @@ MayMiss = tuple[tuple[ir.Pattern, tuple[tuple[str, str], ...]], ...]
 Reads = tuple[tuple[str, frozenset[str]], ...]
 
 #: a candidate rule of :meth:`Reasoner.undecided`: (rule, its unknown assignments, its
-#: missing-field trace, severity rank, finding id, subject patterns)
+#: missing-field trace, severity rank, finding id, subject patterns, its ``Undecided.met``)
 _Candidate = tuple[CompiledRule, Callable[[dict[str, list[Fact]]], list[Env]],
-                   Callable[[Env], frozenset[FieldRef]], int, str, tuple[str, ...]]
+                   Callable[[Env], frozenset[FieldRef]], int, str, tuple[str, ...],
+                   dict[str, Callable[[Fact, Env], bool]] | None]
 
 _ID = operator.itemgetter("id")
 _NOT_FOUND = object()
@@ -124,7 +131,7 @@ class Reasoner:
                  searches: Callable[[tuple[CompiledRule, ...]], tuple[Any, ...]] | None = None
                  ) -> None:
         """``searches``: per rule, its generated search (``(unknown, missing, lower,
-        upper)`` as :func:`cdss.backends.compiled.search.load` makes them) or None; the
+        upper, met)`` as :func:`cdss.backends.compiled.search.load` makes them) or None; the
         engine passes it (this layer does not import the backends). Without it every
         rule is searched by the interpreted bounds."""
         self.rules = rules
@@ -173,10 +180,12 @@ class Reasoner:
         #: what a finding's case split needs that no value of the facts changes (see
         #: :meth:`_plan_split`), per presence key of its undecided assignments
         self._splits: dict[tuple[Any, ...], _Split | None] = {}
+        #: (rule action, field) -> whether a missing field of that name can never be
+        #: completed for the rule (:meth:`_never_completed`)
+        self._never: dict[tuple[str, str], bool] = {}
         #: per rule: its generated search and missing-field trace
         #: (``cdss.backends.compiled.search``; None: interpreted), made on first use
-        self._search: dict[str, tuple[search.Unknown, search.Missing, search.Holds,
-                                      search.Holds] | None] | None = None
+        self._search: dict[str, search.Search | None] | None = None
         self._whole: tuple[dict[str, Callable[[Env], Any]],
                            dict[str, Callable[[Env], Any]]] | None = None
 
@@ -194,8 +203,7 @@ class Reasoner:
             self._whole = lower, upper
         return self._whole
 
-    def _searches(self) -> dict[str, tuple[search.Unknown, search.Missing, search.Holds,
-                                           search.Holds] | None]:
+    def _searches(self) -> dict[str, search.Search | None]:
         if self._search is None:
             found = (self._load_searches(self.rules) if self._load_searches is not None
                      else (None,) * len(self.rules))
@@ -215,11 +223,11 @@ class Reasoner:
         out: list[Undecided] = []
         partial = fs.partial
         subjects, paths = fs.subjects, fs.paths
-        for rule, unknown, missing_of, rank, finding, subject in self._candidates_for(
-                fs.facts, by_type, decidable_only):
-            envs = unknown(by_type)
+        for candidate in self._candidates_for(fs.facts, by_type, decidable_only):
+            envs = candidate[1](by_type)
             if not envs:
-                continue
+                continue  # most candidates: some pattern is false
+            rule, _, missing_of, rank, finding, subject, met = candidate
             for env in envs:
                 if partial and _false_given(rule, env, partial):
                     continue  # a list known in part rules it out (hypertension implied)
@@ -233,7 +241,7 @@ class Reasoner:
                 if severity is not None and (decidable_only
                                              or rank <= SEVERITY_ORDER[severity]):
                     continue
-                out.append(Undecided(rule, env, missing_of(env), key))
+                out.append(Undecided(rule, env, missing_of(env), key, met))
         return out
 
     def _candidates_for(self, facts: list[Fact], by_type: dict[str, list[Fact]],
@@ -264,10 +272,11 @@ class Reasoner:
         compiled = self._searches()[rule.action]
         if compiled is None:
             patterns, reads = self._bounded[rule.action], self._may_miss[rule.action]
-            compiled = (lambda by_type: unknown_assignments(patterns, by_type),
-                        lambda env: _missing_fields(reads, env))
+            return (rule, lambda by_type: unknown_assignments(patterns, by_type),
+                    lambda env: _missing_fields(reads, env), SEVERITY_ORDER[rule.spec.severity],
+                    rule.spec.group or rule.id, rule.spec.subject, None)
         return (rule, compiled[0], compiled[1], SEVERITY_ORDER[rule.spec.severity],
-                rule.spec.group or rule.id, rule.spec.subject)
+                rule.spec.group or rule.id, rule.spec.subject, compiled[4])
 
     # ---- completion ------------------------------------------------------------------
     def reason(self, fs: FactSet, made: dict[FindingKey, str], *, undecided: bool = True
@@ -293,10 +302,12 @@ class Reasoner:
     def _decide(self, items: list[Undecided], fs: FactSet) -> Decision | None:
         """``regardless`` if every completion makes the finding, ``conditional`` if some
         values of the context fields make it whatever the other missing values are."""
-        facts = {f["id"]: f for u in items for f in u.env.values()}
-        split = self._split(items, facts, fs)
+        if all(self._never_completed(u) for u in items):
+            return None  # what _plan_split finds (nothing to complete), without its key
+        split = self._split(items, fs)
         if split is None:
             return None
+        facts = {f["id"]: f for u in items for f in u.env.values()}
         items = [items[i] for i in split.kept]
         dropped, context, other, domains = split.dropped, split.context, split.other, \
             split.domains
@@ -310,21 +321,20 @@ class Reasoner:
         # for every context value too (monotone), so each context value whose
         # completion with them is possible fails there, without evaluating it
         first = tuple(domains[m][0] for m in other)
+        every = [*context, *other]
         blocked = False
         if context and other:
             completed = self._complete(facts, list(other), first)
             blocked = completed is not None and _all_false(items, completed, self._holds()[1])
         lower = self._holds()[0]
         for ctx_values in itertools.product(*(domains[m] for m in context)):
-            if blocked and self._complete(facts, [*context, *other],
-                                          (*ctx_values, *first)) is not None:
+            if blocked and self._complete(facts, every, (*ctx_values, *first)) is not None:
                 outcomes.append(None)
                 continue
             worst: tuple[Undecided, Env] | None = None
             held = True
             for other_values in itertools.product(*(domains[m] for m in other)):
-                completed = self._complete(facts, [*context, *other],
-                                           (*ctx_values, *other_values))
+                completed = self._complete(facts, every, (*ctx_values, *other_values))
                 if completed is None:
                     continue  # an impossible combination (a pregnant man)
                 hit = _shown_hit(items, completed, lower)
@@ -350,8 +360,7 @@ class Reasoner:
                            if (completed_env[pname]["id"], leaf.field) in wanted)
         return Decision(chosen.rule, chosen.env, "conditional", tuple(other), conditions)
 
-    def _split(self, items: list[Undecided], facts: dict[str, Fact], fs: FactSet
-               ) -> _Split | None:
+    def _split(self, items: list[Undecided], fs: FactSet) -> _Split | None:
         """:meth:`_plan_split`, cached by what it depends on: each assignment's rule, the
         ids of its facts and the fields it lacks, and what is known of those of them that
         are lists known in part; never the values of the facts."""
@@ -365,7 +374,7 @@ class Reasoner:
         found = self._splits.get(key, _NOT_FOUND)
         if found is not _NOT_FOUND:
             return found
-        split = self._plan_split(items, facts, fs)
+        split = self._plan_split(items, {f["id"]: f for u in items for f in u.env.values()}, fs)
         if len(self._splits) >= MAX_SIGNATURES:
             self._splits.clear()
         self._splits[key] = split
@@ -398,6 +407,40 @@ class Reasoner:
         if _product_size(domains.values()) > MAX_COMPLETIONS:
             return None
         return _Split(tuple(kept), dropped, context, other, domains)
+
+    def _never_completed(self, u: Undecided) -> bool:
+        """Whether the assignment lacks a field :meth:`_enumerable` rejects whatever the
+        facts: a number, not context, that the rules of the finding do not cover
+        between them (so :meth:`_plan_split` does not keep it)."""
+        action = u.rule.action
+        for ref in u.missing:
+            found = self._never.get((action, ref[1]))
+            if found is None:
+                found = self._never[(action, ref[1])] = self._never_field(u.rule, ref[1])
+            if found:
+                return True
+        return False
+
+    def _never_field(self, rule: CompiledRule, name: str) -> bool:
+        """Whether a missing field ``name`` is rejected by :meth:`_enumerable` on every
+        fact of the rule that could lack it (every pattern reading it, or compared with
+        it by another pattern)."""
+        types = {p.name: p.fact_type for p in rule.patterns}
+        holders = set()
+        for p in rule.patterns:
+            for leaf in ir.leaves(p.condition):
+                if leaf.field == name:
+                    holders.add(p.fact_type)
+                other = leaf.other_field(p.name)
+                if other is not None and other[1] == name:
+                    holders.add(types[other[0]])
+        finding = rule.spec.group or rule.id
+        for fact_type in holders or (None,):
+            spec = self.types[fact_type].fields.get(name) if fact_type else None
+            if spec is None or spec.kind != "number" or spec.context or self._covered(
+                    finding, fact_type, name):  # type: ignore[arg-type]
+                return False
+        return True
 
     def _enumerable(self, u: Undecided, ref: FieldRef, facts: dict[str, Fact],
                     fs: FactSet) -> bool:

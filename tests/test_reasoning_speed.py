@@ -30,7 +30,7 @@ from cdss.derive import build_facts
 from cdss.receipt import fixed_clock
 from cdss.rulelang import ir
 from cdss.rulelang.bounds import bounded, unknown_assignments
-from cdss.rulelang.evaluate import evaluate_rule, missing_fields
+from cdss.rulelang.evaluate import Trace, eval_node, evaluate_rule, missing_fields
 from cdss.ruletest import load_cases
 
 CLOCK = fixed_clock(datetime(2026, 12, 1, tzinfo=UTC))
@@ -61,7 +61,7 @@ def _agree(rules: Any, by_type: dict[str, list[dict[str, Any]]],
     for rule in rules:
         expected = unknown_assignments(bounded(rule.patterns), by_type)
         assert expected == evaluate_rule(rule.patterns, by_type).unknown, rule.action
-        unknown, missing, lower, upper = searches[rule.action]
+        unknown, missing, lower, upper, met = searches[rule.action]
         whole_lower, whole_upper = reasoning._whole(bounded(rule.patterns))
         got = unknown(by_type)
         assert len(got) == len(expected), rule.action
@@ -71,8 +71,19 @@ def _agree(rules: Any, by_type: dict[str, list[dict[str, Any]]],
             assert missing(env) == frozenset(missing_fields(rule.patterns, env)), rule.action
             assert bool(lower(env)) is whole_lower(env) is False, rule.action  # unknown
             assert bool(upper(env)) is whole_upper(env) is True, rule.action
+            for p in rule.patterns:  # explain._worth_asking's test, generated
+                if p.condition is not None:
+                    assert met[p.name](env[p.name], env) is traced_met(p, env), rule.action
             seen += 1
     return seen
+
+
+def traced_met(p: ir.Pattern, env: dict[str, Any]) -> bool:
+    """What ``search``'s ``t<n>`` stands for: the evaluator's trace of the pattern
+    lists a true clause other than an existence test."""
+    trace = Trace()
+    eval_node(p.condition, p.name, env[p.name], env, trace)  # type: ignore[arg-type]
+    return any(not isinstance(leaf, ir.Exists) for _, leaf in trace.true_leaves)
 
 
 def test_every_rule_is_generated() -> None:
@@ -130,6 +141,7 @@ def test_generated_search_agrees_on_generated_conditions(
             assert searches["one"][1](env) == frozenset(missing_fields(rules[0].patterns, env))
             assert bool(searches["one"][2](env)) is lower(env)
             assert bool(searches["one"][3](env)) is upper(env)
+            assert searches["one"][4]["a"](fact, env) is traced_met(rules[0].patterns[0], env)
         # both bounds of a joined pair, whatever its verdict
         lower, upper = reasoning._whole(bounded(rules[2].patterns))
         for a in by_type["f"]:
@@ -137,6 +149,8 @@ def test_generated_search_agrees_on_generated_conditions(
                 env = {"a": a, "b": b}
                 assert bool(searches["join"][2](env)) is lower(env)
                 assert bool(searches["join"][3](env)) is upper(env)
+                for p in rules[2].patterns:
+                    assert searches["join"][4][p.name](env[p.name], env) is traced_met(p, env)
     except TypeError:  # an operator on a value it cannot take (an unhashable item)
         reject()  # not a case a typed rule can reach
 

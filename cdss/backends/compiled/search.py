@@ -19,6 +19,11 @@ For each rule the module defines two functions:
     of whose read fields are absent is evaluated three-valued, one function per
     ``all``/``any`` node, with the evaluator's short cuts (an ``all`` stops at its first
     false child, an ``any`` at its first true one), so the same fields are found.
+``t<n>``
+    per pattern with a condition (by name), a function ``(fact, E)`` saying whether the
+    evaluator's trace of that pattern lists a true clause other than an existence test
+    (``explain.Explainer._worth_asking``: a measured value that already meets one of
+    the rule's clauses); the same short cuts, stopping at the first such clause.
 
 A rule the generator cannot write (a literal that is no JSON scalar, more than
 :data:`MAX_PATTERNS` patterns) gets ``None`` and is searched by the interpreted
@@ -50,6 +55,11 @@ Unknown = Callable[[dict[str, list[Fact]]], list[Env]]
 Missing = Callable[[Env], frozenset[tuple[str, str]]]
 #: ``l<n>`` / ``h<n>``: whether every pattern's lower / upper bound holds (truthy)
 Holds = Callable[[Env], Any]
+#: ``t<n>``: pattern name -> whether its evaluation meets a true clause other than an
+#: existence test, for the fact bound to it and the assignment
+Met = dict[str, Callable[[Fact, Env], bool]]
+#: what :func:`load` gives per rule
+Search = tuple[Unknown, Missing, Holds, Holds, Met]
 
 #: a digest of the generator (this file and the literals of ``codegen.py``): changing it
 #: makes every cached search stale
@@ -139,15 +149,22 @@ class _Bound(Connectives):
 class _Trace:
     """Kleene evaluation with the evaluator's trace of missing fields, as functions
     ``k<j>(f, E, out)`` (one per ``all``/``any`` node) returning True, False or None and
-    appending (fact id, field) to ``out`` for each missing field met."""
+    appending (fact id, field) to ``out`` for each missing field met.
 
-    def __init__(self, consts: _Constants) -> None:
+    With ``met`` True, functions ``w<j>(f, E, out)`` instead, which return ``_MET`` as
+    soon as the evaluation meets a true clause other than an existence test (one the
+    evaluator's trace would list in ``true_leaves``), else the Kleene value; ``out`` is
+    not used (a missing field is only unknown)."""
+
+    def __init__(self, consts: _Constants, met: bool = False) -> None:
         self.consts = consts
+        self.met = met
+        self.prefix = "w" if met else "k"
         self.functions: list[list[str]] = []
 
     def function(self, node: ir.Node, pattern: str, names: dict[str, str]) -> str:
         """The name of a new function evaluating ``node`` (of pattern ``pattern``)."""
-        name = f"k{len(self.functions)}"
+        name = f"{self.prefix}{len(self.functions)}"
         lines = [f"def {name}(f, E, out):"]
         self.functions.append(lines)  # reserved first: children number after it
         if isinstance(node, ir.All | ir.Any_):
@@ -165,16 +182,21 @@ class _Trace:
 
     def _child(self, node: ir.Node, pattern: str, names: dict[str, str], indent: str
                ) -> list[str]:
-        """Statements setting ``c`` to the node's Kleene value."""
+        """Statements setting ``c`` to the node's Kleene value (``met``: returning
+        ``_MET`` first when a clause other than an existence test is true)."""
         if isinstance(node, ir.All | ir.Any_):
-            return [f"{indent}c = {self.function(node, pattern, names)}(f, E, out)"]
+            lines = [f"{indent}c = {self.function(node, pattern, names)}(f, E, out)"]
+            if self.met:
+                lines += [f"{indent}if c is _MET:", f"{indent}    return _MET"]
+            return lines
         if isinstance(node, ir.Exists):
             return [f"{indent}c = {literal(node.field)} "
                     f"{'in' if node.present else 'not in'} f"]
         field = literal(node.field)
-        lines = [f"{indent}v = f.get({field}, _M)", f"{indent}if v is _M:",
-                 f"{indent}    out.append((f['id'], {field}))", f"{indent}    c = None",
-                 f"{indent}else:"]
+        lines = [f"{indent}v = f.get({field}, _M)", f"{indent}if v is _M:"]
+        if not self.met:
+            lines.append(f"{indent}    out.append((f['id'], {field}))")
+        lines += [f"{indent}    c = None", f"{indent}else:"]
         inner = indent + "    "
         if isinstance(node, ir.Compare) and not isinstance(node.operand, ir.Value):
             operand = node.operand
@@ -182,12 +204,17 @@ class _Trace:
                      else "f")
             holds = self.consts.name(f"_OPS[{literal(node.op)}].holds")
             lines += [f"{inner}g = {other}", f"{inner}w = g.get({literal(operand.field)}, _M)",
-                      f"{inner}if w is _M:",
-                      f"{inner}    out.append((g['id'], {literal(operand.field)}))",
-                      f"{inner}    c = None", f"{inner}else:",
+                      f"{inner}if w is _M:"]
+            if not self.met:
+                lines.append(f"{inner}    out.append((g['id'], {literal(operand.field)}))")
+            lines += [f"{inner}    c = None", f"{inner}else:",
                       f"{inner}    c = {holds}(v, w)"]
+            if self.met:
+                lines += [f"{inner}    if c:", f"{inner}        return _MET"]
         else:
             lines.append(f"{inner}c = {_present(node, 'v', self.consts)}")
+            if self.met:
+                lines += [f"{inner}if c:", f"{inner}    return _MET"]
         return lines
 
 
@@ -202,8 +229,9 @@ def _fields_read(p: ir.Pattern) -> list[tuple[str, str]]:
     return sorted(pairs)
 
 
-def _rule_source(n: int, rule: CompiledRule, consts: _Constants, trace: _Trace) -> list[str]:
-    """``u<n>`` and ``m<n>`` of one rule."""
+def _rule_source(n: int, rule: CompiledRule, consts: _Constants, trace: _Trace,
+                 met: _Trace) -> list[str]:
+    """``u<n>``, ``l<n>``, ``h<n>``, ``m<n>`` and ``t<n>`` of one rule."""
     if len(rule.patterns) > MAX_PATTERNS:
         raise TypeError("too many patterns for nested loops")  # searched interpreted
     lower, upper = _Bound(consts, False), _Bound(consts, True)
@@ -249,39 +277,47 @@ def _rule_source(n: int, rule: CompiledRule, consts: _Constants, trace: _Trace) 
         lines += [f"    f = E[{literal(p.name)}]", f"    if {absent}:",
                   f"        {function}(f, E, out)"]
     lines += ["    return frozenset(out)", ""]
+    tests = []
+    for j, p in enumerate(rule.patterns):
+        if p.condition is not None:
+            function = met.function(p.condition, p.name, names)
+            lines += [f"def t{n}_{j}(f, E):", f"    return {function}(f, E, None) is _MET", ""]
+            tests.append(f"{literal(p.name)}: t{n}_{j}")
+    lines += [f"t{n} = {{{', '.join(tests)}}}", ""]
     return lines
 
 
 def module_source(rules: Sequence[CompiledRule]) -> str:
     """The source of the search module of ``rules`` (``SEARCH``: per rule, ``(u<n>,
-    m<n>, l<n>, h<n>)`` or None where a rule could not be written)."""
+    m<n>, l<n>, h<n>, t<n>)`` or None where a rule could not be written)."""
     consts = _Constants()
-    trace = _Trace(consts)
+    trace, met = _Trace(consts), _Trace(consts, met=True)
     body: list[str] = []
     entries: list[str] = []
     for n, rule in enumerate(rules):
-        saved = (len(consts.sources), dict(consts._names), len(trace.functions))
+        saved = (len(consts.sources), dict(consts._names), len(trace.functions),
+                 len(met.functions))
         try:
-            body += _rule_source(n, rule, consts, trace)
+            body += _rule_source(n, rule, consts, trace, met)
         except (TypeError, KeyError, AssertionError):  # not writable: interpreted instead
             del consts.sources[saved[0]:]
             consts._names = saved[1]
             del trace.functions[saved[2]:]
+            del met.functions[saved[3]:]
             entries.append("None")
             continue
-        entries.append(f"(u{n}, m{n}, l{n}, h{n})")
+        entries.append(f"(u{n}, m{n}, l{n}, h{n}, t{n})")
     head = ["# generated by cdss.backends.compiled.search from the compiled rules",
             "from cdss.rulelang.ops import OPERATORS as _OPS", "",
-            "_M = object()", "_NUM = (int, float)", ""]
+            "_M = object()", "_MET = object()", "_NUM = (int, float)", ""]
     head += [f"_C{i} = {source}" for i, source in enumerate(consts.sources)]
-    functions = [line for f in trace.functions for line in (*f, "")]
+    functions = [line for f in (*trace.functions, *met.functions) for line in (*f, "")]
     return "\n".join([*head, "", *functions, *body,
                       "SEARCH = (" + "".join(f"{e}, " for e in entries) + ")", ""])
 
 
-def load(rules: Sequence[CompiledRule]
-         ) -> tuple[tuple[Unknown, Missing, Holds, Holds] | None, ...]:
-    """Per rule, its ``(u<n>, m<n>, l<n>, h<n>)`` (None: search it with the interpreted
+def load(rules: Sequence[CompiledRule]) -> tuple[Search | None, ...]:
+    """Per rule, its ``(u<n>, m<n>, l<n>, h<n>, t<n>)`` (None: search it with the interpreted
     bounds); the code is cached on disk under a digest of what the source is made from:
     this generator's code and each rule's action and patterns (their dataclass ``repr``
     spells out every field the generator reads), so a hit needs no generation."""
