@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,24 @@ def _renumbered(part: AuditResult, prefix: str, offset: int) -> AuditResult:
     return part
 
 
+def in_order(client: Any, futures: Sequence[Any]) -> Iterator[Any]:
+    """The results of ``futures`` in their order, each fetched from its worker as soon as
+    it is done (by the client's event loop, while the workers compute the rest), so
+    the client relabels a part while later ones run. ``client.gather`` fetched
+    them all only after the last was done: 40-120 ms of a 1.3 s run with every worker
+    idle (issue #17). A failed task raises its error, as ``gather`` did."""
+    from distributed import as_completed
+
+    index = {future.key: n for n, future in enumerate(futures)}
+    ready: dict[int, Any] = {}
+    following = 0
+    for future, result in as_completed(futures, loop=client.loop, with_results=True):
+        ready[index[future.key]] = result
+        while following in ready:
+            yield ready.pop(following)
+            following += 1
+
+
 def audit_dask(paths: str | Path | Sequence[str | Path], *, client: Any = None,
                engine_options: Mapping[str, Any] | None = None,
                block_bytes: int = DEFAULT_BLOCK_BYTES, lang: str | None = None,
@@ -152,7 +170,7 @@ def audit_dask(paths: str | Path | Sequence[str | Path], *, client: Any = None,
             where.append((number, f"{path}: " if named else ""))
             tasks.append(task(path, start, end, options, lang, keep_rows))
     if client is not None:
-        done = client.gather(client.compute(tasks))
+        done: Iterable[tuple[AuditResult, int]] = in_order(client, client.compute(tasks))
     else:
         done = dask.compute(*tasks)  # the default distributed client, if any, runs them
     parts: list[AuditResult] = []

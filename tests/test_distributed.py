@@ -147,3 +147,27 @@ def test_renumbering_relabels_each_entry_once_in_place() -> None:
     first = AuditResult(keep_rows=True)
     first.errors.append({"input": "line 1"})
     assert _renumbered(first, "", 0).errors[0]["input"] == "line 1"
+
+
+def _sleep_then(value: int, seconds: float) -> int:
+    import time
+
+    time.sleep(seconds)
+    if value < 0:
+        raise ValueError(f"task {value} fails")
+    return value
+
+
+def test_results_come_back_in_task_order_whatever_order_they_finish_in(client) -> None:
+    from cdss.distributed import in_order
+
+    # the first task finishes last: each result is fetched when done, yielded in order
+    futures = [client.submit(_sleep_then, n, 0.4 - 0.1 * n, pure=False) for n in range(4)]
+    finished: list[int] = []
+    for value in in_order(client, futures):
+        finished.append(value)
+        assert all(f.done() for f in futures[: value + 1])
+    assert finished == [0, 1, 2, 3]
+    failing = [client.submit(_sleep_then, n, 0.0, pure=False) for n in (0, -1, 2)]
+    with pytest.raises(ValueError, match="task -1 fails"):
+        list(in_order(client, failing))
