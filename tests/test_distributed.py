@@ -171,3 +171,31 @@ def test_results_come_back_in_task_order_whatever_order_they_finish_in(client) -
     failing = [client.submit(_sleep_then, n, 0.0, pure=False) for n in (0, -1, 2)]
     with pytest.raises(ValueError, match="task -1 fails"):
         list(in_order(client, failing))
+
+
+def test_the_collection_pause_ends_as_it_began_even_on_an_error() -> None:
+    import gc
+
+    from cdss.distributed import young_collections_only
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), young_collections_only() as collect:
+        assert not gc.isenabled()
+        collect()  # the young generations, by hand
+        raise RuntimeError("a task failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with young_collections_only():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the caller's choice stays
+    finally:
+        gc.enable()
+
+
+def test_a_cluster_audit_leaves_garbage_collection_on(client, engine, batch, expected) -> None:
+    import gc
+
+    got = audit_dask(batch, client=client, engine_options=engine.options, block_bytes=4096)
+    assert gc.isenabled()
+    assert_same(got, expected)
