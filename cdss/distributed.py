@@ -7,8 +7,9 @@ no line is cut inside a character). One task per block reads its lines, checks t
 with an engine built once per worker process (from ``engine.options``; an engine is
 never pickled) and sends back an :class:`~cdss.audit.AuditResult` with its line count;
 a line that is not UTF-8, not JSON or not an encounter, or whose check fails, is an
-error of that line only. The client renumbers the error labels to file line numbers
-and combines the parts in file and block order.
+error of that line only. The client fetches each part as soon as it is done (while
+the workers compute the rest), renumbers its labels to file line numbers and combines
+the parts in file and block order.
 
 Needs ``pip install 'cdss[dask]'``; the recipe for a real cluster is docs/distributed.md.
 """
