@@ -306,6 +306,8 @@ def dask_vs_processes(path: Path, backend: str, repeat: int = 3) -> dict[str, An
     rates: dict[str, list[float]] = {"two plain processes": [], "dask2, profiler on": [],
                                      "dask2, profiler off": []}
     busy: dict[str, list[float]] = {"dask2, profiler on": [], "dask2, profiler off": []}
+    # the client's own time after the last task ends (fetching, relabelling, merging)
+    tail: dict[str, list[float]] = {"dask2, profiler on": [], "dask2, profiler off": []}
     with contextlib.ExitStack() as stack:
         clients = {}
         for profile in (True, False):  # both clusters up, used in turn (interleaved)
@@ -319,18 +321,22 @@ def dask_vs_processes(path: Path, backend: str, repeat: int = 3) -> dict[str, An
             rates["two plain processes"].append(two_processes())
             for name, client in clients.items():
                 with get_task_stream(client) as stream:
+                    start_epoch = time.time()  # the task stream's clock
                     start = time.perf_counter()
                     audit_dask(path, client=client, engine_options=options,
                                block_bytes=block)
                     wall = time.perf_counter() - start
                 rates[name].append(n / wall)
-                busy[name].append(sum(ss["stop"] - ss["start"] for task in stream.data
-                                      for ss in task["startstops"]
-                                      if ss["action"] == "compute") / (2 * wall))
+                computed = [ss for task in stream.data for ss in task["startstops"]
+                            if ss["action"] == "compute"]
+                busy[name].append(sum(ss["stop"] - ss["start"] for ss in computed) / (2 * wall))
+                tail[name].append(start_epoch + wall - max(ss["stop"] for ss in computed))
     baseline = statistics.median(rates["two plain processes"])
     return {name: {"per_s": round(statistics.median(v)),
                    "vs_two_processes": round(statistics.median(v) / baseline, 2),
-                   **({"worker_busy_share": round(statistics.median(busy[name]), 2)}
+                   "spread": [round(min(v) / baseline, 2), round(max(v) / baseline, 2)],
+                   **({"worker_busy_share": round(statistics.median(busy[name]), 2),
+                       "client_tail_s": round(statistics.median(tail[name]), 3)}
                       if name in busy else {})}
             for name, v in rates.items()}
 

@@ -147,3 +147,55 @@ def test_renumbering_relabels_each_entry_once_in_place() -> None:
     first = AuditResult(keep_rows=True)
     first.errors.append({"input": "line 1"})
     assert _renumbered(first, "", 0).errors[0]["input"] == "line 1"
+
+
+def _sleep_then(value: int, seconds: float) -> int:
+    import time
+
+    time.sleep(seconds)
+    if value < 0:
+        raise ValueError(f"task {value} fails")
+    return value
+
+
+def test_results_come_back_in_task_order_whatever_order_they_finish_in(client) -> None:
+    from cdss.distributed import in_order
+
+    # the first task finishes last: each result is fetched when done, yielded in order
+    futures = [client.submit(_sleep_then, n, 0.4 - 0.1 * n, pure=False) for n in range(4)]
+    finished: list[int] = []
+    for value in in_order(client, futures):
+        finished.append(value)
+        assert all(f.done() for f in futures[: value + 1])
+    assert finished == [0, 1, 2, 3]
+    failing = [client.submit(_sleep_then, n, 0.0, pure=False) for n in (0, -1, 2)]
+    with pytest.raises(ValueError, match="task -1 fails"):
+        list(in_order(client, failing))
+
+
+def test_the_collection_pause_ends_as_it_began_even_on_an_error() -> None:
+    import gc
+
+    from cdss.distributed import young_collections_only
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), young_collections_only() as collect:
+        assert not gc.isenabled()
+        collect()  # the young generations, by hand
+        raise RuntimeError("a task failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with young_collections_only():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the caller's choice stays
+    finally:
+        gc.enable()
+
+
+def test_a_cluster_audit_leaves_garbage_collection_on(client, engine, batch, expected) -> None:
+    import gc
+
+    got = audit_dask(batch, client=client, engine_options=engine.options, block_bytes=4096)
+    assert gc.isenabled()
+    assert_same(got, expected)
