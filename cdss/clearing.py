@@ -99,39 +99,38 @@ def plan(node: ir.Node | None) -> Plan:
     return None
 
 
+def _boundary(p: tuple[Any, ...], pattern: str, fact: dict[str, Any], env: Env
+              ) -> Condition | None:
+    """The condition that falsifies a planned comparison ``("cmp", field, complement,
+    operand)`` of ``fact`` (bound to ``pattern``), or None when the field or the
+    threshold is not a number."""
+    _, field, complement, operand = p
+    value = fact.get(field)
+    if isinstance(operand, ir.Value):
+        threshold = operand.value
+    elif isinstance(operand, ir.SameFact):
+        threshold = fact.get(operand.field)
+    else:
+        threshold = env.get(operand.pattern, {}).get(operand.field)
+    if is_number(value) and is_number(threshold):
+        return (pattern, field, complement, float(threshold))
+    return None
+
+
 def _falsify_planned(p: tuple[Any, ...], pattern: str, env: Env) -> list[list[Condition]]:
     """:func:`_falsify` of the node ``p`` is the plan of (not None)."""
     kind = p[0]
     if kind == "cmp":
-        _, field, complement, operand = p
-        fact = env.get(pattern, {})
-        value = fact.get(field)
-        if isinstance(operand, ir.Value):
-            threshold = operand.value
-        elif isinstance(operand, ir.SameFact):
-            threshold = fact.get(operand.field)
-        else:
-            threshold = env.get(operand.pattern, {}).get(operand.field)
-        if is_number(value) and is_number(threshold):
-            return [[(pattern, field, complement, float(threshold))]]
-        return []
+        found = _boundary(p, pattern, env.get(pattern, {}), env)
+        return [] if found is None else [[found]]
     if kind == "all":
         out: list[list[Condition]] = []
         fact = env.get(pattern, {})
         for child in p[1]:
             if child[0] != "cmp":
                 out += _falsify_planned(child, pattern, env)
-                continue
-            _, field, complement, operand = child  # a comparison, inline
-            value = fact.get(field)
-            if isinstance(operand, ir.Value):
-                threshold = operand.value
-            elif isinstance(operand, ir.SameFact):
-                threshold = fact.get(operand.field)
-            else:
-                threshold = env.get(operand.pattern, {}).get(operand.field)
-            if is_number(value) and is_number(threshold):
-                out.append([(pattern, field, complement, float(threshold))])
+            elif (found := _boundary(child, pattern, fact, env)) is not None:
+                out.append([found])
         return out
     per_child = [_falsify_planned(child, pattern, env) for child in p[1]]
     if not all(per_child):
@@ -198,48 +197,44 @@ def clear_when(rule: CompiledRule, env: Env, starts: Starts,
     seen: set[tuple] = set()
     rank = _RANK[rule.spec.severity]
     for name, p in planned:
-        if p[0] == "cmp":  # _falsify_planned of a comparison, inline
-            _, field, complement, operand = p
-            fact = env.get(name, {})
-            value = fact.get(field)
-            if isinstance(operand, ir.Value):
-                threshold = operand.value
-            elif isinstance(operand, ir.SameFact):
-                threshold = fact.get(operand.field)
-            else:
-                threshold = env.get(operand.pattern, {}).get(operand.field)
-            if not (is_number(value) and is_number(threshold)):
-                continue
-            alternatives: list[list[Condition]] = [[(name, field, complement,
-                                                     float(threshold))]]
-        else:
-            alternatives = _falsify_planned(p, name, env)
-        for alternative in alternatives:
-            skip = False
-            for c in alternative:
-                if not changeable(types[c[0]], c[1]) or not unit_of(env[c[0]], c[1]):
-                    skip = True  # an identity or a count, not a measured quantity
-                    break
-            if skip:
-                continue
-            for c in alternative:
-                if starts.get((types[c[0]], c[1], c[2], c[3]), -1) > rank:
-                    skip = True  # it clears only by turning into a more severe finding
-                    break
-            if skip:
-                continue
-            conditions = []
-            for pattern, field, op, boundary in alternative:
-                fact = env[pattern]
-                conditions.append({
-                    "field": path_of(fact, field), "op": OPERATORS[op].symbol,
-                    "value": int(boundary) if boundary.is_integer() else boundary,
-                    "unit": unit_of(fact, field), "now": fact.get(field)})
-            key = tuple([(c["field"], c["op"], c["value"]) for c in conditions])
-            if key not in seen:
-                seen.add(key)
-                out.append({"all": conditions})
+        _offer(_falsify_planned(p, name, env), env, types, starts, rank, path_of, unit_of,
+               changeable, seen, out)
     return tuple(out[:MAX_ALTERNATIVES])
+
+
+def _offer(alternatives: list[list[Condition]], env: Env, types: dict[str, str],
+           starts: Starts, rank: int, path_of: Callable[[dict[str, Any], str], str],
+           unit_of: Callable[[dict[str, Any], str], str],
+           changeable: Callable[[str, str], bool], seen: set[tuple],
+           out: list[dict[str, Any]]) -> None:
+    """Add to ``out`` each alternative worth offering, once (``seen``): every condition
+    on a measured quantity a clinician can change, none that clears only by turning
+    into a more severe finding (a band of rank above ``rank`` starting there)."""
+    for alternative in alternatives:
+        skip = False
+        for c in alternative:
+            if not changeable(types[c[0]], c[1]) or not unit_of(env[c[0]], c[1]):
+                skip = True  # an identity or a count, not a measured quantity
+                break
+        if skip:
+            continue
+        for c in alternative:
+            if starts.get((types[c[0]], c[1], c[2], c[3]), -1) > rank:
+                skip = True  # it clears only by turning into a more severe finding
+                break
+        if skip:
+            continue
+        conditions = []
+        for pattern, field, op, boundary in alternative:
+            fact = env[pattern]
+            conditions.append({
+                "field": path_of(fact, field), "op": OPERATORS[op].symbol,
+                "value": int(boundary) if boundary.is_integer() else boundary,
+                "unit": unit_of(fact, field), "now": fact.get(field)})
+        key = tuple([(c["field"], c["op"], c["value"]) for c in conditions])
+        if key not in seen:
+            seen.add(key)
+            out.append({"all": conditions})
 
 
 #: what a pattern's comparison field reads of the fact types, for :func:`steps`:
@@ -319,32 +314,8 @@ def clear_when_stepped(rule: CompiledRule, env: Env, planned: tuple[tuple[Any, .
                 out.append({"all": [{"field": path, "op": symbol, "value": shown,
                                      "unit": unit, "now": value}]})
             continue
-        name = step[1]
-        for alternative in _falsify_planned(step[2], name, env):
-            skip = False
-            for c in alternative:
-                if not changeable(types[c[0]], c[1]) or not unit_of(env[c[0]], c[1]):
-                    skip = True  # an identity or a count, not a measured quantity
-                    break
-            if skip:
-                continue
-            for c in alternative:
-                if starts.get((types[c[0]], c[1], c[2], c[3]), -1) > rank:
-                    skip = True  # it clears only by turning into a more severe finding
-                    break
-            if skip:
-                continue
-            conditions = []
-            for pattern, field, op, boundary in alternative:
-                fact = env[pattern]
-                conditions.append({
-                    "field": path_of(fact, field), "op": OPERATORS[op].symbol,
-                    "value": int(boundary) if boundary.is_integer() else boundary,
-                    "unit": unit_of(fact, field), "now": fact.get(field)})
-            key = tuple([(c["field"], c["op"], c["value"]) for c in conditions])
-            if key not in seen:
-                seen.add(key)
-                out.append({"all": conditions})
+        _offer(_falsify_planned(step[2], step[1], env), env, types, starts, rank, path_of,
+               unit_of, changeable, seen, out)
     return tuple(out[:MAX_ALTERNATIVES])
 
 

@@ -551,13 +551,7 @@ class Explainer:
     def label(self, path: str) -> dict[str, str]:
         """The clinician's name of an input path, in both languages (a new dict: the
         callers keep it in suggestions and reports)."""
-        found = self._labels.get(path)
-        if found is None:
-            found = self._label(path)
-            if len(self._labels) >= _MAX_PATHS:
-                self._labels.clear()
-            self._labels[path] = found
-        return dict(found)
+        return dict(self._read_label(path))
 
     def _read_label(self, path: str) -> dict[str, str]:
         """:meth:`label`, the remembered dict itself: for callers that only read it."""
