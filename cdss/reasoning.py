@@ -300,9 +300,14 @@ class Reasoner:
             by_finding.setdefault(u.key or finding_key(u.rule, u.env, fs), []).append(u)
         decisions: list[Decision] = []
         left: list[Undecided] = []
+        decidable = self._decidable
         for key, items in by_finding.items():
-            decision = (self._decide(items, fs) if key not in made and any(
-                u.rule.action in self._decidable for u in items) else None)
+            decision = None
+            if key not in made:
+                for u in items:  # some rule of the finding completion could decide
+                    if u.rule.action in decidable:
+                        decision = self._decide(items, fs)
+                        break
             if decision is None:
                 left.extend(items)
             else:
@@ -632,7 +637,9 @@ def _shown_hit(items: list[Undecided], completed: dict[str, Fact],
         severity = SEVERITY_ORDER[u.rule.spec.severity]
         if severity <= rank:
             continue  # it could not replace the one found (first among equals)
-        env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
+        env = {}  # (a loop: a comprehension is a function call in 3.11)
+        for name, fact in u.env.items():
+            env[name] = completed.get(fact["id"], fact)
         if lower[u.rule.action](env):
             best, rank = (u, env), severity
     return best
@@ -643,7 +650,9 @@ def _all_false(items: list[Undecided], completed: dict[str, Fact],
     """Whether every assignment is false (some pattern's upper bound fails; ``upper``:
     per rule, whether they all hold) once the ``completed`` facts replace theirs."""
     for u in items:
-        env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
+        env = {}
+        for name, fact in u.env.items():
+            env[name] = completed.get(fact["id"], fact)
         if upper[u.rule.action](env):
             return False
     return True
