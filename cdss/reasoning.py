@@ -114,10 +114,12 @@ MayMiss = tuple[tuple[ir.Pattern, tuple[tuple[str, str], ...]], ...]
 Reads = tuple[tuple[str, frozenset[str]], ...]
 
 #: a candidate rule of :meth:`Reasoner.undecided`: (rule, its unknown assignments, its
-#: missing-field trace, severity rank, finding id, subject patterns, its ``Undecided.met``)
+#: missing-field trace, severity rank, finding id, subject patterns (every pattern when
+#: the rule names none), its ``Undecided.met``, its ``contains`` leaves as (pattern,
+#: field): the only clauses a list known in part can decide, :func:`_partial_reads`)
 _Candidate = tuple[CompiledRule, Callable[[dict[str, list[Fact]]], list[Env]],
                    Callable[[Env], frozenset[FieldRef]], int, str, tuple[str, ...],
-                   dict[str, Callable[[Fact, Env], bool]] | None]
+                   dict[str, Callable[[Fact, Env], bool]] | None, tuple[tuple[str, str], ...]]
 
 _ID = operator.itemgetter("id")
 _NOT_FOUND = object()
@@ -180,9 +182,9 @@ class Reasoner:
         #: what a finding's case split needs that no value of the facts changes (see
         #: :meth:`_plan_split`), per presence key of its undecided assignments
         self._splits: dict[tuple[Any, ...], _Split | None] = {}
-        #: (rule action, field) -> whether a missing field of that name can never be
+        #: rule action -> the names of the fields a missing one of which can never be
         #: completed for the rule (:meth:`_never_completed`)
-        self._never: dict[tuple[str, str], bool] = {}
+        self._never: dict[str, frozenset[str]] = {}
         #: per rule: its generated search and missing-field trace
         #: (``cdss.backends.compiled.search``; None: interpreted), made on first use
         self._search: dict[str, search.Search | None] | None = None
@@ -227,16 +229,22 @@ class Reasoner:
             envs = candidate[1](by_type)
             if not envs:
                 continue  # most candidates: some pattern is false
-            rule, _, missing_of, rank, finding, subject, met = candidate
+            rule, _, missing_of, rank, finding, subject, met, lists = candidate
             for env in envs:
-                if partial and _false_given(rule, env, partial):
+                if partial and lists and _partly_known(lists, env, partial) and \
+                        _false_given(rule, env, partial):
                     continue  # a list known in part rules it out (hypertension implied)
                 # finding_key(rule, env, fs), inlined
-                about = set()
-                for name in subject or env:
-                    fact_id = env[name]["id"]
-                    about.add(subjects.get(fact_id) or paths.get(fact_id) or fact_id)
-                key = (finding, frozenset(about))
+                if len(subject) == 1:  # most rules: no set to build
+                    fact_id = env[subject[0]]["id"]
+                    key = (finding, frozenset(
+                        (subjects.get(fact_id) or paths.get(fact_id) or fact_id,)))
+                else:
+                    about = set()
+                    for name in subject:
+                        fact_id = env[name]["id"]
+                        about.add(subjects.get(fact_id) or paths.get(fact_id) or fact_id)
+                    key = (finding, frozenset(about))
                 severity = made.get(key)
                 if severity is not None and (decidable_only
                                              or rank <= SEVERITY_ORDER[severity]):
@@ -270,13 +278,15 @@ class Reasoner:
         """A rule with its search (generated, else the interpreted bounds and trace),
         its severity rank, its finding's id and its subject patterns."""
         compiled = self._searches()[rule.action]
+        subject = rule.spec.subject or tuple(p.name for p in rule.patterns)
+        lists = _partial_reads(rule)
         if compiled is None:
             patterns, reads = self._bounded[rule.action], self._may_miss[rule.action]
             return (rule, lambda by_type: unknown_assignments(patterns, by_type),
                     lambda env: _missing_fields(reads, env), SEVERITY_ORDER[rule.spec.severity],
-                    rule.spec.group or rule.id, rule.spec.subject, None)
+                    rule.spec.group or rule.id, subject, None, lists)
         return (rule, compiled[0], compiled[1], SEVERITY_ORDER[rule.spec.severity],
-                rule.spec.group or rule.id, rule.spec.subject, compiled[4])
+                rule.spec.group or rule.id, subject, compiled[4], lists)
 
     # ---- completion ------------------------------------------------------------------
     def reason(self, fs: FactSet, made: dict[FindingKey, str], *, undecided: bool = True
@@ -290,9 +300,14 @@ class Reasoner:
             by_finding.setdefault(u.key or finding_key(u.rule, u.env, fs), []).append(u)
         decisions: list[Decision] = []
         left: list[Undecided] = []
+        decidable = self._decidable
         for key, items in by_finding.items():
-            decision = (self._decide(items, fs) if key not in made and any(
-                u.rule.action in self._decidable for u in items) else None)
+            decision = None
+            if key not in made:
+                for u in items:  # some rule of the finding completion could decide
+                    if u.rule.action in decidable:
+                        decision = self._decide(items, fs)
+                        break
             if decision is None:
                 left.extend(items)
             else:
@@ -302,7 +317,10 @@ class Reasoner:
     def _decide(self, items: list[Undecided], fs: FactSet) -> Decision | None:
         """``regardless`` if every completion makes the finding, ``conditional`` if some
         values of the context fields make it whatever the other missing values are."""
-        if all(self._never_completed(u) for u in items):
+        for u in items:
+            if not self._never_completed(u):
+                break
+        else:
             return None  # what _plan_split finds (nothing to complete), without its key
         split = self._split(items, fs)
         if split is None:
@@ -323,12 +341,15 @@ class Reasoner:
         first = tuple(domains[m][0] for m in other)
         every = [*context, *other]
         blocked = False
+        base: dict[str, Fact] | None = None
         if context and other:
-            completed = self._complete(facts, list(other), first)
-            blocked = completed is not None and _all_false(items, completed, self._holds()[1])
+            base = self._complete(facts, list(other), first)
+            blocked = base is not None and _all_false(items, base, self._holds()[1])
         lower = self._holds()[0]
         for ctx_values in itertools.product(*(domains[m] for m in context)):
-            if blocked and self._complete(facts, every, (*ctx_values, *first)) is not None:
+            # (whether _complete(facts, every, (*ctx_values, *first)) is possible: the
+            # facts only ``other`` fills are those of ``base``, found possible)
+            if blocked and self._possible_over(base, facts, context, ctx_values):  # type: ignore[arg-type]
                 outcomes.append(None)
                 continue
             worst: tuple[Undecided, Env] | None = None
@@ -412,13 +433,14 @@ class Reasoner:
         """Whether the assignment lacks a field :meth:`_enumerable` rejects whatever the
         facts: a number, not context, that the rules of the finding do not cover
         between them (so :meth:`_plan_split` does not keep it)."""
-        action = u.rule.action
-        for ref in u.missing:
-            found = self._never.get((action, ref[1]))
-            if found is None:
-                found = self._never[(action, ref[1])] = self._never_field(u.rule, ref[1])
-            if found:
-                return True
+        never = self._never.get(u.rule.action)
+        if never is None:
+            never = self._never[u.rule.action] = frozenset(
+                name for name in _names_read(u.rule) if self._never_field(u.rule, name))
+        if never:
+            for ref in u.missing:
+                if ref[1] in never:
+                    return True
         return False
 
     def _never_field(self, rule: CompiledRule, name: str) -> bool:
@@ -550,11 +572,49 @@ class Reasoner:
         for (fact_id, name), value in zip(missing, values, strict=True):
             fact = out.get(fact_id)
             if fact is None:
-                fact = out[fact_id] = dict(facts[fact_id])
+                fact = out[fact_id] = facts[fact_id].copy()
             fact[name] = value
-        if not all(self._consistent(f) for f in out.values()):
-            return None
+        consistent = self._consistent
+        for fact in out.values():
+            if not consistent(fact):
+                return None
         return out
+
+    def _possible_over(self, base: dict[str, Fact], facts: dict[str, Fact],
+                       refs: tuple[FieldRef, ...], values: tuple[Any, ...]) -> bool:
+        """Whether ``_complete`` of ``base``'s fields and ``refs`` (fields ``base`` does not
+        fill) with ``values`` is possible, given that ``base`` is (a completion
+        ``_complete`` made): only the facts ``refs`` touch can be impossible."""
+        out: dict[str, Fact] = {}
+        for (fact_id, name), value in zip(refs, values, strict=True):
+            fact = out.get(fact_id)
+            if fact is None:
+                fact = out[fact_id] = base.get(fact_id, facts[fact_id]).copy()
+            fact[name] = value
+        consistent = self._consistent
+        for fact in out.values():
+            if not consistent(fact):
+                return False
+        return True
+
+
+def _partial_reads(rule: CompiledRule) -> tuple[tuple[str, str], ...]:
+    """The (pattern, field) of each ``contains`` leaf of the rule: the only clauses a
+    list known in part decides (``evaluate._Kleene.visit_contains``; every other node
+    ignores ``partial``)."""
+    return tuple(sorted({(p.name, leaf.field) for p in rule.patterns
+                         for leaf in ir.leaves(p.condition) if type(leaf) is ir.Contains}))
+
+
+def _partly_known(lists: tuple[tuple[str, str], ...], env: Env,
+                  partial: dict[tuple[str, str], tuple[Any, ...]]) -> bool:
+    """Whether some ``contains`` leaf reads a list of the assignment known in part: if
+    none does, evaluating with ``partial`` is evaluating without it, and an assignment
+    the search found is false for no pattern then (:func:`_false_given` is False)."""
+    for name, field_name in lists:
+        if (env[name]["id"], field_name) in partial:
+            return True
+    return False
 
 
 def _false_given(rule: CompiledRule, env: Env, partial: dict[tuple[str, str], tuple[Any, ...]]
@@ -577,7 +637,9 @@ def _shown_hit(items: list[Undecided], completed: dict[str, Fact],
         severity = SEVERITY_ORDER[u.rule.spec.severity]
         if severity <= rank:
             continue  # it could not replace the one found (first among equals)
-        env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
+        env = {}  # (a loop: a comprehension is a function call in 3.11)
+        for name, fact in u.env.items():
+            env[name] = completed.get(fact["id"], fact)
         if lower[u.rule.action](env):
             best, rank = (u, env), severity
     return best
@@ -588,7 +650,9 @@ def _all_false(items: list[Undecided], completed: dict[str, Fact],
     """Whether every assignment is false (some pattern's upper bound fails; ``upper``:
     per rule, whether they all hold) once the ``completed`` facts replace theirs."""
     for u in items:
-        env = {name: completed.get(fact["id"], fact) for name, fact in u.env.items()}
+        env = {}
+        for name, fact in u.env.items():
+            env[name] = completed.get(fact["id"], fact)
         if upper[u.rule.action](env):
             return False
     return True
@@ -652,6 +716,18 @@ def finding_key(rule: CompiledRule, env: Env, fs: FactSet) -> FindingKey:
         fact_id = env[name]["id"]
         out.add(subjects.get(fact_id) or paths.get(fact_id) or fact_id)
     return (rule.spec.group or rule.id, frozenset(out))
+
+
+def _names_read(rule: CompiledRule) -> set[str]:
+    """The names of every field the rule's patterns read, or compare with."""
+    out: set[str] = set()
+    for p in rule.patterns:
+        for leaf in ir.leaves(p.condition):
+            out.add(leaf.field)
+            other = leaf.other_field(p.name)
+            if other is not None:
+                out.add(other[1])
+    return out
 
 
 def _may_be_unknown(reads: Reads, absent: dict[str, frozenset[str]]) -> bool:
