@@ -39,33 +39,27 @@ def run(facts):
             T[t] = [f]
         else:
             same.append(f)
-        for name in KEYED.get(t, ()):
+        for name, values in KEYED.get(t, ()):
             v = f.get(name, _M)
-            if v is not _M and isinstance(v, _HASHABLE):
+            if v is not _M and isinstance(v, _HASHABLE) and (values is None or v in values):
                 k = (t, name, v)
                 filed = I.get(k)
                 if filed is None:
                     I[k] = [f]
                 else:
                     filed.append(f)
-    wanted = set()
-    for k in I:
-        found = INDEX.get(k)
-        if found is not None:
-            wanted.update(found)
+    hits = []
     for k in T:
-        found = INDEX.get(k)
-        if found is not None:
-            wanted.update(found)
-    out = []
-    for n in sorted(wanted):
-        needs = NEEDS[n]
-        for k in needs:
-            if k not in I and k not in T:
-                break
-        else:
-            RULES[n](T, I, out)
-    return out
+        group = GROUPS.get(k)
+        if group is not None:
+            group(T, I, hits)
+    for k in I:
+        group = GROUPS.get(k)
+        if group is not None:
+            group(T, I, hits)
+    if len(hits) > 1:
+        hits.sort(key=_BY_RULE)
+    return [match for _, match in hits]
 '''
 
 
@@ -174,11 +168,16 @@ def joined_equality(pattern: ir.Pattern) -> tuple[str, str, str] | None:
     return found[0] if found else None
 
 
-def _rule_source(n: int, rule: CompiledRule, expr: _Expr) -> list[str]:
-    """``def r<n>(T, I, out)``: the rule's matches, sorted, appended to ``out``."""
-    lines = [f"def r{n}(T, I, out):", "    found = []"]
-    names: dict[str, str] = {}
+def _rule_source(n: int, rule: CompiledRule, expr: _Expr, present: str) -> list[str]:
+    """Rule ``n``'s part of the function of its group (the rule set's order is restored
+    by ``run``): its matches appended to ``hits`` as ``(n, (action, bound))`` when the
+    rest of what it needs is ``present`` (a Python test, or "" when nothing more)."""
+    lines = [f"    # r{n}"]
     indent = "    "
+    if present:
+        lines.append(f"{indent}if {present}:")
+        indent += "    "
+    names: dict[str, str] = {}
     for i, p in enumerate(rule.patterns):
         var = f"f{i}"
         key = index_key(p)
@@ -203,9 +202,7 @@ def _rule_source(n: int, rule: CompiledRule, expr: _Expr) -> list[str]:
             lines.append(f"{indent}    continue")
         names[p.name] = var
     bound = ", ".join(f"{literal(p.name)}: {names[p.name]}['id']" for p in rule.patterns)
-    lines.append(f"{indent}found.append(({literal(rule.action)}, {{{bound}}}))")
-    lines += ["    if len(found) > 1:", "        found.sort(key=_BY_IDS)",
-              "    out.extend(found)", ""]
+    lines.append(f"{indent}hits.append(({n}, ({literal(rule.action)}, {{{bound}}})))")
     return lines
 
 
@@ -220,39 +217,58 @@ def needs(rule: CompiledRule) -> tuple[Any, ...]:
     return tuple(dict.fromkeys([*keyed, *types]))
 
 
+def _present(wanted: tuple[Any, ...]) -> str:
+    """A test that every need but the first (the group's key, present when the group
+    runs) is present; a type is left out where a key of that type is needed (a fact is
+    filed under a key only when its type is in ``T``)."""
+    keyed_types = {key[0] for key in wanted if isinstance(key, tuple)}
+    tests = [f"{_key(key)} in I" if isinstance(key, tuple) else f"{_key(key)} in T"
+             for key in wanted[1:] if isinstance(key, tuple) or key not in keyed_types]
+    return " and ".join(tests)
+
+
 def module_source(rules: Sequence[CompiledRule]) -> str:
     """The source of the module that finds every match of ``rules``."""
     constants: list[str] = []
     expr = _Expr(constants)
-    body: list[str] = []
-    keyed: dict[str, set[str]] = {}
-    index: dict[Any, list[int]] = {}
-    all_needs = []
+    #: type -> field -> the literals a rule looks it up by (None: every value, a join)
+    keyed: dict[str, dict[str, set[Any] | None]] = {}
+    groups: dict[Any, list[str]] = {}
     for n, rule in enumerate(rules):
-        body += _rule_source(n, rule, expr)
         wanted = needs(rule)
-        all_needs.append(wanted)
+        groups.setdefault(wanted[0], []).extend(_rule_source(n, rule, expr,
+                                                             _present(wanted)))
         for key in wanted:
             if isinstance(key, tuple):
-                keyed.setdefault(key[0], set()).add(key[1])
+                values = keyed.setdefault(key[0], {}).setdefault(key[1], set())
+                if values is not None:
+                    values.add(key[2])
         for p in rule.patterns:
             join = joined_equality(p)
             if join is not None and index_key(p) is None:
-                keyed.setdefault(p.fact_type, set()).add(join[0])
-        index.setdefault(wanted[0], []).append(n)
+                keyed.setdefault(p.fact_type, {})[join[0]] = None
     head = ["# generated by cdss.backends.compiled.codegen from the compiled rules",
             "from cdss.rulelang.ops import OPERATORS as _OPS", "",
             "_M = object()", "_NUM = (int, float)", "_HASHABLE = (str, int, float, bool)",
-            "", "def _BY_IDS(match):", "    return sorted(match[1].items())", ""]
+            "", "def _BY_RULE(hit):", "    return hit[0], sorted(hit[1][1].items())", ""]
     head += [f"_C{i} = {source}" for i, source in enumerate(constants)]
-    tail = ["KEYED = {" + ", ".join(f"{literal(t)}: ({', '.join(map(literal, sorted(fs)))},)"
-                                    for t, fs in sorted(keyed.items())) + "}",
-            "INDEX = {" + ", ".join(f"{_key(k)}: ({', '.join(map(str, ns))},)"
-                                    for k, ns in index.items()) + "}",
-            "NEEDS = (" + "".join(f"({', '.join(map(_key, ks))},), " for ks in all_needs) + ")",
-            "ACTIONS = (" + "".join(f"{literal(r.action)}, " for r in rules) + ")",
-            "RULES = (" + "".join(f"r{n}, " for n in range(len(rules))) + ")"]
+    body: list[str] = []
+    for g, lines in enumerate(groups.values()):
+        body += [f"def g{g}(T, I, hits):", *lines, ""]
+    tail = ["KEYED = {" + ", ".join(
+                f"{literal(t)}: (" + "".join(f"({literal(name)}, {_values(vs)}), "
+                                             for name, vs in sorted(fs.items())) + ")"
+                for t, fs in sorted(keyed.items())) + "}",
+            "GROUPS = {" + ", ".join(f"{_key(k)}: g{g}" for g, k in enumerate(groups)) + "}",
+            "ACTIONS = (" + "".join(f"{literal(r.action)}, " for r in rules) + ")"]
     return "\n".join([*head, "", *body, *tail, _RUNTIME])
+
+
+def _values(values: set[Any] | None) -> str:
+    """The literals a field is filed under, as a frozenset (None: every value)."""
+    if values is None:
+        return "None"
+    return "frozenset((" + "".join(f"{literal(v)}, " for v in sorted(values, key=repr)) + "))"
 
 
 def _key(key: Any) -> str:
