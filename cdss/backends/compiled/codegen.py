@@ -168,15 +168,15 @@ def joined_equality(pattern: ir.Pattern) -> tuple[str, str, str] | None:
     return found[0] if found else None
 
 
-def _rule_source(n: int, rule: CompiledRule, expr: _Expr, present: str) -> list[str]:
-    """Rule ``n``'s part of the function of its group (the rule set's order is restored
-    by ``run``): its matches appended to ``hits`` as ``(n, (action, bound))`` when the
-    rest of what it needs is ``present`` (a Python test, or "" when nothing more)."""
-    lines = [f"    # r{n}"]
-    indent = "    "
-    if present:
-        lines.append(f"{indent}if {present}:")
-        indent += "    "
+#: one step of a rule's code: a line opening a block, and the first lines of the block
+Step = tuple[str, tuple[str, ...]]
+
+
+def _rule_steps(n: int, rule: CompiledRule, expr: _Expr, present: str) -> list[Step]:
+    """Rule ``n``'s code as nested steps (the rule set's order is restored by ``run``):
+    its matches appended to ``hits`` as ``(n, (action, bound))`` when the rest of what
+    it needs is ``present`` (a Python test, or "" when nothing more)."""
+    steps: list[Step] = [(f"if {present}:", ())] if present else []
     names: dict[str, str] = {}
     for i, p in enumerate(rule.patterns):
         var = f"f{i}"
@@ -191,18 +191,36 @@ def _rule_source(n: int, rule: CompiledRule, expr: _Expr, present: str) -> list[
                       f"_HASHABLE) else T.get({literal(p.fact_type)}, ()))")
         else:
             source = f"T.get({literal(p.fact_type)}, ())"
-        lines.append(f"{indent}for {var} in {source}:")
-        indent += "    "
         distinct = [names[q.name] for q in rule.patterns[:i] if q.fact_type == p.fact_type]
         tests = [f"{var} is not {other}" for other in distinct]
         if p.condition is not None:
             tests.append(p.condition.accept(expr, var, names))
-        if tests:
-            lines.append(f"{indent}if not ({' and '.join(tests)}):")
-            lines.append(f"{indent}    continue")
+        steps.append((f"for {var} in {source}:",
+                      (f"if not ({' and '.join(tests)}):", "    continue") if tests else ()))
         names[p.name] = var
     bound = ", ".join(f"{literal(p.name)}: {names[p.name]}['id']" for p in rule.patterns)
-    lines.append(f"{indent}hits.append(({n}, ({literal(rule.action)}, {{{bound}}})))")
+    steps.append((f"# r{n}", (f"hits.append(({n}, ({literal(rule.action)}, {{{bound}}})))",)))
+    return steps
+
+
+#: rules' steps merged where they begin alike: step -> what follows it
+Trie = dict[Step, "Trie"]
+
+
+def _merge(trie: Trie, steps: list[Step]) -> None:
+    """Add a rule's steps to ``trie``: a loop or test the same as another rule's (of one
+    group: the same code at the same depth) runs once for both."""
+    for step in steps:
+        trie = trie.setdefault(step, {})
+
+
+def _emit(trie: Trie, indent: str) -> list[str]:
+    """The code of ``trie``: each step's line, its block's first lines, then what
+    follows it (a rule's hit, the last step, is a comment and one line)."""
+    lines = []
+    for (line, first), rest in trie.items():
+        inner = indent if line.startswith("#") else indent + "    "
+        lines += [indent + line, *(inner + part for part in first), *_emit(rest, inner)]
     return lines
 
 
@@ -233,10 +251,10 @@ def module_source(rules: Sequence[CompiledRule]) -> str:
     expr = _Expr(constants)
     #: type -> field -> the literals a rule looks it up by (None: every value, a join)
     keyed: dict[str, dict[str, set[Any] | None]] = {}
-    groups: dict[Any, list[str]] = {}
+    groups: dict[Any, Trie] = {}
     for n, rule in enumerate(rules):
         wanted = needs(rule)
-        groups.setdefault(wanted[0], []).extend(_rule_source(n, rule, expr,
+        _merge(groups.setdefault(wanted[0], {}), _rule_steps(n, rule, expr,
                                                              _present(wanted)))
         for key in wanted:
             if isinstance(key, tuple):
@@ -253,8 +271,8 @@ def module_source(rules: Sequence[CompiledRule]) -> str:
             "", "def _BY_RULE(hit):", "    return hit[0], sorted(hit[1][1].items())", ""]
     head += [f"_C{i} = {source}" for i, source in enumerate(constants)]
     body: list[str] = []
-    for g, lines in enumerate(groups.values()):
-        body += [f"def g{g}(T, I, hits):", *lines, ""]
+    for g, trie in enumerate(groups.values()):
+        body += [f"def g{g}(T, I, hits):", *_emit(trie, "    "), ""]
     tail = ["KEYED = {" + ", ".join(
                 f"{literal(t)}: (" + "".join(f"({literal(name)}, {_values(vs)}), "
                                              for name, vs in sorted(fs.items())) + ")"
