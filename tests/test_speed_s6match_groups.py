@@ -17,6 +17,7 @@ from golden.reports import encounters
 import cdss
 from cdss.backends.compiled.codegen import index_key, joined_equality, module_source
 from cdss.derive import build_facts
+from cdss.rulelang.ops import OPERATORS
 
 COMPILED = cdss.Engine(backend="compiled")
 PYTHON = cdss.Engine(backend="python")
@@ -86,3 +87,32 @@ def test_a_value_no_rule_names_is_not_filed() -> None:
     assert keyed["sex"] == frozenset({"female", "male"})
     facts = [{"t": "patient", "id": "p", "sex": "other", "age_years": 40}]
     assert COMPILED._backend.run(facts) == PYTHON._backend.run(facts)
+
+
+VALUES = [None, True, False, "120", 0, 79, 80, 109.5, 110, 119.99, 120, 130, -1.0,
+          float("nan"), float("inf"), [110]]
+
+
+@pytest.mark.parametrize("bounds", [
+    (("gte", 80), ("lt", 110)), (("gt", 79), ("lte", 120), ("lt", 130)),
+    (("gte", 109.5), ("lte", 109.5)), (("lt", float("inf")), ("gt", -1))])
+def test_a_range_reads_its_field_once_and_means_the_same(
+        bounds: tuple[tuple[str, float], ...]) -> None:
+    """Adjacent numeric comparisons of one field: one read, one type test, the same
+    truth as the comparisons written one by one (the generator's code before)."""
+    from cdss.backends.compiled.codegen import _Expr
+    from cdss.rulelang import ir
+    node = ir.All(tuple(ir.Compare(op, "x", ir.Value(value)) for op, value in bounds))
+    constants: list[str] = []
+    expr = _Expr(constants)
+    source = node.accept(expr, "f", {})
+    one_by_one = " and ".join(c.accept(expr, "f", {}) for c in node.children)
+    assert source.count(".get(") == 1 and one_by_one.count(".get(") == len(bounds)
+    assert not constants
+    namespace: dict[str, Any] = {"_NUM": (int, float), "_M": object()}
+    for fact in [*({"x": value} for value in VALUES), {}]:
+        want = eval(one_by_one, namespace, {"f": fact})
+        assert eval(source, namespace, {"f": fact}) is want, (bounds, fact)
+        assert want is (type(fact.get("x")) in (int, float) and all(
+            OPERATORS[op].holds(fact["x"], OPERATORS[op].prepare(limit))
+            for op, limit in bounds))

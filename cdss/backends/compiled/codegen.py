@@ -40,8 +40,8 @@ def run(facts):
         else:
             same.append(f)
         for name, values in KEYED.get(t, ()):
-            v = f.get(name, _M)
-            if v is not _M and isinstance(v, _HASHABLE) and (values is None or v in values):
+            v = f.get(name)
+            if isinstance(v, _HASHABLE) and (values is None or v in values):
                 k = (t, name, v)
                 filed = I.get(k)
                 if filed is None:
@@ -101,6 +101,24 @@ class _Expr(Connectives):
         self.constants.append(source)
         return f"_C{len(self.constants) - 1}"
 
+    def visit_all(self, node: ir.All, var: str, names: dict[str, str]) -> str:
+        """As :class:`Connectives`, but a run of adjacent comparisons of one field with
+        numbers (a range) reads and type-tests the field once."""
+        parts: list[str] = []
+        children = list(node.children)
+        while children:
+            run = [children.pop(0)]
+            field = _numeric_field(run[0])
+            while field is not None and children and _numeric_field(children[0]) == field:
+                run.append(children.pop(0))
+            if len(run) == 1:
+                parts.append(run[0].accept(self, var, names))
+                continue
+            tests = " and ".join(f"v {_ORDER[c.op]} {literal(c.operand.value)}"  # type: ignore[attr-defined]
+                                 for c in run)
+            parts.append(f"(type(v := {var}.get({literal(field)})) in _NUM and {tests})")
+        return "(" + " and ".join(parts) + ")" if parts else "True"
+
     def visit_contains(self, node: ir.Contains, var: str, names: dict[str, str]) -> str:
         return (f"((v := {var}.get({literal(node.field)}, _M)) is not _M and "
                 f"{literal(node.value)} {'not in' if node.negate else 'in'} v)")
@@ -147,6 +165,15 @@ class _Expr(Connectives):
                 f"{holds}(v, {prepared}))")
 
 
+def _numeric_field(node: ir.Node) -> str | None:
+    """The field of a comparison with a number that ``visit_compare`` writes as
+    ``type(v) in _NUM and v <op> number`` (None for any other node)."""
+    if isinstance(node, ir.Compare) and isinstance(node.operand, ir.Value) and \
+            type(node.operand.value) in (int, float) and node.op in _ORDER:
+        return node.field
+    return None
+
+
 def index_key(pattern: ir.Pattern) -> tuple[str, str, Any] | None:
     """The (type, field, literal) a pattern's facts are looked up by, if it demands one."""
     pairs = ir.most_selective_first(pair for pair in ir.literal_equalities(pattern.condition)
@@ -176,7 +203,7 @@ def _rule_steps(n: int, rule: CompiledRule, expr: _Expr, present: str) -> list[S
     """Rule ``n``'s code as nested steps (the rule set's order is restored by ``run``):
     its matches appended to ``hits`` as ``(n, (action, bound))`` when the rest of what
     it needs is ``present`` (a Python test, or "" when nothing more)."""
-    steps: list[Step] = [(f"if {present}:", ())] if present else []
+    steps: list[Step] = []
     names: dict[str, str] = {}
     for i, p in enumerate(rule.patterns):
         var = f"f{i}"
@@ -195,9 +222,12 @@ def _rule_steps(n: int, rule: CompiledRule, expr: _Expr, present: str) -> list[S
         tests = [f"{var} is not {other}" for other in distinct]
         if p.condition is not None:
             tests.append(p.condition.accept(expr, var, names))
-        steps.append((f"for {var} in {source}:",
-                      (f"if not ({' and '.join(tests)}):", "    continue") if tests else ()))
+        steps.append((f"for {var} in {source}:", ()))
+        if tests:
+            steps.append((f"if {' and '.join(tests)}:", ()))
         names[p.name] = var
+        if i == 0 and present:
+            steps.append((f"if {present}:", ()))
     bound = ", ".join(f"{literal(p.name)}: {names[p.name]}['id']" for p in rule.patterns)
     steps.append((f"# r{n}", (f"hits.append(({n}, ({literal(rule.action)}, {{{bound}}})))",)))
     return steps
