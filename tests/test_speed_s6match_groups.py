@@ -79,14 +79,24 @@ def test_a_join_field_is_filed_under_every_value() -> None:
     assert tried  # at least one join really matched on an unnamed value
 
 
-def test_a_value_no_rule_names_is_not_filed() -> None:
-    """Only the literals rules look up are indexed (fewer keys, same matches)."""
+def test_a_fact_is_filed_only_under_the_literals_rules_name() -> None:
+    """Fewer keys, same matches; a join's field under any scalar; a list value (no
+    literal equals it) neither filed nor an error, in a tuple or a set test."""
     namespace: dict[str, Any] = {}
     exec(compile(module_source(COMPILED.rules), "<test>", "exec"), namespace)
-    keyed = dict(namespace["KEYED"]["patient"])
-    assert keyed["sex"] == frozenset({"female", "male"})
-    facts = [{"t": "patient", "id": "p", "sex": "other", "age_years": 40}]
-    assert COMPILED._backend.run(facts) == PYTHON._backend.run(facts)
+    file = namespace["FILE"]
+    index: dict[Any, list[dict[str, Any]]] = {}
+    patient = {"t": "patient", "id": "p", "sex": "other", "pregnant": 1.0,
+               "ckd_risk": [True], "age_years": 40}
+    file["patient"](patient, index)
+    assert index == {("patient", "pregnant", True): [patient]}  # 1.0 == True, as before
+    assert COMPILED._backend.run([patient]) == PYTHON._backend.run([patient])
+    index.clear()
+    file["allergy_key"]({"t": "allergy_key", "id": "a", "key": ["aspirin"]}, index)
+    file["allergy_key"]({"t": "allergy_key", "id": "b", "key": "no_rule_names_it"}, index)
+    assert index == {}
+    file["rx_allergen"](allergen := {"t": "rx_allergen", "id": "x", "key": "unnamed"}, index)
+    assert index == {("rx_allergen", "key", "unnamed"): [allergen]}
 
 
 VALUES = [None, True, False, "120", 0, 79, 80, 109.5, 110, 119.99, 120, 130, -1.0,

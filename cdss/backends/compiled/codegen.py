@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 #: values a fact can be filed under (hashable JSON scalars)
 HASHABLE = (str, int, float, bool)
+#: at most this many literals of a field are tested as a tuple when facts are filed
+_FEW = 4
 _ORDER = {"eq": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 #: the part of the module that is the same for every rule set
@@ -39,15 +41,9 @@ def run(facts):
             T[t] = [f]
         else:
             same.append(f)
-        for name, values in KEYED.get(t, ()):
-            v = f.get(name)
-            if isinstance(v, _HASHABLE) and (values is None or v in values):
-                k = (t, name, v)
-                filed = I.get(k)
-                if filed is None:
-                    I[k] = [f]
-                else:
-                    filed.append(f)
+        file = FILE.get(t)
+        if file is not None:
+            file(f, I)
     hits = []
     for k in T:
         group = GROUPS.get(k)
@@ -303,20 +299,40 @@ def module_source(rules: Sequence[CompiledRule]) -> str:
     body: list[str] = []
     for g, trie in enumerate(groups.values()):
         body += [f"def g{g}(T, I, hits):", *_emit(trie, "    "), ""]
-    tail = ["KEYED = {" + ", ".join(
-                f"{literal(t)}: (" + "".join(f"({literal(name)}, {_values(vs)}), "
-                                             for name, vs in sorted(fs.items())) + ")"
-                for t, fs in sorted(keyed.items())) + "}",
+    for i, (t, fields) in enumerate(sorted(keyed.items())):
+        body += _filer(i, t, fields)
+    tail = ["FILE = {" + ", ".join(f"{literal(t)}: _file{i}"
+                                   for i, t in enumerate(sorted(keyed))) + "}",
             "GROUPS = {" + ", ".join(f"{_key(k)}: g{g}" for g, k in enumerate(groups)) + "}",
             "ACTIONS = (" + "".join(f"{literal(r.action)}, " for r in rules) + ")"]
     return "\n".join([*head, "", *body, *tail, _RUNTIME])
 
 
-def _values(values: set[Any] | None) -> str:
-    """The literals a field is filed under, as a frozenset (None: every value)."""
-    if values is None:
-        return "None"
-    return "frozenset((" + "".join(f"{literal(v)}, " for v in sorted(values, key=repr)) + "))"
+def _filer(i: int, fact_type: str, fields: dict[str, set[Any] | None]) -> list[str]:
+    """``_file<i>(f, I)``: a fact of ``fact_type`` filed under each (type, field, value)
+    a rule looks up: a join's field under any scalar value, another field under the
+    literals rules name. A few literals are a tuple (``in`` compares with ``==``: an
+    unhashable value, never equal to a literal, raises nothing; facts are JSON values);
+    more, a frozenset behind a scalar test. Filing a fact under a key whose literal it
+    only equals (1.0 under 1) is as before: every pattern tests its whole condition on
+    the facts it looks up."""
+    lines = [f"def _file{i}(f, I):"]
+    for name, values in sorted(fields.items()):
+        if values is None:
+            test = f"isinstance(v := f.get({literal(name)}), _HASHABLE)"
+        elif len(values) <= _FEW:
+            test = f"(v := f.get({literal(name)})) in ({_sorted_literals(values)})"
+        else:
+            test = (f"isinstance(v := f.get({literal(name)}), _HASHABLE) and "
+                    f"v in {{{_sorted_literals(values)}}}")  # a constant frozenset
+        lines += [f"    if {test}:", f"        k = ({literal(fact_type)}, {literal(name)}, v)",
+                  "        filed = I.get(k)", "        if filed is None:",
+                  "            I[k] = [f]", "        else:", "            filed.append(f)"]
+    return [*lines, ""]
+
+
+def _sorted_literals(values: set[Any]) -> str:
+    return "".join(f"{literal(v)}, " for v in sorted(values, key=repr))
 
 
 def _key(key: Any) -> str:
