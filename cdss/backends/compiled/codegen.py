@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 #: values a fact can be filed under (hashable JSON scalars)
 HASHABLE = (str, int, float, bool)
+#: at most this many literals of a field are tested as a tuple when facts are filed
+_FEW = 4
 _ORDER = {"eq": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 #: the part of the module that is the same for every rule set
@@ -39,33 +41,23 @@ def run(facts):
             T[t] = [f]
         else:
             same.append(f)
-        for name in KEYED.get(t, ()):
-            v = f.get(name, _M)
-            if v is not _M and isinstance(v, _HASHABLE):
-                k = (t, name, v)
-                filed = I.get(k)
-                if filed is None:
-                    I[k] = [f]
-                else:
-                    filed.append(f)
-    wanted = set()
-    for k in I:
-        found = INDEX.get(k)
-        if found is not None:
-            wanted.update(found)
+        file = FILE.get(t)
+        if file is not None:
+            file(f, I)
+    hits = []
     for k in T:
-        found = INDEX.get(k)
-        if found is not None:
-            wanted.update(found)
-    out = []
-    for n in sorted(wanted):
-        needs = NEEDS[n]
-        for k in needs:
-            if k not in I and k not in T:
-                break
-        else:
-            RULES[n](T, I, out)
-    return out
+        group = GROUPS.get(k)
+        if group is not None:
+            group(T, I, hits)
+    for k in I:
+        group = GROUPS.get(k)
+        if group is not None:
+            group(T, I, hits)
+    if len(hits) > 1:
+        hits.sort(key=_RULE)
+        if len({hit[0] for hit in hits}) < len(hits):  # a rule matched more than once
+            hits.sort(key=_BY_RULE)
+    return [match for _, match in hits]
 '''
 
 
@@ -106,6 +98,24 @@ class _Expr(Connectives):
         """A module-level name bound to ``source`` (evaluated once, at load)."""
         self.constants.append(source)
         return f"_C{len(self.constants) - 1}"
+
+    def visit_all(self, node: ir.All, var: str, names: dict[str, str]) -> str:
+        """As :class:`Connectives`, but a run of adjacent comparisons of one field with
+        numbers (a range) reads and type-tests the field once."""
+        parts: list[str] = []
+        children = list(node.children)
+        while children:
+            run = [children.pop(0)]
+            field = _numeric_field(run[0])
+            while field is not None and children and _numeric_field(children[0]) == field:
+                run.append(children.pop(0))
+            if len(run) == 1:
+                parts.append(run[0].accept(self, var, names))
+                continue
+            tests = " and ".join(f"v {_ORDER[c.op]} {literal(c.operand.value)}"  # type: ignore[attr-defined]
+                                 for c in run)
+            parts.append(f"(type(v := {var}.get({literal(field)})) in _NUM and {tests})")
+        return "(" + " and ".join(parts) + ")" if parts else "True"
 
     def visit_contains(self, node: ir.Contains, var: str, names: dict[str, str]) -> str:
         return (f"((v := {var}.get({literal(node.field)}, _M)) is not _M and "
@@ -153,6 +163,15 @@ class _Expr(Connectives):
                 f"{holds}(v, {prepared}))")
 
 
+def _numeric_field(node: ir.Node) -> str | None:
+    """The field of a comparison with a number that ``visit_compare`` writes as
+    ``type(v) in _NUM and v <op> number`` (None for any other node)."""
+    if isinstance(node, ir.Compare) and isinstance(node.operand, ir.Value) and \
+            type(node.operand.value) in (int, float) and node.op in _ORDER:
+        return node.field
+    return None
+
+
 def index_key(pattern: ir.Pattern) -> tuple[str, str, Any] | None:
     """The (type, field, literal) a pattern's facts are looked up by, if it demands one."""
     pairs = ir.most_selective_first(pair for pair in ir.literal_equalities(pattern.condition)
@@ -174,11 +193,16 @@ def joined_equality(pattern: ir.Pattern) -> tuple[str, str, str] | None:
     return found[0] if found else None
 
 
-def _rule_source(n: int, rule: CompiledRule, expr: _Expr) -> list[str]:
-    """``def r<n>(T, I, out)``: the rule's matches, sorted, appended to ``out``."""
-    lines = [f"def r{n}(T, I, out):", "    found = []"]
+#: one step of a rule's code: a line opening a block, and the first lines of the block
+Step = tuple[str, tuple[str, ...]]
+
+
+def _rule_steps(n: int, rule: CompiledRule, expr: _Expr, present: str) -> list[Step]:
+    """Rule ``n``'s code as nested steps (the rule set's order is restored by ``run``):
+    its matches appended to ``hits`` as ``(n, (action, bound))`` when the rest of what
+    it needs is ``present`` (a Python test, or "" when nothing more)."""
+    steps: list[Step] = []
     names: dict[str, str] = {}
-    indent = "    "
     for i, p in enumerate(rule.patterns):
         var = f"f{i}"
         key = index_key(p)
@@ -192,20 +216,39 @@ def _rule_source(n: int, rule: CompiledRule, expr: _Expr) -> list[str]:
                       f"_HASHABLE) else T.get({literal(p.fact_type)}, ()))")
         else:
             source = f"T.get({literal(p.fact_type)}, ())"
-        lines.append(f"{indent}for {var} in {source}:")
-        indent += "    "
         distinct = [names[q.name] for q in rule.patterns[:i] if q.fact_type == p.fact_type]
         tests = [f"{var} is not {other}" for other in distinct]
         if p.condition is not None:
             tests.append(p.condition.accept(expr, var, names))
+        steps.append((f"for {var} in {source}:", ()))
         if tests:
-            lines.append(f"{indent}if not ({' and '.join(tests)}):")
-            lines.append(f"{indent}    continue")
+            steps.append((f"if {' and '.join(tests)}:", ()))
         names[p.name] = var
+        if i == 0 and present:
+            steps.append((f"if {present}:", ()))
     bound = ", ".join(f"{literal(p.name)}: {names[p.name]}['id']" for p in rule.patterns)
-    lines.append(f"{indent}found.append(({literal(rule.action)}, {{{bound}}}))")
-    lines += ["    if len(found) > 1:", "        found.sort(key=_BY_IDS)",
-              "    out.extend(found)", ""]
+    steps.append((f"# r{n}", (f"hits.append(({n}, ({literal(rule.action)}, {{{bound}}})))",)))
+    return steps
+
+
+#: rules' steps merged where they begin alike: step -> what follows it
+Trie = dict[Step, "Trie"]
+
+
+def _merge(trie: Trie, steps: list[Step]) -> None:
+    """Add a rule's steps to ``trie``: a loop or test the same as another rule's (of one
+    group: the same code at the same depth) runs once for both."""
+    for step in steps:
+        trie = trie.setdefault(step, {})
+
+
+def _emit(trie: Trie, indent: str) -> list[str]:
+    """The code of ``trie``: each step's line, its block's first lines, then what
+    follows it (a rule's hit, the last step, is a comment and one line)."""
+    lines = []
+    for (line, first), rest in trie.items():
+        inner = indent if line.startswith("#") else indent + "    "
+        lines += [indent + line, *(inner + part for part in first), *_emit(rest, inner)]
     return lines
 
 
@@ -220,39 +263,79 @@ def needs(rule: CompiledRule) -> tuple[Any, ...]:
     return tuple(dict.fromkeys([*keyed, *types]))
 
 
+def _present(wanted: tuple[Any, ...]) -> str:
+    """A test that every need but the first (the group's key, present when the group
+    runs) is present; a type is left out where a key of that type is needed (a fact is
+    filed under a key only when its type is in ``T``)."""
+    keyed_types = {key[0] for key in wanted if isinstance(key, tuple)}
+    tests = [f"{_key(key)} in I" if isinstance(key, tuple) else f"{_key(key)} in T"
+             for key in wanted[1:] if isinstance(key, tuple) or key not in keyed_types]
+    return " and ".join(tests)
+
+
 def module_source(rules: Sequence[CompiledRule]) -> str:
     """The source of the module that finds every match of ``rules``."""
     constants: list[str] = []
     expr = _Expr(constants)
-    body: list[str] = []
-    keyed: dict[str, set[str]] = {}
-    index: dict[Any, list[int]] = {}
-    all_needs = []
+    #: type -> field -> the literals a rule looks it up by (None: every value, a join)
+    keyed: dict[str, dict[str, set[Any] | None]] = {}
+    groups: dict[Any, Trie] = {}
     for n, rule in enumerate(rules):
-        body += _rule_source(n, rule, expr)
         wanted = needs(rule)
-        all_needs.append(wanted)
+        _merge(groups.setdefault(wanted[0], {}), _rule_steps(n, rule, expr,
+                                                             _present(wanted)))
         for key in wanted:
             if isinstance(key, tuple):
-                keyed.setdefault(key[0], set()).add(key[1])
+                values = keyed.setdefault(key[0], {}).setdefault(key[1], set())
+                if values is not None:
+                    values.add(key[2])
         for p in rule.patterns:
             join = joined_equality(p)
             if join is not None and index_key(p) is None:
-                keyed.setdefault(p.fact_type, set()).add(join[0])
-        index.setdefault(wanted[0], []).append(n)
+                keyed.setdefault(p.fact_type, {})[join[0]] = None
     head = ["# generated by cdss.backends.compiled.codegen from the compiled rules",
             "from cdss.rulelang.ops import OPERATORS as _OPS", "",
             "_M = object()", "_NUM = (int, float)", "_HASHABLE = (str, int, float, bool)",
-            "", "def _BY_IDS(match):", "    return sorted(match[1].items())", ""]
+            "from operator import itemgetter", "_RULE = itemgetter(0)",
+            "", "def _BY_RULE(hit):", "    return hit[0], sorted(hit[1][1].items())", ""]
     head += [f"_C{i} = {source}" for i, source in enumerate(constants)]
-    tail = ["KEYED = {" + ", ".join(f"{literal(t)}: ({', '.join(map(literal, sorted(fs)))},)"
-                                    for t, fs in sorted(keyed.items())) + "}",
-            "INDEX = {" + ", ".join(f"{_key(k)}: ({', '.join(map(str, ns))},)"
-                                    for k, ns in index.items()) + "}",
-            "NEEDS = (" + "".join(f"({', '.join(map(_key, ks))},), " for ks in all_needs) + ")",
-            "ACTIONS = (" + "".join(f"{literal(r.action)}, " for r in rules) + ")",
-            "RULES = (" + "".join(f"r{n}, " for n in range(len(rules))) + ")"]
+    body: list[str] = []
+    for g, trie in enumerate(groups.values()):
+        body += [f"def g{g}(T, I, hits):", *_emit(trie, "    "), ""]
+    for i, (t, fields) in enumerate(sorted(keyed.items())):
+        body += _filer(i, t, fields)
+    tail = ["FILE = {" + ", ".join(f"{literal(t)}: _file{i}"
+                                   for i, t in enumerate(sorted(keyed))) + "}",
+            "GROUPS = {" + ", ".join(f"{_key(k)}: g{g}" for g, k in enumerate(groups)) + "}",
+            "ACTIONS = (" + "".join(f"{literal(r.action)}, " for r in rules) + ")"]
     return "\n".join([*head, "", *body, *tail, _RUNTIME])
+
+
+def _filer(i: int, fact_type: str, fields: dict[str, set[Any] | None]) -> list[str]:
+    """``_file<i>(f, I)``: a fact of ``fact_type`` filed under each (type, field, value)
+    a rule looks up: a join's field under any scalar value, another field under the
+    literals rules name. A few literals are a tuple (``in`` compares with ``==``: an
+    unhashable value, never equal to a literal, raises nothing; facts are JSON values);
+    more, a frozenset behind a scalar test. Filing a fact under a key whose literal it
+    only equals (1.0 under 1) is as before: every pattern tests its whole condition on
+    the facts it looks up."""
+    lines = [f"def _file{i}(f, I):"]
+    for name, values in sorted(fields.items()):
+        if values is None:
+            test = f"isinstance(v := f.get({literal(name)}), _HASHABLE)"
+        elif len(values) <= _FEW:
+            test = f"(v := f.get({literal(name)})) in ({_sorted_literals(values)})"
+        else:
+            test = (f"isinstance(v := f.get({literal(name)}), _HASHABLE) and "
+                    f"v in {{{_sorted_literals(values)}}}")  # a constant frozenset
+        lines += [f"    if {test}:", f"        k = ({literal(fact_type)}, {literal(name)}, v)",
+                  "        filed = I.get(k)", "        if filed is None:",
+                  "            I[k] = [f]", "        else:", "            filed.append(f)"]
+    return [*lines, ""]
+
+
+def _sorted_literals(values: set[Any]) -> str:
+    return "".join(f"{literal(v)}, " for v in sorted(values, key=repr))
 
 
 def _key(key: Any) -> str:
