@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdss.derive.facttype import Fact, FactType, fact_value
+from cdss.derive.facttype import IDS_MADE, Fact, FactType, fact_value
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
 from cdss.kb.schema import Drug
@@ -49,7 +49,8 @@ class FactSet:
             counts = self._counts
             n = counts.get(name, 0)
             counts[name] = n + 1
-            fact_id = f"{name}#{n}"
+            # = f"{name}#{n}" (t.fact_id(n), inlined: every fact of every encounter)
+            fact_id = t.ids[n] if n < IDS_MADE else f"{name}#{n}"
             fact = t.extend({"t": name, "id": fact_id}, values)  # = t.make(...)
             self.facts.append(fact)
             self.paths[fact_id] = path
