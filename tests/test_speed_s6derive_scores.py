@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cdss
-from cdss.derive import scores
+from cdss.derive import build_facts, scores
 from cdss.derive.factset import FactSet
 from cdss.derive.facttype import IDS_MADE, FactType, field
 from cdss.derive.values import Derived
@@ -152,3 +152,52 @@ def test_fact_ids_made_once_equal_the_ids_made_per_fact() -> None:
         assert fs.paths[f"many_things#{n}"] == "x"
     other = FactType("other", True, {}, "")
     assert fs.add(other, "y", {})["id"] == "other#0"
+
+
+def _facts(fs: Any) -> str:
+    return repr((fs.facts, fs.paths, fs.field_paths, fs.derived, fs.missing, fs.partial,
+                 fs.subjects, fs.inferred, fs.notes, fs.clears,
+                 [[(k, type(v)) for k, v in f.items()] for f in fs.facts]))
+
+
+def _checked_add_made(self: FactSet, t: FactType, path: str, *made: dict[str, Any]) -> Any:
+    """add_made as the checked path makes the same fact: add of the first part (every
+    value checked), then the others joined after checking them too."""
+    return self.add(t, path, {k: v for part in made for k, v in part.items()})
+
+
+def test_add_made_facts_equal_the_checked_facts_for_every_drug_and_product(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every drug and product of the knowledge, prescribed by name with a dose in mg and
+    without one, to a patient allergic to it (rx_key, rx_renal, rx_hepatic and
+    rx_allergen facts): the facts made without checking each value again equal those
+    made with every value checked."""
+    engine = cdss.Engine(backend="compiled")
+    names = [d.name.zh for d in engine.kb.drugs.values()]
+    names += [p.name.zh for p in engine.kb.products.values()]
+    encounters = []
+    for k in range(0, len(names), 3):
+        chunk = names[k:k + 3]
+        encounters.append(engine.parse({
+            "id": f"e{k}", "time": "2026-01-01T09:00:00+08:00",
+            "patient": {"id": "p", "sex": "female", "birth_date": "1950-01-01",
+                        "allergies": [{"substance": chunk[0]}]},
+            "prescriptions": [{"drug": chunk[0], "dose": "500 mg", "frequency": "tid"},
+                              *({"drug": n} for n in chunk[1:])]}))
+    fast = [_facts(build_facts(enc, engine.kb)) for enc in encounters]
+    monkeypatch.setattr(FactSet, "add_made", _checked_add_made)
+    checked = [_facts(build_facts(enc, engine.kb)) for enc in encounters]
+    assert fast == checked
+    made = sum(f.count("'t': 'rx_key'") + f.count("'t': 'rx_renal'")
+               + f.count("'t': 'rx_hepatic'") + f.count("'t': 'rx_allergen'") for f in fast)
+    assert made > len(names)  # the shortcut was taken
+
+
+def test_add_made_joins_its_parts_in_order() -> None:
+    t = FactType("made", True, {"rx": field("number", ""), "a": field("string", ""),
+                                "b": field("bool", "")}, "")
+    fs = FactSet()
+    fact = fs.add_made(t, "p", {"rx": 1}, {"a": "x"}, {"b": True})
+    assert list(fact.items()) == [("t", "made"), ("id", "made#0"), ("rx", 1), ("a", "x"),
+                                  ("b", True)]
+    assert fs.facts == [fact] and fs.paths == {"made#0": "p"}

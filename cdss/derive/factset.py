@@ -79,6 +79,23 @@ class FactSet:
             fact.update(made)
         return fact
 
+    def add_made(self, t: FactType, path: str, *made: dict[str, Any]) -> Fact:
+        """A new fact of type ``t`` from input ``path`` whose fields are all made already:
+        each of ``made`` in its normal form and of its declared kind (:meth:`FactType.normal`
+        of it, or a prescription index, an int), none None, no field twice. The same fact as
+        ``add(t, path, {**made[0], ...})``, without checking each value again."""
+        name = t.name
+        counts = self._counts
+        n = counts.get(name, 0)
+        counts[name] = n + 1
+        fact_id = t.ids[n] if n < IDS_MADE else f"{name}#{n}"
+        fact = {"t": name, "id": fact_id}
+        for fields in made:
+            fact.update(fields)
+        self.facts.append(fact)
+        self.paths[fact_id] = path
+        return fact
+
     def of_type(self, t: str) -> list[Fact]:
         return [f for f in self.facts if f["t"] == t]
 
