@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdss.derive.facttype import Fact, FactType, fact_value
+from cdss.derive.facttype import IDS_MADE, Fact, FactType, fact_value
 from cdss.derive.values import Derived
 from cdss.kb import KnowledgeBase
 from cdss.kb.schema import Drug
@@ -49,7 +49,8 @@ class FactSet:
             counts = self._counts
             n = counts.get(name, 0)
             counts[name] = n + 1
-            fact_id = f"{name}#{n}"
+            # = f"{name}#{n}" (t.fact_id(n), inlined: every fact of every encounter)
+            fact_id = t.ids[n] if n < IDS_MADE else f"{name}#{n}"
             fact = t.extend({"t": name, "id": fact_id}, values)  # = t.make(...)
             self.facts.append(fact)
             self.paths[fact_id] = path
@@ -76,6 +77,23 @@ class FactSet:
         fact = self.add(t, path, values)
         for made in joined:
             fact.update(made)
+        return fact
+
+    def add_made(self, t: FactType, path: str, *made: dict[str, Any]) -> Fact:
+        """A new fact of type ``t`` from input ``path`` whose fields are all made already:
+        each of ``made`` in its normal form and of its declared kind (:meth:`FactType.normal`
+        of it, or a prescription index, an int), none None, no field twice. The same fact as
+        ``add(t, path, {**made[0], ...})``, without checking each value again."""
+        name = t.name
+        counts = self._counts
+        n = counts.get(name, 0)
+        counts[name] = n + 1
+        fact_id = t.ids[n] if n < IDS_MADE else f"{name}#{n}"
+        fact = {"t": name, "id": fact_id}
+        for fields in made:
+            fact.update(fields)
+        self.facts.append(fact)
+        self.paths[fact_id] = path
         return fact
 
     def of_type(self, t: str) -> list[Fact]:

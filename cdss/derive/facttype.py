@@ -24,6 +24,8 @@ Fact = dict[str, Any]
 FACT_DECIMALS = 4
 #: numbers at or beyond this size are no fact: JSON would write them with an exponent
 FACT_NUMBER_LIMIT = 1e15
+#: facts of one type per encounter whose ids each type keeps made (:attr:`FactType.ids`)
+IDS_MADE = 32
 
 
 def round_to(value: float, ndigits: int) -> float:
@@ -151,6 +153,17 @@ class FactType:
         with ``normal(b)`` when ``a`` and ``b`` share no field: each field is made
         alone, in order."""
         return self.extend({}, values)
+
+    @functools.cached_property
+    def ids(self) -> tuple[str, ...]:
+        """The ids of this type's first :data:`IDS_MADE` facts of an encounter
+        (``"rx_key#0"``, ``"rx_key#1"``...), made once per type instead of once per fact
+        (issue #17); a later fact's id is made as it comes (:meth:`fact_id`)."""
+        return tuple(f"{self.name}#{n}" for n in range(IDS_MADE))
+
+    def fact_id(self, n: int) -> str:
+        """The id of this type's fact number ``n`` (from 0) in an encounter."""
+        return self.ids[n] if n < IDS_MADE else f"{self.name}#{n}"
 
     @functools.cached_property
     def _numbers(self) -> frozenset[str]:

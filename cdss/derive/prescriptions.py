@@ -600,7 +600,7 @@ def rx_keys(ctx: Context, i: int, drug: Drug, mg: MgDose,
         paired[(drug.id, key)] = seen + 1
         if held is None:
             _dose_unknown(ctx.fs, path)
-        ctx.fs.add_joined(RX_KEY, path, {"rx": i, "key": key}, names, _AT_DOSE[held])
+        ctx.fs.add_made(RX_KEY, path, {"rx": i, "key": key}, names, _AT_DOSE[held])
 
 
 def rx_renal(ctx: Context, i: int, drug: Drug, mg: MgDose,
@@ -619,7 +619,7 @@ def rx_renal(ctx: Context, i: int, drug: Drug, mg: MgDose,
             continue
         if held is None:
             _dose_unknown(ctx.fs, path)
-        ctx.fs.add_joined(RX_RENAL, path, {"rx": i}, names, made, _AT_DOSE[held])
+        ctx.fs.add_made(RX_RENAL, path, {"rx": i}, names, made, _AT_DOSE[held])
 
 
 def _renal_rules(kb: KnowledgeBase, drug: Drug) -> tuple[tuple[float | None, dict[str, Any]],
@@ -678,7 +678,7 @@ def rx_hepatic(ctx: Context, i: int, drug: Drug, part: Part | None = None) -> No
     names = _names(ctx.kb, drug, part)
     path = part.path if part else f"prescriptions[{i}]"
     for made in rules:
-        ctx.fs.add_joined(RX_HEPATIC, path, {"rx": i}, names, made)
+        ctx.fs.add_made(RX_HEPATIC, path, {"rx": i}, names, made)
 
 
 def rx_total(ctx: Context, route: str, parts: list[tuple[int, Part, dict[str, Any]]]) -> None:
@@ -797,4 +797,4 @@ def build_allergies(ctx: Context) -> None:
         for part in decomposed(ctx, i).parts:
             names = _names(kb, part.drug, part)
             for key in kb.all_drug_keys(part.drug):
-                fs.add_joined(RX_ALLERGEN, part.path, {"rx": i, "key": key}, names)
+                fs.add_made(RX_ALLERGEN, part.path, {"rx": i, "key": key}, names)
