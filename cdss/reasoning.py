@@ -566,13 +566,17 @@ class Reasoner:
         self._literal_cache[key] = result
         return result
 
-    def _complete(self, facts: dict[str, Fact], missing: list[FieldRef],
-                  values: tuple[Any, ...]) -> dict[str, Fact] | None:
+    def _complete(self, facts: dict[str, Fact], missing: Iterable[FieldRef],
+                  values: tuple[Any, ...], base: dict[str, Fact] | None = None
+                  ) -> dict[str, Fact] | None:
+        """Copies of the facts ``missing`` names (taken from ``base`` where it has them)
+        with ``values`` filled in; None when one could not describe a real patient."""
         out: dict[str, Fact] = {}
         for (fact_id, name), value in zip(missing, values, strict=True):
             fact = out.get(fact_id)
             if fact is None:
-                fact = out[fact_id] = facts[fact_id].copy()
+                source = facts[fact_id] if base is None else base.get(fact_id, facts[fact_id])
+                fact = out[fact_id] = source.copy()
             fact[name] = value
         consistent = self._consistent
         for fact in out.values():
@@ -585,17 +589,7 @@ class Reasoner:
         """Whether ``_complete`` of ``base``'s fields and ``refs`` (fields ``base`` does not
         fill) with ``values`` is possible, given that ``base`` is (a completion
         ``_complete`` made): only the facts ``refs`` touch can be impossible."""
-        out: dict[str, Fact] = {}
-        for (fact_id, name), value in zip(refs, values, strict=True):
-            fact = out.get(fact_id)
-            if fact is None:
-                fact = out[fact_id] = base.get(fact_id, facts[fact_id]).copy()
-            fact[name] = value
-        consistent = self._consistent
-        for fact in out.values():
-            if not consistent(fact):
-                return False
-        return True
+        return self._complete(facts, refs, values, base) is not None
 
 
 def _partial_reads(rule: CompiledRule) -> tuple[tuple[str, str], ...]:
