@@ -277,9 +277,7 @@ class DurableHost:
                 text = _to_json(_engine_fact(fact, sid))
                 self._assert(ruleset, text)
                 asserted.append(text)
-            if self._interrupt is not None:
-                raise self._interrupt
-            if self._errors:
+            if self._errors:  # (an interrupt was raised by _assert already)
                 raise RuleEvaluationError(self._errors[0].split(":", 1)[0],
                                           "; ".join(self._errors))
             found = self._matches
