@@ -216,7 +216,7 @@ def _with_implied(raw: Any, fact: FactType) -> Any:
 
 
 def _names(raw: Any, name: str) -> bool:
-    """Whether a condition mapping names a field anywhere, in all/any/not included."""
+    """Whether a condition mapping names a field anywhere, inside all/any too."""
     if isinstance(raw, dict):
         return name in raw or any(_names(v, name) for k, v in raw.items() if k in COMBINATORS)
     if isinstance(raw, list):
