@@ -82,9 +82,14 @@ def test_random_signal_interrupts_leak_no_state_and_all_surface() -> None:
     assert fired > 1100, fired
     assert caught == fired and wrong == 0, (fired, caught, wrong)
     assert backend.live_states() == 0, backend.live_states()
-    # what is left in durable-rules is the one state kept, clean, for the next check
-    assert backend.states_in_engine(engine._backend.ruleset_name) == backend.kept_states() == 1
-    assert backend.created == backend.deleted + 1 > 0, (backend.created, backend.deleted)
+    # what is left in durable-rules is at most the one state kept, clean, for the next
+    # check (none when the last check was interrupted inside durable-rules: its state
+    # was dirty, and deleted)
+    kept = backend.kept_states()
+    assert backend.states_in_engine(engine._backend.ruleset_name) == kept <= 1
+    assert backend.created == backend.deleted + kept > 1, (backend.created, backend.deleted)
+    # interrupts landed inside durable-rules' part of a check, not only around it
+    assert backend.created > 50, backend.created
     # the engine still works, and still finds the allergy
     report = engine.check(enc)
     assert any("allergy" in s.rule_id for s in report.suggestions), report.suggestions
@@ -95,8 +100,11 @@ def test_random_signal_interrupts_leak_no_state_and_all_surface() -> None:
 
 def test_async_interrupts_from_a_thread_leak_no_state() -> None:
     # another thread raises KeyboardInterrupt in the checking thread at random times
+    # (switching threads every 10 µs, so that it can land inside durable-rules' part of
+    # a check, which runs on the checking thread and never waits)
     _ok(f"""
-    import ctypes, json, random, threading, time
+    import ctypes, json, random, sys, threading, time
+    sys.setswitchinterval(1e-5)
     import cdss
     from cdss.errors import RuleEvaluationError
     enc = json.loads({json.dumps(json.dumps(ENC))})
@@ -130,9 +138,13 @@ def test_async_interrupts_from_a_thread_leak_no_state() -> None:
             wrong += 1
     assert caught == fired > 1000 and wrong == 0, (fired, caught, wrong)
     assert backend.live_states() == 0
-    assert backend.states_in_engine(engine._backend.ruleset_name) == backend.kept_states() == 1
+    kept = backend.kept_states()
+    assert backend.states_in_engine(engine._backend.ruleset_name) == kept <= 1
+    assert backend.created == backend.deleted + kept > 1, (backend.created, backend.deleted)
+    # interrupts landed inside durable-rules' part of a check, not only around it
+    assert backend.created > 50, backend.created
     engine.check(enc)
-    print("OK", fired)
+    print("OK", fired, "created", backend.created)
     """)
 
 
@@ -368,7 +380,7 @@ def test_knowledge_files_get_the_same_protection(tmp_path: Path) -> None:
 def test_raw_durable_errors_at_registration_are_rule_spec_errors(monkeypatch) -> None:
     from cdss.backends.durable import host
 
-    def refuse(self, name, body, actions=None):
+    def refuse(self, name, body, actions=None, fields=None):
         raise RuntimeError("Could not create ruleset, error code: 504")
 
     monkeypatch.setattr(host.DurableHost, "register", refuse)

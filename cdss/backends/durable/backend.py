@@ -44,9 +44,11 @@ class DurableRules:
         self._host = DurableHost.instance()
         names = []
         for part in parts:
-            name, body = emit_ruleset([rules[i] for i in part])
+            chosen = [rules[i] for i in part]
+            name, body = emit_ruleset(chosen)
             try:
-                self._host.register(name, body)
+                self._host.register(name, body, fields=emit.fields_by_type(
+                    [r.patterns for r in chosen]))
             except Exception as exc:  # a raw durable-rules error: the pack is at fault
                 raise RuleSpecError(limits.pack_folder(rules), None, "durable-rules "
                                     f"refused the rule set: {type(exc).__name__}: {exc}"

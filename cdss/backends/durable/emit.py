@@ -128,6 +128,21 @@ def referenced_fields(patterns: tuple[ir.Pattern, ...]) -> dict[str, set[str]]:
     return out
 
 
+def fields_by_type(patterns_of_rules: Sequence[tuple[ir.Pattern, ...]]
+                   ) -> dict[str, tuple[str, ...]]:
+    """Per fact type, every field a rule reads of it: in its own pattern's condition or
+    in another pattern's comparison with it, with ``t`` and ``id`` (the host asserts a
+    fact with these fields alone: the others cannot change what matches)."""
+    out: dict[str, set[str]] = {}
+    for patterns in patterns_of_rules:
+        referenced = referenced_fields(patterns)
+        for p in patterns:
+            fields = out.setdefault(p.fact_type, {"t", "id"})
+            fields |= ir.fields_read(p.condition)
+            fields |= referenced.get(p.name, set())
+    return {t: tuple(sorted(fields)) for t, fields in out.items()}
+
+
 def emit_pattern(pattern: ir.Pattern, where: str, required: set[str] | None = None
                  ) -> dict[str, Any]:
     """A pattern, with the discriminator ``t`` first as the recipe asks.
