@@ -306,7 +306,12 @@ class Reasoner:
         report them)."""
         by_finding: dict[FindingKey, list[Undecided]] = {}
         for u in self.undecided(fs, made, decidable_only=not undecided):
-            by_finding.setdefault(u.key or finding_key(u.rule, u.env, fs), []).append(u)
+            key = u.key or finding_key(u.rule, u.env, fs)
+            same = by_finding.get(key)  # (no list made for a finding already seen)
+            if same is None:
+                by_finding[key] = [u]
+            else:
+                same.append(u)
         decisions: list[Decision] = []
         left: list[Undecided] = []
         decidable, never = self._decidable, self._never
@@ -329,7 +334,7 @@ class Reasoner:
                         if ref[1] in names:
                             break
                     else:
-                        decision = self._decide(items, fs)
+                        decision = self._decide(items, fs, screened=True)
                         break
             if decision is None:
                 left.extend(items)
@@ -337,14 +342,17 @@ class Reasoner:
                 decisions.append(decision)
         return Reasoned(decisions, left)
 
-    def _decide(self, items: list[Undecided], fs: FactSet) -> Decision | None:
+    def _decide(self, items: list[Undecided], fs: FactSet, *, screened: bool = False
+                ) -> Decision | None:
         """``regardless`` if every completion makes the finding, ``conditional`` if some
-        values of the context fields make it whatever the other missing values are."""
-        for u in items:
-            if not self._never_completed(u):
-                break
-        else:
-            return None  # what _plan_split finds (nothing to complete), without its key
+        values of the context fields make it whatever the other missing values are
+        (``screened``: some assignment is known not to be :meth:`_never_completed`)."""
+        if not screened:
+            for u in items:
+                if not self._never_completed(u):
+                    break
+            else:
+                return None  # what _plan_split finds (nothing to complete), without its key
         split = self._split(items, fs)
         if split is None:
             return None
