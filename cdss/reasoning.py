@@ -116,10 +116,12 @@ Reads = tuple[tuple[str, frozenset[str]], ...]
 #: a candidate rule of :meth:`Reasoner.undecided`: (rule, its unknown assignments, its
 #: missing-field trace, severity rank, finding id, subject patterns (every pattern when
 #: the rule names none), its ``Undecided.met``, its ``contains`` leaves as (pattern,
-#: field): the only clauses a list known in part can decide, :func:`_partial_reads`)
+#: field): the only clauses a list known in part can decide, :func:`_partial_reads`; and
+#: the conditions of the patterns those leaves are in, by pattern name)
 _Candidate = tuple[CompiledRule, Callable[[dict[str, list[Fact]]], list[Env]],
                    Callable[[Env], frozenset[FieldRef]], int, str, tuple[str, ...],
-                   dict[str, Callable[[Fact, Env], bool]] | None, tuple[tuple[str, str], ...]]
+                   dict[str, Callable[[Fact, Env], bool]] | None, tuple[tuple[str, str], ...],
+                   dict[str, ir.Node]]
 
 _ID = operator.itemgetter("id")
 _NOT_FOUND = object()
@@ -225,20 +227,25 @@ class Reasoner:
         out: list[Undecided] = []
         partial = fs.partial
         subjects, paths = fs.subjects, fs.paths
+        single: dict[str, frozenset[str]] = {}
         for candidate in self._candidates_for(fs.facts, by_type, decidable_only):
             envs = candidate[1](by_type)
             if not envs:
                 continue  # most candidates: some pattern is false
-            rule, _, missing_of, rank, finding, subject, met, lists = candidate
+            rule, _, missing_of, rank, finding, subject, met, lists, conditions = candidate
             for env in envs:
-                if partial and lists and _partly_known(lists, env, partial) and \
-                        _false_given(rule, env, partial):
+                if partial and lists and _false_given_lists(lists, conditions, env, partial):
                     continue  # a list known in part rules it out (hypertension implied)
                 # finding_key(rule, env, fs), inlined
                 if len(subject) == 1:  # most rules: no set to build
                     fact_id = env[subject[0]]["id"]
-                    key = (finding, frozenset(
-                        (subjects.get(fact_id) or paths.get(fact_id) or fact_id,)))
+                    # (the paths of one fact, made once per call: the same for every
+                    # rule whose subject is that fact)
+                    one = single.get(fact_id)
+                    if one is None:
+                        one = single[fact_id] = frozenset(
+                            (subjects.get(fact_id) or paths.get(fact_id) or fact_id,))
+                    key = (finding, one)
                 else:
                     about = set()
                     for name in subject:
@@ -280,13 +287,15 @@ class Reasoner:
         compiled = self._searches()[rule.action]
         subject = rule.spec.subject or tuple(p.name for p in rule.patterns)
         lists = _partial_reads(rule)
+        conditions = {p.name: p.condition for p in rule.patterns
+                      if p.condition is not None and any(n == p.name for n, _ in lists)}
         if compiled is None:
             patterns, reads = self._bounded[rule.action], self._may_miss[rule.action]
             return (rule, lambda by_type: unknown_assignments(patterns, by_type),
                     lambda env: _missing_fields(reads, env), SEVERITY_ORDER[rule.spec.severity],
-                    rule.spec.group or rule.id, subject, None, lists)
+                    rule.spec.group or rule.id, subject, None, lists, conditions)
         return (rule, compiled[0], compiled[1], SEVERITY_ORDER[rule.spec.severity],
-                rule.spec.group or rule.id, subject, compiled[4], lists)
+                rule.spec.group or rule.id, subject, compiled[4], lists, conditions)
 
     # ---- completion ------------------------------------------------------------------
     def reason(self, fs: FactSet, made: dict[FindingKey, str], *, undecided: bool = True
@@ -297,16 +306,35 @@ class Reasoner:
         report them)."""
         by_finding: dict[FindingKey, list[Undecided]] = {}
         for u in self.undecided(fs, made, decidable_only=not undecided):
-            by_finding.setdefault(u.key or finding_key(u.rule, u.env, fs), []).append(u)
+            key = u.key or finding_key(u.rule, u.env, fs)
+            same = by_finding.get(key)  # (no list made for a finding already seen)
+            if same is None:
+                by_finding[key] = [u]
+            else:
+                same.append(u)
         decisions: list[Decision] = []
         left: list[Undecided] = []
-        decidable = self._decidable
+        decidable, never = self._decidable, self._never
         for key, items in by_finding.items():
             decision = None
             if key not in made:
                 for u in items:  # some rule of the finding completion could decide
                     if u.rule.action in decidable:
-                        decision = self._decide(items, fs)
+                        break
+                else:
+                    left.extend(items)
+                    continue
+                # _decide's first test, inlined (a call less for most findings): some
+                # assignment is not _never_completed
+                for u in items:
+                    names = never.get(u.rule.action)
+                    if names is None:
+                        names = self._never_names(u.rule)
+                    for ref in u.missing:
+                        if ref[1] in names:
+                            break
+                    else:
+                        decision = self._decide(items, fs, screened=True)
                         break
             if decision is None:
                 left.extend(items)
@@ -314,14 +342,17 @@ class Reasoner:
                 decisions.append(decision)
         return Reasoned(decisions, left)
 
-    def _decide(self, items: list[Undecided], fs: FactSet) -> Decision | None:
+    def _decide(self, items: list[Undecided], fs: FactSet, *, screened: bool = False
+                ) -> Decision | None:
         """``regardless`` if every completion makes the finding, ``conditional`` if some
-        values of the context fields make it whatever the other missing values are."""
-        for u in items:
-            if not self._never_completed(u):
-                break
-        else:
-            return None  # what _plan_split finds (nothing to complete), without its key
+        values of the context fields make it whatever the other missing values are
+        (``screened``: some assignment is known not to be :meth:`_never_completed`)."""
+        if not screened:
+            for u in items:
+                if not self._never_completed(u):
+                    break
+            else:
+                return None  # what _plan_split finds (nothing to complete), without its key
         split = self._split(items, fs)
         if split is None:
             return None
@@ -346,10 +377,13 @@ class Reasoner:
             base = self._complete(facts, list(other), first)
             blocked = base is not None and _all_false(items, base, self._holds()[1])
         lower = self._holds()[0]
-        for ctx_values in itertools.product(*(domains[m] for m in context)):
-            # (whether _complete(facts, every, (*ctx_values, *first)) is possible: the
-            # facts only ``other`` fills are those of ``base``, found possible)
-            if blocked and self._possible_over(base, facts, context, ctx_values):  # type: ignore[arg-type]
+        combos = list(itertools.product(*(domains[m] for m in context)))
+        # (whether _complete(facts, every, (*ctx_values, *first)) is possible: the
+        # facts only ``other`` fills are those of ``base``, found possible)
+        possible = (self._possible_each(base, facts, context, combos)  # type: ignore[arg-type]
+                    if blocked else None)
+        for i, ctx_values in enumerate(combos):
+            if possible is not None and possible[i]:
                 outcomes.append(None)
                 continue
             worst: tuple[Undecided, Env] | None = None
@@ -435,13 +469,19 @@ class Reasoner:
         between them (so :meth:`_plan_split` does not keep it)."""
         never = self._never.get(u.rule.action)
         if never is None:
-            never = self._never[u.rule.action] = frozenset(
-                name for name in _names_read(u.rule) if self._never_field(u.rule, name))
+            never = self._never_names(u.rule)
         if never:
             for ref in u.missing:
                 if ref[1] in never:
                     return True
         return False
+
+    def _never_names(self, rule: CompiledRule) -> frozenset[str]:
+        """The names of the fields a missing one of which :meth:`_never_completed` says
+        can never be completed for ``rule`` (worked out once per rule)."""
+        never = self._never[rule.action] = frozenset(
+            name for name in _names_read(rule) if self._never_field(rule, name))
+        return never
 
     def _never_field(self, rule: CompiledRule, name: str) -> bool:
         """Whether a missing field ``name`` is rejected by :meth:`_enumerable` on every
@@ -591,6 +631,31 @@ class Reasoner:
         ``_complete`` made): only the facts ``refs`` touch can be impossible."""
         return self._complete(facts, refs, values, base) is not None
 
+    def _possible_each(self, base: dict[str, Fact], facts: dict[str, Fact],
+                       refs: tuple[FieldRef, ...], combos: list[tuple[Any, ...]]
+                       ) -> list[bool]:
+        """:meth:`_possible_over` of each of ``combos``, copying each fact ``refs``
+        touch once: every combination sets every field of ``refs``, so nothing of an
+        earlier one is left in the copies when ``consistent`` reads them."""
+        copies: dict[str, Fact] = {}
+        for fact_id, _ in refs:
+            if fact_id not in copies:
+                copies[fact_id] = base.get(fact_id, facts[fact_id]).copy()
+        targets = [(copies[fact_id], name) for fact_id, name in refs]
+        touched = list(copies.values())
+        consistent = self._consistent
+        out: list[bool] = []
+        for values in combos:
+            for (fact, name), value in zip(targets, values, strict=True):
+                fact[name] = value
+            for fact in touched:
+                if not consistent(fact):
+                    out.append(False)
+                    break
+            else:
+                out.append(True)
+        return out
+
 
 def _partial_reads(rule: CompiledRule) -> tuple[tuple[str, str], ...]:
     """The (pattern, field) of each ``contains`` leaf of the rule: the only clauses a
@@ -604,9 +669,24 @@ def _partly_known(lists: tuple[tuple[str, str], ...], env: Env,
                   partial: dict[tuple[str, str], tuple[Any, ...]]) -> bool:
     """Whether some ``contains`` leaf reads a list of the assignment known in part: if
     none does, evaluating with ``partial`` is evaluating without it, and an assignment
-    the search found is false for no pattern then (:func:`_false_given` is False)."""
+    the search found is false for no pattern then (:func:`_false_given` is False).
+    :func:`_false_given_lists` makes this test as it goes."""
     for name, field_name in lists:
         if (env[name]["id"], field_name) in partial:
+            return True
+    return False
+
+
+def _false_given_lists(lists: tuple[tuple[str, str], ...], conditions: dict[str, ir.Node],
+                       env: Env, partial: dict[tuple[str, str], tuple[Any, ...]]) -> bool:
+    """:func:`_false_given` for an assignment the search found (no pattern is false
+    without ``partial``), evaluating only the patterns with a ``contains`` leaf
+    (``lists``, conditions by pattern name: ``conditions``) that reads a list of the
+    assignment known in part: only those leaves read ``partial``, so every other
+    pattern evaluates as without it, not false."""
+    for name, field_name in lists:
+        if (env[name]["id"], field_name) in partial and eval_node(
+                conditions[name], name, env[name], env, None, partial) is False:
             return True
     return False
 
