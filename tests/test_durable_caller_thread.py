@@ -157,6 +157,71 @@ def test_a_forked_child_checks_even_if_a_thread_held_the_lock() -> None:
     """, timeout=60)
 
 
+def test_a_check_started_inside_a_check_is_refused_not_deadlocked() -> None:
+    # an action (here) or a signal handler that checks while its thread is inside a check:
+    # waiting for the lock would wait forever, taking it would mix the two checks' facts
+    _ok("""
+    from cdss.errors import RuleEvaluationError
+    def nested(bound):
+        backend.run("caller", [{"t": "c", "id": "inner"}])
+    backend.register("nesting", {"s": {"all": [{"m": {"t": "__sentinel__"}}],
+                                       "run": "__sentinel__"},
+                                 "n": {"all": [{"m": {"t": "n"}}], "run": "nested"}},
+                     actions={"nested": nested})
+    try:
+        backend.run("nesting", [{"t": "n", "id": "n1"}])
+        raise AssertionError("the nested check was not refused")
+    except RuleEvaluationError as exc:
+        assert "inside another" in str(exc), exc
+    assert backend.live_states() == 0
+    assert run({"t": "c", "id": "c9"}, {"t": "a", "id": "a", "x": 1},
+               {"t": "b", "id": "b", "x": 1}) == EXPECTED
+    print("OK")
+    """, timeout=60)
+
+
+def test_a_signal_handler_that_checks_never_hangs_the_engine() -> None:
+    _ok("""
+    import random, signal, time
+    import cdss
+    from cdss.errors import RuleEvaluationError
+    engine = cdss.Engine()
+    enc = {"id": "e", "time": "2026-11-20T09:00:00",
+           "patient": {"id": "p", "sex": "male", "birth_date": "1950-01-01"},
+           "vitals": {"sbp": 190, "dbp": 100}}
+    t0 = time.perf_counter()
+    for _ in range(20):
+        expected = engine.check(enc).to_dict()["suggestions"]
+    mean = (time.perf_counter() - t0) / 20
+    outcomes = {"nested ok": 0, "refused": 0}
+    def handler(signum, frame):
+        try:
+            engine.check(enc)
+            outcomes["nested ok"] += 1
+        except RuleEvaluationError as exc:
+            assert "inside another" in str(exc), exc
+            outcomes["refused"] += 1
+            raise
+    signal.signal(signal.SIGALRM, handler)
+    random.seed(3)
+    for i in range(600):
+        try:
+            try:
+                signal.setitimer(signal.ITIMER_REAL, random.uniform(1e-6, 1.2 * mean))
+                got = engine.check(enc).to_dict()["suggestions"]
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            assert got == expected
+        except RuleEvaluationError as exc:
+            assert "inside another" in str(exc), exc
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    assert outcomes["refused"] > 0 and outcomes["nested ok"] > 0, outcomes
+    assert engine._backend.host.live_states() == 0
+    assert engine.check(enc).to_dict()["suggestions"] == expected
+    print("OK", outcomes)
+    """, timeout=120)
+
+
 def test_checks_from_many_threads_equal_the_compiled_backend() -> None:
     durable, compiled = cdss.Engine(backend="durable"), cdss.Engine(backend="compiled")
     samples = sorted((Path(cdss.__file__).parent / "samples").glob("*.json"))

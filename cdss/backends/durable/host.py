@@ -108,8 +108,10 @@ class DurableHost:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        #: one check at a time, on the caller's thread (made again in a forked child)
-        self._check_lock = threading.Lock()
+        #: one check at a time, on the caller's thread (made again in a forked child); an
+        #: RLock only so that a check started again by the thread holding it (from a
+        #: signal handler) is refused instead of waiting for itself forever
+        self._check_lock = threading.RLock()
         self._host = _Host(self)
         self._registered: set[str] = set()
         self._sids = itertools.count(1)
@@ -154,7 +156,7 @@ class DurableHost:
 
     def _after_fork(self) -> None:
         """In a forked child: no other thread exists, so no check is under way."""
-        self._check_lock = threading.Lock()
+        self._check_lock = threading.RLock()
 
     # ---- the worker thread -----------------------------------------------------
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -249,8 +251,11 @@ class DurableHost:
         order; the state is clean again afterwards, or dirty and replaced.
 
         A KeyboardInterrupt or SystemExit (from the caller, or from an action)
-        propagates unchanged.
+        propagates unchanged. A check started by a thread already inside one (a signal
+        handler that checks, an action that checks) raises ``RuleEvaluationError``: it
+        would otherwise wait for itself, or mix its facts with the other check's.
         """
+        self._refuse_reentry()
         with self._check_lock:
             self._settle()
             sid = self._kept.get(name)
@@ -262,12 +267,14 @@ class DurableHost:
         """States made and neither deleted nor kept clean for the next check (the
         leak counter: zero between checks; for tests and the soak benchmark). Dirty
         states are deleted first, and the work already handed to the worker awaited."""
+        self._refuse_reentry()
         with self._check_lock:
             self._settle()
             return self._call(self._count_leaks)
 
     def kept_states(self) -> int:
         """The states kept, clean, for the next check (at most one per ruleset)."""
+        self._refuse_reentry()
         with self._check_lock:
             self._settle()
             return self._call(lambda: self._reap() or len(self._kept))
@@ -288,9 +295,19 @@ class DurableHost:
                     pass
             return n
 
+        self._refuse_reentry()
         with self._check_lock:
             self._settle()
             return self._call(lambda: self._reap() or count())
+
+    def _refuse_reentry(self) -> None:
+        """Raise if this thread is inside a check already (a signal handler or an action
+        that checks): under the lock it would wait for itself; with it, it would mix its
+        facts with the other check's, or delete that check's state."""
+        if self._check_lock._is_owned():  # (RLock's own test: this thread holds it)
+            raise RuleEvaluationError(None, "a durable-rules check was started inside "
+                                      "another on the same thread (from a signal handler "
+                                      "or an action); run it after that check returns")
 
     def _settle(self) -> None:
         """Under ``_check_lock``: a check still marked under way was interrupted (no
