@@ -314,27 +314,13 @@ class Reasoner:
                 same.append(u)
         decisions: list[Decision] = []
         left: list[Undecided] = []
-        decidable, never = self._decidable, self._never
+        decidable = self._decidable
         for key, items in by_finding.items():
             decision = None
             if key not in made:
                 for u in items:  # some rule of the finding completion could decide
                     if u.rule.action in decidable:
-                        break
-                else:
-                    left.extend(items)
-                    continue
-                # _decide's first test, inlined (a call less for most findings): some
-                # assignment is not _never_completed
-                for u in items:
-                    names = never.get(u.rule.action)
-                    if names is None:
-                        names = self._never_names(u.rule)
-                    for ref in u.missing:
-                        if ref[1] in names:
-                            break
-                    else:
-                        decision = self._decide(items, fs, screened=True)
+                        decision = self._decide(items, fs)
                         break
             if decision is None:
                 left.extend(items)
@@ -342,17 +328,14 @@ class Reasoner:
                 decisions.append(decision)
         return Reasoned(decisions, left)
 
-    def _decide(self, items: list[Undecided], fs: FactSet, *, screened: bool = False
-                ) -> Decision | None:
+    def _decide(self, items: list[Undecided], fs: FactSet) -> Decision | None:
         """``regardless`` if every completion makes the finding, ``conditional`` if some
-        values of the context fields make it whatever the other missing values are
-        (``screened``: some assignment is known not to be :meth:`_never_completed`)."""
-        if not screened:
-            for u in items:
-                if not self._never_completed(u):
-                    break
-            else:
-                return None  # what _plan_split finds (nothing to complete), without its key
+        values of the context fields make it whatever the other missing values are."""
+        for u in items:
+            if not self._never_completed(u):
+                break
+        else:
+            return None  # what _plan_split finds (nothing to complete), without its key
         split = self._split(items, fs)
         if split is None:
             return None

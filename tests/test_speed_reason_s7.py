@@ -1,6 +1,7 @@
 """The reasoning's short cuts of session 7 (issue #17), each checked against what it
 replaces: the list test that evaluates only the patterns reading a list known in part
-(``_false_given_lists``), the never-completed test inlined in ``Reasoner.reason``, and
+(``_false_given_lists``), the never-completed test (``Reasoner._decide``'s first step;
+inlined in ``reason`` by the helper, written once again in review), and
 the possibility test of the blocked context loop made with one copy per fact
 (``Reasoner._possible_each``)."""
 
@@ -95,7 +96,7 @@ def _reason_agrees(enc: dict[str, Any]) -> tuple[int, int]:
 
 
 def test_reason_with_the_inlined_cut_is_reason_without_it() -> None:
-    """``reason`` (the never-completed test inlined before ``_decide``) gives what a
+    """``reason`` (with the never-completed short cut of ``_decide``) gives what a
     reasoner without that short cut gives, on the samples, sparse visits and rule
     cases; both decide something and the short cut is taken."""
     counts = [_reason_agrees(enc) for enc in CORPUS + encounters() + [AMLODIPINE]]
