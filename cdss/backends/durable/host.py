@@ -267,17 +267,11 @@ class DurableHost:
         """States made and neither deleted nor kept clean for the next check (the
         leak counter: zero between checks; for tests and the soak benchmark). Dirty
         states are deleted first, and the work already handed to the worker awaited."""
-        self._refuse_reentry()
-        with self._check_lock:
-            self._settle()
-            return self._call(self._count_leaks)
+        return self._between_checks(self._count_leaks)
 
     def kept_states(self) -> int:
         """The states kept, clean, for the next check (at most one per ruleset)."""
-        self._refuse_reentry()
-        with self._check_lock:
-            self._settle()
-            return self._call(lambda: self._reap() or len(self._kept))
+        return self._between_checks(lambda: len(self._kept))
 
     def states_in_engine(self, name: str) -> int:
         """How many of the sids this backend ever used still have a state in
@@ -295,10 +289,15 @@ class DurableHost:
                     pass
             return n
 
+        return self._between_checks(count)
+
+    def _between_checks(self, fn: Callable[[], int]) -> int:
+        """``fn()`` on the worker, with no check under way and the dirty states deleted
+        first (the counters above)."""
         self._refuse_reentry()
         with self._check_lock:
             self._settle()
-            return self._call(lambda: self._reap() or count())
+            return self._call(lambda: self._reap() or fn())
 
     def _refuse_reentry(self) -> None:
         """Raise if this thread is inside a check already (a signal handler or an action
@@ -412,7 +411,6 @@ class DurableHost:
             self._dirty.pop(sid, None)
 
     def _count_leaks(self) -> int:
-        self._reap()
         return len(self._live.difference(self._kept.values()))
 
     def _release(self, name: str, sid: str, acted: bool) -> None:
