@@ -13,7 +13,13 @@ from typing import Any
 from hypothesis import given
 from test_missing_data import _SETTINGS, sparse_visits
 from test_reasoning_caches import encounters
-from test_speed_s6reason_reasoning import CORPUS, ENGINE, _assignments, _facts
+from test_speed_s6reason_reasoning import (
+    CORPUS,
+    ENGINE,
+    _assignments,
+    _facts,
+    pregnancy_completion,
+)
 
 from cdss.reasoning import Reasoner, _false_given, _false_given_lists
 
@@ -113,12 +119,7 @@ def test_possible_each_is_possible_over_of_each() -> None:
     """One copy per fact for every context value: the same answers as a fresh
     completion per value, in an order where a value left from an earlier one would
     change the answer (pregnant, then not, for a man); the facts are not changed."""
-    def consistent(fact: dict[str, Any]) -> bool:
-        return not (fact.get("sex") == "male" and fact.get("pregnant"))
-    r = Reasoner(ENGINE._reasoner.rules, ENGINE._reasoner.types, consistent)
-    facts = {"p": {"t": "patient", "id": "p"}, "v": {"t": "vitals", "id": "v"}}
-    other = (("p", "sex"), ("v", "sbp"))
-    context = (("p", "pregnant"), ("v", "glucose_context"))
+    r, facts, other, context = pregnancy_completion()
     seen = set()
     for first in itertools.product(["male", "female"], [120]):
         base = r._complete(facts, list(other), first)

@@ -95,15 +95,21 @@ def test_keys_and_never_completed_agree_with_their_definitions() -> None:
     assert one > 50 and many > 50 and never > 50
 
 
-def test_possible_over_is_complete_of_every_field() -> None:
-    """A base completion (``other``) then the context values on top: possible exactly
-    when completing every field at once is."""
+def pregnancy_completion() -> tuple[Reasoner, dict[str, dict[str, Any]],
+                                    tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """A reasoner for which a pregnant man is impossible, a patient and a vitals fact,
+    the fields filled first (``other``) and the context fields on top."""
     def consistent(fact: dict[str, Any]) -> bool:
         return not (fact.get("sex") == "male" and fact.get("pregnant"))
     r = Reasoner(ENGINE._reasoner.rules, ENGINE._reasoner.types, consistent)
     facts = {"p": {"t": "patient", "id": "p"}, "v": {"t": "vitals", "id": "v"}}
-    other = (("p", "sex"), ("v", "sbp"))
-    context = (("p", "pregnant"), ("v", "glucose_context"))
+    return r, facts, (("p", "sex"), ("v", "sbp")), (("p", "pregnant"), ("v", "glucose_context"))
+
+
+def test_possible_over_is_complete_of_every_field() -> None:
+    """A base completion (``other``) then the context values on top: possible exactly
+    when completing every field at once is."""
+    r, facts, other, context = pregnancy_completion()
     seen = set()
     for first in itertools.product(["male", "female"], [120]):
         base = r._complete(facts, list(other), first)
