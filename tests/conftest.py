@@ -61,6 +61,18 @@ def write_rules(root: Path, rules: list[dict[str, Any]], category: str = "qualit
     return root / "rules"
 
 
+#: subprocess code of a durable-rules test ruleset, ``body``: the sentinel rule, a join of
+#: two facts ("pair": ``b.x == a.x``) and a one-fact rule ("one": ``t == c``); the durable
+#: tests add a rule of their own and register it
+DURABLE_TEST_BODY = """
+body = {"s": {"all": [{"m": {"t": "__sentinel__"}}], "run": "__sentinel__"},
+        "pair": {"all": [{"a": {"t": "a"}},
+                         {"b": {"$and": [{"t": "b"}, {"x": {"a": "x"}}]}}],
+                 "run": "pair"},
+        "one": {"all": [{"m": {"t": "c"}}], "run": "one"}}
+"""
+
+
 def run_isolated(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run Python code in a fresh interpreter, so a crash fails a test, not the runner."""
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,

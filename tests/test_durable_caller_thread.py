@@ -24,19 +24,15 @@ from cdss.backends.durable.host import _fact_text
 from cdss.derive import build_facts
 from cdss.rulelang import ir
 
-from conftest import run_isolated
+from conftest import DURABLE_TEST_BODY, run_isolated
 
 PRELUDE = """
 import json, os, threading
 import durable_rules_engine as C
 from cdss.backends.durable.host import DurableHost
 backend = DurableHost.instance()
-body = {"s": {"all": [{"m": {"t": "__sentinel__"}}], "run": "__sentinel__"},
-        "pair": {"all": [{"a": {"t": "a"}},
-                         {"b": {"$and": [{"t": "b"}, {"x": {"a": "x"}}]}}],
-                 "run": "pair"},
-        "one": {"all": [{"m": {"t": "c"}}], "run": "one"},
-        "two": {"all": [{"m": {"t": "c"}}], "run": "two"}}
+""" + DURABLE_TEST_BODY + """
+body["two"] = {"all": [{"m": {"t": "c"}}], "run": "two"}
 backend.register("caller", body)
 handle = backend._host.get_ruleset("caller")._handle
 J = json.dumps

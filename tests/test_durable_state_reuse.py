@@ -17,18 +17,14 @@ from golden.reports import encounters
 import cdss
 from cdss.derive import build_facts
 
-from conftest import run_isolated
+from conftest import DURABLE_TEST_BODY, run_isolated
 
 PRELUDE = """
 from cdss.backends.durable.host import DurableHost
 from cdss.errors import RuleEvaluationError
 backend = DurableHost.instance()
-body = {"s": {"all": [{"m": {"t": "__sentinel__"}}], "run": "__sentinel__"},
-        "pair": {"all": [{"a": {"t": "a"}},
-                         {"b": {"$and": [{"t": "b"}, {"x": {"a": "x"}}]}}],
-                 "run": "pair"},
-        "one": {"all": [{"m": {"t": "c"}}], "run": "one"},
-        "bad": {"all": [{"m": {"t": "bad"}}], "run": "bad"}}
+""" + DURABLE_TEST_BODY + """
+body["bad"] = {"all": [{"m": {"t": "bad"}}], "run": "bad"}
 def bad(bound):
     raise ValueError("an action failed")
 backend.register("reuse", body, actions={"bad": bad})
